@@ -1,0 +1,683 @@
+//! Account endpoints: setup, register, login, logout, profile, password, sessions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::SET_COOKIE;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use super::body::{json_body, Body};
+use super::response::ApiResponse;
+use super::{validate, views, ApiRequest, CREATED};
+use crate::app::{now_secs, App};
+use crate::auth::cookie;
+use crate::auth::lockout::AccountKey;
+use crate::auth::session::{self, Authenticated, NewToken};
+use crate::config::{FieldMode, ProfileFields, Registration};
+use crate::error::ApiError;
+use crate::store::{Role, SessionRecord, UserRecord, UserStatus, UserWriteError};
+
+/// The future every handler returns.
+pub type BoxFuture = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> + Send>>;
+
+/// Longest user agent kept with a session.
+const MAX_USER_AGENT: usize = 256;
+
+/// Log an audit event (never with secrets).
+macro_rules! audit {
+    ($event:literal, $($field:tt)*) => {
+        tracing::info!(target: "authgate::audit", event = $event, $($field)*)
+    };
+}
+pub(crate) use audit;
+
+fn new_user_id() -> Result<String, ApiError> {
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn mint_token() -> Result<NewToken, ApiError> {
+    session::new_token().map_err(ApiError::Internal)
+}
+
+/// The session a request must carry.
+pub(crate) fn require_session(app: &App, req: &ApiRequest) -> Result<Authenticated, ApiError> {
+    app.authenticate(&req.headers)?
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// The session of an owner or admin.
+pub(crate) fn require_admin(app: &App, req: &ApiRequest) -> Result<Authenticated, ApiError> {
+    let auth = require_session(app, req)?;
+    if !auth.user.role.is_admin() {
+        return Err(ApiError::Forbidden("administrators only".into()));
+    }
+    Ok(auth)
+}
+
+fn new_session(
+    app: &App,
+    req: &ApiRequest,
+    user_id: &str,
+    remember: bool,
+    now: i64,
+) -> SessionRecord {
+    let lifetime = if remember {
+        app.config.session.remember_me_lifetime
+    } else {
+        app.config.session.lifetime
+    };
+    let user_agent = req
+        .header("user-agent")
+        .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+    SessionRecord {
+        user_id: user_id.to_string(),
+        created_at: now,
+        expires_at: now.saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
+        last_seen: now,
+        indexed_expiry: 0,
+        remember,
+        ip: Some(req.client_ip.to_string()),
+        user_agent,
+    }
+}
+
+fn with_session_cookie(resp: ApiResponse, app: &App, token: &str, remember: bool) -> ApiResponse {
+    let max_age = remember.then_some(app.config.session.remember_me_lifetime);
+    resp.with_header(
+        SET_COOKIE,
+        &cookie::set_cookie(&app.config.session, token, max_age),
+    )
+}
+
+fn with_cleared_cookie(resp: ApiResponse, app: &App) -> ApiResponse {
+    resp.with_header(SET_COOKIE, &cookie::clear_cookie(&app.config.session))
+}
+
+/// Profile fields as read from a body: outer `None` = not sent (unchanged).
+#[derive(Default)]
+struct Profile {
+    username: Option<Option<String>>,
+    full_name: Option<Option<String>>,
+    first_name: Option<Option<String>>,
+    last_name: Option<Option<String>>,
+}
+
+/// Read the profile fields. `creating`: absent required fields are errors and disabled fields
+/// are ignored; otherwise (PATCH) a disabled field is an error and absent means unchanged.
+fn read_profile(body: &mut Body, fields: &ProfileFields, creating: bool) -> Profile {
+    let mut p = Profile::default();
+    let specs: [(&str, &[&str], FieldMode); 4] = [
+        ("username", &["username"], fields.username),
+        (
+            "fullName",
+            &["fullName", "name", "full_name"],
+            fields.full_name,
+        ),
+        ("firstName", &["firstName", "first_name"], fields.first_name),
+        ("lastName", &["lastName", "last_name"], fields.last_name),
+    ];
+    for (key, names, mode) in specs {
+        let sent = body.has(names);
+        if mode == FieldMode::Off {
+            if sent && !creating {
+                body.problem(key, "is not enabled on this gateway");
+            }
+            continue;
+        }
+        if !sent && !creating {
+            continue;
+        }
+        let raw = body.text(names).unwrap_or_default();
+        let value = if key == "username" {
+            if raw.trim().is_empty() {
+                Ok(None)
+            } else {
+                validate::username(&raw).map(Some)
+            }
+        } else {
+            validate::name(&raw)
+        };
+        let value = match value {
+            Ok(v) => v,
+            Err(problem) => {
+                body.problem(key, problem);
+                continue;
+            }
+        };
+        if let Err(problem) = validate::field_mode(mode, value.is_some()) {
+            body.problem(key, problem);
+            continue;
+        }
+        let slot = match key {
+            "username" => &mut p.username,
+            "fullName" => &mut p.full_name,
+            "firstName" => &mut p.first_name,
+            _ => &mut p.last_name,
+        };
+        *slot = Some(value);
+    }
+    p
+}
+
+/// Email and password of a new account, validated.
+fn read_credentials(body: &mut Body, app: &App) -> (Option<String>, Option<String>) {
+    let email = body
+        .required_text(&["email"])
+        .and_then(|raw| match validate::email(&raw) {
+            Ok(e) => Some(e),
+            Err(problem) => {
+                body.problem("email", problem);
+                None
+            }
+        });
+    let password = body.required_text(&["password"]).and_then(|pw| {
+        match validate::password(&pw, &app.config.auth) {
+            Ok(()) => Some(pw),
+            Err(problem) => {
+                body.problem("password", problem);
+                None
+            }
+        }
+    });
+    (email, password)
+}
+
+fn new_user(
+    id: String,
+    email: String,
+    profile: Profile,
+    role: Role,
+    status: UserStatus,
+    hash: String,
+    now: i64,
+) -> UserRecord {
+    UserRecord {
+        id,
+        email,
+        username: profile.username.flatten(),
+        full_name: profile.full_name.flatten(),
+        first_name: profile.first_name.flatten(),
+        last_name: profile.last_name.flatten(),
+        role,
+        groups: Vec::new(),
+        status,
+        email_verified: false,
+        password_hash: Some(hash),
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        expires_at: None,
+    }
+}
+
+fn conflict(e: UserWriteError) -> ApiError {
+    match e {
+        UserWriteError::EmailTaken => {
+            ApiError::Conflict("this email address is already registered".into())
+        }
+        UserWriteError::UsernameTaken => ApiError::Conflict("this username is taken".into()),
+        UserWriteError::AlreadySetup => ApiError::AlreadySetup,
+        UserWriteError::NotFound => ApiError::NotFound,
+        UserWriteError::Store(s) => s.into(),
+    }
+}
+
+/// `GET /setup/exists`.
+pub async fn setup_exists(
+    app: Arc<App>,
+    _req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let exists = app.store.user_count()? > 0;
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "ok",
+        json!({"exists": exists}),
+    ))
+}
+
+/// `POST /setup`: create the owner while no user exists.
+pub async fn setup(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    if app.store.user_count()? > 0 {
+        return Err(ApiError::AlreadySetup);
+    }
+    let mut body = json_body(&req)?;
+    let (email, password) = read_credentials(&mut body, &app);
+    let profile = read_profile(&mut body, &app.config.auth.fields, true);
+    body.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::invalid("email and password are required"));
+    };
+    let hash = app.hasher.hash(password).await?;
+    let now = now_secs();
+    let mut user = new_user(
+        new_user_id()?,
+        email,
+        profile,
+        Role::Owner,
+        UserStatus::Active,
+        hash,
+        now,
+    );
+    user.last_login_at = Some(now);
+    let token = mint_token()?;
+    let record = new_session(&app, &req, &user.id, false, now);
+    let (stored, key, idle) = (user.clone(), token.key, app.idle_secs());
+    app.blocking(move |s| s.create_first_user(&stored, Some((&key, &record, idle))))
+        .await?
+        .map_err(conflict)?;
+    audit!("setup", user_id = %user.id, ip = %req.client_ip);
+    let resp = ApiResponse::ok(
+        CREATED,
+        "setup complete",
+        json!({"user": views::user(&user)}),
+    );
+    Ok(with_session_cookie(resp, &app, &token.token, false))
+}
+
+/// `POST /register`.
+pub async fn register(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let status = match app.registration() {
+        Registration::Open => UserStatus::Active,
+        Registration::Approval => UserStatus::Pending,
+        Registration::Invite => return Err(ApiError::InviteRequired),
+        Registration::Closed => return Err(ApiError::RegistrationDisabled),
+    };
+    let mut body = json_body(&req)?;
+    let (email, password) = read_credentials(&mut body, &app);
+    let profile = read_profile(&mut body, &app.config.auth.fields, true);
+    body.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::invalid("email and password are required"));
+    };
+    let hash = app.hasher.hash(password).await?;
+    let now = now_secs();
+    let mut user = new_user(
+        new_user_id()?,
+        email,
+        profile,
+        Role::User,
+        status,
+        hash,
+        now,
+    );
+    if status == UserStatus::Active {
+        user.last_login_at = Some(now);
+    }
+    let session = (status == UserStatus::Active)
+        .then(|| mint_token().map(|t| (t, new_session(&app, &req, &user.id, false, now))))
+        .transpose()?;
+    let stored = user.clone();
+    let idle = app.idle_secs();
+    let pending = session.as_ref().map(|(t, r)| (t.key, r.clone()));
+    app.blocking(move |s| s.create_user(&stored, pending.as_ref().map(|(k, r)| (k, r, idle))))
+        .await?
+        .map_err(conflict)?;
+    audit!("register", user_id = %user.id, status = user.status.as_str(), ip = %req.client_ip);
+    let message = if session.is_some() {
+        "registered"
+    } else {
+        "registered; an administrator must approve the account"
+    };
+    let resp = ApiResponse::ok(CREATED, message, json!({"user": views::user(&user)}));
+    Ok(match session {
+        Some((token, _)) => with_session_cookie(resp, &app, &token.token, false),
+        None => resp,
+    })
+}
+
+/// Check a password for an account under the lockout and the per-IP limit, shared by every
+/// path that checks one. `user` is `None` for an unknown identifier (checked against a dummy
+/// hash). Returns whether the password matched and whether the hash should be upgraded.
+pub(crate) async fn check_password(
+    app: &App,
+    req: &ApiRequest,
+    account: &AccountKey,
+    user: Option<&UserRecord>,
+    password: String,
+) -> Result<bool, ApiError> {
+    let now = Instant::now();
+    app.ip_limiter
+        .check(req.client_ip, now)
+        .map_err(|secs| ApiError::RateLimited {
+            retry_after_secs: secs,
+        })?;
+    if let Err(secs) = app.lockout.check(account, now) {
+        audit!("login_locked", account = ?account, ip = %req.client_ip);
+        return Err(ApiError::AccountLocked {
+            retry_after_secs: secs,
+        });
+    }
+    let phc = user.and_then(|u| u.password_hash.clone());
+    let verified = app.hasher.verify(password.clone(), phc.clone()).await?;
+    if !verified.ok {
+        app.ip_limiter.record_failure(req.client_ip, Instant::now());
+        if let Some(secs) = app.lockout.record_failure(account, Instant::now()) {
+            audit!("lockout", account = ?account, ip = %req.client_ip);
+            return Err(ApiError::AccountLocked {
+                retry_after_secs: secs,
+            });
+        }
+        return Ok(false);
+    }
+    app.lockout.record_success(account);
+    if let (true, Some(user), Some(old)) = (verified.needs_rehash, user, phc) {
+        // Upgrade the stored hash to the current parameters; failure only costs a later retry.
+        if let Ok(new) = app.hasher.hash(password).await {
+            let id = user.id.clone();
+            let stored = app.store.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || stored.upgrade_password_hash(&id, &old, &new))
+                    .await;
+        }
+    }
+    Ok(true)
+}
+
+/// `POST /login`.
+pub async fn login(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let mut body = json_body(&req)?;
+    let identifier = body.required_text(&["identifier", "email", "username", "login"]);
+    let password = body.required_text(&["password"]);
+    let remember = body
+        .flag(&["remember", "rememberMe", "remember_me"])
+        .unwrap_or(false);
+    body.finish()?;
+    let (Some(identifier), Some(password)) = (identifier, password) else {
+        return Err(ApiError::invalid("identifier and password are required"));
+    };
+    let canonical = identifier.trim().to_lowercase();
+    let user = if canonical.is_empty() || canonical.len() > 254 {
+        None
+    } else {
+        app.store.find_user(&canonical)?
+    };
+    let account = match &user {
+        Some(u) => AccountKey::User(u.id.clone()),
+        None => AccountKey::Unknown(canonical.clone()),
+    };
+    if password.chars().count() > app.config.auth.password_max_length.max(1024) {
+        return Err(ApiError::InvalidCredentials);
+    }
+    if !check_password(&app, &req, &account, user.as_ref(), password).await? {
+        audit!("login_failed", account = ?account, ip = %req.client_ip);
+        return Err(ApiError::InvalidCredentials);
+    }
+    let Some(user) = user else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let now = now_secs();
+    match user.status {
+        UserStatus::Active if user.expires_at.is_some_and(|t| t <= now) => {
+            return Err(ApiError::AccountDisabled)
+        }
+        UserStatus::Active => {}
+        UserStatus::Pending => return Err(ApiError::AccountPending),
+        UserStatus::Disabled => return Err(ApiError::AccountDisabled),
+    }
+    if !app.native_signin() && user.role != Role::Owner {
+        return Err(ApiError::Forbidden(
+            "password sign-in is disabled; use a sign-in provider".into(),
+        ));
+    }
+    let token = mint_token()?;
+    let record = new_session(&app, &req, &user.id, remember, now);
+    let previous: Vec<_> = cookie::session_tokens(&req.headers, &app.config.session)
+        .iter()
+        .filter_map(|t| session::key_for(t))
+        .collect();
+    let (key, stored, idle) = (token.key, record.clone(), app.idle_secs());
+    app.blocking(move |s| {
+        s.create_session(&key, &stored, idle)?;
+        // The browser's earlier session is replaced, not left behind.
+        for old in &previous {
+            s.delete_session(old)?;
+        }
+        Ok::<(), UserWriteError>(())
+    })
+    .await?
+    .map_err(conflict)?;
+    audit!("login", user_id = %user.id, remember, ip = %req.client_ip);
+    let mut shown = user.clone();
+    shown.last_login_at = Some(now);
+    let data = json!({"user": views::user(&shown), "session": {"expiresAt": views::rfc3339(record.expires_at)}});
+    Ok(with_session_cookie(
+        ApiResponse::ok(StatusCode::OK, "logged in", data),
+        &app,
+        &token.token,
+        remember,
+    ))
+}
+
+/// `GET|POST /logout`: delete the session server-side and clear the cookie.
+pub async fn logout(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let keys: Vec<_> = cookie::session_tokens(&req.headers, &app.config.session)
+        .iter()
+        .filter_map(|t| session::key_for(t))
+        .collect();
+    if !keys.is_empty() {
+        let removed = app
+            .blocking(move |s| {
+                keys.iter()
+                    .map(|k| s.delete_session(k))
+                    .collect::<Result<Vec<bool>, _>>()
+            })
+            .await??;
+        if removed.contains(&true) {
+            audit!("logout", ip = %req.client_ip);
+        }
+    }
+    Ok(with_cleared_cookie(
+        ApiResponse::ok(StatusCode::OK, "logged out", Value::Null),
+        &app,
+    ))
+}
+
+/// `POST /logout-all`: revoke every session of the user, this one included.
+pub async fn logout_all(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let auth = require_session(&app, &req)?;
+    let user_id = auth.user.id.clone();
+    let n = app
+        .blocking(move |s| s.delete_user_sessions(&user_id, None))
+        .await??;
+    audit!("logout_all", user_id = %auth.user.id, revoked = n, ip = %req.client_ip);
+    let resp = ApiResponse::ok(
+        StatusCode::OK,
+        "logged out everywhere",
+        json!({"revokedSessions": n}),
+    );
+    Ok(with_cleared_cookie(resp, &app))
+}
+
+/// `GET /me`.
+pub async fn me(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+    let auth = require_session(&app, &req)?;
+    let data = json!({
+        "user": views::user(&auth.user),
+        "session": {
+            "id": session::public_id(&auth.key),
+            "createdAt": views::rfc3339(auth.session.created_at),
+            "expiresAt": views::rfc3339(auth.session.expires_at),
+        }
+    });
+    Ok(ApiResponse::ok(StatusCode::OK, "ok", data))
+}
+
+/// `PATCH /me`: change the enabled profile fields.
+pub async fn update_me(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let auth = require_session(&app, &req)?;
+    let mut body = json_body(&req)?;
+    let profile = read_profile(&mut body, &app.config.auth.fields, false);
+    body.finish()?;
+    let now = now_secs();
+    let id = auth.user.id.clone();
+    let user = app
+        .blocking(move |s| {
+            s.update_user::<()>(&id, |u| {
+                if let Some(v) = profile.username {
+                    u.username = v;
+                }
+                if let Some(v) = profile.full_name {
+                    u.full_name = v;
+                }
+                if let Some(v) = profile.first_name {
+                    u.first_name = v;
+                }
+                if let Some(v) = profile.last_name {
+                    u.last_name = v;
+                }
+                u.updated_at = now;
+                Ok(())
+            })
+        })
+        .await?
+        .map_err(conflict)?
+        .map_err(|()| ApiError::Internal("profile update refused".into()))?;
+    audit!("profile_update", user_id = %user.id, ip = %req.client_ip);
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "profile updated",
+        json!({"user": views::user(&user)}),
+    ))
+}
+
+/// `POST /change-password` (and `/password`): keeps this session, revokes the others.
+pub async fn change_password(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let auth = require_session(&app, &req)?;
+    let mut body = json_body(&req)?;
+    let current = body.required_text(&[
+        "currentPassword",
+        "current_password",
+        "oldPassword",
+        "old_password",
+    ]);
+    let new = body.required_text(&["newPassword", "new_password"]);
+    if let Some(pw) = &new {
+        if let Err(problem) = validate::password(pw, &app.config.auth) {
+            body.problem("newPassword", problem);
+        }
+        if current.as_deref() == Some(pw.as_str()) {
+            body.problem("newPassword", "must differ from the current password");
+        }
+    }
+    body.finish()?;
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(ApiError::invalid(
+            "currentPassword and newPassword are required",
+        ));
+    };
+    let account = AccountKey::User(auth.user.id.clone());
+    if !check_password(&app, &req, &account, Some(&auth.user), current).await? {
+        audit!("password_change_failed", user_id = %auth.user.id, ip = %req.client_ip);
+        return Err(ApiError::InvalidCredentials);
+    }
+    let hash = app.hasher.hash(new).await?;
+    let (id, key, now) = (auth.user.id.clone(), auth.key, now_secs());
+    let revoked = app
+        .blocking(move |s| s.set_password(&id, &hash, now, Some(&key)))
+        .await?
+        .map_err(conflict)?;
+    audit!("password_change", user_id = %auth.user.id, revoked, ip = %req.client_ip);
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "password changed",
+        json!({"revokedSessions": revoked}),
+    ))
+}
+
+/// `GET /sessions`: the user's live sessions.
+pub async fn sessions(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let auth = require_session(&app, &req)?;
+    let now = now_secs();
+    let idle = app.idle_secs();
+    let mut list: Vec<(i64, Value)> = app
+        .store
+        .user_sessions(&auth.user.id)?
+        .into_iter()
+        .filter(|(_, s)| session::is_live(s, &auth.user, idle, now))
+        .map(|(key, s)| {
+            let view = json!({
+                "id": session::public_id(&key),
+                "createdAt": views::rfc3339(s.created_at),
+                "lastSeenAt": views::rfc3339(s.last_seen),
+                "expiresAt": views::rfc3339(s.expires_at),
+                "ip": s.ip,
+                "userAgent": s.user_agent,
+                "current": key == auth.key,
+            });
+            (s.created_at, view)
+        })
+        .collect();
+    list.sort_by(|a, b| b.0.cmp(&a.0));
+    let sessions: Vec<Value> = list.into_iter().map(|(_, v)| v).collect();
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "ok",
+        json!({"sessions": sessions}),
+    ))
+}
+
+/// `DELETE /sessions/{id}`: revoke one of the user's sessions.
+pub async fn revoke_session(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let auth = require_session(&app, &req)?;
+    let wanted = params
+        .first()
+        .map(|p| p.to_ascii_lowercase())
+        .unwrap_or_default();
+    let key = app
+        .store
+        .user_sessions(&auth.user.id)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| session::public_id(k) == wanted)
+        .ok_or(ApiError::NotFound)?;
+    app.blocking(move |s| s.delete_session(&key)).await??;
+    audit!("session_revoke", user_id = %auth.user.id, ip = %req.client_ip);
+    let resp = ApiResponse::ok(StatusCode::OK, "session revoked", Value::Null);
+    Ok(if key == auth.key {
+        with_cleared_cookie(resp, &app)
+    } else {
+        resp
+    })
+}

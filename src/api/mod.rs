@@ -1,0 +1,185 @@
+//! The account API under `auth.prefix`: plain handlers from an [`ApiRequest`] to an
+//! [`ApiResponse`], testable without a socket. [`handle`] routes and turns errors into the
+//! JSON envelope.
+
+mod account;
+mod body;
+mod response;
+mod settings;
+mod validate;
+mod views;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use crate::app::App;
+use crate::auth::csrf;
+use crate::error::ApiError;
+
+pub use response::{error_response, ApiResponse};
+
+/// A request for the API, already read in full (bounded by `server.max_body`).
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// The normalised path below the prefix, starting with `/` (`/` for the prefix itself).
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub client_ip: IpAddr,
+    /// `http` or `https`, as the client reached the gateway.
+    pub scheme: &'static str,
+}
+
+impl ApiRequest {
+    /// A header as text, if present and valid.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+type Handler = fn(Arc<App>, ApiRequest, Vec<String>) -> account::BoxFuture;
+
+/// One endpoint: method, path pattern (`{}` matches one segment), handler.
+struct Endpoint {
+    method: Method,
+    pattern: &'static str,
+    handler: Handler,
+}
+
+macro_rules! endpoint {
+    ($method:ident, $pattern:literal, $handler:path) => {
+        Endpoint {
+            method: Method::$method,
+            pattern: $pattern,
+            handler: |app, req, params| Box::pin($handler(app, req, params)),
+        }
+    };
+}
+
+fn endpoints() -> &'static [Endpoint] {
+    static ENDPOINTS: std::sync::OnceLock<Vec<Endpoint>> = std::sync::OnceLock::new();
+    ENDPOINTS.get_or_init(|| {
+        vec![
+            endpoint!(GET, "/status", settings::status),
+            endpoint!(GET, "/health", settings::health),
+            endpoint!(GET, "/config", settings::config),
+            endpoint!(POST, "/config/update", settings::config_update),
+            endpoint!(GET, "/setup/exists", account::setup_exists),
+            endpoint!(POST, "/setup", account::setup),
+            endpoint!(POST, "/register", account::register),
+            endpoint!(POST, "/login", account::login),
+            endpoint!(GET, "/logout", account::logout),
+            endpoint!(POST, "/logout", account::logout),
+            endpoint!(POST, "/logout-all", account::logout_all),
+            endpoint!(GET, "/me", account::me),
+            endpoint!(PATCH, "/me", account::update_me),
+            endpoint!(POST, "/change-password", account::change_password),
+            endpoint!(POST, "/password", account::change_password),
+            endpoint!(GET, "/sessions", account::sessions),
+            endpoint!(DELETE, "/sessions/{}", account::revoke_session),
+        ]
+    })
+}
+
+/// Match a path against a pattern, returning the `{}` segments.
+fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let p: Vec<&str> = pattern.split('/').collect();
+    let s: Vec<&str> = path.split('/').collect();
+    if p.len() != s.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (pp, ss) in p.iter().zip(&s) {
+        if *pp == "{}" {
+            if ss.is_empty() {
+                return None;
+            }
+            params.push((*ss).to_string());
+        } else if pp != ss {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Answer one API request. Never panics on input; internal errors are logged and hidden.
+pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
+    let head = req.method == Method::HEAD;
+    let method = if head {
+        Method::GET
+    } else {
+        req.method.clone()
+    };
+    let mut path_matched = false;
+    let mut allowed: Vec<&str> = Vec::new();
+    let mut found = None;
+    for e in endpoints() {
+        if let Some(params) = match_pattern(e.pattern, &req.path) {
+            path_matched = true;
+            allowed.push(e.method.as_str());
+            if e.method == method && found.is_none() {
+                found = Some((e.handler, params));
+            }
+        }
+    }
+    let result = match found {
+        Some(_)
+            if csrf::is_cross_site(
+                &req.method,
+                &req.headers,
+                &app.config.server.public_url.origin,
+                req.scheme,
+            ) =>
+        {
+            Err(ApiError::Forbidden("cross-site request refused".into()))
+        }
+        Some((handler, params)) => handler(Arc::clone(app), req, params).await,
+        None if path_matched => Err(ApiError::MethodNotAllowed),
+        None => Err(ApiError::NotFound),
+    };
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = error_response(&e, false);
+            if matches!(e, ApiError::MethodNotAllowed) {
+                if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                    r.headers.push((http::header::ALLOW, v));
+                }
+            }
+            r
+        }
+    };
+    response.headers.push((
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+    if head {
+        response.head_only = true;
+    }
+    response
+}
+
+/// Status helper for handlers.
+pub(crate) const CREATED: StatusCode = StatusCode::CREATED;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert_eq!(match_pattern("/login", "/login"), Some(vec![]));
+        assert_eq!(match_pattern("/login", "/login/x"), None);
+        assert_eq!(
+            match_pattern("/sessions/{}", "/sessions/abc"),
+            Some(vec!["abc".into()])
+        );
+        assert_eq!(match_pattern("/sessions/{}", "/sessions/"), None);
+        assert_eq!(match_pattern("/sessions/{}", "/sessions"), None);
+    }
+}

@@ -1,0 +1,182 @@
+//! The shared state of a running gateway and the operations both the API and the proxy use:
+//! the session check, settings that the API may override, and blocking-pool helpers.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+use tokio::sync::mpsc;
+
+use crate::auth::cookie;
+use crate::auth::lockout::Lockout;
+use crate::auth::password::Hasher;
+use crate::auth::ratelimit::IpLimiter;
+use crate::auth::session::{self, Authenticated};
+use crate::config::{Config, Registration};
+use crate::error::ApiError;
+use crate::store::{SessionKey, Store, StoreError};
+
+/// Last-seen is written at most this often per session.
+pub const TOUCH_INTERVAL_SECS: i64 = 60;
+/// Pending last-seen updates held at most; beyond that updates are dropped (they are advisory).
+const TOUCH_QUEUE: usize = 8192;
+
+/// Current time in Unix seconds.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Settings stored in the database that override the file (`POST /auth/config/update`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub registration: Option<Registration>,
+    pub native_signin: Option<bool>,
+}
+
+/// Setting names in the store.
+pub const SETTING_REGISTRATION: &str = "registration";
+pub const SETTING_NATIVE_SIGNIN: &str = "native_signin";
+
+/// A last-seen update waiting to be written.
+pub type Touch = (SessionKey, i64);
+
+/// Everything a request needs.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub hasher: Hasher,
+    pub lockout: Lockout,
+    pub ip_limiter: IpLimiter,
+    overrides: RwLock<Overrides>,
+    touches: mpsc::Sender<Touch>,
+    touch_rx: Mutex<Option<mpsc::Receiver<Touch>>>,
+}
+
+impl App {
+    /// Build the state over an open store (loads stored overrides).
+    pub fn new(config: Config, store: Store) -> Result<Arc<App>, String> {
+        let hasher = Hasher::new(config.security.hash_concurrency, config.security.hash_queue)?;
+        let overrides = load_overrides(&store).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(TOUCH_QUEUE);
+        Ok(Arc::new(App {
+            lockout: Lockout::new(config.security.max_failed_logins, config.security.lockout),
+            ip_limiter: IpLimiter::new(
+                config.security.ip_rate_limit,
+                config.security.ip_rate_window,
+            ),
+            hasher,
+            store,
+            overrides: RwLock::new(overrides),
+            touches: tx,
+            touch_rx: Mutex::new(Some(rx)),
+            config,
+        }))
+    }
+
+    /// Registration mode in force (database override, else the file).
+    pub fn registration(&self) -> Registration {
+        self.overrides()
+            .registration
+            .unwrap_or(self.config.auth.registration)
+    }
+
+    /// Whether password login is open to everyone (database override, else the file).
+    pub fn native_signin(&self) -> bool {
+        self.overrides()
+            .native_signin
+            .unwrap_or(self.config.auth.native_signin)
+    }
+
+    /// The overrides in force.
+    pub fn overrides(&self) -> Overrides {
+        *self.overrides.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replace the in-memory overrides after they were stored.
+    pub fn set_overrides(&self, o: Overrides) {
+        *self.overrides.write().unwrap_or_else(|p| p.into_inner()) = o;
+    }
+
+    /// Idle timeout in seconds.
+    pub fn idle_secs(&self) -> i64 {
+        i64::try_from(self.config.session.idle_timeout.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// The valid session a request carries (cookie, or bearer token when enabled), if any.
+    /// A store failure is an error so callers fail closed. Queues a last-seen update when due;
+    /// never writes to the database itself.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated>, StoreError> {
+        let mut tokens = cookie::session_tokens(headers, &self.config.session);
+        if self.config.session.bearer {
+            if let Some(t) = bearer_token(headers) {
+                tokens.push(t.to_string());
+            }
+        }
+        if tokens.is_empty() {
+            return Ok(None);
+        }
+        let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        let now = now_secs();
+        let found = session::check_tokens(&self.store, &refs, self.idle_secs(), now)?;
+        if let Some(auth) = &found {
+            if now - auth.session.last_seen >= TOUCH_INTERVAL_SECS {
+                // Full queue: skip; the next request will try again.
+                let _ = self.touches.try_send((auth.key, now));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The receiving end of last-seen updates, for the maintenance task (taken once).
+    pub fn take_touch_receiver(&self) -> Option<mpsc::Receiver<Touch>> {
+        self.touch_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Run a store operation on the blocking pool (writes fsync).
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let app = Arc::clone(self);
+        tokio::task::spawn_blocking(move || op(&app.store))
+            .await
+            .map_err(|e| ApiError::Internal(format!("storage task failed: {e}")))
+    }
+
+    /// The client address of a request from `peer`.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let xff = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        crate::net::client_ip(peer, xff, &self.config.server.trusted_proxies)
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn load_overrides(store: &Store) -> Result<Overrides, StoreError> {
+    let registration = store
+        .get_setting(SETTING_REGISTRATION)?
+        .and_then(|v| v.as_str().and_then(Registration::parse));
+    let native_signin = store
+        .get_setting(SETTING_NATIVE_SIGNIN)?
+        .and_then(|v| v.as_bool());
+    Ok(Overrides {
+        registration,
+        native_signin,
+    })
+}

@@ -1,0 +1,8 @@
+//! Authentication building blocks: passwords, session tokens, the cookie, lockout and rate limits.
+
+pub mod cookie;
+pub mod csrf;
+pub mod lockout;
+pub mod password;
+pub mod ratelimit;
+pub mod session;

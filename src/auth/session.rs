@@ -1,0 +1,250 @@
+//! Session tokens and the session check: 256 random bits sent as base64url, stored only as
+//! their SHA-256; idle and absolute expiry, and the user's status, checked on every request.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::store::{Role, SessionKey, SessionRecord, Store, StoreError, UserRecord, UserStatus};
+
+/// A freshly minted session token and its storage key.
+pub struct NewToken {
+    /// Sent to the client once; never stored.
+    pub token: String,
+    pub key: SessionKey,
+}
+
+/// Mint a token from the OS CSPRNG.
+pub fn new_token() -> Result<NewToken, String> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(NewToken {
+        token: URL_SAFE_NO_PAD.encode(raw),
+        key: Sha256::digest(raw).into(),
+    })
+}
+
+/// The storage key of a presented token, or `None` when it is not a well-formed token.
+pub fn key_for(token: &str) -> Option<SessionKey> {
+    if token.len() != 43 {
+        return None;
+    }
+    let raw = URL_SAFE_NO_PAD.decode(token.as_bytes()).ok()?;
+    if raw.len() != 32 {
+        return None;
+    }
+    Some(Sha256::digest(&raw).into())
+}
+
+/// The id by which a session is shown and revoked in the API (derived from the key, so it
+/// reveals nothing usable as a token).
+pub fn public_id(key: &SessionKey) -> String {
+    key[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who a valid session belongs to, as upstreams see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub email: String,
+    pub username: Option<String>,
+    /// Full name, or first and last name joined.
+    pub name: Option<String>,
+    pub role: Role,
+    /// The role, then the user's groups.
+    pub groups: Vec<String>,
+    /// `groups` joined with commas.
+    pub groups_header: String,
+}
+
+impl Identity {
+    /// The identity of a stored user.
+    pub fn from_user(user: &UserRecord) -> Identity {
+        let name = user.full_name.clone().or_else(|| {
+            let joined = [user.first_name.as_deref(), user.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!joined.is_empty()).then_some(joined)
+        });
+        let mut groups = vec![user.role.as_str().to_string()];
+        groups.extend(
+            user.groups
+                .iter()
+                .filter(|g| g.as_str() != user.role.as_str())
+                .cloned(),
+        );
+        Identity {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            username: user.username.clone(),
+            name,
+            role: user.role,
+            groups_header: groups.join(","),
+            groups,
+        }
+    }
+
+    /// The user header's value: the username, or the email without one.
+    pub fn user_header(&self) -> &str {
+        self.username.as_deref().unwrap_or(&self.email)
+    }
+
+    #[cfg(test)]
+    pub fn for_tests(
+        id: &str,
+        email: &str,
+        username: Option<&str>,
+        name: Option<&str>,
+        role: &str,
+        groups: &[&str],
+    ) -> Identity {
+        let role = match role {
+            "owner" => Role::Owner,
+            "admin" => Role::Admin,
+            _ => Role::User,
+        };
+        let user = UserRecord {
+            id: id.into(),
+            email: email.into(),
+            username: username.map(str::to_string),
+            full_name: name.map(str::to_string),
+            first_name: None,
+            last_name: None,
+            role,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            status: UserStatus::Active,
+            email_verified: false,
+            password_hash: None,
+            created_at: 0,
+            updated_at: 0,
+            last_login_at: None,
+            expires_at: None,
+        };
+        Identity::from_user(&user)
+    }
+}
+
+/// A request's valid session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub key: SessionKey,
+    pub session: SessionRecord,
+    pub user: UserRecord,
+    pub identity: Identity,
+}
+
+/// Whether a stored session (and its user) may be used at `now`.
+pub fn is_live(session: &SessionRecord, user: &UserRecord, idle_secs: i64, now: i64) -> bool {
+    now < session.expires_at
+        && now < session.last_seen.saturating_add(idle_secs)
+        && user.status == UserStatus::Active
+        && user.expires_at.is_none_or(|t| now < t)
+}
+
+/// Find the first presented token that names a live session. Store failures are returned so
+/// the caller can fail closed.
+pub fn check_tokens(
+    store: &Store,
+    tokens: &[&str],
+    idle_secs: i64,
+    now: i64,
+) -> Result<Option<Authenticated>, StoreError> {
+    for token in tokens {
+        let Some(key) = key_for(token) else { continue };
+        if let Some((session, user)) = store.get_session_and_user(&key)? {
+            if is_live(&session, &user, idle_secs, now) {
+                let identity = Identity::from_user(&user);
+                return Ok(Some(Authenticated {
+                    key,
+                    session,
+                    user,
+                    identity,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_bit_base64url_and_keys_are_their_sha256() {
+        let a = new_token().expect("token");
+        let b = new_token().expect("token");
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.token.len(), 43);
+        assert!(a
+            .token
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(key_for(&a.token), Some(a.key));
+        assert_ne!(
+            a.key.to_vec(),
+            URL_SAFE_NO_PAD.decode(&a.token).expect("decodes")
+        );
+    }
+
+    #[test]
+    fn malformed_tokens_have_no_key() {
+        for bad in [
+            "",
+            "x",
+            "not base64 at all!",
+            &"A".repeat(44),
+            &"*".repeat(43),
+            "\u{0}",
+        ] {
+            assert_eq!(key_for(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn liveness_checks_idle_absolute_status_and_account_expiry() {
+        let id = Identity::for_tests("u", "e@x.io", None, None, "user", &[]);
+        assert_eq!(id.user_header(), "e@x.io");
+        assert_eq!(id.groups_header, "user");
+        let mut user = UserRecord {
+            id: "u".into(),
+            email: "e@x.io".into(),
+            username: None,
+            full_name: None,
+            first_name: Some("A".into()),
+            last_name: Some("B".into()),
+            role: Role::Admin,
+            groups: vec!["admin".into(), "ops".into()],
+            status: UserStatus::Active,
+            email_verified: false,
+            password_hash: None,
+            created_at: 0,
+            updated_at: 0,
+            last_login_at: None,
+            expires_at: None,
+        };
+        let ident = Identity::from_user(&user);
+        assert_eq!(ident.name.as_deref(), Some("A B"));
+        assert_eq!(ident.groups_header, "admin,ops");
+        let s = SessionRecord {
+            user_id: "u".into(),
+            created_at: 0,
+            expires_at: 100,
+            last_seen: 10,
+            indexed_expiry: 0,
+            remember: false,
+            ip: None,
+            user_agent: None,
+        };
+        assert!(is_live(&s, &user, 50, 59));
+        assert!(!is_live(&s, &user, 50, 60), "idle");
+        assert!(!is_live(&s, &user, 500, 100), "absolute");
+        user.status = UserStatus::Disabled;
+        assert!(!is_live(&s, &user, 50, 20));
+        user.status = UserStatus::Active;
+        user.expires_at = Some(20);
+        assert!(!is_live(&s, &user, 50, 20));
+    }
+}

@@ -1,0 +1,15 @@
+//! authgate: an authentication gateway on Pingora and redb.
+//!
+//! A request travels: listener ([`server`]) → [`proxy`] decides (local API, or upstream after
+//! the session check and route policy) → [`api`] handler or upstream → one response writer.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod net;
+pub mod proxy;
+pub mod server;
+pub mod store;

@@ -1,0 +1,312 @@
+//! What the upstream receives: identity headers stripped in every spelling and set from the
+//! session, the gateway's cookie removed, `X-Forwarded-*` set. Plain functions over `http`
+//! types; the Pingora glue applies the resulting plan.
+
+use std::net::IpAddr;
+
+use http::header::COOKIE;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::auth::session::Identity;
+use crate::config::IdentityHeaders;
+
+/// A header name as spoofing comparisons see it: lower-case, `_` folded to `-`.
+pub fn fold_header_name(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'_' => '-',
+            b => b.to_ascii_lowercase() as char,
+        })
+        .collect()
+}
+
+/// Header changes to apply to a request before it goes upstream (or is shown by `whoami`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HeaderPlan {
+    /// Removed entirely (every value).
+    pub remove: Vec<HeaderName>,
+    /// Set, replacing any value.
+    pub set: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// How the request reached the gateway, for `X-Forwarded-*`.
+pub struct ForwardedFor<'a> {
+    /// The direct peer's address, appended to (or replacing) `X-Forwarded-For`.
+    pub peer_ip: IpAddr,
+    /// `X-Forwarded-For` to extend, when the direct peer is a trusted proxy.
+    pub prior_xff: Option<&'a str>,
+    pub proto: &'a str,
+    pub host: Option<&'a str>,
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Build the plan for one request: strip spoofable identity headers, strip the gateway's cookie
+/// (the names in `cookie_names`) from `Cookie`, then set identity and forwarding headers.
+pub fn plan_upstream_headers(
+    headers: &HeaderMap,
+    names: &IdentityHeaders,
+    identity: Option<&Identity>,
+    cookie_names: &[&str],
+    fwd: &ForwardedFor<'_>,
+) -> HeaderPlan {
+    let mut plan = HeaderPlan::default();
+    let protected: Vec<String> = names
+        .all()
+        .iter()
+        .map(|h| fold_header_name(h.as_str()))
+        .collect();
+    for name in headers.keys() {
+        if protected.contains(&fold_header_name(name.as_str())) && !plan.remove.contains(name) {
+            plan.remove.push(name.clone());
+        }
+    }
+
+    if headers.contains_key(COOKIE) {
+        match cookie_without(headers, cookie_names) {
+            CookieRewrite::Unchanged => {}
+            CookieRewrite::Remove => plan.remove.push(COOKIE),
+            CookieRewrite::Set(v) => plan.set.push((COOKIE, v)),
+        }
+    }
+
+    if let Some(id) = identity {
+        for (name, value) in [
+            (&names.user, id.user_header()),
+            (&names.email, id.email.as_str()),
+            (&names.name, id.name.as_deref().unwrap_or("")),
+            (&names.groups, id.groups_header.as_str()),
+            (&names.user_id, id.user_id.as_str()),
+        ] {
+            if value.is_empty() {
+                continue;
+            }
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                plan.set.push((name.clone(), v));
+            }
+        }
+    }
+
+    let client = fwd.peer_ip.to_string();
+    let xff = match fwd.prior_xff {
+        Some(prior) if !prior.trim().is_empty() => format!("{}, {client}", prior.trim()),
+        _ => client,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        plan.set.push((X_FORWARDED_FOR, v));
+    }
+    if let Ok(v) = HeaderValue::from_str(fwd.proto) {
+        plan.set.push((X_FORWARDED_PROTO, v));
+    }
+    match fwd.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        Some(v) => plan.set.push((X_FORWARDED_HOST, v)),
+        None => plan.remove.push(X_FORWARDED_HOST),
+    }
+    plan
+}
+
+enum CookieRewrite {
+    Unchanged,
+    Remove,
+    Set(HeaderValue),
+}
+
+/// The `Cookie` header without the gateway's own cookie(s); other cookies pass verbatim.
+fn cookie_without(headers: &HeaderMap, names: &[&str]) -> CookieRewrite {
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut dropped = false;
+    for value in headers.get_all(COOKIE) {
+        for pair in value.as_bytes().split(|b| *b == b';') {
+            let pair = pair.trim_ascii();
+            if pair.is_empty() {
+                continue;
+            }
+            let name = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => pair[..i].trim_ascii(),
+                None => pair,
+            };
+            if names.iter().any(|n| n.as_bytes() == name) {
+                dropped = true;
+            } else {
+                kept.push(pair);
+            }
+        }
+    }
+    let several = headers.get_all(COOKIE).iter().count() > 1;
+    if !dropped && !several {
+        return CookieRewrite::Unchanged;
+    }
+    if kept.is_empty() {
+        return CookieRewrite::Remove;
+    }
+    match HeaderValue::from_bytes(&kept.join(&b"; "[..])) {
+        Ok(v) => CookieRewrite::Set(v),
+        Err(_) => CookieRewrite::Remove,
+    }
+}
+
+/// Apply a plan to a plain header map (used by `whoami` and tests).
+pub fn apply_plan(headers: &mut HeaderMap, plan: &HeaderPlan) {
+    for name in &plan.remove {
+        headers.remove(name);
+    }
+    for (name, value) in &plan.set {
+        headers.insert(name.clone(), value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn identity() -> Identity {
+        Identity::for_tests(
+            "u1",
+            "alice@example.com",
+            Some("alice"),
+            Some("Alice A"),
+            "user",
+            &["staff"],
+        )
+    }
+
+    fn fwd() -> ForwardedFor<'static> {
+        ForwardedFor {
+            peer_ip: "127.0.0.9".parse().expect("ip"),
+            prior_xff: None,
+            proto: "http",
+            host: Some("app.example.com"),
+        }
+    }
+
+    fn run(pairs: &[(&str, &str)], identity: Option<&Identity>) -> HeaderMap {
+        let config = Config::from_toml("").expect("defaults");
+        let mut headers = HeaderMap::new();
+        for (k, v) in pairs {
+            headers.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        let plan = plan_upstream_headers(
+            &headers,
+            &config.headers,
+            identity,
+            &["authgate_session"],
+            &fwd(),
+        );
+        apply_plan(&mut headers, &plan);
+        headers
+    }
+
+    #[test]
+    fn spoofed_identity_headers_are_stripped_in_every_spelling() {
+        let spoofs = [
+            "Remote-User",
+            "remote-user",
+            "REMOTE-USER",
+            "Remote_User",
+            "remote_user",
+            "REMOTE_user",
+            "Remote-Email",
+            "remote_email",
+            "Remote-Groups",
+            "remote_groups",
+            "Remote-Name",
+            "Remote-User-Id",
+            "remote_user_id",
+            "Remote_User-Id",
+        ];
+        for spoof in spoofs {
+            let out = run(&[(spoof, "admin"), ("x-other", "kept")], None);
+            assert!(
+                out.keys()
+                    .all(|k| !fold_header_name(k.as_str()).starts_with("remote-")),
+                "{spoof} survived: {out:?}"
+            );
+            assert_eq!(out.get("x-other").map(|v| v.as_bytes()), Some(&b"kept"[..]));
+        }
+    }
+
+    #[test]
+    fn identity_replaces_spoofed_values() {
+        let id = identity();
+        let out = run(
+            &[("remote_user", "root"), ("Remote-User", "root")],
+            Some(&id),
+        );
+        assert_eq!(out.get_all("remote-user").iter().count(), 1);
+        assert_eq!(
+            out.get("remote-user").map(|v| v.as_bytes()),
+            Some(&b"alice"[..])
+        );
+        assert!(out.get("remote_user").is_none());
+        assert_eq!(
+            out.get("remote-email").map(|v| v.as_bytes()),
+            Some(&b"alice@example.com"[..])
+        );
+        assert_eq!(
+            out.get("remote-groups").map(|v| v.as_bytes()),
+            Some(&b"user,staff"[..])
+        );
+        assert_eq!(
+            out.get("remote-name").map(|v| v.as_bytes()),
+            Some(&b"Alice A"[..])
+        );
+        assert_eq!(
+            out.get("remote-user-id").map(|v| v.as_bytes()),
+            Some(&b"u1"[..])
+        );
+    }
+
+    #[test]
+    fn gateway_cookie_is_removed_and_app_cookies_pass() {
+        let cases: [(&[&str], Option<&str>); 6] = [
+            (&["authgate_session=abc"], None),
+            (&["a=1; authgate_session=abc; b=2"], Some("a=1; b=2")),
+            (&["authgate_session=abc;app=x"], Some("app=x")),
+            (&["app=x"], Some("app=x")),
+            (&["a=1", "authgate_session=abc", "b=2"], Some("a=1; b=2")),
+            (
+                &["authgate_session_other=1; authgate_session"],
+                Some("authgate_session_other=1"),
+            ),
+        ];
+        for (cookies, want) in cases {
+            let pairs: Vec<(&str, &str)> = cookies.iter().map(|c| ("cookie", *c)).collect();
+            let out = run(&pairs, None);
+            let got: Vec<_> = out
+                .get_all(COOKIE)
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?").to_string())
+                .collect();
+            match want {
+                None => assert!(got.is_empty(), "{cookies:?} -> {got:?}"),
+                Some(w) => assert_eq!(got, vec![w.to_string()], "{cookies:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn forwarding_headers_are_set_not_trusted() {
+        let out = run(
+            &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-host", "evil")],
+            None,
+        );
+        assert_eq!(
+            out.get("x-forwarded-for").map(|v| v.as_bytes()),
+            Some(&b"127.0.0.9"[..])
+        );
+        assert_eq!(
+            out.get("x-forwarded-host").map(|v| v.as_bytes()),
+            Some(&b"app.example.com"[..])
+        );
+        assert_eq!(
+            out.get("x-forwarded-proto").map(|v| v.as_bytes()),
+            Some(&b"http"[..])
+        );
+    }
+}

@@ -1,0 +1,415 @@
+//! The Pingora edge: a thin [`ProxyHttp`] that decides, per request, between the local API
+//! and an upstream (after the session check and route policy), and writes local answers
+//! through one writer. Pingora types stay in this module and in `server.rs`.
+
+pub mod headers;
+mod respond;
+pub mod routing;
+mod whoami;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::header::{ACCEPT, CONTENT_LENGTH, HOST, LOCATION};
+use http::{HeaderMap, StatusCode};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{ErrorSource, ErrorType};
+
+use crate::api::{self, error_response, ApiRequest, ApiResponse};
+use crate::app::App;
+use crate::auth::cookie;
+use crate::auth::session::Identity;
+use crate::config::Upstream;
+use crate::error::ApiError;
+use headers::{plan_upstream_headers, ForwardedFor, HeaderPlan};
+use routing::{canonical_host, decide, find_route, normalise_path_bytes, Access};
+
+/// Connecting to an upstream may take this long before 504.
+const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// An upstream may stay silent this long (between reads or writes) before 504.
+const UPSTREAM_IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The gateway's request handler.
+pub struct Gateway {
+    app: Arc<App>,
+    cookie_names: [String; 3],
+}
+
+impl Gateway {
+    /// A gateway over shared state.
+    pub fn new(app: Arc<App>) -> Gateway {
+        let cookie_names = cookie::all_names(&app.config.session);
+        Gateway { app, cookie_names }
+    }
+}
+
+/// Per-request state carried between Pingora's phases.
+pub struct RequestCtx {
+    peer_ip: IpAddr,
+    peer_trusted: bool,
+    upstream: Option<(SocketAddr, bool, String)>,
+    identity: Option<Identity>,
+    /// The session arrived as a bearer token: keep it from the upstream.
+    bearer_used: bool,
+}
+
+/// Whether the client is a browser (gets pages and redirects rather than JSON).
+fn wants_html(headers: &HeaderMap) -> bool {
+    let accept_html = headers.get_all(ACCEPT).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.to_ascii_lowercase().contains("text/html"))
+    });
+    let navigate = headers
+        .get("sec-fetch-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"navigate"));
+    accept_html || navigate
+}
+
+/// The request's host: `Host`, or the URI authority (HTTP/2, absolute-form).
+fn request_host(session: &Session) -> Option<String> {
+    let req = session.req_header();
+    req.headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri.authority().map(|a| a.as_str().to_string()))
+}
+
+/// Read the whole request body, refusing more than `max` bytes.
+async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, ApiError> {
+    if let Some(len) = session.req_header().headers.get(CONTENT_LENGTH) {
+        let declared: Option<usize> = len.to_str().ok().and_then(|s| s.trim().parse().ok());
+        match declared {
+            Some(n) if n > max => return Err(ApiError::PayloadTooLarge),
+            Some(_) => {}
+            None => return Err(ApiError::invalid("malformed Content-Length")),
+        }
+    }
+    let mut body = BytesMut::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(ApiError::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(_) => return Err(ApiError::invalid("the request body could not be read")),
+        }
+    }
+}
+
+impl Gateway {
+    /// Write a local answer; a body left unread means the connection cannot be reused.
+    async fn answer(&self, session: &mut Session, resp: ApiResponse) -> pingora::Result<bool> {
+        if !session.is_body_done() {
+            session.set_keepalive(None);
+        }
+        respond::send(session, resp).await?;
+        Ok(true)
+    }
+
+    async fn refuse(&self, session: &mut Session, err: ApiError) -> pingora::Result<bool> {
+        let html = wants_html(&session.req_header().headers);
+        self.answer(session, error_response(&err, html)).await
+    }
+
+    async fn serve_api(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        path: String,
+    ) -> pingora::Result<bool> {
+        let body = match read_body(session, self.app.config.server.max_body).await {
+            Ok(b) => b,
+            Err(e) => return self.answer(session, error_response(&e, false)).await,
+        };
+        let req = session.req_header();
+        let api_req = ApiRequest {
+            method: req.method.clone(),
+            path,
+            query: req.uri.query().map(str::to_string),
+            headers: req.headers.clone(),
+            body,
+            client_ip: self.app.client_ip(ctx.peer_ip, &req.headers),
+            scheme: "http",
+        };
+        let resp = api::handle(&self.app, api_req).await;
+        self.answer(session, resp).await
+    }
+
+    /// The redirect a browser gets when it needs to log in.
+    fn login_redirect(&self, session: &Session, host: Option<&str>) -> ApiResponse {
+        let cfg = &self.app.config;
+        let target = String::from_utf8_lossy(session.req_header().raw_path()).into_owned();
+        let original = match host {
+            Some(h) => format!("http://{h}{target}"),
+            None => format!("{}{target}", cfg.server.public_url.origin),
+        };
+        let rd: String = form_urlencoded::byte_serialize(original.as_bytes()).collect();
+        let location = format!(
+            "{}{}/login?rd={rd}",
+            cfg.server.public_url.origin, cfg.auth.prefix
+        );
+        let mut resp = ApiResponse::new(
+            StatusCode::FOUND,
+            "text/plain; charset=utf-8",
+            "login required\n",
+        );
+        resp = resp.with_header(LOCATION, &location);
+        resp.with_header(http::header::CACHE_CONTROL, "no-store")
+    }
+
+    fn header_plan(&self, session: &Session, ctx: &RequestCtx) -> HeaderPlan {
+        let headers = &session.req_header().headers;
+        let trusted = |name: &str| {
+            ctx.peer_trusted
+                .then(|| headers.get(name).and_then(|v| v.to_str().ok()))
+                .flatten()
+        };
+        let prior: Vec<&str> = if ctx.peer_trusted {
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let prior = prior.join(", ");
+        let own_host = headers.get(HOST).and_then(|v| v.to_str().ok());
+        let proto = match trusted("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => "http",
+            _ => "http",
+        };
+        let fwd = ForwardedFor {
+            peer_ip: ctx.peer_ip,
+            prior_xff: (!prior.is_empty()).then_some(prior.as_str()),
+            proto,
+            host: trusted("x-forwarded-host").or(own_host),
+        };
+        let names: Vec<&str> = self.cookie_names.iter().map(String::as_str).collect();
+        let mut plan = plan_upstream_headers(
+            headers,
+            &self.app.config.headers,
+            ctx.identity.as_ref(),
+            &names,
+            &fwd,
+        );
+        if ctx.bearer_used {
+            plan.remove.push(http::header::AUTHORIZATION);
+        }
+        plan
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            peer_trusted: false,
+            upstream: None,
+            identity: None,
+            bearer_used: false,
+        }
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        let app = &self.app;
+        // No address (e.g. a Unix socket) counts as untrusted.
+        ctx.peer_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        ctx.peer_trusted = crate::net::is_trusted(ctx.peer_ip, &app.config.server.trusted_proxies);
+
+        let raw = session.req_header().raw_path();
+        let raw_path = raw.split(|b| *b == b'?').next().unwrap_or(raw);
+        let path = match normalise_path_bytes(raw_path) {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .refuse(session, ApiError::invalid(format!("bad request path: {e}")))
+                    .await
+            }
+        };
+
+        let prefix = &app.config.auth.prefix;
+        if let Some(rest) = path.strip_prefix(prefix.as_str()) {
+            if rest.is_empty() || rest.starts_with('/') {
+                let sub = if rest.is_empty() {
+                    "/".to_string()
+                } else {
+                    rest.to_string()
+                };
+                return self.serve_api(session, ctx, sub).await;
+            }
+        }
+
+        let host = request_host(session);
+        let canonical = host.as_deref().map(canonical_host).unwrap_or_default();
+        let method = session.req_header().method.clone();
+        let Some((_, route)) = find_route(&app.config.routes, &canonical, &path, &method) else {
+            return self.refuse(session, ApiError::NotFound).await;
+        };
+
+        let auth = match app.authenticate(&session.req_header().headers) {
+            Ok(a) => a,
+            Err(e) => {
+                // Fail closed: no identity can be established, so nothing protected is served.
+                tracing::error!(error = %e, "session check failed");
+                if route.policy != crate::config::Policy::Public {
+                    return self
+                        .refuse(
+                            session,
+                            ApiError::ServiceUnavailable {
+                                retry_after_secs: 5,
+                            },
+                        )
+                        .await;
+                }
+                None
+            }
+        };
+        let groups = auth.as_ref().map(|a| a.identity.groups.as_slice());
+        match decide(route, groups) {
+            Access::Allow => {}
+            Access::Forbidden => {
+                return self
+                    .refuse(
+                        session,
+                        ApiError::Forbidden("access to this resource is denied".into()),
+                    )
+                    .await
+            }
+            Access::LoginRequired => {
+                let headers = &session.req_header().headers;
+                if wants_html(headers)
+                    && (method == http::Method::GET || method == http::Method::HEAD)
+                {
+                    let resp = self.login_redirect(session, host.as_deref());
+                    return self.answer(session, resp).await;
+                }
+                return self.refuse(session, ApiError::Unauthorized).await;
+            }
+        }
+
+        if let Some(a) = auth {
+            let headers = &session.req_header().headers;
+            ctx.bearer_used = app.config.session.bearer
+                && cookie::session_tokens(headers, &app.config.session).is_empty()
+                && crate::app::bearer_token(headers).is_some();
+            ctx.identity = Some(a.identity);
+        }
+
+        match &route.upstream {
+            Upstream::Http { addr, tls, sni } => {
+                ctx.upstream = Some((*addr, *tls, sni.clone()));
+                Ok(false)
+            }
+            Upstream::Whoami => {
+                let plan = self.header_plan(session, ctx);
+                let req = session.req_header();
+                let mut shown = req.headers.clone();
+                headers::apply_plan(&mut shown, &plan);
+                let target = String::from_utf8_lossy(req.raw_path()).into_owned();
+                let json = req
+                    .headers
+                    .get(ACCEPT)
+                    .is_some_and(|v| v.to_str().is_ok_and(|s| s.contains("application/json")));
+                let resp = whoami::render(&req.method, &target, &shown, json);
+                self.answer(session, resp).await
+            }
+            Upstream::None => self.refuse(session, ApiError::BadGateway).await,
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let Some((addr, tls, sni)) = ctx.upstream.clone() else {
+            return Err(pingora::Error::explain(
+                ErrorType::InternalError,
+                "no upstream selected",
+            ));
+        };
+        let mut peer = HttpPeer::new(addr, tls, sni);
+        peer.options.connection_timeout = Some(UPSTREAM_CONNECT_TIMEOUT);
+        peer.options.read_timeout = Some(UPSTREAM_IO_TIMEOUT);
+        peer.options.write_timeout = Some(UPSTREAM_IO_TIMEOUT);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora::http::RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let plan = self.header_plan(session, ctx);
+        for name in &plan.remove {
+            upstream_request.remove_header(name);
+        }
+        for (name, value) in plan.set {
+            upstream_request.insert_header(name, value)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &pingora::Error,
+        _ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let err = match e.etype() {
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                Some(ApiError::GatewayTimeout)
+            }
+            ErrorType::HTTPStatus(code) if *code == 400 => Some(ApiError::invalid("bad request")),
+            _ => match e.esource() {
+                ErrorSource::Upstream => Some(ApiError::BadGateway),
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                        None
+                    }
+                    _ => Some(ApiError::invalid("bad request")),
+                },
+                ErrorSource::Internal | ErrorSource::Unset => {
+                    Some(ApiError::Internal(e.to_string()))
+                }
+            },
+        };
+        let code = match err {
+            Some(err) => {
+                let status = err.status().as_u16();
+                let html = wants_html(&session.req_header().headers);
+                if let Err(write_err) = respond::send(session, error_response(&err, html)).await {
+                    tracing::debug!(error = %write_err, "could not send the error response");
+                }
+                status
+            }
+            None => 0,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Building and running the Pingora server from our configuration: server settings, listeners,
+//! the gateway service and the maintenance task (last-seen writes, session sweep).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+
+use crate::app::{now_secs, App, Touch};
+use crate::config::Config;
+use crate::proxy::Gateway;
+use crate::store::{SessionKey, Store};
+
+/// How often pending last-seen updates are written.
+const TOUCH_FLUSH: Duration = Duration::from_secs(5);
+/// How often expired sessions are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Sessions deleted per sweep transaction.
+const SWEEP_BATCH: usize = 5_000;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::OpenError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    #[error("cannot start: {0}")]
+    Other(String),
+}
+
+/// Pingora's server settings, from our file (no YAML).
+fn server_conf(config: &Config) -> ServerConf {
+    let mut conf = ServerConf::default();
+    conf.threads = config.server.threads;
+    conf.daemon = false;
+    // SIGTERM: stop accepting at once, give in-flight requests `shutdown_timeout`.
+    conf.grace_period_seconds = Some(0);
+    conf.graceful_shutdown_timeout_seconds = Some(config.server.shutdown_timeout.as_secs().max(1));
+    conf
+}
+
+/// Open the store, check the listeners, and assemble the server.
+pub fn build(config: Config) -> Result<(Server, Arc<App>), StartError> {
+    for addr in &config.server.listen {
+        // Pingora exits abruptly on a bind failure; check first for a clear message.
+        std::net::TcpListener::bind(addr).map_err(|e| StartError::Listen(*addr, e))?;
+    }
+    let store = Store::open(&config.storage.path)?;
+    let listen = config.server.listen.clone();
+    let conf = server_conf(&config);
+    let app = App::new(config, store).map_err(StartError::Other)?;
+
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(Arc::clone(&app)),
+        "authgate",
+    );
+    for addr in &listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "maintenance",
+        Maintenance {
+            app: Arc::clone(&app),
+        },
+    ));
+    Ok((server, app))
+}
+
+/// Run until SIGTERM/SIGINT, then write what is pending.
+pub fn run(config: Config) -> Result<(), StartError> {
+    let listen = config.server.listen.clone();
+    let storage = config.storage.path.clone();
+    let (server, app) = build(config)?;
+    tracing::info!(?listen, storage = %storage.display(), "authgate listening");
+    server.run(RunArgs::default());
+    tracing::info!(
+        sessions = app.store.session_count().unwrap_or(0),
+        "authgate stopped"
+    );
+    Ok(())
+}
+
+/// Background upkeep: batched last-seen writes and the expired-session sweep.
+struct Maintenance {
+    app: Arc<App>,
+}
+
+impl Maintenance {
+    async fn flush(&self, pending: &mut HashMap<SessionKey, i64>) {
+        if pending.is_empty() {
+            return;
+        }
+        let batch: Vec<Touch> = pending.drain().collect();
+        let idle = self.app.idle_secs();
+        match self
+            .app
+            .blocking(move |s| s.touch_sessions(&batch, idle))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not record session activity"),
+            Err(e) => tracing::warn!(error = %e, "could not record session activity"),
+        }
+    }
+
+    async fn sweep(&self) {
+        loop {
+            let now = now_secs();
+            match self
+                .app
+                .blocking(move |s| s.sweep_expired_sessions(now, SWEEP_BATCH))
+                .await
+            {
+                Ok(Ok(n)) if n == SWEEP_BATCH => continue,
+                Ok(Ok(n)) => {
+                    if n > 0 {
+                        tracing::debug!(removed = n, "expired sessions swept");
+                    }
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "session sweep failed");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "session sweep failed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Maintenance {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(mut touches) = self.app.take_touch_receiver() else {
+            return;
+        };
+        let mut pending: HashMap<SessionKey, i64> = HashMap::new();
+        let mut flush = tokio::time::interval(TOUCH_FLUSH);
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    while let Ok((key, at)) = touches.try_recv() {
+                        pending.entry(key).and_modify(|t| *t = (*t).max(at)).or_insert(at);
+                    }
+                    self.flush(&mut pending).await;
+                    return;
+                }
+                Some((key, at)) = touches.recv() => {
+                    pending.entry(key).and_modify(|t| *t = (*t).max(at)).or_insert(at);
+                }
+                _ = flush.tick() => self.flush(&mut pending).await,
+                _ = sweep.tick() => self.sweep().await,
+            }
+        }
+    }
+}
