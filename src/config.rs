@@ -67,6 +67,8 @@ struct RawServer {
     trusted_proxies: Vec<String>,
     max_body: String,
     shutdown_timeout: String,
+    upstream_connect_timeout: String,
+    upstream_timeout: String,
 }
 
 impl Default for RawServer {
@@ -78,6 +80,8 @@ impl Default for RawServer {
             trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
             max_body: "64KiB".into(),
             shutdown_timeout: "5s".into(),
+            upstream_connect_timeout: "5s".into(),
+            upstream_timeout: "60s".into(),
         }
     }
 }
@@ -295,6 +299,10 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     pub max_body: usize,
     pub shutdown_timeout: Duration,
+    /// Connecting to an upstream may take this long before 504.
+    pub upstream_connect_timeout: Duration,
+    /// An upstream may stay silent this long (per read or write) before 504.
+    pub upstream_timeout: Duration,
 }
 
 /// `server.public_url`, split into what the gateway needs from it.
@@ -712,6 +720,11 @@ impl Validator {
             trusted_proxies,
             max_body,
             shutdown_timeout: self.duration("server.shutdown_timeout", &raw.shutdown_timeout),
+            upstream_connect_timeout: self.duration(
+                "server.upstream_connect_timeout",
+                &raw.upstream_connect_timeout,
+            ),
+            upstream_timeout: self.duration("server.upstream_timeout", &raw.upstream_timeout),
         }
     }
 

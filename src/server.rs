@@ -35,13 +35,14 @@ pub enum StartError {
 
 /// Pingora's server settings, from our file (no YAML).
 fn server_conf(config: &Config) -> ServerConf {
-    let mut conf = ServerConf::default();
-    conf.threads = config.server.threads;
-    conf.daemon = false;
-    // SIGTERM: stop accepting at once, give in-flight requests `shutdown_timeout`.
-    conf.grace_period_seconds = Some(0);
-    conf.graceful_shutdown_timeout_seconds = Some(config.server.shutdown_timeout.as_secs().max(1));
-    conf
+    ServerConf {
+        threads: config.server.threads,
+        daemon: false,
+        // SIGTERM: stop accepting at once, give in-flight requests `shutdown_timeout`.
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(config.server.shutdown_timeout.as_secs().max(1)),
+        ..ServerConf::default()
+    }
 }
 
 /// Open the store, check the listeners, and assemble the server.

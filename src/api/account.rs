@@ -645,7 +645,7 @@ pub async fn sessions(
             (s.created_at, view)
         })
         .collect();
-    list.sort_by(|a, b| b.0.cmp(&a.0));
+    list.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     let sessions: Vec<Value> = list.into_iter().map(|(_, v)| v).collect();
     Ok(ApiResponse::ok(
         StatusCode::OK,

@@ -55,9 +55,11 @@ mod tests {
         is_cross_site(&method, &h, "https://auth.example.com", "http")
     }
 
+    type Case = (Method, &'static [(&'static str, &'static str)], bool);
+
     #[test]
     fn csrf_table() {
-        let cases: &[(Method, &[(&str, &str)], bool)] = &[
+        let cases: &[Case] = &[
             (Method::POST, &[], false),
             (Method::GET, &[("sec-fetch-site", "cross-site")], false),
             (Method::POST, &[("sec-fetch-site", "cross-site")], true),

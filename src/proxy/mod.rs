@@ -9,7 +9,6 @@ mod whoami;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -27,11 +26,6 @@ use crate::config::Upstream;
 use crate::error::ApiError;
 use headers::{plan_upstream_headers, ForwardedFor, HeaderPlan};
 use routing::{canonical_host, decide, find_route, normalise_path_bytes, Access};
-
-/// Connecting to an upstream may take this long before 504.
-const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// An upstream may stay silent this long (between reads or writes) before 504.
-const UPSTREAM_IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The gateway's request handler.
 pub struct Gateway {
@@ -350,9 +344,10 @@ impl ProxyHttp for Gateway {
             ));
         };
         let mut peer = HttpPeer::new(addr, tls, sni);
-        peer.options.connection_timeout = Some(UPSTREAM_CONNECT_TIMEOUT);
-        peer.options.read_timeout = Some(UPSTREAM_IO_TIMEOUT);
-        peer.options.write_timeout = Some(UPSTREAM_IO_TIMEOUT);
+        let server = &self.app.config.server;
+        peer.options.connection_timeout = Some(server.upstream_connect_timeout);
+        peer.options.read_timeout = Some(server.upstream_timeout);
+        peer.options.write_timeout = Some(server.upstream_timeout);
         Ok(Box::new(peer))
     }
 
@@ -400,6 +395,8 @@ impl ProxyHttp for Gateway {
             Some(err) => {
                 let status = err.status().as_u16();
                 let html = wants_html(&session.req_header().headers);
+                // The connection is not reused after a failed proxy attempt: say so.
+                session.set_keepalive(None);
                 if let Err(write_err) = respond::send(session, error_response(&err, html)).await {
                     tracing::debug!(error = %write_err, "could not send the error response");
                 }

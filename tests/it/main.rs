@@ -1,0 +1,8 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! One integration-test binary (one link step): each module covers an area against the real
+//! `authgate` binary on an ephemeral loopback port.
+
+mod accounts;
+mod durability;
+mod proxying;
+mod support;

@@ -1,0 +1,371 @@
+//! Test fixtures: the real `authgate` binary on an ephemeral loopback port, a real echo
+//! upstream, and an HTTP client that keeps the session cookie.
+
+#![allow(dead_code)]
+
+pub mod echo;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub use echo::Echo;
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running gateway process; stopped on drop.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub config_path: PathBuf,
+    child: Option<Child>,
+}
+
+/// Config text for a gateway on `port` with its database in `dir`; `server_extra` goes into
+/// `[server]`, `extra` is appended.
+pub fn config_text(port: u16, dir: &Path, server_extra: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:{port}"]
+public_url = "http://127.0.0.1:{port}"
+threads = 2
+shutdown_timeout = "2s"
+{server_extra}
+
+[storage]
+path = "{db}"
+
+[log]
+level = "warn"
+
+{extra}
+"#,
+        db = dir.join("data/authgate.redb").display()
+    )
+}
+
+impl TestServer {
+    /// Start a gateway whose config is the defaults plus `extra` (sections and routes).
+    pub fn start(extra: &str) -> TestServer {
+        TestServer::start_full("", extra)
+    }
+
+    /// Start with extra `[server]` keys and extra sections.
+    pub fn start_full(server_extra: &str, extra: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(
+            &config_path,
+            config_text(port, dir.path(), server_extra, extra),
+        )
+        .expect("config");
+        let mut s = TestServer {
+            dir,
+            port,
+            config_path,
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    /// Start with routes: everything to `upstream` behind `policy`.
+    pub fn with_upstream(upstream: &str, policy: &str) -> TestServer {
+        TestServer::start(&format!(
+            "[[routes]]\npath = \"/\"\nupstream = \"{upstream}\"\npolicy = \"{policy}\"\n"
+        ))
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn authgate");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = Client::new(self.port).try_get("/auth/health") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let mut err = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = e.read_to_string(&mut err);
+                    }
+                    panic!("authgate exited early ({status}): {err}");
+                }
+            }
+            assert!(Instant::now() < deadline, "authgate did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Base URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Database file path.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data/authgate.redb")
+    }
+
+    /// A client without a session.
+    pub fn client(&self) -> Client {
+        Client::new(self.port)
+    }
+
+    /// Send SIGTERM and wait; returns how long the process took to exit and its stderr.
+    pub fn stop(&mut self) -> (Duration, String) {
+        let Some(mut child) = self.child.take() else {
+            return (Duration::ZERO, String::new());
+        };
+        let started = Instant::now();
+        unsafe_kill(child.id(), "TERM");
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let elapsed = started.elapsed();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (elapsed, err)
+    }
+
+    /// Kill with SIGKILL (no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stop and start again on the same port, config and database.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Create the owner through `/auth/setup` and return a logged-in client.
+    pub fn setup_owner(&self) -> Client {
+        let mut c = self.client();
+        let r = c.post_json(
+            "/auth/setup",
+            &serde_json::json!({"email": "owner@example.com", "password": "owner-password-1", "username": "owner"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        c
+    }
+
+    /// Register a user (open registration) and return a logged-in client.
+    pub fn register(&self, email: &str, password: &str) -> Client {
+        let mut c = self.client();
+        let r = c.post_json(
+            "/auth/register",
+            &serde_json::json!({"email": email, "password": password}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        c
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A response as the tests look at it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// The body as JSON (Null if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The error code of an error envelope.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+/// An HTTP client for one gateway that keeps its session cookie like a browser would.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    port: u16,
+    /// `name=value` of the session cookie, if any.
+    pub cookie: Option<String>,
+}
+
+impl Client {
+    /// A client for the gateway on `port`.
+    pub fn new(port: u16) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Client {
+            agent,
+            port,
+            cookie: None,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn absorb(&mut self, resp: &mut http::Response<ureq::Body>) -> Reply {
+        for sc in resp.headers().get_all("set-cookie") {
+            let Ok(sc) = sc.to_str() else { continue };
+            let pair = sc.split(';').next().unwrap_or("").trim();
+            if sc.contains("Max-Age=0") || pair.ends_with('=') {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair.to_string());
+            }
+        }
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body,
+        }
+    }
+
+    /// GET, returning transport errors.
+    pub fn try_get(&self, path: &str) -> Result<Reply, ureq::Error> {
+        let mut r = self.agent.get(self.url(path)).call()?;
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        Ok(Reply {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body,
+        })
+    }
+
+    /// GET with extra headers.
+    pub fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.get(self.url(path));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut resp = req.call().expect("GET");
+        self.absorb(&mut resp)
+    }
+
+    /// GET.
+    pub fn get(&mut self, path: &str) -> Reply {
+        self.get_with(path, &[])
+    }
+
+    /// A request with a method, JSON body (or none) and extra headers.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut builder = http::Request::builder().method(method).uri(self.url(path));
+        if let Some(c) = &self.cookie {
+            builder = builder.header("cookie", c);
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let payload = match body {
+            Some(v) => {
+                builder = builder.header("content-type", "application/json");
+                v.to_string()
+            }
+            None => String::new(),
+        };
+        let req = builder.body(payload).expect("request");
+        let mut resp = self.agent.run(req).expect("request");
+        self.absorb(&mut resp)
+    }
+
+    /// POST a JSON body.
+    pub fn post_json(&mut self, path: &str, body: &Value) -> Reply {
+        self.send("POST", path, Some(body), &[])
+    }
+
+    /// Log in with an identifier and password.
+    pub fn login(&mut self, identifier: &str, password: &str) -> Reply {
+        self.post_json(
+            "/auth/login",
+            &serde_json::json!({"identifier": identifier, "password": password}),
+        )
+    }
+}
+
+/// Send raw bytes and read the whole response (connection closed by `Connection: close`).
+pub fn raw_request(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
