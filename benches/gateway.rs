@@ -33,7 +33,12 @@ fn bench_routing(c: &mut Criterion) {
     c.bench_function("normalise + match (21 routes, last wins)", |b| {
         b.iter(|| {
             let path = normalise_path(black_box("/static/css/../js/app.js;v=3")).expect("path");
-            black_box(find_route(&config.routes, "www.example.com", &path, &Method::GET))
+            black_box(find_route(
+                &config.routes,
+                "www.example.com",
+                &path,
+                &Method::GET,
+            ))
         })
     });
 }
@@ -73,24 +78,30 @@ fn bench_session_check(c: &mut Criterion) {
             ip: Some("127.0.0.1".into()),
             user_agent: Some("bench".into()),
         };
-        store.create_session(&t.key, &record, 7200).expect("session");
+        store
+            .create_session(&t.key, &record, 7200)
+            .expect("session");
         last = t.token;
     }
     let config = Config::from_toml("").expect("config");
     let mut headers = HeaderMap::new();
     headers.insert(
         "cookie",
-        HeaderValue::from_str(&format!("theme=dark; authgate_session={last}; lang=en")).expect("cookie"),
+        HeaderValue::from_str(&format!("theme=dark; authgate_session={last}; lang=en"))
+            .expect("cookie"),
     );
-    c.bench_function(&format!("session check ({SESSIONS} sessions stored)"), |b| {
-        b.iter(|| {
-            let tokens = cookie::session_tokens(black_box(&headers), &config.session);
-            let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-            let found = session::check_tokens(&store, &refs, 7200, now).expect("store");
-            assert!(found.is_some());
-            black_box(found)
-        })
-    });
+    c.bench_function(
+        &format!("session check ({SESSIONS} sessions stored)"),
+        |b| {
+            b.iter(|| {
+                let tokens = cookie::session_tokens(black_box(&headers), &config.session);
+                let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                let found = session::check_tokens(&store, &refs, 7200, now).expect("store");
+                assert!(found.is_some());
+                black_box(found)
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench_routing, bench_session_check);
