@@ -183,3 +183,113 @@ mod tests {
         assert_eq!(match_pattern("/sessions/{}", "/sessions"), None);
     }
 }
+
+#[cfg(test)]
+mod handler_tests {
+    //! Handlers called directly, without a socket.
+
+    use super::*;
+    use crate::config::Config;
+    use crate::store::Store;
+    use serde_json::{json, Value};
+
+    fn app(dir: &std::path::Path) -> Arc<App> {
+        let config = Config::from_toml("").expect("defaults");
+        let store = Store::open(&dir.join("db.redb")).expect("store");
+        App::new(config, store).expect("app")
+    }
+
+    fn request(
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        cookie: Option<&str>,
+    ) -> ApiRequest {
+        let mut headers = HeaderMap::new();
+        if body.is_some() {
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+        }
+        if let Some(c) = cookie {
+            headers.insert("cookie", HeaderValue::from_str(c).expect("cookie"));
+        }
+        ApiRequest {
+            method,
+            path: path.into(),
+            query: None,
+            headers,
+            body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
+            client_ip: "127.0.0.1".parse().expect("ip"),
+            scheme: "http",
+        }
+    }
+
+    fn json_of(r: &ApiResponse) -> Value {
+        serde_json::from_slice(&r.body).expect("json body")
+    }
+
+    fn set_cookie(r: &ApiResponse) -> Option<String> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == http::header::SET_COOKIE)
+            .and_then(|(_, v)| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").to_string())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn setup_login_me_and_logout_without_a_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = app(dir.path());
+        let body =
+            json!({"email": "o@example.com", "password": "password one", "username": "Olive"});
+        let r = handle(
+            &app,
+            request(Method::POST, "/setup", Some(body.clone()), None),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        assert_eq!(json_of(&r)["data"]["user"]["username"], "olive");
+        let r = handle(&app, request(Method::POST, "/setup", Some(body), None)).await;
+        assert_eq!(json_of(&r)["error"]["code"], "ALREADY_SETUP");
+
+        let login = json!({"identifier": "olive", "password": "password one"});
+        let r = handle(&app, request(Method::POST, "/login", Some(login), None)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let cookie = set_cookie(&r).expect("cookie");
+        let r = handle(&app, request(Method::GET, "/me", None, Some(&cookie))).await;
+        assert_eq!(json_of(&r)["data"]["user"]["role"], "owner");
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == http::header::CACHE_CONTROL && v == "no-store"));
+
+        let r = handle(&app, request(Method::POST, "/logout", None, Some(&cookie))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = handle(&app, request(Method::GET, "/me", None, Some(&cookie))).await;
+        assert_eq!(
+            (r.status, json_of(&r)["error"]["code"].clone()),
+            (StatusCode::UNAUTHORIZED, json!("UNAUTHORIZED"))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn routing_answers_404_405_and_head() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = app(dir.path());
+        let r = handle(&app, request(Method::GET, "/nowhere", None, None)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = handle(&app, request(Method::DELETE, "/me", None, None)).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+        let allow = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == http::header::ALLOW)
+            .map(|(_, v)| v.clone());
+        assert_eq!(
+            allow.as_ref().and_then(|v| v.to_str().ok()),
+            Some("GET, PATCH")
+        );
+        let r = handle(&app, request(Method::HEAD, "/status", None, None)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert!(r.head_only);
+    }
+}
