@@ -18,7 +18,9 @@ use crate::auth::lockout::AccountKey;
 use crate::auth::session::{self, Authenticated, NewToken};
 use crate::config::{FieldMode, ProfileFields, Registration};
 use crate::error::ApiError;
-use crate::store::{Role, SessionRecord, UserRecord, UserStatus, UserWriteError};
+use crate::store::{
+    FirstSession, Role, SessionRecord, Store, UserRecord, UserStatus, UserWriteError,
+};
 
 /// The future every handler returns.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> + Send>>;
@@ -241,6 +243,63 @@ pub async fn setup_exists(
     ))
 }
 
+/// A validated new account, with its first session when it may log in at once.
+struct NewAccount {
+    user: UserRecord,
+    session: Option<(NewToken, SessionRecord)>,
+}
+
+/// Read and validate a setup or registration body, hash the password, and build the user
+/// (and, for an active user, a first session).
+async fn new_account(
+    app: &App,
+    req: &ApiRequest,
+    role: Role,
+    status: UserStatus,
+) -> Result<NewAccount, ApiError> {
+    let mut body = json_body(req)?;
+    let (email, password) = read_credentials(&mut body, app);
+    let profile = read_profile(&mut body, &app.config.auth.fields, true);
+    body.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(ApiError::invalid("email and password are required"));
+    };
+    let hash = app.hasher.hash(password).await?;
+    let now = now_secs();
+    let mut user = new_user(new_user_id()?, email, profile, role, status, hash, now);
+    let session = if status == UserStatus::Active {
+        user.last_login_at = Some(now);
+        Some((mint_token()?, new_session(app, req, &user.id, false, now)))
+    } else {
+        None
+    };
+    Ok(NewAccount { user, session })
+}
+
+/// Store a new account (through `create`, which gets the user and its first session) and
+/// answer 201, logged in when it has a session.
+async fn store_account(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    account: NewAccount,
+    create: fn(&Store, &UserRecord, FirstSession<'_>) -> Result<(), UserWriteError>,
+    message: &str,
+) -> Result<ApiResponse, ApiError> {
+    let NewAccount { user, session } = account;
+    let stored = user.clone();
+    let first = session.as_ref().map(|(t, r)| (t.key, r.clone()));
+    let idle = app.idle_secs();
+    app.blocking(move |s| create(s, &stored, first.as_ref().map(|(k, r)| (k, r, idle))))
+        .await?
+        .map_err(conflict)?;
+    audit!("account_created", user_id = %user.id, role = user.role.as_str(), status = user.status.as_str(), ip = %req.client_ip);
+    let resp = ApiResponse::ok(CREATED, message, json!({"user": views::user(&user)}));
+    Ok(match session {
+        Some((token, _)) => with_session_cookie(resp, app, &token.token, false),
+        None => resp,
+    })
+}
+
 /// `POST /setup`: create the owner while no user exists.
 pub async fn setup(
     app: Arc<App>,
@@ -250,38 +309,15 @@ pub async fn setup(
     if app.store.user_count()? > 0 {
         return Err(ApiError::AlreadySetup);
     }
-    let mut body = json_body(&req)?;
-    let (email, password) = read_credentials(&mut body, &app);
-    let profile = read_profile(&mut body, &app.config.auth.fields, true);
-    body.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::invalid("email and password are required"));
-    };
-    let hash = app.hasher.hash(password).await?;
-    let now = now_secs();
-    let mut user = new_user(
-        new_user_id()?,
-        email,
-        profile,
-        Role::Owner,
-        UserStatus::Active,
-        hash,
-        now,
-    );
-    user.last_login_at = Some(now);
-    let token = mint_token()?;
-    let record = new_session(&app, &req, &user.id, false, now);
-    let (stored, key, idle) = (user.clone(), token.key, app.idle_secs());
-    app.blocking(move |s| s.create_first_user(&stored, Some((&key, &record, idle))))
-        .await?
-        .map_err(conflict)?;
-    audit!("setup", user_id = %user.id, ip = %req.client_ip);
-    let resp = ApiResponse::ok(
-        CREATED,
+    let account = new_account(&app, &req, Role::Owner, UserStatus::Active).await?;
+    store_account(
+        &app,
+        &req,
+        account,
+        Store::create_first_user,
         "setup complete",
-        json!({"user": views::user(&user)}),
-    );
-    Ok(with_session_cookie(resp, &app, &token.token, false))
+    )
+    .await
 }
 
 /// `POST /register`.
@@ -290,53 +326,17 @@ pub async fn register(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let status = match app.registration() {
-        Registration::Open => UserStatus::Active,
-        Registration::Approval => UserStatus::Pending,
+    let (status, message) = match app.registration() {
+        Registration::Open => (UserStatus::Active, "registered"),
+        Registration::Approval => (
+            UserStatus::Pending,
+            "registered; an administrator must approve the account",
+        ),
         Registration::Invite => return Err(ApiError::InviteRequired),
         Registration::Closed => return Err(ApiError::RegistrationDisabled),
     };
-    let mut body = json_body(&req)?;
-    let (email, password) = read_credentials(&mut body, &app);
-    let profile = read_profile(&mut body, &app.config.auth.fields, true);
-    body.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::invalid("email and password are required"));
-    };
-    let hash = app.hasher.hash(password).await?;
-    let now = now_secs();
-    let mut user = new_user(
-        new_user_id()?,
-        email,
-        profile,
-        Role::User,
-        status,
-        hash,
-        now,
-    );
-    if status == UserStatus::Active {
-        user.last_login_at = Some(now);
-    }
-    let session = (status == UserStatus::Active)
-        .then(|| mint_token().map(|t| (t, new_session(&app, &req, &user.id, false, now))))
-        .transpose()?;
-    let stored = user.clone();
-    let idle = app.idle_secs();
-    let pending = session.as_ref().map(|(t, r)| (t.key, r.clone()));
-    app.blocking(move |s| s.create_user(&stored, pending.as_ref().map(|(k, r)| (k, r, idle))))
-        .await?
-        .map_err(conflict)?;
-    audit!("register", user_id = %user.id, status = user.status.as_str(), ip = %req.client_ip);
-    let message = if session.is_some() {
-        "registered"
-    } else {
-        "registered; an administrator must approve the account"
-    };
-    let resp = ApiResponse::ok(CREATED, message, json!({"user": views::user(&user)}));
-    Ok(match session {
-        Some((token, _)) => with_session_cookie(resp, &app, &token.token, false),
-        None => resp,
-    })
+    let account = new_account(&app, &req, Role::User, status).await?;
+    store_account(&app, &req, account, Store::create_user, message).await
 }
 
 /// Check a password for an account under the lockout and the per-IP limit, shared by every

@@ -19,6 +19,9 @@ pub use records::{Role, SessionRecord, UserRecord, UserStatus};
 /// SHA-256 of a session token: the only form in which a session id is stored.
 pub type SessionKey = [u8; 32];
 
+/// A session stored together with a new user: key, record, idle timeout in seconds.
+pub type FirstSession<'a> = Option<(&'a SessionKey, &'a SessionRecord, i64)>;
+
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users_v1");
 const USERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("users_by_email_v1");
 const USERS_BY_USERNAME: TableDefinition<&str, &str> = TableDefinition::new("users_by_username_v1");
@@ -175,7 +178,7 @@ impl Store {
     pub fn create_first_user(
         &self,
         user: &UserRecord,
-        session: Option<(&SessionKey, &SessionRecord, i64)>,
+        session: FirstSession<'_>,
     ) -> Result<(), UserWriteError> {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
         if txn
@@ -199,7 +202,7 @@ impl Store {
     pub fn create_user(
         &self,
         user: &UserRecord,
-        session: Option<(&SessionKey, &SessionRecord, i64)>,
+        session: FirstSession<'_>,
     ) -> Result<(), UserWriteError> {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
         insert_user(&txn, user)?;

@@ -1,10 +1,8 @@
 //! The accounts API: setup, register, login, logout, profile, password, sessions, settings.
 
-use std::sync::{Arc, Barrier};
-
 use serde_json::json;
 
-use crate::support::{Client, TestServer};
+use crate::support::{race, Client, TestServer};
 
 #[test]
 fn status_reports_setup_needed_then_done() {
@@ -33,22 +31,13 @@ fn status_reports_setup_needed_then_done() {
 #[test]
 fn setup_creates_the_owner_once_even_when_racing() {
     let s = TestServer::start("");
-    let n = 8;
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let mut c = s.client();
-            let b = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                b.wait();
-                c.post_json("/auth/setup", &json!({"email": format!("owner{i}@example.com"), "password": "long enough pw"}))
-            })
-        })
-        .collect();
-    let replies: Vec<_> = handles
-        .into_iter()
-        .map(|h| h.join().expect("thread"))
-        .collect();
+    let port = s.port;
+    let replies = race(8, move |i| {
+        Client::new(port).post_json(
+            "/auth/setup",
+            &json!({"email": format!("owner{i}@example.com"), "password": "long enough pw"}),
+        )
+    });
     let won: Vec<_> = replies.iter().filter(|r| r.status == 201).collect();
     assert_eq!(won.len(), 1, "{replies:?}");
     assert_eq!(won[0].json()["data"]["user"]["role"], "owner");
@@ -186,24 +175,19 @@ fn malformed_and_oversized_bodies_are_clear_4xx() {
 fn one_email_registered_in_parallel_creates_one_user() {
     let s = TestServer::start("");
     s.setup_owner();
-    let n = 12;
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let mut c = s.client();
-            let b = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                b.wait();
-                // Same email in different spellings, different usernames.
-                let email = if i % 2 == 0 { "Race@Example.com" } else { "race@example.com " };
-                c.post_json("/auth/register", &json!({"email": email, "password": "race password", "username": format!("racer{i}")}))
-            })
-        })
-        .collect();
-    let replies: Vec<_> = handles
-        .into_iter()
-        .map(|h| h.join().expect("thread"))
-        .collect();
+    let port = s.port;
+    let replies = race(12, move |i| {
+        // Same email in different spellings, different usernames.
+        let email = if i % 2 == 0 {
+            "Race@Example.com"
+        } else {
+            "race@example.com "
+        };
+        Client::new(port).post_json(
+            "/auth/register",
+            &json!({"email": email, "password": "race password", "username": format!("racer{i}")}),
+        )
+    });
     assert_eq!(
         replies.iter().filter(|r| r.status == 201).count(),
         1,
@@ -218,21 +202,12 @@ fn one_email_registered_in_parallel_creates_one_user() {
         );
     }
     // The same username for different emails: also exactly one.
-    let barrier = Arc::new(Barrier::new(6));
-    let handles: Vec<_> = (0..6)
-        .map(|i| {
-            let mut c = s.client();
-            let b = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                b.wait();
-                c.post_json("/auth/register", &json!({"email": format!("u{i}@example.com"), "password": "race password", "username": "Samename"}))
-            })
-        })
-        .collect();
-    let replies: Vec<_> = handles
-        .into_iter()
-        .map(|h| h.join().expect("thread"))
-        .collect();
+    let replies = race(6, move |i| {
+        Client::new(port).post_json(
+            "/auth/register",
+            &json!({"email": format!("u{i}@example.com"), "password": "race password", "username": "Samename"}),
+        )
+    });
     assert_eq!(
         replies.iter().filter(|r| r.status == 201).count(),
         1,

@@ -96,16 +96,21 @@ fn the_database_holds_only_hashes_of_session_tokens() {
     assert!(hay.contains("$argon2id$"), "password hash stored");
 }
 
+/// Run `authgate check-config --config PATH`.
+fn check_config(path: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["check-config", "--config"])
+        .arg(path)
+        .output()
+        .expect("run authgate")
+}
+
 #[test]
 fn check_config_reports_problems_with_their_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("good.toml");
     std::fs::write(&good, config_text(free_port(), dir.path(), "", "")).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
-        .args(["check-config", "--config"])
-        .arg(&good)
-        .output()
-        .expect("run");
+    let out = check_config(&good);
     assert!(
         out.status.success(),
         "{}",
@@ -117,11 +122,7 @@ fn check_config_reports_problems_with_their_keys() {
         "[server]\nlisten = [\"nowhere\"]\n[session]\nidle_timeout = \"soon\"\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
-        .args(["check-config", "--config"])
-        .arg(&bad)
-        .output()
-        .expect("run");
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -130,18 +131,11 @@ fn check_config_reports_problems_with_their_keys() {
     );
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "[server]\nlisten_on = 1\n").expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
-        .args(["check-config", "--config"])
-        .arg(&unknown)
-        .output()
-        .expect("run");
+    let out = check_config(&unknown);
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen_on"));
     // The shipped config is valid.
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
-        .args(["check-config", "--config", shipped])
-        .output()
-        .expect("run");
+    let out = check_config(std::path::Path::new(shipped));
     assert!(
         out.status.success(),
         "{}",

@@ -359,6 +359,28 @@ impl Client {
     }
 }
 
+/// Run `n` requests at once (released together by a barrier) and collect the replies.
+pub fn race(n: usize, request: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Vec<Reply> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let request = std::sync::Arc::new(request);
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (b, f) = (
+                std::sync::Arc::clone(&barrier),
+                std::sync::Arc::clone(&request),
+            );
+            std::thread::spawn(move || {
+                b.wait();
+                f(i)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("request thread"))
+        .collect()
+}
+
 /// Send raw bytes and read the whole response (connection closed by `Connection: close`).
 pub fn raw_request(port: u16, request: &[u8]) -> String {
     let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).expect("connect");
