@@ -480,7 +480,7 @@ pub enum Upstream {
         /// Host name for SNI and certificate verification.
         sni: String,
     },
-    /// No upstream (only valid for `deny` routes and forward-auth-only set-ups).
+    /// No upstream: the route only answers forward-auth checks.
     None,
 }
 
@@ -945,16 +945,10 @@ impl Validator {
                 Err(_) => self.problem(&key("methods"), format!("{m:?} is not an HTTP method")),
             }
         }
-        let upstream = match (&raw.upstream, raw.policy) {
-            (None, Policy::Deny) => Upstream::None,
-            (None, _) => {
-                self.problem(
-                    &key("upstream"),
-                    "missing (needed unless policy = \"deny\")",
-                );
-                Upstream::None
-            }
-            (Some(text), _) => match parse_upstream(text) {
+        // Without an upstream a route only answers forward-auth checks (404 when proxied).
+        let upstream = match &raw.upstream {
+            None => Upstream::None,
+            Some(text) => match parse_upstream(text) {
                 Ok(u) => u,
                 Err(e) => {
                     self.problem(&key("upstream"), e);
@@ -1235,7 +1229,8 @@ mod tests {
         assert_eq!(c.routes[2].path, "/");
 
         assert!(
-            problems("[[routes]]\npolicy = \"public\"\n").contains(&"routes[0].upstream".into())
+            problems("[[routes]]\npolicy = \"public\"\n").is_empty(),
+            "a forward-auth-only route needs no upstream"
         );
         assert!(problems(
             "[[routes]]\npath = \"/auth/x\"\npolicy = \"public\"\nupstream = \"whoami\"\n"

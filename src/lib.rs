@@ -3,6 +3,7 @@
 //! A request travels: listener ([`server`]) → [`proxy`] decides (local API, or upstream after
 //! the session check and route policy) → [`api`] handler or upstream → one response writer.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod logging;
 pub mod net;
+pub mod pages;
 pub mod proxy;
 pub mod server;
 pub mod store;

@@ -9,7 +9,7 @@ use http::header::SET_COOKIE;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::body::{json_body, Body};
+use super::body::{form_or_json_body, json_body, Body};
 use super::response::ApiResponse;
 use super::{validate, views, ApiRequest, CREATED};
 use crate::app::{now_secs, App};
@@ -257,7 +257,7 @@ async fn new_account(
     role: Role,
     status: UserStatus,
 ) -> Result<NewAccount, ApiError> {
-    let mut body = json_body(req)?;
+    let mut body = form_or_json_body(req)?;
     let (email, password) = read_credentials(&mut body, app);
     let profile = read_profile(&mut body, &app.config.auth.fields, true);
     body.finish()?;
@@ -393,7 +393,7 @@ pub async fn login(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let mut body = json_body(&req)?;
+    let mut body = form_or_json_body(&req)?;
     let identifier = body.required_text(&["identifier", "email", "username", "login"]);
     let password = body.required_text(&["password"]);
     let remember = body
@@ -488,10 +488,19 @@ pub async fn logout(
             audit!("logout", ip = %req.client_ip);
         }
     }
-    Ok(with_cleared_cookie(
-        ApiResponse::ok(StatusCode::OK, "logged out", Value::Null),
-        &app,
-    ))
+    let resp = match super::browser::query_param(&req, "rd") {
+        // A browser asked to go somewhere afterwards: there if allowed, else the login page.
+        Some(rd) => {
+            let status = if req.method == http::Method::GET {
+                StatusCode::FOUND
+            } else {
+                StatusCode::SEE_OTHER
+            };
+            super::browser::redirect(status, &super::browser::after_logout(&app, &rd))
+        }
+        None => ApiResponse::ok(StatusCode::OK, "logged out", Value::Null),
+    };
+    Ok(with_cleared_cookie(resp, &app))
 }
 
 /// `POST /logout-all`: revoke every session of the user, this one included.
@@ -577,7 +586,7 @@ pub async fn change_password(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let auth = require_session(&app, &req)?;
-    let mut body = json_body(&req)?;
+    let mut body = form_or_json_body(&req)?;
     let current = body.required_text(&[
         "currentPassword",
         "current_password",

@@ -5,10 +5,46 @@ use serde_json::{Map, Value};
 use super::ApiRequest;
 use crate::error::{ApiError, FieldErrors};
 
-/// A decoded JSON object body.
+/// A decoded body: a JSON object, or an HTML form turned into one (all values strings).
 pub struct Body {
     fields: Map<String, Value>,
     pub errors: FieldErrors,
+    /// Decoded from `application/x-www-form-urlencoded`.
+    pub form: bool,
+}
+
+/// Whether the request carries an HTML form.
+pub fn is_form(req: &ApiRequest) -> bool {
+    mime(req) == "application/x-www-form-urlencoded"
+}
+
+fn mime(req: &ApiRequest) -> String {
+    let content_type = req.header("content-type").unwrap_or("");
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Decode a JSON object body, or an HTML form (for the endpoints the pages post to).
+pub fn form_or_json_body(req: &ApiRequest) -> Result<Body, ApiError> {
+    if !is_form(req) {
+        return json_body(req);
+    }
+    let mut fields = Map::new();
+    for (k, v) in form_urlencoded::parse(&req.body) {
+        // The first value of a repeated field wins.
+        fields
+            .entry(k.into_owned())
+            .or_insert(Value::String(v.into_owned()));
+    }
+    Ok(Body {
+        fields,
+        errors: FieldErrors::new(),
+        form: true,
+    })
 }
 
 /// Decode the body as a JSON object. An empty body is an empty object; any other content type
@@ -18,15 +54,10 @@ pub fn json_body(req: &ApiRequest) -> Result<Body, ApiError> {
         return Ok(Body {
             fields: Map::new(),
             errors: FieldErrors::new(),
+            form: false,
         });
     }
-    let content_type = req.header("content-type").unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = mime(req);
     if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json"))
     {
         return Err(ApiError::UnsupportedMediaType);
@@ -37,6 +68,7 @@ pub fn json_body(req: &ApiRequest) -> Result<Body, ApiError> {
         Value::Object(fields) => Ok(Body {
             fields,
             errors: FieldErrors::new(),
+            form: false,
         }),
         _ => Err(ApiError::invalid("the body must be a JSON object")),
     }
@@ -95,6 +127,11 @@ impl Body {
         match self.first(names) {
             None | Some((_, Value::Null)) => None,
             Some((_, Value::Bool(b))) => Some(*b),
+            // A form checkbox sends "on" when ticked and nothing otherwise.
+            Some((_, Value::String(s))) if self.form => Some(matches!(
+                s.to_ascii_lowercase().as_str(),
+                "on" | "true" | "1" | "yes"
+            )),
             Some(_) => {
                 self.errors
                     .insert(canonical.into(), "must be true or false".into());
@@ -140,6 +177,7 @@ mod tests {
             headers,
             body: Bytes::from(body.to_string()),
             client_ip: "127.0.0.1".parse().expect("ip"),
+            peer_ip: "127.0.0.1".parse().expect("ip"),
             scheme: "http",
         }
     }

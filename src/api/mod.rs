@@ -4,6 +4,8 @@
 
 mod account;
 mod body;
+mod browser;
+mod forward;
 mod response;
 mod settings;
 mod validate;
@@ -19,7 +21,8 @@ use crate::app::App;
 use crate::auth::csrf;
 use crate::error::ApiError;
 
-pub use response::{error_response, ApiResponse};
+pub use response::{error_response, escape_html, ApiResponse};
+pub use views::rfc3339_text;
 
 /// A request for the API, already read in full (bounded by `server.max_body`).
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub client_ip: IpAddr,
+    /// The direct peer (a proxy, for forward-auth requests).
+    pub peer_ip: IpAddr,
     /// `http` or `https`, as the client reached the gateway.
     pub scheme: &'static str,
 }
@@ -65,6 +70,10 @@ fn endpoints() -> &'static [Endpoint] {
     static ENDPOINTS: std::sync::OnceLock<Vec<Endpoint>> = std::sync::OnceLock::new();
     ENDPOINTS.get_or_init(|| {
         vec![
+            endpoint!(GET, "/", browser::account_page),
+            endpoint!(GET, "/login", browser::login_page),
+            endpoint!(GET, "/register", browser::register_page),
+            endpoint!(GET, "/setup", browser::setup_page),
             endpoint!(GET, "/status", settings::status),
             endpoint!(GET, "/health", settings::health),
             endpoint!(GET, "/config", settings::config),
@@ -127,7 +136,12 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
             }
         }
     }
+    let form = browser::form_post(&req);
     let result = match found {
+        // Forward-auth checks change nothing and are asked with the original request's method
+        // and headers (nginx sub-requests inherit them): any method, no cross-site refusal.
+        _ if req.path == "/verify" => forward::verify(Arc::clone(app), req, Vec::new()).await,
+        _ if req.path == "/forward" => forward::forward(Arc::clone(app), req, Vec::new()).await,
         Some(_)
             if csrf::is_cross_site(
                 &req.method,
@@ -142,9 +156,10 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
         None if path_matched => Err(ApiError::MethodNotAllowed),
         None => Err(ApiError::NotFound),
     };
-    let mut response = match result {
-        Ok(r) => r,
-        Err(e) => {
+    let mut response = match (form, result) {
+        (Some(post), result) => browser::form_outcome(app, post, result),
+        (None, Ok(r)) => r,
+        (None, Err(e)) => {
             let mut r = error_response(&e, false);
             if matches!(e, ApiError::MethodNotAllowed) {
                 if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
@@ -219,6 +234,7 @@ mod handler_tests {
             headers,
             body: body.map(|b| Bytes::from(b.to_string())).unwrap_or_default(),
             client_ip: "127.0.0.1".parse().expect("ip"),
+            peer_ip: "127.0.0.1".parse().expect("ip"),
             scheme: "http",
         }
     }

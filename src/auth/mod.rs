@@ -5,4 +5,5 @@ pub mod csrf;
 pub mod lockout;
 pub mod password;
 pub mod ratelimit;
+pub mod redirect;
 pub mod session;

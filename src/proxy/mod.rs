@@ -13,11 +13,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, CONTENT_LENGTH, HOST, LOCATION};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
 
+use crate::access::{self, login_url, wants_html, Verdict};
 use crate::api::{self, error_response, ApiRequest, ApiResponse};
 use crate::app::App;
 use crate::auth::cookie;
@@ -25,7 +26,7 @@ use crate::auth::session::Identity;
 use crate::config::Upstream;
 use crate::error::ApiError;
 use headers::{plan_upstream_headers, ForwardedFor, HeaderPlan};
-use routing::{canonical_host, decide, find_route, normalise_path_bytes, Access};
+use routing::normalise_path_bytes;
 
 /// The gateway's request handler.
 pub struct Gateway {
@@ -49,18 +50,6 @@ pub struct RequestCtx {
     identity: Option<Identity>,
     /// The session arrived as a bearer token: keep it from the upstream.
     bearer_used: bool,
-}
-
-/// Whether the client is a browser (gets pages and redirects rather than JSON).
-fn wants_html(headers: &HeaderMap) -> bool {
-    let accept_html = headers.get_all(ACCEPT).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.to_ascii_lowercase().contains("text/html"))
-    });
-    let navigate = headers
-        .get("sec-fetch-mode")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"navigate"));
-    accept_html || navigate
 }
 
 /// The request's host: `Host`, or the URI authority (HTTP/2, absolute-form).
@@ -131,6 +120,7 @@ impl Gateway {
             headers: req.headers.clone(),
             body,
             client_ip: self.app.client_ip(ctx.peer_ip, &req.headers),
+            peer_ip: ctx.peer_ip,
             scheme: "http",
         };
         let resp = api::handle(&self.app, api_req).await;
@@ -139,24 +129,18 @@ impl Gateway {
 
     /// The redirect a browser gets when it needs to log in.
     fn login_redirect(&self, session: &Session, host: Option<&str>) -> ApiResponse {
-        let cfg = &self.app.config;
         let target = String::from_utf8_lossy(session.req_header().raw_path()).into_owned();
         let original = match host {
             Some(h) => format!("http://{h}{target}"),
-            None => format!("{}{target}", cfg.server.public_url.origin),
+            None => format!("{}{target}", self.app.config.server.public_url.origin),
         };
-        let rd: String = form_urlencoded::byte_serialize(original.as_bytes()).collect();
-        let location = format!(
-            "{}{}/login?rd={rd}",
-            cfg.server.public_url.origin, cfg.auth.prefix
-        );
-        let mut resp = ApiResponse::new(
+        ApiResponse::new(
             StatusCode::FOUND,
             "text/plain; charset=utf-8",
             "login required\n",
-        );
-        resp = resp.with_header(LOCATION, &location);
-        resp.with_header(http::header::CACHE_CONTROL, "no-store")
+        )
+        .with_header(LOCATION, &login_url(&self.app, &original))
+        .with_header(http::header::CACHE_CONTROL, "no-store")
     }
 
     fn header_plan(&self, session: &Session, ctx: &RequestCtx) -> HeaderPlan {
@@ -255,34 +239,31 @@ impl ProxyHttp for Gateway {
         }
 
         let host = request_host(session);
-        let canonical = host.as_deref().map(canonical_host).unwrap_or_default();
         let method = session.req_header().method.clone();
-        let Some((_, route)) = find_route(&app.config.routes, &canonical, &path, &method) else {
-            return self.refuse(session, ApiError::NotFound).await;
-        };
-
-        let auth = match app.authenticate(&session.req_header().headers) {
-            Ok(a) => a,
-            Err(e) => {
-                // Fail closed: no identity can be established, so nothing protected is served.
-                tracing::error!(error = %e, "session check failed");
-                if route.policy != crate::config::Policy::Public {
-                    return self
-                        .refuse(
-                            session,
-                            ApiError::ServiceUnavailable {
-                                retry_after_secs: 5,
-                            },
-                        )
-                        .await;
-                }
-                None
+        let decision = access::evaluate(
+            app,
+            host.as_deref().unwrap_or(""),
+            &path,
+            &method,
+            &session.req_header().headers,
+        );
+        let route = match decision.verdict {
+            Verdict::Allow => match decision.route {
+                Some(route) => route,
+                None => return self.refuse(session, ApiError::NotFound).await,
+            },
+            Verdict::NoRoute => return self.refuse(session, ApiError::NotFound).await,
+            Verdict::Unavailable => {
+                return self
+                    .refuse(
+                        session,
+                        ApiError::ServiceUnavailable {
+                            retry_after_secs: 5,
+                        },
+                    )
+                    .await
             }
-        };
-        let groups = auth.as_ref().map(|a| a.identity.groups.as_slice());
-        match decide(route, groups) {
-            Access::Allow => {}
-            Access::Forbidden => {
+            Verdict::Forbidden => {
                 return self
                     .refuse(
                         session,
@@ -290,7 +271,7 @@ impl ProxyHttp for Gateway {
                     )
                     .await
             }
-            Access::LoginRequired => {
+            Verdict::LoginRequired => {
                 let headers = &session.req_header().headers;
                 if wants_html(headers)
                     && (method == http::Method::GET || method == http::Method::HEAD)
@@ -300,15 +281,9 @@ impl ProxyHttp for Gateway {
                 }
                 return self.refuse(session, ApiError::Unauthorized).await;
             }
-        }
-
-        if let Some(a) = auth {
-            let headers = &session.req_header().headers;
-            ctx.bearer_used = app.config.session.bearer
-                && cookie::session_tokens(headers, &app.config.session).is_empty()
-                && crate::app::bearer_token(headers).is_some();
-            ctx.identity = Some(a.identity);
-        }
+        };
+        ctx.bearer_used = decision.bearer_used;
+        ctx.identity = decision.auth.map(|a| a.identity);
 
         match &route.upstream {
             Upstream::Http { addr, tls, sni } => {
@@ -328,7 +303,8 @@ impl ProxyHttp for Gateway {
                 let resp = whoami::render(&req.method, &target, &shown, json);
                 self.answer(session, resp).await
             }
-            Upstream::None => self.refuse(session, ApiError::BadGateway).await,
+            // A route without an upstream only answers forward-auth checks.
+            Upstream::None => self.refuse(session, ApiError::NotFound).await,
         }
     }
 

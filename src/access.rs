@@ -1,0 +1,108 @@
+//! The access decision for a request to a protected app, shared by the proxy path and the
+//! forward-auth endpoints: route match on the normalised path, session check, route policy.
+
+use http::{HeaderMap, Method};
+
+use crate::app::App;
+use crate::auth::cookie;
+use crate::auth::session::Authenticated;
+use crate::config::{Policy, Route};
+use crate::proxy::routing::{canonical_host, decide, find_route, Access};
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Serve it; `auth` is the session if one was presented (public routes may have none).
+    Allow,
+    /// A session is needed and there is none.
+    LoginRequired,
+    /// Refused by the route's policy or groups.
+    Forbidden,
+    /// No route matches.
+    NoRoute,
+    /// The session store could not be read on a route that needs it: fail closed.
+    Unavailable,
+}
+
+/// A decision with what it was based on.
+#[derive(Debug)]
+pub struct Decision<'a> {
+    pub verdict: Verdict,
+    pub route: Option<&'a Route>,
+    pub auth: Option<Authenticated>,
+    /// The session came as a bearer token (to be kept from the upstream).
+    pub bearer_used: bool,
+}
+
+/// Decide for a request to `host` (as sent, any case or port) and a *normalised* `path`.
+pub fn evaluate<'a>(
+    app: &'a App,
+    host: &str,
+    path: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Decision<'a> {
+    let host = canonical_host(host);
+    let Some((_, route)) = find_route(&app.config.routes, &host, path, method) else {
+        return Decision {
+            verdict: Verdict::NoRoute,
+            route: None,
+            auth: None,
+            bearer_used: false,
+        };
+    };
+    let auth = match app.authenticate(headers) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "session check failed");
+            if route.policy == Policy::Public {
+                None
+            } else {
+                return Decision {
+                    verdict: Verdict::Unavailable,
+                    route: Some(route),
+                    auth: None,
+                    bearer_used: false,
+                };
+            }
+        }
+    };
+    let verdict = match decide(route, auth.as_ref().map(|a| a.identity.groups.as_slice())) {
+        Access::Allow => Verdict::Allow,
+        Access::LoginRequired => Verdict::LoginRequired,
+        Access::Forbidden => Verdict::Forbidden,
+    };
+    let bearer_used = auth.is_some()
+        && app.config.session.bearer
+        && cookie::session_tokens(headers, &app.config.session).is_empty()
+        && crate::app::bearer_token(headers).is_some();
+    Decision {
+        verdict,
+        route: Some(route),
+        auth,
+        bearer_used,
+    }
+}
+
+/// Whether the client is a browser (gets pages and redirects rather than JSON): decided by
+/// `Accept` and `Sec-Fetch-Mode`, never by `User-Agent`.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    let accept_html = headers.get_all(http::header::ACCEPT).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.to_ascii_lowercase().contains("text/html"))
+    });
+    let navigate = headers
+        .get("sec-fetch-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"navigate"));
+    accept_html || navigate
+}
+
+/// The login page URL that brings the user back to `original` afterwards.
+pub fn login_url(app: &App, original: &str) -> String {
+    let cfg = &app.config;
+    let rd: String = form_urlencoded::byte_serialize(original.as_bytes()).collect();
+    format!(
+        "{}{}/login?rd={rd}",
+        cfg.server.public_url.origin, cfg.auth.prefix
+    )
+}

@@ -1,0 +1,226 @@
+//! The browser side of the API: serving the pages, and turning the answer to a form post into
+//! a 303 redirect (success) or the page again with the error (failure).
+
+use std::sync::Arc;
+
+use http::header::{LOCATION, SET_COOKIE};
+use http::{Method, StatusCode};
+
+use super::response::ApiResponse;
+use super::ApiRequest;
+use crate::app::App;
+use crate::auth::redirect::{safe_redirect, RedirectPolicy};
+use crate::error::ApiError;
+use crate::pages::{self, FormValues};
+
+/// A query parameter, decoded.
+pub fn query_param(req: &ApiRequest, name: &str) -> Option<String> {
+    let query = req.query.as_deref()?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The account page URL, the fallback of every redirect after login.
+pub fn account_url(app: &App) -> String {
+    format!(
+        "{}{}/",
+        app.config.server.public_url.origin, app.config.auth.prefix
+    )
+}
+
+/// Where a browser goes after logging in: `rd` if it is safe, else the account page.
+pub fn after_login(app: &App, rd: &str) -> String {
+    safe_redirect(rd, &RedirectPolicy::of(&app.config)).unwrap_or_else(|| account_url(app))
+}
+
+/// Where a browser goes after logging out: `rd` if it is safe, else the login page.
+pub fn after_logout(app: &App, rd: &str) -> String {
+    safe_redirect(rd, &RedirectPolicy::of(&app.config)).unwrap_or_else(|| {
+        format!(
+            "{}{}/login",
+            app.config.server.public_url.origin, app.config.auth.prefix
+        )
+    })
+}
+
+/// A redirect response.
+pub fn redirect(status: StatusCode, location: &str) -> ApiResponse {
+    ApiResponse::new(status, "text/plain; charset=utf-8", "").with_header(LOCATION, location)
+}
+
+fn values_from_query(req: &ApiRequest) -> FormValues {
+    FormValues {
+        rd: query_param(req, "rd").unwrap_or_default(),
+        ..FormValues::default()
+    }
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    Ok(pages::login(
+        &app,
+        &values_from_query(&req),
+        None,
+        StatusCode::OK,
+    ))
+}
+
+/// `GET /register`.
+pub async fn register_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    Ok(pages::register(
+        &app,
+        &values_from_query(&req),
+        None,
+        StatusCode::OK,
+    ))
+}
+
+/// `GET /setup`.
+pub async fn setup_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    Ok(pages::setup(
+        &app,
+        &values_from_query(&req),
+        None,
+        StatusCode::OK,
+    ))
+}
+
+/// `GET /` (the account page); without a session, the login page.
+pub async fn account_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    match app.authenticate(&req.headers)? {
+        Some(auth) => Ok(pages::account(&app, &auth, None)),
+        None => Ok(redirect(
+            StatusCode::FOUND,
+            &format!(
+                "{}{}/login",
+                app.config.server.public_url.origin, app.config.auth.prefix
+            ),
+        )),
+    }
+}
+
+/// What a form post needs to answer once its handler has run.
+pub struct FormPost {
+    path: String,
+    values: FormValues,
+}
+
+/// The form posts the pages make; `None` for anything else (answered as JSON).
+pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
+    let pages = [
+        "/login",
+        "/register",
+        "/setup",
+        "/change-password",
+        "/logout",
+        "/logout-all",
+    ];
+    if req.method != Method::POST
+        || !super::body::is_form(req)
+        || !pages.contains(&req.path.as_str())
+    {
+        return None;
+    }
+    let mut values = FormValues::default();
+    for (k, v) in form_urlencoded::parse(&req.body) {
+        let slot = match k.as_ref() {
+            "identifier" | "email" if req.path == "/login" => &mut values.identifier,
+            "email" => &mut values.email,
+            "username" => &mut values.username,
+            "fullName" | "name" => &mut values.full_name,
+            "firstName" => &mut values.first_name,
+            "lastName" => &mut values.last_name,
+            "rd" => &mut values.rd,
+            _ => continue,
+        };
+        if slot.is_empty() {
+            *slot = v.chars().take(1024).collect();
+        }
+    }
+    if values.rd.is_empty() {
+        values.rd = query_param(req, "rd").unwrap_or_default();
+    }
+    Some(FormPost {
+        path: req.path.clone(),
+        values,
+    })
+}
+
+/// Turn a handler's answer to a form post into what a browser expects.
+pub fn form_outcome(
+    app: &App,
+    post: FormPost,
+    result: Result<ApiResponse, ApiError>,
+) -> ApiResponse {
+    let FormPost { path, values } = post;
+    match result {
+        Ok(resp) => {
+            let cookies: Vec<_> = resp
+                .headers
+                .iter()
+                .filter(|(k, _)| k == SET_COOKIE)
+                .cloned()
+                .collect();
+            let target = match path.as_str() {
+                "/logout" | "/logout-all" => after_logout(app, &values.rd),
+                "/register" if cookies.is_empty() => {
+                    return pages::page(
+                        StatusCode::CREATED,
+                        "Account created",
+                        "<h1>Account created</h1><p>An administrator must approve your account before you can sign in.</p>",
+                    );
+                }
+                _ => after_login(app, &values.rd),
+            };
+            let mut out = redirect(StatusCode::SEE_OTHER, &target);
+            out.headers.extend(cookies);
+            out
+        }
+        Err(err) => {
+            let message = match &err {
+                ApiError::Validation { fields, .. } if !fields.is_empty() => fields
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            };
+            let status = err.status();
+            let mut page = match path.as_str() {
+                "/login" => pages::login(app, &values, Some(&message), status),
+                "/register" => pages::register(app, &values, Some(&message), status),
+                "/setup" => pages::setup(app, &values, Some(&message), status),
+                _ => pages::page(
+                    status,
+                    "Something went wrong",
+                    &format!(
+                        "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"{}/\">Back to your account</a></p>",
+                        super::escape_html(&message),
+                        super::escape_html(&app.config.auth.prefix)
+                    ),
+                ),
+            };
+            if let Some(secs) = err.retry_after() {
+                page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
+            }
+            page
+        }
+    }
+}

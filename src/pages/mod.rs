@@ -1,0 +1,385 @@
+//! The HTML pages for people in a browser: login, register, setup and the account page.
+//! Self-contained (no external assets, no JavaScript), every value escaped, a strict
+//! `Content-Security-Policy` that allows only the page's own stylesheet.
+
+use std::sync::OnceLock;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::api::{escape_html as esc, ApiResponse};
+use crate::app::App;
+use crate::auth::session::{self, Authenticated};
+use crate::config::{FieldMode, Registration};
+use crate::store::SessionRecord;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem;color:#1d1d1f;background:#fafafa}\
+h1{font-size:1.5rem}form{display:grid;gap:.75rem;margin:1rem 0}label{display:grid;gap:.25rem;font-weight:600}\
+input{font:inherit;padding:.5rem;border:1px solid #888;border-radius:4px}label.check{display:flex;gap:.5rem;font-weight:400}\
+button{font:inherit;padding:.6rem;border:0;border-radius:4px;background:#1f5fbf;color:#fff;cursor:pointer}\
+button.secondary{background:#555}.error{background:#fde8e8;border:1px solid #c33;padding:.75rem;border-radius:4px}\
+.note{color:#555}table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}\
+:focus{outline:3px solid #f5a623}";
+
+/// `Content-Security-Policy` for every page: nothing but the inline stylesheet above.
+fn csp() -> &'static str {
+    static CSP: OnceLock<String> = OnceLock::new();
+    CSP.get_or_init(|| {
+        let hash = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+        )
+    })
+}
+
+/// A complete page response.
+pub fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>{STYLE}</style></head>\n<body><main>\n{body}\n</main></body></html>\n",
+        title = esc(title),
+    );
+    ApiResponse::new(status, "text/html; charset=utf-8", html)
+        .with_header(http::header::CONTENT_SECURITY_POLICY, csp())
+        .with_header(http::header::X_FRAME_OPTIONS, "DENY")
+        .with_header(http::header::REFERRER_POLICY, "no-referrer")
+        .with_header(http::header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+}
+
+/// Values a form shows again after a failed post (never the password).
+#[derive(Default, Debug, Clone)]
+pub struct FormValues {
+    pub identifier: String,
+    pub email: String,
+    pub username: String,
+    pub full_name: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub rd: String,
+}
+
+fn error_box(error: Option<&str>) -> String {
+    error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default()
+}
+
+fn hidden_rd(rd: &str) -> String {
+    if rd.is_empty() {
+        String::new()
+    } else {
+        format!("<input type=\"hidden\" name=\"rd\" value=\"{}\">", esc(rd))
+    }
+}
+
+fn text_input(
+    label: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    required: bool,
+    autocomplete: &str,
+) -> String {
+    format!(
+        "<label>{label}<input type=\"{kind}\" name=\"{name}\" value=\"{value}\" autocomplete=\"{autocomplete}\"{req}></label>",
+        label = esc(label),
+        value = esc(value),
+        req = if required { " required" } else { "" },
+    )
+}
+
+/// `GET /login`.
+pub fn login(
+    app: &App,
+    values: &FormValues,
+    error: Option<&str>,
+    status: StatusCode,
+) -> ApiResponse {
+    let prefix = &app.config.auth.prefix;
+    let mut body = format!("<h1>Sign in</h1>{}", error_box(error));
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"{}/login\">",
+        esc(prefix)
+    ));
+    body.push_str(&text_input(
+        "Email or username",
+        "identifier",
+        "text",
+        &values.identifier,
+        true,
+        "username",
+    ));
+    body.push_str(&text_input(
+        "Password",
+        "password",
+        "password",
+        "",
+        true,
+        "current-password",
+    ));
+    body.push_str("<label class=\"check\"><input type=\"checkbox\" name=\"remember\" value=\"on\"> Keep me signed in</label>");
+    body.push_str(&hidden_rd(&values.rd));
+    body.push_str("<button type=\"submit\">Sign in</button></form>");
+    let rd_query = rd_query(&values.rd);
+    if app.store.user_count().unwrap_or(1) == 0 {
+        body.push_str(&format!(
+            "<p class=\"note\">No account exists yet: <a href=\"{}/setup{}\">create the owner account</a>.</p>",
+            esc(prefix),
+            esc(&rd_query)
+        ));
+    } else if app.registration() != Registration::Closed {
+        body.push_str(&format!(
+            "<p class=\"note\">No account? <a href=\"{}/register{}\">Register</a>.</p>",
+            esc(prefix),
+            esc(&rd_query)
+        ));
+    }
+    page(status, "Sign in", &body)
+}
+
+fn rd_query(rd: &str) -> String {
+    if rd.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "?rd={}",
+            form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        )
+    }
+}
+
+fn account_form(app: &App, action: &str, values: &FormValues, button: &str) -> String {
+    let f = &app.config.auth.fields;
+    let mut form = format!(
+        "<form method=\"post\" action=\"{}{}\">",
+        esc(&app.config.auth.prefix),
+        esc(action)
+    );
+    form.push_str(&text_input(
+        "Email",
+        "email",
+        "email",
+        &values.email,
+        true,
+        "email",
+    ));
+    for (mode, label, name, value, auto) in [
+        (
+            f.username,
+            "Username",
+            "username",
+            &values.username,
+            "username",
+        ),
+        (
+            f.full_name,
+            "Full name",
+            "fullName",
+            &values.full_name,
+            "name",
+        ),
+        (
+            f.first_name,
+            "First name",
+            "firstName",
+            &values.first_name,
+            "given-name",
+        ),
+        (
+            f.last_name,
+            "Last name",
+            "lastName",
+            &values.last_name,
+            "family-name",
+        ),
+    ] {
+        if mode != FieldMode::Off {
+            form.push_str(&text_input(
+                label,
+                name,
+                "text",
+                value,
+                mode == FieldMode::Required,
+                auto,
+            ));
+        }
+    }
+    form.push_str(&text_input(
+        "Password",
+        "password",
+        "password",
+        "",
+        true,
+        "new-password",
+    ));
+    form.push_str(&format!(
+        "<p class=\"note\">At least {} characters.</p>",
+        app.config.auth.password_min_length
+    ));
+    form.push_str(&hidden_rd(&values.rd));
+    form.push_str(&format!(
+        "<button type=\"submit\">{}</button></form>",
+        esc(button)
+    ));
+    form
+}
+
+/// `GET /register`.
+pub fn register(
+    app: &App,
+    values: &FormValues,
+    error: Option<&str>,
+    status: StatusCode,
+) -> ApiResponse {
+    let mut body = format!("<h1>Create an account</h1>{}", error_box(error));
+    match app.registration() {
+        Registration::Closed => body.push_str("<p>Registration is closed on this site.</p>"),
+        Registration::Invite => body.push_str("<p>Registration needs an invitation.</p>"),
+        mode => {
+            if mode == Registration::Approval {
+                body.push_str("<p class=\"note\">New accounts need an administrator's approval before they can sign in.</p>");
+            }
+            body.push_str(&account_form(app, "/register", values, "Create account"));
+        }
+    }
+    body.push_str(&format!(
+        "<p class=\"note\">Already registered? <a href=\"{}/login{}\">Sign in</a>.</p>",
+        esc(&app.config.auth.prefix),
+        esc(&rd_query(&values.rd))
+    ));
+    page(status, "Create an account", &body)
+}
+
+/// `GET /setup`.
+pub fn setup(
+    app: &App,
+    values: &FormValues,
+    error: Option<&str>,
+    status: StatusCode,
+) -> ApiResponse {
+    let mut body = format!("<h1>Set up authgate</h1>{}", error_box(error));
+    if app.store.user_count().unwrap_or(1) > 0 {
+        body.push_str(&format!(
+            "<p>This gateway is already set up. <a href=\"{}/login\">Sign in</a>.</p>",
+            esc(&app.config.auth.prefix)
+        ));
+    } else {
+        body.push_str(
+            "<p class=\"note\">Create the owner account. The owner administers this gateway.</p>",
+        );
+        body.push_str(&account_form(app, "/setup", values, "Create owner account"));
+    }
+    page(status, "Set up authgate", &body)
+}
+
+fn session_row(key: &crate::store::SessionKey, s: &SessionRecord, current: bool) -> String {
+    let when = crate::api::rfc3339_text(s.last_seen);
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        esc(&when),
+        esc(s.ip.as_deref().unwrap_or("")),
+        esc(s.user_agent.as_deref().unwrap_or("")),
+        if current {
+            "this device".to_string()
+        } else {
+            esc(&session::public_id(key)[..8])
+        }
+    )
+}
+
+/// `GET /` (the account page) for a logged-in user.
+pub fn account(app: &App, auth: &Authenticated, notice: Option<&str>) -> ApiResponse {
+    let prefix = esc(&app.config.auth.prefix);
+    let u = &auth.user;
+    let mut body = String::from("<h1>Your account</h1>");
+    if let Some(n) = notice {
+        body.push_str(&format!("<p class=\"note\" role=\"status\">{}</p>", esc(n)));
+    }
+    body.push_str(&format!(
+        "<p>Signed in as <strong>{}</strong>{}.</p><table><tr><th>Email</th><td>{}</td></tr>\
+         <tr><th>Name</th><td>{}</td></tr><tr><th>Role</th><td>{}</td></tr><tr><th>Groups</th><td>{}</td></tr></table>",
+        esc(auth.identity.user_header()),
+        if u.username.is_some() { format!(" ({})", esc(&u.email)) } else { String::new() },
+        esc(&u.email),
+        esc(auth.identity.name.as_deref().unwrap_or("")),
+        esc(u.role.as_str()),
+        esc(&u.groups.join(", ")),
+    ));
+    let now = crate::app::now_secs();
+    let mut rows = String::new();
+    if let Ok(sessions) = app.store.user_sessions(&u.id) {
+        for (key, s) in sessions
+            .iter()
+            .filter(|(_, s)| session::is_live(s, u, app.idle_secs(), now))
+        {
+            rows.push_str(&session_row(key, s, *key == auth.key));
+        }
+    }
+    body.push_str(&format!(
+        "<h2>Sessions</h2><table><tr><th>Last seen</th><th>IP</th><th>Browser</th><th></th></tr>{rows}</table>"
+    ));
+    body.push_str(&format!(
+        "<h2>Change password</h2><form method=\"post\" action=\"{prefix}/change-password\">{}{}\
+         <button type=\"submit\">Change password</button></form>",
+        text_input(
+            "Current password",
+            "currentPassword",
+            "password",
+            "",
+            true,
+            "current-password"
+        ),
+        text_input(
+            "New password",
+            "newPassword",
+            "password",
+            "",
+            true,
+            "new-password"
+        ),
+    ));
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"{prefix}/logout\"><button type=\"submit\">Sign out</button></form>\
+         <form method=\"post\" action=\"{prefix}/logout-all\"><button type=\"submit\" class=\"secondary\">Sign out everywhere</button></form>"
+    ));
+    page(StatusCode::OK, "Your account", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_values_and_set_a_strict_csp() {
+        let r = page(
+            StatusCode::OK,
+            "<t>",
+            &format!("<p>{}</p>", esc("\"><script>alert(1)</script>")),
+        );
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(!body.contains("<script>"), "{body}");
+        assert!(body.contains("&lt;t&gt;"));
+        let policy = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == http::header::CONTENT_SECURITY_POLICY)
+            .and_then(|(_, v)| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            policy.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{policy}"
+        );
+        assert!(!policy.contains("unsafe"));
+    }
+
+    #[test]
+    fn hidden_rd_is_escaped() {
+        let h = hidden_rd("https://a.example.com/?\"><x");
+        assert!(h.contains("&quot;&gt;&lt;x") && !h.contains("\"><x"), "{h}");
+        assert_eq!(rd_query("https://a/b?c"), "?rd=https%3A%2F%2Fa%2Fb%3Fc");
+    }
+}
