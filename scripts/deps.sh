@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages authgate's build and tests need (Debian). Idempotent and quiet.
 set -euo pipefail
-packages=(cmake)
+# cmake: Pingora's zlib-ng build. nginx, caddy: the tests run authgate beside the real proxies.
+packages=(cmake nginx caddy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

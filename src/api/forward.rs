@@ -180,22 +180,21 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
     match decision.verdict {
         Verdict::Allow => {
             let mut resp = ApiResponse::new(StatusCode::OK, "text/plain; charset=utf-8", "");
-            if let Some(auth) = &decision.auth {
-                let id = &auth.identity;
-                let h = &cfg.headers;
-                for (name, value) in [
-                    (&h.user, Some(id.user_header())),
-                    (&h.email, Some(id.email.as_str())),
-                    (&h.name, id.name.as_deref()),
-                    (&h.groups, Some(id.groups_header.as_str())),
-                    (&h.user_id, Some(id.user_id.as_str())),
-                ] {
-                    if let Some(v) =
-                        value.and_then(|v| http::HeaderValue::from_bytes(v.as_bytes()).ok())
-                    {
-                        resp.headers.push((name.clone(), v));
-                    }
-                }
+            // Every identity header is always present, empty when there is no session (or no
+            // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
+            // placeholder onto the forwarded request instead of removing the header.
+            let id = decision.auth.as_ref().map(|a| &a.identity);
+            let h = &cfg.headers;
+            for (name, value) in [
+                (&h.user, id.map(|i| i.user_header())),
+                (&h.email, id.map(|i| i.email.as_str())),
+                (&h.name, id.and_then(|i| i.name.as_deref())),
+                (&h.groups, id.map(|i| i.groups_header.as_str())),
+                (&h.user_id, id.map(|i| i.user_id.as_str())),
+            ] {
+                let value = http::HeaderValue::from_bytes(value.unwrap_or("").as_bytes())
+                    .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+                resp.headers.push((name.clone(), value));
             }
             Ok(resp)
         }

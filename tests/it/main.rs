@@ -3,6 +3,9 @@
 //! `authgate` binary on an ephemeral loopback port.
 
 mod accounts;
+mod beside;
 mod durability;
+mod forward_auth;
+mod pages;
 mod proxying;
 mod support;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod proxies;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -38,7 +39,7 @@ pub fn config_text(port: u16, dir: &Path, server_extra: &str, extra: &str) -> St
         r#"
 [server]
 listen = ["127.0.0.1:{port}"]
-public_url = "http://127.0.0.1:{port}"
+{public_url}
 threads = 2
 shutdown_timeout = "2s"
 {server_extra}
@@ -51,7 +52,12 @@ level = "warn"
 
 {extra}
 "#,
-        db = dir.join("data/authgate.redb").display()
+        db = dir.join("data/authgate.redb").display(),
+        public_url = if server_extra.contains("public_url") {
+            String::new()
+        } else {
+            format!("public_url = \"http://127.0.0.1:{port}\"")
+        },
     )
 }
 
@@ -342,6 +348,26 @@ impl Client {
         };
         let req = builder.body(payload).expect("request");
         let mut resp = self.agent.run(req).expect("request");
+        self.absorb(&mut resp)
+    }
+
+    /// POST an HTML form.
+    pub fn send_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html");
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let mut resp = self
+            .agent
+            .run(req.body(body).expect("request"))
+            .expect("request");
         self.absorb(&mut resp)
     }
 

@@ -1,0 +1,256 @@
+//! authgate beside real nginx (auth_request) and real Caddy (forward_auth), configured with the
+//! examples in docs/; and Traefik's ForwardAuth protocol, spoken directly.
+
+use serde_json::json;
+
+use crate::support::proxies::{caddy, nginx};
+use crate::support::{free_port, Client, Echo, Reply, TestServer};
+
+const ROUTES: &str = "[[routes]]\npath = \"/public\"\npolicy = \"public\"\n\n[[routes]]\npath = \"/\"\npolicy = \"authenticated\"\n";
+
+fn echoed(r: &Reply) -> serde_json::Value {
+    assert_eq!(
+        r.header("x-upstream").as_deref(),
+        Some("echo"),
+        "{} {}",
+        r.status,
+        r.body
+    );
+    r.json()["headers"].clone()
+}
+
+/// Identity headers with a non-empty value.
+fn remote_headers(h: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    h.as_object()
+        .expect("headers")
+        .iter()
+        .filter(|(k, _)| {
+            k.to_ascii_lowercase()
+                .replace('_', "-")
+                .starts_with("remote-")
+        })
+        .filter(|(_, v)| v.as_array().is_some_and(|a| a.iter().any(|x| x != "")))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Owner created through the proxy (exercising its /auth pass-through); returns the client.
+fn owner_through(proxy_port: u16) -> Client {
+    let mut c = Client::new(proxy_port);
+    let r = c.post_json(
+        "/auth/setup",
+        &json!({"email": "owner@example.com", "password": "owner-password-1", "username": "owner"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    c
+}
+
+fn check_identity_and_spoofing(proxy_port: u16) {
+    let mut c = owner_through(proxy_port);
+    let spoofs = [
+        ("Remote-User", "evil"),
+        ("Remote-Groups", "admin"),
+        ("Remote-Email", "evil@x.io"),
+    ];
+    let r = c.get_with("/app/page?x=1", &spoofs);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["uri"], "/app/page?x=1");
+    let h = echoed(&r);
+    assert_eq!(h["remote-user"], json!(["owner"]));
+    assert_eq!(h["remote-email"], json!(["owner@example.com"]));
+    assert_eq!(h["remote-groups"], json!(["owner"]));
+    assert!(h["remote-user-id"][0].is_string());
+    assert!(!r.body.contains("evil"), "{}", r.body);
+    // Underscore spellings never arrive either.
+    let r = c.get_with(
+        "/app",
+        &[("Remote_User", "evil"), ("remote_groups", "admin")],
+    );
+    let leaked: Vec<_> = remote_headers(&echoed(&r))
+        .into_iter()
+        .filter(|(_, v)| v.to_string().contains("evil") || v.to_string().contains("admin"))
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+    // Anonymous on a public route: the spoof is removed, nothing is set.
+    let mut anon = Client::new(proxy_port);
+    let r = anon.get_with(
+        "/public/x",
+        &[("Remote-User", "evil"), ("Remote_User", "evil")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(remote_headers(&echoed(&r)).is_empty(), "{}", r.body);
+    // A garbage cookie is no session.
+    let r = anon.get_with(
+        "/app",
+        &[
+            ("cookie", "authgate_session=garbage"),
+            ("Remote-User", "evil"),
+        ],
+    );
+    assert!(
+        r.status == 401 || r.status == 302,
+        "{} {}",
+        r.status,
+        r.body
+    );
+}
+
+#[test]
+fn nginx_auth_request_passes_the_session_identity_and_never_a_spoofed_one() {
+    let echo = Echo::start();
+    let nginx_port = free_port();
+    let s = TestServer::start_full(
+        &format!("public_url = \"http://127.0.0.1:{nginx_port}\""),
+        ROUTES,
+    );
+    let _nginx = nginx(nginx_port, s.port, echo.addr.port());
+    check_identity_and_spoofing(nginx_port);
+    // No session: nginx answers 401, and nothing reaches the app.
+    let mut anon = Client::new(nginx_port);
+    let r = anon.get_with("/app", &[("Remote-User", "owner")]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.header("x-upstream").is_none());
+    let r = anon.send("POST", "/app", Some(&json!({"a": 1})), &[]);
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn caddy_forward_auth_passes_the_session_identity_and_redirects_browsers() {
+    let echo = Echo::start();
+    let caddy_port = free_port();
+    let s = TestServer::start_full(
+        &format!("public_url = \"http://127.0.0.1:{caddy_port}\""),
+        ROUTES,
+    );
+    let _caddy = caddy(caddy_port, s.port, echo.addr.port());
+    check_identity_and_spoofing(caddy_port);
+    let mut anon = Client::new(caddy_port);
+    let r = anon.get_with(
+        "/app/x?y=1",
+        &[("accept", "text/html"), ("Remote-User", "owner")],
+    );
+    assert_eq!(r.status, 302, "{}", r.body);
+    let location = r.header("location").expect("location");
+    let want = format!("http://127.0.0.1:{caddy_port}/auth/login?rd=http%3A%2F%2F127.0.0.1%3A{caddy_port}%2Fapp%2Fx%3Fy%3D1");
+    assert_eq!(location, want);
+    let r = anon.get("/app");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.header("x-upstream").is_none());
+    // The login page itself is reachable through Caddy, and a form login sends the browser back.
+    let page = anon.get_with(
+        &format!("/auth/login?rd=http%3A%2F%2F127.0.0.1%3A{caddy_port}%2Fapp%2Fx"),
+        &[("accept", "text/html")],
+    );
+    assert_eq!(page.status, 200);
+    let r = anon.send_form(
+        "/auth/login",
+        &[
+            ("identifier", "owner"),
+            ("password", "owner-password-1"),
+            ("rd", &format!("http://127.0.0.1:{caddy_port}/app/x")),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some(format!("http://127.0.0.1:{caddy_port}/app/x").as_str())
+    );
+    assert_eq!(echoed(&anon.get("/app/x"))["remote-user"], json!(["owner"]));
+}
+
+/// The headers Traefik's ForwardAuth sends for a request (trustForwardHeader: false).
+fn traefik_headers<'a>(
+    method: &'a str,
+    host: &'a str,
+    uri: &'a str,
+) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("x-forwarded-method", method),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", host),
+        ("x-forwarded-uri", uri),
+        ("x-forwarded-for", "203.0.113.9"),
+    ]
+}
+
+#[test]
+fn traefik_forward_auth_protocol() {
+    let s = TestServer::start(&format!(
+        "[[routes]]\npath = \"/admin\"\npolicy = \"deny\"\n\n{ROUTES}"
+    ));
+    let mut owner = s.setup_owner();
+    let cookie = owner.cookie.clone().expect("cookie");
+    let mut with_cookie = traefik_headers("GET", "app.example.com", "/dashboard?tab=1");
+    with_cookie.push(("cookie", cookie.as_str()));
+    let r = owner.get_with("/auth/forward", &with_cookie);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("remote-user").as_deref(), Some("owner"));
+    assert_eq!(r.header("remote-groups").as_deref(), Some("owner"));
+    assert!(r.body.is_empty());
+
+    let mut anon = s.client();
+    let mut browser = traefik_headers("GET", "app.example.com", "/dashboard?tab=1");
+    browser.push(("accept", "text/html"));
+    let r = anon.get_with("/auth/forward", &browser);
+    assert_eq!(r.status, 302);
+    assert!(r
+        .header("location")
+        .expect("location")
+        .ends_with("/auth/login?rd=https%3A%2F%2Fapp.example.com%2Fdashboard%3Ftab%3D1"));
+    let mut post = traefik_headers("POST", "app.example.com", "/form");
+    post.push(("accept", "text/html"));
+    assert_eq!(
+        anon.get_with("/auth/forward", &post).status,
+        303,
+        "a browser's POST is redirected with 303"
+    );
+    assert_eq!(
+        anon.get_with(
+            "/auth/forward",
+            &traefik_headers("GET", "app.example.com", "/x")
+        )
+        .status,
+        401
+    );
+    let mut denied = traefik_headers("GET", "app.example.com", "/admin/x");
+    denied.push(("cookie", cookie.as_str()));
+    assert_eq!(owner.get_with("/auth/forward", &denied).status, 403);
+    // X-Forwarded-Prefix and -Port never influence the decision.
+    let mut tricky = traefik_headers("GET", "app.example.com", "/admin");
+    tricky.extend([
+        ("cookie", cookie.as_str()),
+        ("x-forwarded-prefix", "/public"),
+        ("x-forwarded-port", "1"),
+    ]);
+    assert_eq!(owner.get_with("/auth/forward", &tricky).status, 403);
+
+    // The shipped Traefik example asks this endpoint and copies exactly these headers.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/traefik-dynamic.yml"
+    ))
+    .expect("example");
+    assert!(example.contains("address: \"http://127.0.0.1:8080/auth/forward\""));
+    for h in [
+        "Remote-User",
+        "Remote-Email",
+        "Remote-Name",
+        "Remote-Groups",
+        "Remote-User-Id",
+    ] {
+        assert!(example.contains(&format!("- {h}\n")), "{h} missing");
+    }
+}
+
+#[test]
+fn the_readme_shows_exactly_the_tested_examples() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README");
+    for file in ["nginx.conf", "Caddyfile", "traefik-dynamic.yml"] {
+        let example = std::fs::read_to_string(format!("{root}/docs/{file}")).expect("example");
+        assert!(
+            readme.contains(&example),
+            "README's copy of docs/{file} differs"
+        );
+    }
+}
