@@ -94,7 +94,8 @@ impl TestServer {
         ))
     }
 
-    fn spawn(&mut self) {
+    /// Start the process and wait until it is healthy; `Err` with its stderr if it exits.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
             .args(["serve", "--config"])
             .arg(&self.config_path)
@@ -108,7 +109,7 @@ impl TestServer {
         loop {
             if let Ok(r) = Client::new(self.port).try_get("/auth/health") {
                 if r.status == 200 {
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(child) = self.child.as_mut() {
@@ -117,11 +118,18 @@ impl TestServer {
                     if let Some(mut e) = child.stderr.take() {
                         let _ = e.read_to_string(&mut err);
                     }
-                    panic!("authgate exited early ({status}): {err}");
+                    self.child = None;
+                    return Err(format!("authgate exited early ({status}): {err}"));
                 }
             }
             assert!(Instant::now() < deadline, "authgate did not become healthy");
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
         }
     }
 
