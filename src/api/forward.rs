@@ -12,6 +12,7 @@ use super::ApiRequest;
 use crate::access::{self, login_url, wants_html, Verdict};
 use crate::app::App;
 use crate::error::ApiError;
+use crate::proxy::headers::identity_values;
 use crate::proxy::routing::normalise_path;
 
 /// Which endpoint answers: they differ only for a missing session.
@@ -184,16 +185,7 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
             // placeholder onto the forwarded request instead of removing the header.
             let id = decision.auth.as_ref().map(|a| &a.identity);
-            let h = &cfg.headers;
-            for (name, value) in [
-                (&h.user, id.map(|i| i.user_header())),
-                (&h.email, id.map(|i| i.email.as_str())),
-                (&h.name, id.and_then(|i| i.name.as_deref())),
-                (&h.groups, id.map(|i| i.groups_header.as_str())),
-                (&h.user_id, id.map(|i| i.user_id.as_str())),
-            ] {
-                let value = http::HeaderValue::from_bytes(value.unwrap_or("").as_bytes())
-                    .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+            for (name, value) in identity_values(&cfg.headers, id) {
                 resp.headers.push((name.clone(), value));
             }
             Ok(resp)

@@ -73,18 +73,9 @@ pub fn plan_upstream_headers(
     }
 
     if let Some(id) = identity {
-        for (name, value) in [
-            (&names.user, id.user_header()),
-            (&names.email, id.email.as_str()),
-            (&names.name, id.name.as_deref().unwrap_or("")),
-            (&names.groups, id.groups_header.as_str()),
-            (&names.user_id, id.user_id.as_str()),
-        ] {
-            if value.is_empty() {
-                continue;
-            }
-            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                plan.set.push((name.clone(), v));
+        for (name, value) in identity_values(names, Some(id)) {
+            if !value.is_empty() {
+                plan.set.push((name.clone(), value));
             }
         }
     }
@@ -105,6 +96,25 @@ pub fn plan_upstream_headers(
         None => plan.remove.push(X_FORWARDED_HOST),
     }
     plan
+}
+
+/// Each identity header with its value for `identity` (empty values when there is none).
+pub fn identity_values<'a>(
+    names: &'a IdentityHeaders,
+    identity: Option<&Identity>,
+) -> [(&'a HeaderName, HeaderValue); 5] {
+    let value = |text: Option<&str>| {
+        HeaderValue::from_bytes(text.unwrap_or("").as_bytes())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    };
+    let id = identity;
+    [
+        (&names.user, value(id.map(|i| i.user_header()))),
+        (&names.email, value(id.map(|i| i.email.as_str()))),
+        (&names.name, value(id.and_then(|i| i.name.as_deref()))),
+        (&names.groups, value(id.map(|i| i.groups_header.as_str()))),
+        (&names.user_id, value(id.map(|i| i.user_id.as_str()))),
+    ]
 }
 
 enum CookieRewrite {

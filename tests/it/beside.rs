@@ -4,20 +4,9 @@
 use serde_json::json;
 
 use crate::support::proxies::{caddy, nginx};
-use crate::support::{free_port, Client, Echo, Reply, TestServer};
+use crate::support::{free_port, Client, Echo, TestServer};
 
 const ROUTES: &str = "[[routes]]\npath = \"/public\"\npolicy = \"public\"\n\n[[routes]]\npath = \"/\"\npolicy = \"authenticated\"\n";
-
-fn echoed(r: &Reply) -> serde_json::Value {
-    assert_eq!(
-        r.header("x-upstream").as_deref(),
-        Some("echo"),
-        "{} {}",
-        r.status,
-        r.body
-    );
-    r.json()["headers"].clone()
-}
 
 /// Identity headers with a non-empty value.
 fn remote_headers(h: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
@@ -55,7 +44,7 @@ fn check_identity_and_spoofing(proxy_port: u16) {
     let r = c.get_with("/app/page?x=1", &spoofs);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["uri"], "/app/page?x=1");
-    let h = echoed(&r);
+    let h = r.echoed_headers();
     assert_eq!(h["remote-user"], json!(["owner"]));
     assert_eq!(h["remote-email"], json!(["owner@example.com"]));
     assert_eq!(h["remote-groups"], json!(["owner"]));
@@ -66,7 +55,7 @@ fn check_identity_and_spoofing(proxy_port: u16) {
         "/app",
         &[("Remote_User", "evil"), ("remote_groups", "admin")],
     );
-    let leaked: Vec<_> = remote_headers(&echoed(&r))
+    let leaked: Vec<_> = remote_headers(&r.echoed_headers())
         .into_iter()
         .filter(|(_, v)| v.to_string().contains("evil") || v.to_string().contains("admin"))
         .collect();
@@ -78,7 +67,7 @@ fn check_identity_and_spoofing(proxy_port: u16) {
         &[("Remote-User", "evil"), ("Remote_User", "evil")],
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(remote_headers(&echoed(&r)).is_empty(), "{}", r.body);
+    assert!(remote_headers(&r.echoed_headers()).is_empty(), "{}", r.body);
     // A garbage cookie is no session.
     let r = anon.get_with(
         "/app",
@@ -155,7 +144,10 @@ fn caddy_forward_auth_passes_the_session_identity_and_redirects_browsers() {
         r.header("location").as_deref(),
         Some(format!("http://127.0.0.1:{caddy_port}/app/x").as_str())
     );
-    assert_eq!(echoed(&anon.get("/app/x"))["remote-user"], json!(["owner"]));
+    assert_eq!(
+        anon.get("/app/x").echoed_headers()["remote-user"],
+        json!(["owner"])
+    );
 }
 
 /// The headers Traefik's ForwardAuth sends for a request (trustForwardHeader: false).

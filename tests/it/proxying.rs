@@ -1,19 +1,8 @@
 //! Proxying: routes, policies, identity headers, header and cookie stripping, upstream errors.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::{free_port, raw_request, Client, Echo, TestServer};
-
-fn echo_headers(r: &crate::support::Reply) -> Value {
-    assert_eq!(
-        r.header("x-upstream").as_deref(),
-        Some("echo"),
-        "not from the upstream: {} {}",
-        r.status,
-        r.body
-    );
-    r.json()["headers"].clone()
-}
 
 #[test]
 fn a_logged_in_user_reaches_the_upstream_with_identity_headers() {
@@ -30,7 +19,7 @@ fn a_logged_in_user_reaches_the_upstream_with_identity_headers() {
         v["uri"], "/app/page?q=1%2F2",
         "the upstream gets the request as sent"
     );
-    let h = echo_headers(&r);
+    let h = r.echoed_headers();
     assert_eq!(h["remote-user"], json!(["owner"]));
     assert_eq!(h["remote-email"], json!(["owner@example.com"]));
     assert_eq!(h["remote-groups"], json!(["owner"]));
@@ -52,7 +41,7 @@ fn the_gateway_cookie_never_reaches_the_upstream_but_app_cookies_do() {
     c.cookie = Some(format!("theme=dark; {session}; lang=en"));
     let r = c.get("/");
     assert_eq!(r.status, 200);
-    let cookies = echo_headers(&r)["cookie"].clone();
+    let cookies = r.echoed_headers()["cookie"].clone();
     assert_eq!(cookies, json!(["theme=dark; lang=en"]));
     assert!(!r.body.contains(session.split('=').nth(1).expect("value")));
 }
@@ -79,7 +68,7 @@ fn spoofed_identity_headers_are_stripped_in_every_spelling() {
     let mut anon = s.client();
     for spoof in spoofs {
         let r = anon.get_with("/", &[(spoof, "admin")]);
-        let h = echo_headers(&r);
+        let h = r.echoed_headers();
         let leaked: Vec<_> = h
             .as_object()
             .expect("obj")
@@ -98,7 +87,7 @@ fn spoofed_identity_headers_are_stripped_in_every_spelling() {
             ("Remote-Groups", "admin"),
         ],
     );
-    let h = echo_headers(&r);
+    let h = r.echoed_headers();
     assert_eq!(h["remote-user"], json!(["owner"]));
     assert_eq!(h["remote-groups"], json!(["owner"]));
     assert!(h.get("remote_user").is_none());
@@ -297,7 +286,7 @@ fn session_check_follows_user_changes_immediately() {
         Some(&json!({"username": "renamed", "fullName": "Olive O"})),
         &[],
     );
-    let h = echo_headers(&c.get("/"));
+    let h = c.get("/").echoed_headers();
     assert_eq!(h["remote-user"], json!(["renamed"]));
     assert_eq!(h["remote-name"], json!(["Olive O"]));
 }

@@ -247,6 +247,18 @@ impl Reply {
             .to_string()
     }
 
+    /// The headers the echo upstream received (asserting the answer came from it).
+    pub fn echoed_headers(&self) -> Value {
+        assert_eq!(
+            self.header("x-upstream").as_deref(),
+            Some("echo"),
+            "not from the upstream: {} {}",
+            self.status,
+            self.body
+        );
+        self.json()["headers"].clone()
+    }
+
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<String> {
         self.headers
