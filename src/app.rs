@@ -16,7 +16,7 @@ use crate::auth::ratelimit::IpLimiter;
 use crate::auth::session::{self, Authenticated};
 use crate::config::{Config, Registration};
 use crate::error::ApiError;
-use crate::store::{SessionKey, Store, StoreError};
+use crate::store::{AuditRecord, SessionKey, Store, StoreError};
 
 /// Last-seen is written at most this often per session.
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
@@ -45,6 +45,9 @@ pub const SETTING_NATIVE_SIGNIN: &str = "native_signin";
 /// A last-seen update waiting to be written.
 pub type Touch = (SessionKey, i64);
 
+/// Audit entries waiting to be written at most; beyond that they reach only the log.
+const AUDIT_QUEUE: usize = 65_536;
+
 /// Everything a request needs.
 pub struct App {
     pub config: Config,
@@ -55,6 +58,8 @@ pub struct App {
     overrides: RwLock<Overrides>,
     touches: mpsc::Sender<Touch>,
     touch_rx: Mutex<Option<mpsc::Receiver<Touch>>>,
+    audits: mpsc::Sender<AuditRecord>,
+    audit_rx: Mutex<Option<mpsc::Receiver<AuditRecord>>>,
 }
 
 impl App {
@@ -63,6 +68,7 @@ impl App {
         let hasher = Hasher::new(config.security.hash_concurrency, config.security.hash_queue)?;
         let overrides = load_overrides(&store).map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(TOUCH_QUEUE);
+        let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
         Ok(Arc::new(App {
             lockout: Lockout::new(config.security.max_failed_logins, config.security.lockout),
             ip_limiter: IpLimiter::new(
@@ -74,6 +80,8 @@ impl App {
             overrides: RwLock::new(overrides),
             touches: tx,
             touch_rx: Mutex::new(Some(rx)),
+            audits: audit_tx,
+            audit_rx: Mutex::new(Some(audit_rx)),
             config,
         }))
     }
@@ -138,6 +146,29 @@ impl App {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
+    }
+
+    /// Record an audit event: to the log at once, and to the audit table by the maintenance
+    /// task (batched, within about a second). Never pass secrets.
+    pub fn audit(&self, event: &str, ip: Option<IpAddr>, actor: Option<&str>, target: Option<&str>, detail: Option<String>) {
+        tracing::info!(target: "authgate::audit", event, actor, target, ip = ?ip, detail = detail.as_deref());
+        let clip = |s: &str| s.chars().take(256).collect::<String>();
+        let record = AuditRecord {
+            at: now_secs(),
+            event: event.to_string(),
+            actor: actor.map(clip),
+            target: target.map(clip),
+            ip: ip.map(|i| i.to_string()),
+            detail: detail.map(|d| clip(&d)),
+        };
+        if self.audits.try_send(record).is_err() {
+            tracing::error!(event, "audit queue full: this entry is only in the log");
+        }
+    }
+
+    /// The receiving end of audit entries, for the maintenance task (taken once).
+    pub fn take_audit_receiver(&self) -> Option<mpsc::Receiver<AuditRecord>> {
+        self.audit_rx.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Run a store operation on the blocking pool (writes fsync).

@@ -13,10 +13,12 @@ use pingora::services::background::{background_service, BackgroundService};
 use crate::app::{now_secs, App, Touch};
 use crate::config::Config;
 use crate::proxy::Gateway;
-use crate::store::{SessionKey, Store};
+use crate::store::{AuditRecord, SessionKey, Store};
 
 /// How often pending last-seen updates are written.
 const TOUCH_FLUSH: Duration = Duration::from_secs(5);
+/// How often pending audit entries are written.
+const AUDIT_FLUSH: Duration = Duration::from_secs(1);
 /// How often expired sessions are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Sessions deleted per sweep transaction.
@@ -113,7 +115,30 @@ impl Maintenance {
         }
     }
 
+    async fn write_audit(&self, pending: &mut Vec<AuditRecord>) {
+        if pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(pending);
+        let n = batch.len();
+        match self.app.blocking(move |s| s.append_audit(&batch)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, lost = n, "could not write audit entries"),
+            Err(e) => tracing::error!(error = %e, lost = n, "could not write audit entries"),
+        }
+    }
+
     async fn sweep(&self) {
+        let now = now_secs();
+        match self.app.blocking(move |s| s.expire_accounts(now)).await {
+            Ok(Ok((ids, removed))) => {
+                for id in &ids {
+                    self.app.audit("account_expired", None, None, Some(id), Some(format!("sessions_removed={removed}")));
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "account expiry failed"),
+            Err(e) => tracing::warn!(error = %e, "account expiry failed"),
+        }
         loop {
             let now = now_secs();
             match self
@@ -144,11 +169,15 @@ impl Maintenance {
 #[async_trait]
 impl BackgroundService for Maintenance {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(mut touches) = self.app.take_touch_receiver() else {
+        let (Some(mut touches), Some(mut audits)) =
+            (self.app.take_touch_receiver(), self.app.take_audit_receiver())
+        else {
             return;
         };
         let mut pending: HashMap<SessionKey, i64> = HashMap::new();
+        let mut audit_pending: Vec<AuditRecord> = Vec::new();
         let mut flush = tokio::time::interval(TOUCH_FLUSH);
+        let mut audit_flush = tokio::time::interval(AUDIT_FLUSH);
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         loop {
             tokio::select! {
@@ -157,8 +186,14 @@ impl BackgroundService for Maintenance {
                         pending.entry(key).and_modify(|t| *t = (*t).max(at)).or_insert(at);
                     }
                     self.flush(&mut pending).await;
+                    while let Ok(entry) = audits.try_recv() {
+                        audit_pending.push(entry);
+                    }
+                    self.write_audit(&mut audit_pending).await;
                     return;
                 }
+                Some(entry) = audits.recv() => audit_pending.push(entry),
+                _ = audit_flush.tick() => self.write_audit(&mut audit_pending).await,
                 Some((key, at)) = touches.recv() => {
                     pending.entry(key).and_modify(|t| *t = (*t).max(at)).or_insert(at);
                 }

@@ -28,13 +28,6 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> 
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT: usize = 256;
 
-/// Log an audit event (never with secrets).
-macro_rules! audit {
-    ($event:literal, $($field:tt)*) => {
-        tracing::info!(target: "authgate::audit", event = $event, $($field)*)
-    };
-}
-pub(crate) use audit;
 
 fn new_user_id() -> Result<String, ApiError> {
     let mut raw = [0u8; 16];
@@ -225,6 +218,9 @@ fn conflict(e: UserWriteError) -> ApiError {
         UserWriteError::UsernameTaken => ApiError::Conflict("this username is taken".into()),
         UserWriteError::AlreadySetup => ApiError::AlreadySetup,
         UserWriteError::NotFound => ApiError::NotFound,
+        UserWriteError::LastOwner => ApiError::Forbidden(
+            "the last owner cannot be demoted, disabled or deleted".into(),
+        ),
         UserWriteError::Store(s) => s.into(),
     }
 }
@@ -292,7 +288,7 @@ async fn store_account(
     app.blocking(move |s| create(s, &stored, first.as_ref().map(|(k, r)| (k, r, idle))))
         .await?
         .map_err(conflict)?;
-    audit!("account_created", user_id = %user.id, role = user.role.as_str(), status = user.status.as_str(), ip = %req.client_ip);
+    app.audit("account_created", Some(req.client_ip), Some(&user.id), Some(&user.email), Some(format!("role={} status={}", user.role.as_str(), user.status.as_str())));
     let resp = ApiResponse::ok(CREATED, message, json!({"user": views::user(&user)}));
     Ok(match session {
         Some((token, _)) => with_session_cookie(resp, app, &token.token, false),
@@ -356,7 +352,7 @@ pub(crate) async fn check_password(
             retry_after_secs: secs,
         })?;
     if let Err(secs) = app.lockout.check(account, now) {
-        audit!("login_locked", account = ?account, ip = %req.client_ip);
+        app.audit("login_locked", Some(req.client_ip), None, Some(&account.to_string()), None);
         return Err(ApiError::AccountLocked {
             retry_after_secs: secs,
         });
@@ -366,7 +362,7 @@ pub(crate) async fn check_password(
     if !verified.ok {
         app.ip_limiter.record_failure(req.client_ip, Instant::now());
         if let Some(secs) = app.lockout.record_failure(account, Instant::now()) {
-            audit!("lockout", account = ?account, ip = %req.client_ip);
+            app.audit("lockout", Some(req.client_ip), None, Some(&account.to_string()), None);
             return Err(ApiError::AccountLocked {
                 retry_after_secs: secs,
             });
@@ -417,7 +413,7 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     if !check_password(&app, &req, &account, user.as_ref(), password).await? {
-        audit!("login_failed", account = ?account, ip = %req.client_ip);
+        app.audit("login_failed", Some(req.client_ip), None, Some(&account.to_string()), None);
         return Err(ApiError::InvalidCredentials);
     }
     let Some(user) = user else {
@@ -454,7 +450,7 @@ pub async fn login(
     })
     .await?
     .map_err(conflict)?;
-    audit!("login", user_id = %user.id, remember, ip = %req.client_ip);
+    app.audit("login", Some(req.client_ip), Some(&user.id), None, remember.then(|| "remember".to_string()));
     let mut shown = user.clone();
     shown.last_login_at = Some(now);
     let data = json!({"user": views::user(&shown), "session": {"expiresAt": views::rfc3339(record.expires_at)}});
@@ -485,7 +481,7 @@ pub async fn logout(
             })
             .await??;
         if removed.contains(&true) {
-            audit!("logout", ip = %req.client_ip);
+            app.audit("logout", Some(req.client_ip), None, None, None);
         }
     }
     let resp = match super::browser::query_param(&req, "rd") {
@@ -514,7 +510,7 @@ pub async fn logout_all(
     let n = app
         .blocking(move |s| s.delete_user_sessions(&user_id, None))
         .await??;
-    audit!("logout_all", user_id = %auth.user.id, revoked = n, ip = %req.client_ip);
+    app.audit("logout_all", Some(req.client_ip), Some(&auth.user.id), None, Some(format!("revoked={n}")));
     let resp = ApiResponse::ok(
         StatusCode::OK,
         "logged out everywhere",
@@ -571,7 +567,7 @@ pub async fn update_me(
         .await?
         .map_err(conflict)?
         .map_err(|()| ApiError::Internal("profile update refused".into()))?;
-    audit!("profile_update", user_id = %user.id, ip = %req.client_ip);
+    app.audit("profile_update", Some(req.client_ip), Some(&user.id), None, None);
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "profile updated",
@@ -610,7 +606,7 @@ pub async fn change_password(
     };
     let account = AccountKey::User(auth.user.id.clone());
     if !check_password(&app, &req, &account, Some(&auth.user), current).await? {
-        audit!("password_change_failed", user_id = %auth.user.id, ip = %req.client_ip);
+        app.audit("password_change_failed", Some(req.client_ip), Some(&auth.user.id), None, None);
         return Err(ApiError::InvalidCredentials);
     }
     let hash = app.hasher.hash(new).await?;
@@ -619,7 +615,7 @@ pub async fn change_password(
         .blocking(move |s| s.set_password(&id, &hash, now, Some(&key)))
         .await?
         .map_err(conflict)?;
-    audit!("password_change", user_id = %auth.user.id, revoked, ip = %req.client_ip);
+    app.audit("password_change", Some(req.client_ip), Some(&auth.user.id), None, Some(format!("revoked={revoked}")));
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "password changed",
@@ -682,7 +678,7 @@ pub async fn revoke_session(
         .find(|k| session::public_id(k) == wanted)
         .ok_or(ApiError::NotFound)?;
     app.blocking(move |s| s.delete_session(&key)).await??;
-    audit!("session_revoke", user_id = %auth.user.id, ip = %req.client_ip);
+    app.audit("session_revoke", Some(req.client_ip), Some(&auth.user.id), None, None);
     let resp = ApiResponse::ok(StatusCode::OK, "session revoked", Value::Null);
     Ok(if key == auth.key {
         with_cleared_cookie(resp, &app)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::account::{audit, require_admin};
+use super::account::require_admin;
 use super::body::json_body;
 use super::response::ApiResponse;
 use super::ApiRequest;
@@ -129,7 +129,7 @@ pub async fn config_update(
         })
         .await??;
         app.set_overrides(overrides);
-        audit!("config_update", user_id = %auth.user.id, registration = ?overrides.registration, ip = %req.client_ip);
+        app.audit("config_update", Some(req.client_ip), Some(&auth.user.id), None, Some(format!("{overrides:?}")));
     }
     Ok(ApiResponse::ok(
         StatusCode::OK,

@@ -24,6 +24,15 @@ pub enum AccountKey {
     Unknown(String),
 }
 
+impl std::fmt::Display for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountKey::User(id) => write!(f, "{id}"),
+            AccountKey::Unknown(name) => write!(f, "unknown:{name}"),
+        }
+    }
+}
+
 /// Lockout state for all accounts.
 pub struct Lockout {
     max_failures: u32,

@@ -4,6 +4,7 @@
 //! Every method is synchronous. Writes commit with `Durability::Immediate` (fsync) before they
 //! return, and callers on async threads run them on the blocking pool; short reads may run inline.
 
+mod lifecycle;
 pub mod records;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,10 @@ use redb::{
     ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-pub use records::{Role, SessionRecord, UserRecord, UserStatus};
+pub use lifecycle::InviteError;
+pub use records::{
+    AuditRecord, InviteRecord, Role, SessionRecord, TokenKind, TokenRecord, UserRecord, UserStatus,
+};
 
 /// SHA-256 of a session token: the only form in which a session id is stored.
 pub type SessionKey = [u8; 32];
@@ -89,6 +93,8 @@ pub enum UserWriteError {
     AlreadySetup,
     #[error("no such user")]
     NotFound,
+    #[error("the last owner cannot be demoted, disabled or deleted")]
+    LastOwner,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -150,6 +156,9 @@ impl Store {
         txn.open_multimap_table(USER_SESSIONS)?;
         txn.open_table(SESSION_EXPIRY)?;
         txn.open_table(SETTINGS)?;
+        txn.open_table(lifecycle::INVITES)?;
+        txn.open_table(lifecycle::TOKENS)?;
+        txn.open_table(lifecycle::AUDIT)?;
         txn.commit()?;
         Ok(())
     }

@@ -143,3 +143,53 @@ mod tests {
         assert_eq!(s.effective_expiry(1000), 100);
     }
 }
+
+/// An invitation to register. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteRecord {
+    pub code: String,
+    pub role: Role,
+    pub groups: Vec<String>,
+    /// How many registrations it allows in all.
+    pub max_uses: u32,
+    pub used: u32,
+    pub expires_at: Option<i64>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+impl InviteRecord {
+    /// Whether one more registration may use it at `now`.
+    pub fn usable(&self, now: i64) -> bool {
+        self.used < self.max_uses && self.expires_at.is_none_or(|t| now < t)
+    }
+}
+
+/// What a mailed token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    PasswordReset,
+    EmailVerification,
+}
+
+/// A single-use mailed token, stored under the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub kind: TokenKind,
+    pub user_id: String,
+    pub expires_at: i64,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at: i64,
+    pub event: String,
+    /// Who acted (user id), if known.
+    pub actor: Option<String>,
+    /// Whom or what it concerned (user id, identifier, invite), if anything.
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
