@@ -16,6 +16,7 @@ use crate::auth::ratelimit::IpLimiter;
 use crate::auth::session::{self, Authenticated};
 use crate::config::{Config, Registration};
 use crate::error::ApiError;
+use crate::mail::Mailer;
 use crate::store::{AuditRecord, SessionKey, Store, StoreError};
 
 /// Last-seen is written at most this often per session.
@@ -55,6 +56,8 @@ pub struct App {
     pub hasher: Hasher,
     pub lockout: Lockout,
     pub ip_limiter: IpLimiter,
+    /// `None` without `[smtp]`: mail features answer 503 SMTP_NOT_CONFIGURED.
+    pub mailer: Option<Arc<Mailer>>,
     overrides: RwLock<Overrides>,
     touches: mpsc::Sender<Touch>,
     touch_rx: Mutex<Option<mpsc::Receiver<Touch>>>,
@@ -67,6 +70,7 @@ impl App {
     pub fn new(config: Config, store: Store) -> Result<Arc<App>, String> {
         let hasher = Hasher::new(config.security.hash_concurrency, config.security.hash_queue)?;
         let overrides = load_overrides(&store).map_err(|e| e.to_string())?;
+        let mailer = config.smtp.as_ref().map(Mailer::new).transpose()?.map(Arc::new);
         let (tx, rx) = mpsc::channel(TOUCH_QUEUE);
         let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
         Ok(Arc::new(App {
@@ -76,6 +80,7 @@ impl App {
                 config.security.ip_rate_window,
             ),
             hasher,
+            mailer,
             store,
             overrides: RwLock::new(overrides),
             touches: tx,
@@ -180,6 +185,18 @@ impl App {
         tokio::task::spawn_blocking(move || op(&app.store))
             .await
             .map_err(|e| ApiError::Internal(format!("storage task failed: {e}")))
+    }
+
+    /// The mailer, or 503 SMTP_NOT_CONFIGURED.
+    pub fn mailer(&self) -> Result<&Arc<Mailer>, ApiError> {
+        self.mailer.as_ref().ok_or(ApiError::SmtpNotConfigured)
+    }
+
+    /// A link to a page of the gateway, always built from `public_url` (never `Host`).
+    pub fn link(&self, page: &str, token: &str) -> String {
+        let cfg = &self.config;
+        let token: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+        format!("{}{}{page}?token={token}", cfg.server.public_url.origin, cfg.auth.prefix)
     }
 
     /// The client address of a request from `peer`.

@@ -55,7 +55,34 @@ struct RawConfig {
     security: RawSecurity,
     headers: RawHeaders,
     log: RawLog,
+    smtp: Option<RawSmtp>,
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default = "starttls")]
+    tls: SmtpTls,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_file: String,
+    from: String,
+    #[serde(default = "ten_seconds")]
+    timeout: String,
+}
+
+fn starttls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+fn ten_seconds() -> String {
+    "10s".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +225,8 @@ struct RawSecurity {
     ip_rate_limit: String,
     hash_concurrency: usize,
     hash_queue: usize,
+    validate_token: String,
+    validate_token_file: String,
 }
 
 impl Default for RawSecurity {
@@ -208,6 +237,8 @@ impl Default for RawSecurity {
             ip_rate_limit: "30/min".into(),
             hash_concurrency: 0,
             hash_queue: 64,
+            validate_token: String::new(),
+            validate_token_file: String::new(),
         }
     }
 }
@@ -286,7 +317,42 @@ pub struct Config {
     pub security: SecurityConfig,
     pub headers: IdentityHeaders,
     pub log: LogConfig,
+    pub smtp: Option<SmtpConfig>,
     pub routes: Vec<Route>,
+}
+
+/// A secret from the config, a file or the environment; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `smtp.tls`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (a local relay only).
+    None,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub timeout: Duration,
 }
 
 /// `[server]`.
@@ -419,6 +485,8 @@ pub struct SecurityConfig {
     /// Resolved from 0 to the number of cores.
     pub hash_concurrency: usize,
     pub hash_queue: usize,
+    /// Bearer token that lets a cron job call `/auth/validate`.
+    pub validate_token: Option<Secret>,
 }
 
 /// `[headers]`: the names of the identity headers sent upstream.
@@ -643,6 +711,10 @@ impl Validator {
             format: raw.log.format,
             level: raw.log.level,
         };
+        let smtp = raw.smtp.map(|r| self.smtp(r));
+        if auth.require_email_verification && smtp.is_none() {
+            self.problem("auth.require_email_verification", "needs [smtp] to send the verification mail");
+        }
         let mut routes = Vec::new();
         for (i, r) in raw.routes.into_iter().enumerate() {
             if let Some(route) = self.route(i, r, &auth.prefix) {
@@ -662,6 +734,7 @@ impl Validator {
             security,
             headers,
             log,
+            smtp,
             routes,
         })
     }
@@ -823,22 +896,10 @@ impl Validator {
                 Registration::Closed
             }
         };
-        if registration == Registration::Invite {
-            self.problem(
-                "auth.registration",
-                "\"invite\" needs invite codes, which this version does not manage yet",
-            );
-        }
         if !raw.native_signin {
             self.problem(
                 "auth.native_signin",
                 "false needs at least one [[oidc]] provider, and none can be configured in this version",
-            );
-        }
-        if raw.require_email_verification {
-            self.problem(
-                "auth.require_email_verification",
-                "needs mail ([smtp]), which this version cannot send yet",
             );
         }
         if raw.password_min_length < 1 {
@@ -905,6 +966,65 @@ impl Validator {
                 raw.hash_concurrency
             },
             hash_queue: raw.hash_queue,
+            validate_token: self.secret(
+                "security.validate_token",
+                &raw.validate_token,
+                &raw.validate_token_file,
+                "AUTHGATE_VALIDATE_TOKEN",
+            ),
+        }
+    }
+
+    /// A secret from (in order) the environment variable, the `_file` key, or the inline key.
+    fn secret(&mut self, key: &str, inline: &str, file: &str, env: &str) -> Option<Secret> {
+        if let Ok(v) = std::env::var(env) {
+            if !v.is_empty() {
+                return Some(Secret(v));
+            }
+        }
+        if !file.is_empty() {
+            return match std::fs::read_to_string(file) {
+                Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())),
+                Ok(_) => {
+                    self.problem(&format!("{key}_file"), format!("{file} is empty"));
+                    None
+                }
+                Err(e) => {
+                    self.problem(&format!("{key}_file"), format!("cannot read {file}: {e}"));
+                    None
+                }
+            };
+        }
+        (!inline.is_empty()).then(|| Secret(inline.to_string()))
+    }
+
+    fn smtp(&mut self, raw: RawSmtp) -> SmtpConfig {
+        if raw.host.trim().is_empty() {
+            self.problem("smtp.host", "must not be empty");
+        }
+        if raw.from.parse::<lettre::message::Mailbox>().is_err() {
+            self.problem(
+                "smtp.from",
+                format!("{:?} is not an address such as \"authgate <no-reply@example.com>\"", raw.from),
+            );
+        }
+        let port = raw.port.unwrap_or(match raw.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        });
+        let password = self.secret("smtp.password", &raw.password, &raw.password_file, "AUTHGATE_SMTP_PASSWORD");
+        if password.is_some() && raw.username.is_empty() {
+            self.problem("smtp.username", "a password is set but no username");
+        }
+        SmtpConfig {
+            host: raw.host.trim().to_string(),
+            port,
+            tls: raw.tls,
+            username: raw.username,
+            password,
+            from: raw.from,
+            timeout: self.duration("smtp.timeout", &raw.timeout),
         }
     }
 

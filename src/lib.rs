@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod mail;
 pub mod net;
 pub mod pages;
 pub mod proxy;

@@ -19,7 +19,7 @@ use crate::auth::session::{self, Authenticated, NewToken};
 use crate::config::{FieldMode, ProfileFields, Registration};
 use crate::error::ApiError;
 use crate::store::{
-    FirstSession, Role, SessionRecord, Store, UserRecord, UserStatus, UserWriteError,
+    FirstSession, InviteError, Role, SessionRecord, Store, UserRecord, UserStatus, UserWriteError,
 };
 
 /// The future every handler returns.
@@ -210,7 +210,8 @@ fn new_user(
     }
 }
 
-fn conflict(e: UserWriteError) -> ApiError {
+/// The API error for a failed user write.
+pub(crate) fn conflict(e: UserWriteError) -> ApiError {
     match e {
         UserWriteError::EmailTaken => {
             ApiError::Conflict("this email address is already registered".into())
@@ -246,12 +247,13 @@ struct NewAccount {
 }
 
 /// Read and validate a setup or registration body, hash the password, and build the user
-/// (and, for an active user, a first session).
+/// (and a first session when `log_in`).
 async fn new_account(
     app: &App,
     req: &ApiRequest,
     role: Role,
     status: UserStatus,
+    log_in: bool,
 ) -> Result<NewAccount, ApiError> {
     let mut body = form_or_json_body(req)?;
     let (email, password) = read_credentials(&mut body, app);
@@ -263,7 +265,7 @@ async fn new_account(
     let hash = app.hasher.hash(password).await?;
     let now = now_secs();
     let mut user = new_user(new_user_id()?, email, profile, role, status, hash, now);
-    let session = if status == UserStatus::Active {
+    let session = if log_in {
         user.last_login_at = Some(now);
         Some((mint_token()?, new_session(app, req, &user.id, false, now)))
     } else {
@@ -272,23 +274,38 @@ async fn new_account(
     Ok(NewAccount { user, session })
 }
 
-/// Store a new account (through `create`, which gets the user and its first session) and
-/// answer 201, logged in when it has a session.
+/// How a new account is written: the store call, which may adjust the user (an invite sets
+/// role and groups) and gets the first session.
+type CreateUser = Box<dyn FnOnce(&Store, &mut UserRecord, FirstSession<'_>) -> Result<(), ApiError> + Send>;
+
+/// Store a new account and answer 201, logged in when it has a session.
 async fn store_account(
     app: &Arc<App>,
     req: &ApiRequest,
     account: NewAccount,
-    create: fn(&Store, &UserRecord, FirstSession<'_>) -> Result<(), UserWriteError>,
+    create: CreateUser,
     message: &str,
 ) -> Result<ApiResponse, ApiError> {
     let NewAccount { user, session } = account;
-    let stored = user.clone();
     let first = session.as_ref().map(|(t, r)| (t.key, r.clone()));
     let idle = app.idle_secs();
-    app.blocking(move |s| create(s, &stored, first.as_ref().map(|(k, r)| (k, r, idle))))
-        .await?
-        .map_err(conflict)?;
-    app.audit("account_created", Some(req.client_ip), Some(&user.id), Some(&user.email), Some(format!("role={} status={}", user.role.as_str(), user.status.as_str())));
+    let user = app
+        .blocking(move |s| {
+            let mut user = user;
+            create(s, &mut user, first.as_ref().map(|(k, r)| (k, r, idle)))?;
+            Ok::<UserRecord, ApiError>(user)
+        })
+        .await??;
+    app.audit(
+        "account_created",
+        Some(req.client_ip),
+        Some(&user.id),
+        Some(&user.email),
+        Some(format!("role={} status={}", user.role.as_str(), user.status.as_str())),
+    );
+    if app.config.auth.require_email_verification && !user.email_verified && user.role != Role::Owner {
+        super::recovery::send_verification(app, &user);
+    }
     let resp = ApiResponse::ok(CREATED, message, json!({"user": views::user(&user)}));
     Ok(match session {
         Some((token, _)) => with_session_cookie(resp, app, &token.token, false),
@@ -297,42 +314,54 @@ async fn store_account(
 }
 
 /// `POST /setup`: create the owner while no user exists.
-pub async fn setup(
-    app: Arc<App>,
-    req: ApiRequest,
-    _: Vec<String>,
-) -> Result<ApiResponse, ApiError> {
+pub async fn setup(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
     if app.store.user_count()? > 0 {
         return Err(ApiError::AlreadySetup);
     }
-    let account = new_account(&app, &req, Role::Owner, UserStatus::Active).await?;
-    store_account(
-        &app,
-        &req,
-        account,
-        Store::create_first_user,
-        "setup complete",
-    )
-    .await
+    let account = new_account(&app, &req, Role::Owner, UserStatus::Active, true).await?;
+    let create: CreateUser = Box::new(|s, u, first| s.create_first_user(u, first).map_err(conflict));
+    store_account(&app, &req, account, create, "setup complete").await
 }
 
-/// `POST /register`.
-pub async fn register(
-    app: Arc<App>,
-    req: ApiRequest,
-    _: Vec<String>,
-) -> Result<ApiResponse, ApiError> {
-    let (status, message) = match app.registration() {
-        Registration::Open => (UserStatus::Active, "registered"),
-        Registration::Approval => (
-            UserStatus::Pending,
-            "registered; an administrator must approve the account",
-        ),
-        Registration::Invite => return Err(ApiError::InviteRequired),
-        Registration::Closed => return Err(ApiError::RegistrationDisabled),
+/// `POST /register[?invite=CODE]`.
+pub async fn register(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+    let mode = app.registration();
+    let invite = super::browser::query_param(&req, "invite").filter(|c| !c.is_empty());
+    let bad_invite = || if mode == Registration::Invite { ApiError::InviteRequired } else { ApiError::InvalidToken };
+    let status = match (mode, &invite) {
+        (Registration::Closed, _) => return Err(ApiError::RegistrationDisabled),
+        (_, Some(code)) => {
+            // Checked again, and counted, in the write transaction; this spares the hash.
+            if !app.store.get_invite(code)?.is_some_and(|i| i.usable(now_secs())) {
+                return Err(bad_invite());
+            }
+            UserStatus::Active
+        }
+        (Registration::Invite, None) => return Err(ApiError::InviteRequired),
+        (Registration::Open, None) => UserStatus::Active,
+        (Registration::Approval, None) => UserStatus::Pending,
     };
-    let account = new_account(&app, &req, Role::User, status).await?;
-    store_account(&app, &req, account, Store::create_user, message).await
+    let verify = app.config.auth.require_email_verification;
+    let log_in = status == UserStatus::Active && !verify;
+    let account = new_account(&app, &req, Role::User, status, log_in).await?;
+    let message = match (status, verify) {
+        (UserStatus::Pending, _) => "registered; an administrator must approve the account",
+        (_, true) => "registered; confirm your email address with the link we sent",
+        _ => "registered",
+    };
+    let create: CreateUser = match invite {
+        Some(code) => {
+            let invalid = bad_invite();
+            Box::new(move |s, u, first| {
+                s.create_user_with_invite(u, &code, now_secs(), first).map_err(|e| match e {
+                    InviteError::Invalid => invalid,
+                    InviteError::User(w) => conflict(w),
+                })
+            })
+        }
+        None => Box::new(|s, u, first| s.create_user(u, first).map_err(conflict)),
+    };
+    store_account(&app, &req, account, create, message).await
 }
 
 /// Check a password for an account under the lockout and the per-IP limit, shared by every
@@ -427,6 +456,9 @@ pub async fn login(
         UserStatus::Active => {}
         UserStatus::Pending => return Err(ApiError::AccountPending),
         UserStatus::Disabled => return Err(ApiError::AccountDisabled),
+    }
+    if app.config.auth.require_email_verification && !user.email_verified && user.role != Role::Owner {
+        return Err(ApiError::EmailNotVerified);
     }
     if !app.native_signin() && user.role != Role::Owner {
         return Err(ApiError::Forbidden(

@@ -6,6 +6,7 @@ mod account;
 mod body;
 mod browser;
 mod forward;
+mod recovery;
 mod response;
 mod settings;
 mod validate;
@@ -75,6 +76,10 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(GET, "/register", browser::register_page),
             endpoint!(GET, "/setup", browser::setup_page),
             endpoint!(GET, "/status", settings::status),
+            endpoint!(POST, "/forgot-password", recovery::forgot_password),
+            endpoint!(POST, "/reset-password", recovery::reset_password),
+            endpoint!(POST, "/verify-email", recovery::verify_email),
+            endpoint!(POST, "/resend-verification", recovery::resend_verification),
             endpoint!(GET, "/health", settings::health),
             endpoint!(GET, "/config", settings::config),
             endpoint!(POST, "/config/update", settings::config_update),

@@ -86,12 +86,6 @@ pub async fn config_update(
     });
     if let Some(w) = &word {
         match Registration::parse(w.trim()) {
-            Some(Registration::Invite) => {
-                body.problem(
-                    "registration",
-                    "\"invite\" is not available in this version",
-                );
-            }
             Some(r) => {
                 if registration.is_some_and(|from_register| from_register != r) {
                     body.problem("registration", "contradicts \"register\"");

@@ -124,6 +124,14 @@ impl Store {
         Ok(())
     }
 
+    /// A stored token (not consumed).
+    pub fn get_token(&self, key: &SessionKey) -> Result<Option<TokenRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TOKENS)?;
+        let found = table.get(key)?;
+        found.map(|v| records::decode(v.value())).transpose()
+    }
+
     /// Use a password-reset token: set the password, revoke every session, burn the token, all
     /// in one transaction. Returns the user id, or `None` for an unknown, used or expired token.
     pub fn reset_password(&self, key: &SessionKey, hash: &str, now: i64) -> Result<Option<String>, UserWriteError> {

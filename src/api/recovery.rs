@@ -1,0 +1,157 @@
+//! Mail-based recovery: forgot/reset password, email verification. Tokens are single-use,
+//! stored only as their SHA-256, and mailed as links built from `public_url`.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use serde_json::Value;
+
+use super::body::form_or_json_body;
+use super::response::ApiResponse;
+use super::{validate, ApiRequest};
+use crate::app::{now_secs, App};
+use crate::auth::lockout::AccountKey;
+use crate::auth::session;
+use crate::error::ApiError;
+use super::account::conflict;
+use crate::store::{TokenKind, TokenRecord, UserRecord, UserStatus};
+
+/// A password-reset link is valid this long.
+const RESET_VALID_SECS: i64 = 30 * 60;
+/// An email-verification link is valid this long.
+const VERIFY_VALID_SECS: i64 = 48 * 3600;
+
+/// The same answer whether or not the account exists.
+const FORGOT_MESSAGE: &str = "if an account exists for this address, a reset link has been sent";
+const RESEND_MESSAGE: &str = "if this address needs verification, a new link has been sent";
+
+/// Mint a token for `user`, store its hash, and mail the link. Runs in the background so that
+/// the answer does not reveal (by time) whether the account exists.
+fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind) {
+    let Ok(mailer) = app.mailer().cloned() else { return };
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let Ok(token) = session::new_token() else {
+            tracing::error!("no randomness for a mailed token");
+            return;
+        };
+        let (valid, page, subject) = match kind {
+            TokenKind::PasswordReset => (RESET_VALID_SECS, "/reset-password", "Reset your password"),
+            TokenKind::EmailVerification => (VERIFY_VALID_SECS, "/verify-email", "Confirm your email address"),
+        };
+        let record = TokenRecord { kind, user_id: user.id.clone(), expires_at: now_secs() + valid };
+        let key = token.key;
+        match app.blocking(move |s| s.put_token(&key, &record)).await {
+            Ok(Ok(())) => {}
+            _ => {
+                tracing::error!("could not store a mailed token; no mail sent");
+                return;
+            }
+        }
+        let link = app.link(page, &token.token);
+        let body = match kind {
+            TokenKind::PasswordReset => format!(
+                "Someone asked to reset the password of your account ({}).\n\n\
+                 To choose a new password, open this link within 30 minutes:\n\n{link}\n\n\
+                 If this was not you, ignore this message: your password stays as it is.\n",
+                user.email
+            ),
+            TokenKind::EmailVerification => format!(
+                "Please confirm that {} is your email address by opening this link:\n\n{link}\n\n\
+                 If you did not create an account, ignore this message.\n",
+                user.email
+            ),
+        };
+        mailer.send_later(&user.email, subject, body);
+    });
+}
+
+/// Send the verification mail to a newly registered user (when verification is required).
+pub fn send_verification(app: &Arc<App>, user: &UserRecord) {
+    mail_token(app, user.clone(), TokenKind::EmailVerification);
+}
+
+fn token_key(raw: Option<String>) -> Result<crate::store::SessionKey, ApiError> {
+    raw.as_deref().and_then(session::key_for).ok_or(ApiError::InvalidToken)
+}
+
+/// `POST /forgot-password`: always the same answer; mails a link if the account exists.
+pub async fn forgot_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+    app.mailer()?;
+    let mut body = form_or_json_body(&req)?;
+    let identifier = body.required_text(&["email", "identifier"]);
+    body.finish()?;
+    let canonical = identifier.unwrap_or_default().trim().to_lowercase();
+    if !canonical.is_empty() && canonical.len() <= 254 {
+        if let Some(user) = app.store.find_user(&canonical)? {
+            if user.status == UserStatus::Active {
+                app.audit("password_reset_requested", Some(req.client_ip), None, Some(&user.id), None);
+                mail_token(&app, user, TokenKind::PasswordReset);
+            }
+        }
+    }
+    Ok(ApiResponse::ok(StatusCode::OK, FORGOT_MESSAGE, Value::Null))
+}
+
+/// `POST /reset-password`: set the password, revoke every session, burn the token.
+pub async fn reset_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+    let mut body = form_or_json_body(&req)?;
+    let token = body.required_text(&["token"]);
+    let password = body.required_text(&["password", "newPassword", "new_password"]);
+    if let Some(pw) = &password {
+        if let Err(problem) = validate::password(pw, &app.config.auth) {
+            body.problem("password", problem);
+        }
+    }
+    body.finish()?;
+    let key = token_key(token)?;
+    // Refuse unknown tokens before spending a hash on them.
+    if app.store.get_token(&key)?.is_none_or(|t| t.kind != TokenKind::PasswordReset) {
+        return Err(ApiError::InvalidToken);
+    }
+    let Some(password) = password else {
+        return Err(ApiError::invalid("password is required"));
+    };
+    let hash = app.hasher.hash(password).await?;
+    let now = now_secs();
+    let user_id = app
+        .blocking(move |s| s.reset_password(&key, &hash, now))
+        .await?
+        .map_err(conflict)?
+        .ok_or(ApiError::InvalidToken)?;
+    app.lockout.record_success(&AccountKey::User(user_id.clone()));
+    app.audit("password_reset", Some(req.client_ip), Some(&user_id), None, None);
+    Ok(ApiResponse::ok(StatusCode::OK, "password changed; sign in with the new password", Value::Null))
+}
+
+/// `POST /verify-email`.
+pub async fn verify_email(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+    let mut body = form_or_json_body(&req)?;
+    let token = body.required_text(&["token"]);
+    body.finish()?;
+    let key = token_key(token)?;
+    let now = now_secs();
+    let user_id = app
+        .blocking(move |s| s.verify_email(&key, now))
+        .await?
+        .map_err(conflict)?
+        .ok_or(ApiError::InvalidToken)?;
+    app.audit("email_verified", Some(req.client_ip), Some(&user_id), None, None);
+    Ok(ApiResponse::ok(StatusCode::OK, "email address confirmed", Value::Null))
+}
+
+/// `POST /resend-verification`: always the same answer.
+pub async fn resend_verification(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+    app.mailer()?;
+    let mut body = form_or_json_body(&req)?;
+    let email = body.required_text(&["email"]);
+    body.finish()?;
+    if let Ok(email) = validate::email(&email.unwrap_or_default()) {
+        if let Some(user) = app.store.find_user(&email)? {
+            if !user.email_verified && user.status != UserStatus::Disabled {
+                mail_token(&app, user, TokenKind::EmailVerification);
+            }
+        }
+    }
+    Ok(ApiResponse::ok(StatusCode::OK, RESEND_MESSAGE, Value::Null))
+}
