@@ -70,7 +70,12 @@ impl App {
     pub fn new(config: Config, store: Store) -> Result<Arc<App>, String> {
         let hasher = Hasher::new(config.security.hash_concurrency, config.security.hash_queue)?;
         let overrides = load_overrides(&store).map_err(|e| e.to_string())?;
-        let mailer = config.smtp.as_ref().map(Mailer::new).transpose()?.map(Arc::new);
+        let mailer = config
+            .smtp
+            .as_ref()
+            .map(Mailer::new)
+            .transpose()?
+            .map(Arc::new);
         let (tx, rx) = mpsc::channel(TOUCH_QUEUE);
         let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
         Ok(Arc::new(App {
@@ -155,7 +160,14 @@ impl App {
 
     /// Record an audit event: to the log at once, and to the audit table by the maintenance
     /// task (batched, within about a second). Never pass secrets.
-    pub fn audit(&self, event: &str, ip: Option<IpAddr>, actor: Option<&str>, target: Option<&str>, detail: Option<String>) {
+    pub fn audit(
+        &self,
+        event: &str,
+        ip: Option<IpAddr>,
+        actor: Option<&str>,
+        target: Option<&str>,
+        detail: Option<String>,
+    ) {
         tracing::info!(target: "authgate::audit", event, actor, target, ip = ?ip, detail = detail.as_deref());
         let clip = |s: &str| s.chars().take(256).collect::<String>();
         let record = AuditRecord {
@@ -173,7 +185,10 @@ impl App {
 
     /// The receiving end of audit entries, for the maintenance task (taken once).
     pub fn take_audit_receiver(&self) -> Option<mpsc::Receiver<AuditRecord>> {
-        self.audit_rx.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.audit_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Run a store operation on the blocking pool (writes fsync).
@@ -196,7 +211,10 @@ impl App {
     pub fn link(&self, page: &str, token: &str) -> String {
         let cfg = &self.config;
         let token: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
-        format!("{}{}{page}?token={token}", cfg.server.public_url.origin, cfg.auth.prefix)
+        format!(
+            "{}{}{page}?token={token}",
+            cfg.server.public_url.origin, cfg.auth.prefix
+        )
     }
 
     /// The client address of a request from `peer`.

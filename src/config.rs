@@ -713,7 +713,10 @@ impl Validator {
         };
         let smtp = raw.smtp.map(|r| self.smtp(r));
         if auth.require_email_verification && smtp.is_none() {
-            self.problem("auth.require_email_verification", "needs [smtp] to send the verification mail");
+            self.problem(
+                "auth.require_email_verification",
+                "needs [smtp] to send the verification mail",
+            );
         }
         let mut routes = Vec::new();
         for (i, r) in raw.routes.into_iter().enumerate() {
@@ -984,7 +987,9 @@ impl Validator {
         }
         if !file.is_empty() {
             return match std::fs::read_to_string(file) {
-                Ok(v) if !v.trim().is_empty() => Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())),
+                Ok(v) if !v.trim().is_empty() => {
+                    Some(Secret(v.trim_end_matches(['\r', '\n']).to_string()))
+                }
                 Ok(_) => {
                     self.problem(&format!("{key}_file"), format!("{file} is empty"));
                     None
@@ -1005,7 +1010,10 @@ impl Validator {
         if raw.from.parse::<lettre::message::Mailbox>().is_err() {
             self.problem(
                 "smtp.from",
-                format!("{:?} is not an address such as \"authgate <no-reply@example.com>\"", raw.from),
+                format!(
+                    "{:?} is not an address such as \"authgate <no-reply@example.com>\"",
+                    raw.from
+                ),
             );
         }
         let port = raw.port.unwrap_or(match raw.tls {
@@ -1013,7 +1021,12 @@ impl Validator {
             SmtpTls::Tls => 465,
             SmtpTls::None => 25,
         });
-        let password = self.secret("smtp.password", &raw.password, &raw.password_file, "AUTHGATE_SMTP_PASSWORD");
+        let password = self.secret(
+            "smtp.password",
+            &raw.password,
+            &raw.password_file,
+            "AUTHGATE_SMTP_PASSWORD",
+        );
         if password.is_some() && raw.username.is_empty() {
             self.problem("smtp.username", "a password is set but no username");
         }

@@ -26,14 +26,19 @@ impl Mailer {
         let builder = match cfg.tls {
             SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
                 .map_err(|e| format!("smtp: {e}"))?,
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(|e| format!("smtp: {e}"))?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)
+                .map_err(|e| format!("smtp: {e}"))?,
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
         };
         let mut builder = builder.port(cfg.port).timeout(Some(cfg.timeout));
         if let Some(password) = &cfg.password {
-            builder = builder.credentials(Credentials::new(cfg.username.clone(), password.0.clone()));
+            builder =
+                builder.credentials(Credentials::new(cfg.username.clone(), password.0.clone()));
         }
-        Ok(Mailer { transport: builder.build(), from })
+        Ok(Mailer {
+            transport: builder.build(),
+            from,
+        })
     }
 
     /// Queue a plain-text message; delivery happens in the background, retried, and a failure

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use authgate::cli;
 use authgate::config::{Config, DEFAULT_PATHS};
 
 /// The configuration shipped with authgate, used when no file is found.
@@ -35,12 +36,121 @@ enum Command {
     Serve(ConfigArg),
     /// Validate the config file, print every problem with its key; exit 1 on error
     CheckConfig(ConfigArg),
+    /// Manage users in the database (works while the server is stopped)
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage invites
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Print an argon2id PHC string for a password read from stdin
     HashPassword {
         /// Read the password from standard input (required: never pass it as an argument)
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an active user (a password is generated and printed unless --password-stdin)
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Read the password from standard input
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List users
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Set a user's password (read from stdin) and revoke their sessions
+    Passwd {
+        /// Id, email or username
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Disable a user and revoke their sessions
+    Disable {
+        /// Id, email or username
+        user: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Change a user's role (owner, admin, user)
+    Role {
+        /// Id, email or username
+        user: String,
+        role: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum InviteCommand {
+    /// Print a new invite code and its registration link
+    Create {
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Comma-separated groups given to who registers with it
+        #[arg(long)]
+        groups: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// e.g. "7d"
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// The password written to standard input (one line; the newline is not part of it).
+fn read_password(password_stdin: bool) -> Result<String, String> {
+    if !password_stdin {
+        return Err("pass --password-stdin and write the password to standard input".into());
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read standard input: {e}"))?;
+    let password = input.strip_suffix('\n').unwrap_or(&input);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_string())
+}
+
+/// Print a command's outcome; exit 1 on error.
+fn finish(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("authgate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn with_config(arg: &ConfigArg, run: impl FnOnce(&Config) -> Result<String, String>) -> ExitCode {
+    match load(arg) {
+        Ok((config, _)) => finish(run(&config)),
+        Err(e) => {
+            eprintln!("authgate: invalid configuration in {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Where the configuration comes from.
@@ -107,30 +217,53 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::HashPassword { password_stdin } => {
-            if !password_stdin {
-                eprintln!(
-                    "authgate: pass --password-stdin and write the password to standard input"
-                );
-                return ExitCode::from(2);
+        Command::User(cmd) => match cmd {
+            UserCommand::Add {
+                email,
+                username,
+                role,
+                password_stdin,
+                config,
+            } => {
+                let password = if password_stdin {
+                    match read_password(true) {
+                        Ok(p) => Some(p),
+                        Err(e) => return finish(Err(e)),
+                    }
+                } else {
+                    None
+                };
+                with_config(&config, |c| {
+                    cli::user_add(c, &email, username.as_deref(), &role, password)
+                })
             }
-            let mut input = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut input) {
-                eprintln!("authgate: cannot read standard input: {e}");
-                return ExitCode::from(1);
+            UserCommand::List { config } => with_config(&config, cli::user_list),
+            UserCommand::Passwd {
+                user,
+                password_stdin,
+                config,
+            } => match read_password(password_stdin) {
+                Ok(p) => with_config(&config, |c| cli::user_passwd(c, &user, &p)),
+                Err(e) => finish(Err(e)),
+            },
+            UserCommand::Disable { user, config } => {
+                with_config(&config, |c| cli::user_disable(c, &user))
             }
-            let password = input.strip_suffix('\n').unwrap_or(&input);
-            let password = password.strip_suffix('\r').unwrap_or(password);
-            match authgate::auth::password::hash_blocking(password) {
-                Ok(h) => {
-                    println!("{h}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("authgate: {e}");
-                    ExitCode::from(1)
-                }
+            UserCommand::Role { user, role, config } => {
+                with_config(&config, |c| cli::user_role(c, &user, &role))
             }
-        }
+        },
+        Command::Invite(InviteCommand::Create {
+            role,
+            groups,
+            uses,
+            expires,
+            config,
+        }) => with_config(&config, |c| {
+            cli::invite_create(c, &role, groups.as_deref(), uses, expires.as_deref())
+        }),
+        Command::HashPassword { password_stdin } => finish(
+            read_password(password_stdin).and_then(|p| authgate::auth::password::hash_blocking(&p)),
+        ),
     }
 }

@@ -133,7 +133,13 @@ impl Maintenance {
         match self.app.blocking(move |s| s.expire_accounts(now)).await {
             Ok(Ok((ids, removed))) => {
                 for id in &ids {
-                    self.app.audit("account_expired", None, None, Some(id), Some(format!("sessions_removed={removed}")));
+                    self.app.audit(
+                        "account_expired",
+                        None,
+                        None,
+                        Some(id),
+                        Some(format!("sessions_removed={removed}")),
+                    );
                 }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "account expiry failed"),
@@ -169,9 +175,10 @@ impl Maintenance {
 #[async_trait]
 impl BackgroundService for Maintenance {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let (Some(mut touches), Some(mut audits)) =
-            (self.app.take_touch_receiver(), self.app.take_audit_receiver())
-        else {
+        let (Some(mut touches), Some(mut audits)) = (
+            self.app.take_touch_receiver(),
+            self.app.take_audit_receiver(),
+        ) else {
             return;
         };
         let mut pending: HashMap<SessionKey, i64> = HashMap::new();

@@ -28,7 +28,6 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> 
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT: usize = 256;
 
-
 fn new_user_id() -> Result<String, ApiError> {
     let mut raw = [0u8; 16];
     getrandom::fill(&mut raw).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
@@ -219,9 +218,9 @@ pub(crate) fn conflict(e: UserWriteError) -> ApiError {
         UserWriteError::UsernameTaken => ApiError::Conflict("this username is taken".into()),
         UserWriteError::AlreadySetup => ApiError::AlreadySetup,
         UserWriteError::NotFound => ApiError::NotFound,
-        UserWriteError::LastOwner => ApiError::Forbidden(
-            "the last owner cannot be demoted, disabled or deleted".into(),
-        ),
+        UserWriteError::LastOwner => {
+            ApiError::Forbidden("the last owner cannot be demoted, disabled or deleted".into())
+        }
         UserWriteError::Store(s) => s.into(),
     }
 }
@@ -276,7 +275,8 @@ async fn new_account(
 
 /// How a new account is written: the store call, which may adjust the user (an invite sets
 /// role and groups) and gets the first session.
-type CreateUser = Box<dyn FnOnce(&Store, &mut UserRecord, FirstSession<'_>) -> Result<(), ApiError> + Send>;
+type CreateUser =
+    Box<dyn FnOnce(&Store, &mut UserRecord, FirstSession<'_>) -> Result<(), ApiError> + Send>;
 
 /// Store a new account and answer 201, logged in when it has a session.
 async fn store_account(
@@ -301,9 +301,16 @@ async fn store_account(
         Some(req.client_ip),
         Some(&user.id),
         Some(&user.email),
-        Some(format!("role={} status={}", user.role.as_str(), user.status.as_str())),
+        Some(format!(
+            "role={} status={}",
+            user.role.as_str(),
+            user.status.as_str()
+        )),
     );
-    if app.config.auth.require_email_verification && !user.email_verified && user.role != Role::Owner {
+    if app.config.auth.require_email_verification
+        && !user.email_verified
+        && user.role != Role::Owner
+    {
         super::recovery::send_verification(app, &user);
     }
     let resp = ApiResponse::ok(CREATED, message, json!({"user": views::user(&user)}));
@@ -314,25 +321,44 @@ async fn store_account(
 }
 
 /// `POST /setup`: create the owner while no user exists.
-pub async fn setup(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+pub async fn setup(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
     if app.store.user_count()? > 0 {
         return Err(ApiError::AlreadySetup);
     }
     let account = new_account(&app, &req, Role::Owner, UserStatus::Active, true).await?;
-    let create: CreateUser = Box::new(|s, u, first| s.create_first_user(u, first).map_err(conflict));
+    let create: CreateUser =
+        Box::new(|s, u, first| s.create_first_user(u, first).map_err(conflict));
     store_account(&app, &req, account, create, "setup complete").await
 }
 
 /// `POST /register[?invite=CODE]`.
-pub async fn register(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+pub async fn register(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
     let mode = app.registration();
     let invite = super::browser::query_param(&req, "invite").filter(|c| !c.is_empty());
-    let bad_invite = || if mode == Registration::Invite { ApiError::InviteRequired } else { ApiError::InvalidToken };
+    let bad_invite = || {
+        if mode == Registration::Invite {
+            ApiError::InviteRequired
+        } else {
+            ApiError::InvalidToken
+        }
+    };
     let status = match (mode, &invite) {
         (Registration::Closed, _) => return Err(ApiError::RegistrationDisabled),
         (_, Some(code)) => {
             // Checked again, and counted, in the write transaction; this spares the hash.
-            if !app.store.get_invite(code)?.is_some_and(|i| i.usable(now_secs())) {
+            if !app
+                .store
+                .get_invite(code)?
+                .is_some_and(|i| i.usable(now_secs()))
+            {
                 return Err(bad_invite());
             }
             UserStatus::Active
@@ -353,10 +379,11 @@ pub async fn register(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<
         Some(code) => {
             let invalid = bad_invite();
             Box::new(move |s, u, first| {
-                s.create_user_with_invite(u, &code, now_secs(), first).map_err(|e| match e {
-                    InviteError::Invalid => invalid,
-                    InviteError::User(w) => conflict(w),
-                })
+                s.create_user_with_invite(u, &code, now_secs(), first)
+                    .map_err(|e| match e {
+                        InviteError::Invalid => invalid,
+                        InviteError::User(w) => conflict(w),
+                    })
             })
         }
         None => Box::new(|s, u, first| s.create_user(u, first).map_err(conflict)),
@@ -381,7 +408,13 @@ pub(crate) async fn check_password(
             retry_after_secs: secs,
         })?;
     if let Err(secs) = app.lockout.check(account, now) {
-        app.audit("login_locked", Some(req.client_ip), None, Some(&account.to_string()), None);
+        app.audit(
+            "login_locked",
+            Some(req.client_ip),
+            None,
+            Some(&account.to_string()),
+            None,
+        );
         return Err(ApiError::AccountLocked {
             retry_after_secs: secs,
         });
@@ -391,7 +424,13 @@ pub(crate) async fn check_password(
     if !verified.ok {
         app.ip_limiter.record_failure(req.client_ip, Instant::now());
         if let Some(secs) = app.lockout.record_failure(account, Instant::now()) {
-            app.audit("lockout", Some(req.client_ip), None, Some(&account.to_string()), None);
+            app.audit(
+                "lockout",
+                Some(req.client_ip),
+                None,
+                Some(&account.to_string()),
+                None,
+            );
             return Err(ApiError::AccountLocked {
                 retry_after_secs: secs,
             });
@@ -442,7 +481,13 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     if !check_password(&app, &req, &account, user.as_ref(), password).await? {
-        app.audit("login_failed", Some(req.client_ip), None, Some(&account.to_string()), None);
+        app.audit(
+            "login_failed",
+            Some(req.client_ip),
+            None,
+            Some(&account.to_string()),
+            None,
+        );
         return Err(ApiError::InvalidCredentials);
     }
     let Some(user) = user else {
@@ -457,7 +502,10 @@ pub async fn login(
         UserStatus::Pending => return Err(ApiError::AccountPending),
         UserStatus::Disabled => return Err(ApiError::AccountDisabled),
     }
-    if app.config.auth.require_email_verification && !user.email_verified && user.role != Role::Owner {
+    if app.config.auth.require_email_verification
+        && !user.email_verified
+        && user.role != Role::Owner
+    {
         return Err(ApiError::EmailNotVerified);
     }
     if !app.native_signin() && user.role != Role::Owner {
@@ -482,7 +530,13 @@ pub async fn login(
     })
     .await?
     .map_err(conflict)?;
-    app.audit("login", Some(req.client_ip), Some(&user.id), None, remember.then(|| "remember".to_string()));
+    app.audit(
+        "login",
+        Some(req.client_ip),
+        Some(&user.id),
+        None,
+        remember.then(|| "remember".to_string()),
+    );
     let mut shown = user.clone();
     shown.last_login_at = Some(now);
     let data = json!({"user": views::user(&shown), "session": {"expiresAt": views::rfc3339(record.expires_at)}});
@@ -542,7 +596,13 @@ pub async fn logout_all(
     let n = app
         .blocking(move |s| s.delete_user_sessions(&user_id, None))
         .await??;
-    app.audit("logout_all", Some(req.client_ip), Some(&auth.user.id), None, Some(format!("revoked={n}")));
+    app.audit(
+        "logout_all",
+        Some(req.client_ip),
+        Some(&auth.user.id),
+        None,
+        Some(format!("revoked={n}")),
+    );
     let resp = ApiResponse::ok(
         StatusCode::OK,
         "logged out everywhere",
@@ -599,7 +659,13 @@ pub async fn update_me(
         .await?
         .map_err(conflict)?
         .map_err(|()| ApiError::Internal("profile update refused".into()))?;
-    app.audit("profile_update", Some(req.client_ip), Some(&user.id), None, None);
+    app.audit(
+        "profile_update",
+        Some(req.client_ip),
+        Some(&user.id),
+        None,
+        None,
+    );
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "profile updated",
@@ -638,7 +704,13 @@ pub async fn change_password(
     };
     let account = AccountKey::User(auth.user.id.clone());
     if !check_password(&app, &req, &account, Some(&auth.user), current).await? {
-        app.audit("password_change_failed", Some(req.client_ip), Some(&auth.user.id), None, None);
+        app.audit(
+            "password_change_failed",
+            Some(req.client_ip),
+            Some(&auth.user.id),
+            None,
+            None,
+        );
         return Err(ApiError::InvalidCredentials);
     }
     let hash = app.hasher.hash(new).await?;
@@ -647,7 +719,13 @@ pub async fn change_password(
         .blocking(move |s| s.set_password(&id, &hash, now, Some(&key)))
         .await?
         .map_err(conflict)?;
-    app.audit("password_change", Some(req.client_ip), Some(&auth.user.id), None, Some(format!("revoked={revoked}")));
+    app.audit(
+        "password_change",
+        Some(req.client_ip),
+        Some(&auth.user.id),
+        None,
+        Some(format!("revoked={revoked}")),
+    );
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "password changed",
@@ -710,7 +788,13 @@ pub async fn revoke_session(
         .find(|k| session::public_id(k) == wanted)
         .ok_or(ApiError::NotFound)?;
     app.blocking(move |s| s.delete_session(&key)).await??;
-    app.audit("session_revoke", Some(req.client_ip), Some(&auth.user.id), None, None);
+    app.audit(
+        "session_revoke",
+        Some(req.client_ip),
+        Some(&auth.user.id),
+        None,
+        None,
+    );
     let resp = ApiResponse::ok(StatusCode::OK, "session revoked", Value::Null);
     Ok(if key == auth.key {
         with_cleared_cookie(resp, &app)

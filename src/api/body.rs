@@ -121,6 +121,11 @@ impl Body {
         v
     }
 
+    /// A field's raw JSON value under any of its names (absent is `None`, null is `Some(Null)`).
+    pub fn value(&self, names: &[&str]) -> Option<Value> {
+        self.first(names).map(|(_, v)| v.clone())
+    }
+
     /// A boolean field; absent or null is `None`.
     pub fn flag(&mut self, names: &[&str]) -> Option<bool> {
         let canonical = names.first().copied().unwrap_or("");

@@ -52,8 +52,47 @@ pub fn redirect(status: StatusCode, location: &str) -> ApiResponse {
 fn values_from_query(req: &ApiRequest) -> FormValues {
     FormValues {
         rd: query_param(req, "rd").unwrap_or_default(),
+        token: query_param(req, "token").unwrap_or_default(),
+        invite: query_param(req, "invite").unwrap_or_default(),
         ..FormValues::default()
     }
+}
+
+/// `GET /forgot-password`.
+pub async fn forgot_page(
+    app: Arc<App>,
+    _req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    Ok(pages::forgot_password(&app, None, StatusCode::OK))
+}
+
+/// `GET /reset-password?token=`.
+pub async fn reset_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    Ok(pages::reset_password(
+        &app,
+        &values_from_query(&req),
+        None,
+        StatusCode::OK,
+    ))
+}
+
+/// `GET /verify-email?token=`.
+pub async fn verify_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    Ok(pages::verify_email(
+        &app,
+        &values_from_query(&req),
+        None,
+        StatusCode::OK,
+    ))
 }
 
 /// `GET /login`.
@@ -148,6 +187,7 @@ pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
             "firstName" => &mut values.first_name,
             "lastName" => &mut values.last_name,
             "rd" => &mut values.rd,
+            "token" => &mut values.token,
             _ => continue,
         };
         if slot.is_empty() {
@@ -157,6 +197,7 @@ pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
     if values.rd.is_empty() {
         values.rd = query_param(req, "rd").unwrap_or_default();
     }
+    values.invite = query_param(req, "invite").unwrap_or_default();
     Some(FormPost {
         path: req.path.clone(),
         values,
@@ -180,6 +221,20 @@ pub fn form_outcome(
                 .collect();
             let target = match path.as_str() {
                 "/logout" | "/logout-all" => after_logout(app, &values.rd),
+                "/forgot-password" => {
+                    return pages::notice(
+                        app,
+                        StatusCode::OK,
+                        "Check your email",
+                        "If an account exists for this address, we have sent a link to choose a new password. It is valid for 30 minutes.",
+                    )
+                }
+                "/verify-email" => {
+                    return pages::notice(app, StatusCode::OK, "Email address confirmed", "Thank you: you can sign in now.")
+                }
+                "/reset-password" => {
+                    return pages::notice(app, StatusCode::OK, "Password changed", "Sign in with your new password.")
+                }
                 "/register" if cookies.is_empty() => {
                     return pages::page(
                         StatusCode::CREATED,
@@ -207,6 +262,9 @@ pub fn form_outcome(
                 "/login" => pages::login(app, &values, Some(&message), status),
                 "/register" => pages::register(app, &values, Some(&message), status),
                 "/setup" => pages::setup(app, &values, Some(&message), status),
+                "/forgot-password" => pages::forgot_password(app, Some(&message), status),
+                "/reset-password" => pages::reset_password(app, &values, Some(&message), status),
+                "/verify-email" => pages::verify_email(app, &values, Some(&message), status),
                 _ => pages::page(
                     status,
                     "Something went wrong",

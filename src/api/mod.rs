@@ -3,6 +3,7 @@
 //! JSON envelope.
 
 mod account;
+mod admin;
 mod body;
 mod browser;
 mod forward;
@@ -22,7 +23,11 @@ use crate::app::App;
 use crate::auth::csrf;
 use crate::error::ApiError;
 
+pub use admin::{new_invite_code, parse_groups};
 pub use response::{error_response, escape_html, ApiResponse};
+pub use validate::{
+    email as validate_email, password as validate_password, username as validate_username,
+};
 pub use views::rfc3339_text;
 
 /// A request for the API, already read in full (bounded by `server.max_body`).
@@ -75,7 +80,25 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(GET, "/login", browser::login_page),
             endpoint!(GET, "/register", browser::register_page),
             endpoint!(GET, "/setup", browser::setup_page),
+            endpoint!(GET, "/forgot-password", browser::forgot_page),
+            endpoint!(GET, "/reset-password", browser::reset_page),
+            endpoint!(GET, "/verify-email", browser::verify_page),
             endpoint!(GET, "/status", settings::status),
+            endpoint!(GET, "/admin/users", admin::list_users),
+            endpoint!(GET, "/admin/users/{}", admin::get_user),
+            endpoint!(PATCH, "/admin/users/{}", admin::patch_user),
+            endpoint!(DELETE, "/admin/users/{}", admin::delete_user),
+            endpoint!(
+                DELETE,
+                "/admin/users/{}/sessions",
+                admin::revoke_user_sessions
+            ),
+            endpoint!(POST, "/admin/invites", admin::create_invite),
+            endpoint!(GET, "/admin/invites", admin::list_invites),
+            endpoint!(DELETE, "/admin/invites/{}", admin::delete_invite),
+            endpoint!(GET, "/admin/audit", admin::audit_log),
+            endpoint!(POST, "/validate", admin::validate),
+            endpoint!(GET, "/validate", admin::validate),
             endpoint!(POST, "/forgot-password", recovery::forgot_password),
             endpoint!(POST, "/reset-password", recovery::reset_password),
             endpoint!(POST, "/verify-email", recovery::verify_email),

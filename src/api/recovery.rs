@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::Value;
 
+use super::account::conflict;
 use super::body::form_or_json_body;
 use super::response::ApiResponse;
 use super::{validate, ApiRequest};
@@ -13,7 +14,6 @@ use crate::app::{now_secs, App};
 use crate::auth::lockout::AccountKey;
 use crate::auth::session;
 use crate::error::ApiError;
-use super::account::conflict;
 use crate::store::{TokenKind, TokenRecord, UserRecord, UserStatus};
 
 /// A password-reset link is valid this long.
@@ -28,7 +28,9 @@ const RESEND_MESSAGE: &str = "if this address needs verification, a new link has
 /// Mint a token for `user`, store its hash, and mail the link. Runs in the background so that
 /// the answer does not reveal (by time) whether the account exists.
 fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind) {
-    let Ok(mailer) = app.mailer().cloned() else { return };
+    let Ok(mailer) = app.mailer().cloned() else {
+        return;
+    };
     let app = Arc::clone(app);
     tokio::spawn(async move {
         let Ok(token) = session::new_token() else {
@@ -36,10 +38,20 @@ fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind) {
             return;
         };
         let (valid, page, subject) = match kind {
-            TokenKind::PasswordReset => (RESET_VALID_SECS, "/reset-password", "Reset your password"),
-            TokenKind::EmailVerification => (VERIFY_VALID_SECS, "/verify-email", "Confirm your email address"),
+            TokenKind::PasswordReset => {
+                (RESET_VALID_SECS, "/reset-password", "Reset your password")
+            }
+            TokenKind::EmailVerification => (
+                VERIFY_VALID_SECS,
+                "/verify-email",
+                "Confirm your email address",
+            ),
         };
-        let record = TokenRecord { kind, user_id: user.id.clone(), expires_at: now_secs() + valid };
+        let record = TokenRecord {
+            kind,
+            user_id: user.id.clone(),
+            expires_at: now_secs() + valid,
+        };
         let key = token.key;
         match app.blocking(move |s| s.put_token(&key, &record)).await {
             Ok(Ok(())) => {}
@@ -72,11 +84,17 @@ pub fn send_verification(app: &Arc<App>, user: &UserRecord) {
 }
 
 fn token_key(raw: Option<String>) -> Result<crate::store::SessionKey, ApiError> {
-    raw.as_deref().and_then(session::key_for).ok_or(ApiError::InvalidToken)
+    raw.as_deref()
+        .and_then(session::key_for)
+        .ok_or(ApiError::InvalidToken)
 }
 
 /// `POST /forgot-password`: always the same answer; mails a link if the account exists.
-pub async fn forgot_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+pub async fn forgot_password(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
     app.mailer()?;
     let mut body = form_or_json_body(&req)?;
     let identifier = body.required_text(&["email", "identifier"]);
@@ -85,7 +103,13 @@ pub async fn forgot_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> 
     if !canonical.is_empty() && canonical.len() <= 254 {
         if let Some(user) = app.store.find_user(&canonical)? {
             if user.status == UserStatus::Active {
-                app.audit("password_reset_requested", Some(req.client_ip), None, Some(&user.id), None);
+                app.audit(
+                    "password_reset_requested",
+                    Some(req.client_ip),
+                    None,
+                    Some(&user.id),
+                    None,
+                );
                 mail_token(&app, user, TokenKind::PasswordReset);
             }
         }
@@ -94,7 +118,11 @@ pub async fn forgot_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> 
 }
 
 /// `POST /reset-password`: set the password, revoke every session, burn the token.
-pub async fn reset_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+pub async fn reset_password(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
     let mut body = form_or_json_body(&req)?;
     let token = body.required_text(&["token"]);
     let password = body.required_text(&["password", "newPassword", "new_password"]);
@@ -106,7 +134,11 @@ pub async fn reset_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> R
     body.finish()?;
     let key = token_key(token)?;
     // Refuse unknown tokens before spending a hash on them.
-    if app.store.get_token(&key)?.is_none_or(|t| t.kind != TokenKind::PasswordReset) {
+    if app
+        .store
+        .get_token(&key)?
+        .is_none_or(|t| t.kind != TokenKind::PasswordReset)
+    {
         return Err(ApiError::InvalidToken);
     }
     let Some(password) = password else {
@@ -119,13 +151,28 @@ pub async fn reset_password(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> R
         .await?
         .map_err(conflict)?
         .ok_or(ApiError::InvalidToken)?;
-    app.lockout.record_success(&AccountKey::User(user_id.clone()));
-    app.audit("password_reset", Some(req.client_ip), Some(&user_id), None, None);
-    Ok(ApiResponse::ok(StatusCode::OK, "password changed; sign in with the new password", Value::Null))
+    app.lockout
+        .record_success(&AccountKey::User(user_id.clone()));
+    app.audit(
+        "password_reset",
+        Some(req.client_ip),
+        Some(&user_id),
+        None,
+        None,
+    );
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "password changed; sign in with the new password",
+        Value::Null,
+    ))
 }
 
 /// `POST /verify-email`.
-pub async fn verify_email(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+pub async fn verify_email(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
     let mut body = form_or_json_body(&req)?;
     let token = body.required_text(&["token"]);
     body.finish()?;
@@ -136,12 +183,26 @@ pub async fn verify_email(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Res
         .await?
         .map_err(conflict)?
         .ok_or(ApiError::InvalidToken)?;
-    app.audit("email_verified", Some(req.client_ip), Some(&user_id), None, None);
-    Ok(ApiResponse::ok(StatusCode::OK, "email address confirmed", Value::Null))
+    app.audit(
+        "email_verified",
+        Some(req.client_ip),
+        Some(&user_id),
+        None,
+        None,
+    );
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "email address confirmed",
+        Value::Null,
+    ))
 }
 
 /// `POST /resend-verification`: always the same answer.
-pub async fn resend_verification(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
+pub async fn resend_verification(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
     app.mailer()?;
     let mut body = form_or_json_body(&req)?;
     let email = body.required_text(&["email"]);

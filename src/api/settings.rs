@@ -123,7 +123,13 @@ pub async fn config_update(
         })
         .await??;
         app.set_overrides(overrides);
-        app.audit("config_update", Some(req.client_ip), Some(&auth.user.id), None, Some(format!("{overrides:?}")));
+        app.audit(
+            "config_update",
+            Some(req.client_ip),
+            Some(&auth.user.id),
+            None,
+            Some(format!("{overrides:?}")),
+        );
     }
     Ok(ApiResponse::ok(
         StatusCode::OK,

@@ -59,6 +59,10 @@ pub struct FormValues {
     pub first_name: String,
     pub last_name: String,
     pub rd: String,
+    /// A mailed token (reset, verification), carried in a hidden field.
+    pub token: String,
+    /// An invite code, carried in the registration form's action.
+    pub invite: String,
 }
 
 fn error_box(error: Option<&str>) -> String {
@@ -123,6 +127,12 @@ pub fn login(
     body.push_str("<label class=\"check\"><input type=\"checkbox\" name=\"remember\" value=\"on\"> Keep me signed in</label>");
     body.push_str(&hidden_rd(&values.rd));
     body.push_str("<button type=\"submit\">Sign in</button></form>");
+    if app.mailer.is_some() {
+        body.push_str(&format!(
+            "<p class=\"note\"><a href=\"{}/forgot-password\">Forgot your password?</a></p>",
+            esc(prefix)
+        ));
+    }
     let rd_query = rd_query(&values.rd);
     if app.store.user_count().unwrap_or(1) == 0 {
         body.push_str(&format!(
@@ -237,12 +247,21 @@ pub fn register(
     let mut body = format!("<h1>Create an account</h1>{}", error_box(error));
     match app.registration() {
         Registration::Closed => body.push_str("<p>Registration is closed on this site.</p>"),
-        Registration::Invite => body.push_str("<p>Registration needs an invitation.</p>"),
+        Registration::Invite if values.invite.is_empty() => {
+            body.push_str("<p>Registration needs an invitation: open the link you were sent.</p>")
+        }
         mode => {
             if mode == Registration::Approval {
                 body.push_str("<p class=\"note\">New accounts need an administrator's approval before they can sign in.</p>");
             }
-            body.push_str(&account_form(app, "/register", values, "Create account"));
+            let action = if values.invite.is_empty() {
+                "/register".to_string()
+            } else {
+                let code: String =
+                    form_urlencoded::byte_serialize(values.invite.as_bytes()).collect();
+                format!("/register?invite={code}")
+            };
+            body.push_str(&account_form(app, &action, values, "Create account"));
         }
     }
     body.push_str(&format!(
@@ -273,6 +292,72 @@ pub fn setup(
         body.push_str(&account_form(app, "/setup", values, "Create owner account"));
     }
     page(status, "Set up authgate", &body)
+}
+
+/// `GET /forgot-password`.
+pub fn forgot_password(app: &App, error: Option<&str>, status: StatusCode) -> ApiResponse {
+    let prefix = esc(&app.config.auth.prefix);
+    let mut body = format!("<h1>Forgot your password?</h1>{}", error_box(error));
+    if app.mailer.is_none() {
+        body.push_str(
+            "<p>Password reset by email is not available on this site. Ask an administrator.</p>",
+        );
+    } else {
+        body.push_str(&format!(
+            "<p class=\"note\">Enter your email address and we will send you a link to choose a new password.</p>\
+             <form method=\"post\" action=\"{prefix}/forgot-password\">{}<button type=\"submit\">Send link</button></form>",
+            text_input("Email", "email", "email", "", true, "email")
+        ));
+    }
+    page(status, "Forgot your password?", &body)
+}
+
+/// `GET /reset-password?token=`.
+pub fn reset_password(
+    app: &App,
+    values: &FormValues,
+    error: Option<&str>,
+    status: StatusCode,
+) -> ApiResponse {
+    let prefix = esc(&app.config.auth.prefix);
+    let body = format!(
+        "<h1>Choose a new password</h1>{}<form method=\"post\" action=\"{prefix}/reset-password\">\
+         <input type=\"hidden\" name=\"token\" value=\"{}\">{}<p class=\"note\">At least {} characters.</p>\
+         <button type=\"submit\">Set password</button></form>",
+        error_box(error),
+        esc(&values.token),
+        text_input("New password", "password", "password", "", true, "new-password"),
+        app.config.auth.password_min_length,
+    );
+    page(status, "Choose a new password", &body)
+}
+
+/// `GET /verify-email?token=`: a button, so that link scanners fetching the URL confirm nothing.
+pub fn verify_email(
+    app: &App,
+    values: &FormValues,
+    error: Option<&str>,
+    status: StatusCode,
+) -> ApiResponse {
+    let body = format!(
+        "<h1>Confirm your email address</h1>{}<form method=\"post\" action=\"{}/verify-email\">\
+         <input type=\"hidden\" name=\"token\" value=\"{}\"><button type=\"submit\">Confirm</button></form>",
+        error_box(error),
+        esc(&app.config.auth.prefix),
+        esc(&values.token),
+    );
+    page(status, "Confirm your email address", &body)
+}
+
+/// A short page with a message and a link to the login page.
+pub fn notice(app: &App, status: StatusCode, title: &str, message: &str) -> ApiResponse {
+    let body = format!(
+        "<h1>{}</h1><p role=\"status\">{}</p><p><a href=\"{}/login\">Sign in</a></p>",
+        esc(title),
+        esc(message),
+        esc(&app.config.auth.prefix)
+    );
+    page(status, title, &body)
 }
 
 fn session_row(key: &crate::store::SessionKey, s: &SessionRecord, current: bool) -> String {

@@ -1,7 +1,9 @@
 //! Account lifecycle storage: invites, mailed tokens, admin changes with last-owner protection,
 //! account expiry, and the audit log.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 
 use super::records::{self, AuditRecord, InviteRecord, TokenKind, TokenRecord};
 use super::{
@@ -84,10 +86,20 @@ impl Store {
         now: i64,
         session: FirstSession<'_>,
     ) -> Result<(), InviteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from).map_err(UserWriteError::from)?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(StoreError::from)
+            .map_err(UserWriteError::from)?;
         let mut invite: InviteRecord = {
-            let table = txn.open_table(INVITES).map_err(StoreError::from).map_err(UserWriteError::from)?;
-            let found = table.get(code).map_err(StoreError::from).map_err(UserWriteError::from)?;
+            let table = txn
+                .open_table(INVITES)
+                .map_err(StoreError::from)
+                .map_err(UserWriteError::from)?;
+            let found = table
+                .get(code)
+                .map_err(StoreError::from)
+                .map_err(UserWriteError::from)?;
             match found {
                 Some(v) => records::decode(v.value()).map_err(UserWriteError::from)?,
                 None => return Err(InviteError::Invalid),
@@ -107,10 +119,17 @@ impl Store {
         txn.open_table(INVITES)
             .map_err(StoreError::from)
             .map_err(UserWriteError::from)?
-            .insert(code, records::encode(&invite).map_err(UserWriteError::from)?.as_slice())
+            .insert(
+                code,
+                records::encode(&invite)
+                    .map_err(UserWriteError::from)?
+                    .as_slice(),
+            )
             .map_err(StoreError::from)
             .map_err(UserWriteError::from)?;
-        txn.commit().map_err(StoreError::from).map_err(UserWriteError::from)?;
+        txn.commit()
+            .map_err(StoreError::from)
+            .map_err(UserWriteError::from)?;
         Ok(())
     }
 
@@ -119,7 +138,8 @@ impl Store {
     /// Store a mailed token under its key.
     pub fn put_token(&self, key: &SessionKey, token: &TokenRecord) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(TOKENS)?.insert(key, records::encode(token)?.as_slice())?;
+        txn.open_table(TOKENS)?
+            .insert(key, records::encode(token)?.as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -134,7 +154,12 @@ impl Store {
 
     /// Use a password-reset token: set the password, revoke every session, burn the token, all
     /// in one transaction. Returns the user id, or `None` for an unknown, used or expired token.
-    pub fn reset_password(&self, key: &SessionKey, hash: &str, now: i64) -> Result<Option<String>, UserWriteError> {
+    pub fn reset_password(
+        &self,
+        key: &SessionKey,
+        hash: &str,
+        now: i64,
+    ) -> Result<Option<String>, UserWriteError> {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
         let Some(token) = take_token(&txn, key, TokenKind::PasswordReset, now)? else {
             txn.commit().map_err(StoreError::from)?;
@@ -154,7 +179,11 @@ impl Store {
     }
 
     /// Use an email-verification token. Returns the user id, or `None` if it is not valid.
-    pub fn verify_email(&self, key: &SessionKey, now: i64) -> Result<Option<String>, UserWriteError> {
+    pub fn verify_email(
+        &self,
+        key: &SessionKey,
+        now: i64,
+    ) -> Result<Option<String>, UserWriteError> {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
         let Some(token) = take_token(&txn, key, TokenKind::EmailVerification, now)? else {
             txn.commit().map_err(StoreError::from)?;
@@ -206,7 +235,10 @@ impl Store {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
         let user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         revoke_user_sessions(&txn, id, None)?;
-        txn.open_table(USERS).map_err(StoreError::from)?.remove(id).map_err(StoreError::from)?;
+        txn.open_table(USERS)
+            .map_err(StoreError::from)?
+            .remove(id)
+            .map_err(StoreError::from)?;
         txn.open_table(USERS_BY_EMAIL)
             .map_err(StoreError::from)?
             .remove(user.email.as_str())
@@ -249,7 +281,8 @@ impl Store {
             let mut after = before.clone();
             after.status = UserStatus::Disabled;
             after.updated_at = now;
-            replace_user(&txn, &before, &after).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            replace_user(&txn, &before, &after)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             removed += revoke_user_sessions(&txn, &after.id, None)?;
             ids.push(after.id);
         }
@@ -264,10 +297,9 @@ impl Store {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(AUDIT)?;
-            let mut next = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
-            for e in entries {
-                table.insert(next, records::encode(e)?.as_slice())?;
-                next += 1;
+            let first = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
+            for (id, e) in (first..).zip(entries) {
+                table.insert(id, records::encode(e)?.as_slice())?;
             }
         }
         txn.commit()?;
@@ -275,7 +307,11 @@ impl Store {
     }
 
     /// Audit entries newest first, starting below `before` (an entry id), at most `limit`.
-    pub fn list_audit(&self, before: Option<u64>, limit: usize) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+    pub fn list_audit(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(AUDIT)?;
         let mut out = Vec::new();
@@ -297,7 +333,12 @@ impl Store {
     }
 }
 
-fn take_token(txn: &WriteTransaction, key: &SessionKey, kind: TokenKind, now: i64) -> Result<Option<TokenRecord>, StoreError> {
+fn take_token(
+    txn: &WriteTransaction,
+    key: &SessionKey,
+    kind: TokenKind,
+    now: i64,
+) -> Result<Option<TokenRecord>, StoreError> {
     let mut table = txn.open_table(TOKENS)?;
     let token: TokenRecord = match table.remove(key)? {
         Some(v) => records::decode(v.value())?,

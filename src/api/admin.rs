@@ -1,0 +1,506 @@
+//! Administration (role owner or admin): users, invites, sessions, the audit log, and the
+//! expiry sweep (`/validate`).
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq as _;
+
+use super::account::{conflict, require_admin};
+use super::body::json_body;
+use super::browser::query_param;
+use super::response::ApiResponse;
+use super::{views, ApiRequest, CREATED};
+use crate::app::{bearer_token, now_secs, App};
+use crate::auth::session::Authenticated;
+use crate::error::ApiError;
+use crate::store::{InviteRecord, Role, UserRecord, UserStatus};
+
+/// Audit entries per page at most.
+const AUDIT_PAGE_MAX: usize = 500;
+
+fn parse_role(word: &str) -> Option<Role> {
+    match word {
+        "owner" => Some(Role::Owner),
+        "admin" => Some(Role::Admin),
+        "user" => Some(Role::User),
+        _ => None,
+    }
+}
+
+fn parse_status(word: &str) -> Option<UserStatus> {
+    match word {
+        "active" => Some(UserStatus::Active),
+        "pending" => Some(UserStatus::Pending),
+        "disabled" => Some(UserStatus::Disabled),
+        _ => None,
+    }
+}
+
+/// Group names: 1–64 of letters, digits, `_`, `.`, `-`, `:`; no duplicates.
+pub fn parse_groups(value: &Value) -> Result<Vec<String>, &'static str> {
+    let Some(items) = value.as_array() else {
+        return Err("must be an array of group names");
+    };
+    let mut groups: Vec<String> = Vec::new();
+    for item in items {
+        let g = item
+            .as_str()
+            .ok_or("must be an array of group names")?
+            .trim();
+        let ok = (1..=64).contains(&g.len())
+            && g.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b));
+        if !ok {
+            return Err("group names are 1 to 64 of letters, digits, '_', '.', '-', ':'");
+        }
+        if !groups.iter().any(|x| x == g) {
+            groups.push(g.to_string());
+        }
+    }
+    Ok(groups)
+}
+
+fn admin_user_view(u: &UserRecord) -> Value {
+    let mut v = views::user(u);
+    v["expiresAt"] = u.expires_at.map(views::rfc3339).unwrap_or(Value::Null);
+    v
+}
+
+/// Only an owner may act on an owner, or make one.
+fn may_touch(actor: &Authenticated, target_role: Role) -> Result<(), ApiError> {
+    if target_role == Role::Owner && actor.user.role != Role::Owner {
+        return Err(ApiError::Forbidden(
+            "only an owner may change an owner".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /admin/users[?status=&q=]`.
+pub async fn list_users(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    require_admin(&app, &req)?;
+    let status = match query_param(&req, "status").filter(|s| !s.is_empty()) {
+        Some(word) => Some(
+            parse_status(&word)
+                .ok_or_else(|| ApiError::field("status", "must be active, pending or disabled"))?,
+        ),
+        None => None,
+    };
+    let q = query_param(&req, "q")
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
+    let users: Vec<Value> = app
+        .store
+        .list_users()?
+        .iter()
+        .filter(|u| status.is_none_or(|s| u.status == s))
+        .filter(|u| {
+            q.as_deref().is_none_or(|q| {
+                [
+                    Some(&u.email),
+                    u.username.as_ref(),
+                    u.full_name.as_ref(),
+                    u.first_name.as_ref(),
+                    u.last_name.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|f| f.to_lowercase().contains(q))
+            })
+        })
+        .map(admin_user_view)
+        .collect();
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "ok",
+        json!({"users": users}),
+    ))
+}
+
+/// `GET /admin/users/{id}`.
+pub async fn get_user(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    require_admin(&app, &req)?;
+    let id = params.first().cloned().unwrap_or_default();
+    let user = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    let sessions = app.store.user_sessions(&id)?.len();
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "ok",
+        json!({"user": admin_user_view(&user), "sessions": sessions}),
+    ))
+}
+
+/// `PATCH /admin/users/{id}` `{role?, groups?, status?, expiresAt?, emailVerified?}`.
+pub async fn patch_user(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let actor = require_admin(&app, &req)?;
+    let id = params.first().cloned().unwrap_or_default();
+    let mut body = json_body(&req)?;
+    let role = body.text(&["role"]).map(|w| parse_role(&w));
+    let status = body.text(&["status"]).map(|w| parse_status(&w));
+    let verified = body.flag(&["emailVerified", "email_verified"]);
+    let groups = body.value(&["groups"]).map(|v| parse_groups(&v));
+    let expires = body.value(&["expiresAt", "expires_at"]).map(|v| match v {
+        Value::Null => Ok(None),
+        Value::String(s) => {
+            time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                .map(|t| Some(t.unix_timestamp()))
+                .map_err(|_| "must be an RFC 3339 time or null")
+        }
+        _ => Err("must be an RFC 3339 time or null"),
+    });
+    if matches!(role, Some(None)) {
+        body.problem("role", "must be owner, admin or user");
+    }
+    if matches!(status, Some(None)) {
+        body.problem("status", "must be active, pending or disabled");
+    }
+    if let Some(Err(p)) = &groups {
+        body.problem("groups", *p);
+    }
+    if let Some(Err(p)) = &expires {
+        body.problem("expiresAt", *p);
+    }
+    body.finish()?;
+    let target = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    may_touch(&actor, target.role)?;
+    if let Some(Some(r)) = role {
+        may_touch(&actor, r)?;
+    }
+    let now = now_secs();
+    let (user, revoked) = app
+        .blocking(move |s| {
+            s.admin_update_user::<()>(&id, |u| {
+                if let Some(Some(r)) = role {
+                    u.role = r;
+                }
+                if let Some(Some(st)) = status {
+                    u.status = st;
+                }
+                if let Some(Ok(g)) = groups {
+                    u.groups = g;
+                }
+                if let Some(Ok(e)) = expires {
+                    u.expires_at = e;
+                }
+                if let Some(v) = verified {
+                    u.email_verified = v;
+                }
+                u.updated_at = now;
+                Ok(())
+            })
+        })
+        .await?
+        .map_err(conflict)?
+        .map_err(|()| ApiError::Internal("user change refused".into()))?;
+    let detail = format!(
+        "role={} status={} groups={} revoked={revoked}",
+        user.role.as_str(),
+        user.status.as_str(),
+        user.groups.join(",")
+    );
+    app.audit(
+        "admin_user_update",
+        Some(req.client_ip),
+        Some(&actor.user.id),
+        Some(&user.id),
+        Some(detail),
+    );
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "user updated",
+        json!({"user": admin_user_view(&user), "revokedSessions": revoked}),
+    ))
+}
+
+/// `DELETE /admin/users/{id}`.
+pub async fn delete_user(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let actor = require_admin(&app, &req)?;
+    let id = params.first().cloned().unwrap_or_default();
+    let target = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    may_touch(&actor, target.role)?;
+    let gone = id.clone();
+    app.blocking(move |s| s.delete_user(&gone))
+        .await?
+        .map_err(conflict)?;
+    app.audit(
+        "admin_user_delete",
+        Some(req.client_ip),
+        Some(&actor.user.id),
+        Some(&id),
+        Some(target.email),
+    );
+    Ok(ApiResponse::ok(StatusCode::OK, "user deleted", Value::Null))
+}
+
+/// `DELETE /admin/users/{id}/sessions`.
+pub async fn revoke_user_sessions(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let actor = require_admin(&app, &req)?;
+    let id = params.first().cloned().unwrap_or_default();
+    let target = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    may_touch(&actor, target.role)?;
+    let who = id.clone();
+    let n = app
+        .blocking(move |s| s.delete_user_sessions(&who, None))
+        .await??;
+    app.audit(
+        "admin_sessions_revoke",
+        Some(req.client_ip),
+        Some(&actor.user.id),
+        Some(&id),
+        Some(format!("revoked={n}")),
+    );
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "sessions revoked",
+        json!({"revokedSessions": n}),
+    ))
+}
+
+fn invite_view(i: &InviteRecord) -> Value {
+    json!({
+        "code": i.code,
+        "role": i.role.as_str(),
+        "groups": i.groups,
+        "uses": i.max_uses,
+        "used": i.used,
+        "expiresAt": i.expires_at.map(views::rfc3339).unwrap_or(Value::Null),
+        "createdAt": views::rfc3339(i.created_at),
+        "createdBy": i.created_by,
+    })
+}
+
+/// A new random invite code (128 bits, base64url).
+pub fn new_invite_code() -> Result<String, ApiError> {
+    use base64::Engine as _;
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// `POST /admin/invites` `{role?, groups?, uses?, expiresIn?}`.
+pub async fn create_invite(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let actor = require_admin(&app, &req)?;
+    let mut body = json_body(&req)?;
+    let role = match body.text(&["role"]) {
+        None => Some(Role::User),
+        Some(w) => parse_role(&w),
+    };
+    if role.is_none() {
+        body.problem("role", "must be owner, admin or user");
+    }
+    let groups = match body.value(&["groups"]) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v) => parse_groups(&v),
+    };
+    if let Err(p) = &groups {
+        body.problem("groups", *p);
+    }
+    let uses = match body.value(&["uses", "maxUses"]) {
+        None | Some(Value::Null) => Some(1),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=100_000).contains(n))
+            .map(|n| n as u32),
+    };
+    if uses.is_none() {
+        body.problem("uses", "must be a whole number from 1 to 100000");
+    }
+    let expires_in = body
+        .text(&["expiresIn", "expires_in"])
+        .map(|t| crate::config::parse_duration(&t));
+    if let Some(Err(_)) = &expires_in {
+        body.problem("expiresIn", "must be a duration such as \"7d\"");
+    }
+    body.finish()?;
+    let (Some(role), Ok(groups), Some(uses)) = (role, groups, uses) else {
+        return Err(ApiError::invalid("invalid invite"));
+    };
+    may_touch(&actor, role)?;
+    let now = now_secs();
+    let invite = InviteRecord {
+        code: new_invite_code()?,
+        role,
+        groups,
+        max_uses: uses,
+        used: 0,
+        expires_at: match expires_in {
+            Some(Ok(d)) => Some(now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+            _ => None,
+        },
+        created_by: Some(actor.user.id.clone()),
+        created_at: now,
+    };
+    let stored = invite.clone();
+    app.blocking(move |s| s.create_invite(&stored)).await??;
+    app.audit(
+        "invite_create",
+        Some(req.client_ip),
+        Some(&actor.user.id),
+        None,
+        Some(format!("role={} uses={uses}", role.as_str())),
+    );
+    let mut data = invite_view(&invite);
+    data["link"] = json!(format!(
+        "{}{}/register?invite={}",
+        app.config.server.public_url.origin, app.config.auth.prefix, invite.code
+    ));
+    Ok(ApiResponse::ok(CREATED, "invite created", data))
+}
+
+/// `GET /admin/invites`.
+pub async fn list_invites(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    require_admin(&app, &req)?;
+    let mut invites = app.store.list_invites()?;
+    invites.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+    let list: Vec<Value> = invites.iter().map(invite_view).collect();
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "ok",
+        json!({"invites": list}),
+    ))
+}
+
+/// `DELETE /admin/invites/{code}`.
+pub async fn delete_invite(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let actor = require_admin(&app, &req)?;
+    let code = params.first().cloned().unwrap_or_default();
+    let c = code.clone();
+    if !app.blocking(move |s| s.delete_invite(&c)).await?? {
+        return Err(ApiError::NotFound);
+    }
+    app.audit(
+        "invite_delete",
+        Some(req.client_ip),
+        Some(&actor.user.id),
+        None,
+        None,
+    );
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "invite deleted",
+        Value::Null,
+    ))
+}
+
+/// `GET /admin/audit[?before=ID&limit=N]`: newest first.
+pub async fn audit_log(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    require_admin(&app, &req)?;
+    let before = match query_param(&req, "before") {
+        Some(b) => Some(
+            b.parse::<u64>()
+                .map_err(|_| ApiError::field("before", "must be an entry id"))?,
+        ),
+        None => None,
+    };
+    let limit = match query_param(&req, "limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=AUDIT_PAGE_MAX).contains(n))
+            .ok_or_else(|| ApiError::field("limit", "must be from 1 to 500"))?,
+        None => 100,
+    };
+    let entries = app.store.list_audit(before, limit)?;
+    let next = if entries.len() == limit {
+        entries.last().map(|(id, _)| *id)
+    } else {
+        None
+    };
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|(id, e)| {
+            json!({"id": id, "at": views::rfc3339(e.at), "event": e.event, "actor": e.actor,
+                   "target": e.target, "ip": e.ip, "detail": e.detail})
+        })
+        .collect();
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "ok",
+        json!({"entries": list, "next": next}),
+    ))
+}
+
+/// `POST|GET /validate`: disable accounts past their expiry, drop their sessions, delete expired
+/// sessions. For an admin session, or a cron job with `security.validate_token` as bearer token.
+pub async fn validate(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let by_token = match (
+        &app.config.security.validate_token,
+        bearer_token(&req.headers),
+    ) {
+        (Some(secret), Some(given)) => bool::from(secret.0.as_bytes().ct_eq(given.as_bytes())),
+        _ => false,
+    };
+    let actor = if by_token {
+        None
+    } else {
+        Some(require_admin(&app, &req)?)
+    };
+    let now = now_secs();
+    let ((updated, from_accounts), swept) = app
+        .blocking(move |s| {
+            let accounts = s.expire_accounts(now)?;
+            let mut swept = 0;
+            loop {
+                let n = s.sweep_expired_sessions(now, 5_000)?;
+                swept += n;
+                if n < 5_000 {
+                    break;
+                }
+            }
+            Ok::<_, crate::store::StoreError>((accounts, swept))
+        })
+        .await??;
+    for id in &updated {
+        app.audit(
+            "account_expired",
+            Some(req.client_ip),
+            actor.as_ref().map(|a| a.user.id.as_str()),
+            Some(id),
+            None,
+        );
+    }
+    let data = json!({"removedSessions": from_accounts + swept, "updatedIds": updated});
+    Ok(ApiResponse::ok(StatusCode::OK, "validated", data))
+}

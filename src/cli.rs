@@ -1,0 +1,267 @@
+//! Administration from the shell (`authgate user ...`, `authgate invite create`), working on the
+//! same database file as the server. Each function returns what to print, or an error message.
+
+use crate::app::now_secs;
+use crate::auth::password::hash_blocking;
+use crate::config::{parse_duration, Config};
+use crate::store::{
+    AuditRecord, InviteRecord, Role, Store, UserRecord, UserStatus, UserWriteError,
+};
+
+fn open(config: &Config) -> Result<Store, String> {
+    Store::open(&config.storage.path).map_err(|e| e.to_string())
+}
+
+fn parse_role(word: &str) -> Result<Role, String> {
+    match word {
+        "owner" => Ok(Role::Owner),
+        "admin" => Ok(Role::Admin),
+        "user" => Ok(Role::User),
+        other => Err(format!("{other:?} is not a role (owner, admin, user)")),
+    }
+}
+
+fn find(store: &Store, who: &str) -> Result<UserRecord, String> {
+    let canonical = who.trim().to_lowercase();
+    if let Some(u) = store.get_user(who.trim()).map_err(|e| e.to_string())? {
+        return Ok(u);
+    }
+    store
+        .find_user(&canonical)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user {who:?} (give an id, an email or a username)"))
+}
+
+fn audit(
+    store: &Store,
+    event: &str,
+    target: Option<&str>,
+    detail: Option<String>,
+) -> Result<(), String> {
+    let entry = AuditRecord {
+        at: now_secs(),
+        event: event.into(),
+        actor: Some("cli".into()),
+        target: target.map(str::to_string),
+        ip: None,
+        detail,
+    };
+    store.append_audit(&[entry]).map_err(|e| e.to_string())
+}
+
+fn write_error(e: UserWriteError) -> String {
+    match e {
+        UserWriteError::EmailTaken => "this email address is already registered".into(),
+        UserWriteError::UsernameTaken => "this username is taken".into(),
+        other => other.to_string(),
+    }
+}
+
+fn check_password(config: &Config, password: &str) -> Result<(), String> {
+    crate::api::validate_password(password, &config.auth).map_err(|p| format!("password {p}"))
+}
+
+/// A random password for accounts created without one.
+fn random_password() -> Result<String, String> {
+    use base64::Engine as _;
+    let mut raw = [0u8; 18];
+    getrandom::fill(&mut raw).map_err(|e| e.to_string())?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// `user add`: an active user; without a password one is generated and printed once.
+pub fn user_add(
+    config: &Config,
+    email: &str,
+    username: Option<&str>,
+    role: &str,
+    password: Option<String>,
+) -> Result<String, String> {
+    let role = parse_role(role)?;
+    let email = crate::api::validate_email(email).map_err(|p| format!("email {p}"))?;
+    let username = username
+        .map(|u| crate::api::validate_username(u).map_err(|p| format!("username {p}")))
+        .transpose()?;
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (random_password()?, true),
+    };
+    check_password(config, &password)?;
+    let store = open(config)?;
+    let now = now_secs();
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| e.to_string())?;
+    let user = UserRecord {
+        id: id.iter().map(|b| format!("{b:02x}")).collect(),
+        email,
+        username,
+        full_name: None,
+        first_name: None,
+        last_name: None,
+        role,
+        groups: Vec::new(),
+        status: UserStatus::Active,
+        email_verified: true,
+        password_hash: Some(hash_blocking(&password)?),
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        expires_at: None,
+    };
+    store.create_user(&user, None).map_err(write_error)?;
+    audit(
+        &store,
+        "account_created",
+        Some(&user.id),
+        Some(format!("role={}", role.as_str())),
+    )?;
+    let mut out = format!("created {} {} ({})", user.id, user.email, role.as_str());
+    if generated {
+        out.push_str(&format!("\npassword: {password}"));
+    }
+    Ok(out)
+}
+
+/// `user list`: one line per user.
+pub fn user_list(config: &Config) -> Result<String, String> {
+    let store = open(config)?;
+    let mut users = store.list_users().map_err(|e| e.to_string())?;
+    users.sort_by_key(|u| u.created_at);
+    let mut out = format!(
+        "{:<32}  {:<30}  {:<16}  {:<6}  {:<8}  groups",
+        "id", "email", "username", "role", "status"
+    );
+    for u in users {
+        out.push_str(&format!(
+            "\n{:<32}  {:<30}  {:<16}  {:<6}  {:<8}  {}",
+            u.id,
+            u.email,
+            u.username.as_deref().unwrap_or("-"),
+            u.role.as_str(),
+            u.status.as_str(),
+            u.groups.join(",")
+        ));
+    }
+    Ok(out)
+}
+
+/// `user passwd`: set the password and revoke every session of the user.
+pub fn user_passwd(config: &Config, who: &str, password: &str) -> Result<String, String> {
+    check_password(config, password)?;
+    let store = open(config)?;
+    let user = find(&store, who)?;
+    let hash = hash_blocking(password)?;
+    let revoked = store
+        .set_password(&user.id, &hash, now_secs(), None)
+        .map_err(write_error)?;
+    audit(
+        &store,
+        "password_reset",
+        Some(&user.id),
+        Some(format!("revoked={revoked}")),
+    )?;
+    Ok(format!(
+        "password of {} changed; {revoked} sessions revoked",
+        user.email
+    ))
+}
+
+/// `user disable`: disable and revoke every session (never the last owner).
+pub fn user_disable(config: &Config, who: &str) -> Result<String, String> {
+    let store = open(config)?;
+    let user = find(&store, who)?;
+    let (_, revoked) = store
+        .admin_update_user::<()>(&user.id, |u| {
+            u.status = UserStatus::Disabled;
+            u.updated_at = now_secs();
+            Ok(())
+        })
+        .map_err(write_error)?
+        .map_err(|()| "refused".to_string())?;
+    audit(
+        &store,
+        "admin_user_update",
+        Some(&user.id),
+        Some(format!("status=disabled revoked={revoked}")),
+    )?;
+    Ok(format!(
+        "{} disabled; {revoked} sessions revoked",
+        user.email
+    ))
+}
+
+/// `user role`: change the role (never demoting the last owner).
+pub fn user_role(config: &Config, who: &str, role: &str) -> Result<String, String> {
+    let role = parse_role(role)?;
+    let store = open(config)?;
+    let user = find(&store, who)?;
+    store
+        .admin_update_user::<()>(&user.id, |u| {
+            u.role = role;
+            u.updated_at = now_secs();
+            Ok(())
+        })
+        .map_err(write_error)?
+        .map_err(|()| "refused".to_string())?;
+    audit(
+        &store,
+        "admin_user_update",
+        Some(&user.id),
+        Some(format!("role={}", role.as_str())),
+    )?;
+    Ok(format!("{} is now {}", user.email, role.as_str()))
+}
+
+/// `invite create`: prints the code and the registration link.
+pub fn invite_create(
+    config: &Config,
+    role: &str,
+    groups: Option<&str>,
+    uses: u32,
+    expires: Option<&str>,
+) -> Result<String, String> {
+    let role = parse_role(role)?;
+    if uses == 0 {
+        return Err("--uses must be at least 1".into());
+    }
+    let groups: Vec<String> = match groups {
+        Some(list) => {
+            let items: Vec<serde_json::Value> = list
+                .split(',')
+                .map(|g| serde_json::json!(g.trim()))
+                .collect();
+            crate::api::parse_groups(&serde_json::Value::Array(items))
+                .map_err(|p| format!("--groups: {p}"))?
+        }
+        None => Vec::new(),
+    };
+    let now = now_secs();
+    let expires_at = expires
+        .map(|e| {
+            parse_duration(e)
+                .map(|d| now.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
+        })
+        .transpose()?;
+    let store = open(config)?;
+    let invite = InviteRecord {
+        code: crate::api::new_invite_code().map_err(|e| e.to_string())?,
+        role,
+        groups,
+        max_uses: uses,
+        used: 0,
+        expires_at,
+        created_by: Some("cli".into()),
+        created_at: now,
+    };
+    store.create_invite(&invite).map_err(|e| e.to_string())?;
+    audit(
+        &store,
+        "invite_create",
+        None,
+        Some(format!("role={} uses={uses}", role.as_str())),
+    )?;
+    Ok(format!(
+        "{}\n{}{}/register?invite={}",
+        invite.code, config.server.public_url.origin, config.auth.prefix, invite.code
+    ))
+}
