@@ -170,6 +170,9 @@ pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
         "/change-password",
         "/logout",
         "/logout-all",
+        "/forgot-password",
+        "/reset-password",
+        "/verify-email",
     ];
     if req.method != Method::POST
         || !super::body::is_form(req)

@@ -6,6 +6,7 @@ mod accounts;
 mod beside;
 mod durability;
 mod forward_auth;
+mod lifecycle;
 mod pages;
 mod proxying;
 mod support;

@@ -5,6 +5,7 @@
 
 pub mod echo;
 pub mod proxies;
+pub mod smtp;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
