@@ -166,13 +166,18 @@ pub fn user_passwd(config: &Config, who: &str, password: &str) -> Result<String,
     ))
 }
 
-/// `user disable`: disable and revoke every session (never the last owner).
-pub fn user_disable(config: &Config, who: &str) -> Result<String, String> {
+/// Apply an administrative change (never leaving no owner) and audit it.
+fn admin_change(
+    config: &Config,
+    who: &str,
+    detail: String,
+    change: impl FnOnce(&mut UserRecord),
+) -> Result<(UserRecord, usize), String> {
     let store = open(config)?;
     let user = find(&store, who)?;
-    let (_, revoked) = store
+    let (after, revoked) = store
         .admin_update_user::<()>(&user.id, |u| {
-            u.status = UserStatus::Disabled;
+            change(u);
             u.updated_at = now_secs();
             Ok(())
         })
@@ -182,8 +187,16 @@ pub fn user_disable(config: &Config, who: &str) -> Result<String, String> {
         &store,
         "admin_user_update",
         Some(&user.id),
-        Some(format!("status=disabled revoked={revoked}")),
+        Some(format!("{detail} revoked={revoked}")),
     )?;
+    Ok((after, revoked))
+}
+
+/// `user disable`: disable and revoke every session (never the last owner).
+pub fn user_disable(config: &Config, who: &str) -> Result<String, String> {
+    let (user, revoked) = admin_change(config, who, "status=disabled".into(), |u| {
+        u.status = UserStatus::Disabled
+    })?;
     Ok(format!(
         "{} disabled; {revoked} sessions revoked",
         user.email
@@ -193,22 +206,9 @@ pub fn user_disable(config: &Config, who: &str) -> Result<String, String> {
 /// `user role`: change the role (never demoting the last owner).
 pub fn user_role(config: &Config, who: &str, role: &str) -> Result<String, String> {
     let role = parse_role(role)?;
-    let store = open(config)?;
-    let user = find(&store, who)?;
-    store
-        .admin_update_user::<()>(&user.id, |u| {
-            u.role = role;
-            u.updated_at = now_secs();
-            Ok(())
-        })
-        .map_err(write_error)?
-        .map_err(|()| "refused".to_string())?;
-    audit(
-        &store,
-        "admin_user_update",
-        Some(&user.id),
-        Some(format!("role={}", role.as_str())),
-    )?;
+    let (user, _) = admin_change(config, who, format!("role={}", role.as_str()), |u| {
+        u.role = role
+    })?;
     Ok(format!("{} is now {}", user.email, role.as_str()))
 }
 

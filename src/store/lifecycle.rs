@@ -152,53 +152,67 @@ impl Store {
         found.map(|v| records::decode(v.value())).transpose()
     }
 
-    /// Use a password-reset token: set the password, revoke every session, burn the token, all
-    /// in one transaction. Returns the user id, or `None` for an unknown, used or expired token.
+    /// Redeem a single-use token of `kind`: apply `change` to its user (and revoke every session
+    /// of the user when `revoke`) and burn the token, in one transaction. Returns the user id,
+    /// or `None` for an unknown, used, expired or wrong-kind token.
+    fn redeem_token(
+        &self,
+        key: &SessionKey,
+        kind: TokenKind,
+        now: i64,
+        change: impl FnOnce(&mut UserRecord),
+        revoke: bool,
+    ) -> Result<Option<String>, UserWriteError> {
+        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let user = match take_token(&txn, key, kind, now)? {
+            Some(token) => read_user(&txn, &token.user_id)?,
+            None => None,
+        };
+        let Some(mut user) = user else {
+            txn.commit().map_err(StoreError::from)?;
+            return Ok(None);
+        };
+        let before = user.clone();
+        change(&mut user);
+        user.updated_at = now;
+        replace_user(&txn, &before, &user)?;
+        if revoke {
+            revoke_user_sessions(&txn, &user.id, None)?;
+        }
+        txn.commit().map_err(StoreError::from)?;
+        Ok(Some(user.id))
+    }
+
+    /// Use a password-reset token: set the password, revoke every session, burn the token.
     pub fn reset_password(
         &self,
         key: &SessionKey,
         hash: &str,
         now: i64,
     ) -> Result<Option<String>, UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
-        let Some(token) = take_token(&txn, key, TokenKind::PasswordReset, now)? else {
-            txn.commit().map_err(StoreError::from)?;
-            return Ok(None);
-        };
-        let Some(mut user) = read_user(&txn, &token.user_id)? else {
-            txn.commit().map_err(StoreError::from)?;
-            return Ok(None);
-        };
-        let before = user.clone();
-        user.password_hash = Some(hash.to_string());
-        user.updated_at = now;
-        replace_user(&txn, &before, &user)?;
-        revoke_user_sessions(&txn, &user.id, None)?;
-        txn.commit().map_err(StoreError::from)?;
-        Ok(Some(user.id))
+        let hash = hash.to_string();
+        self.redeem_token(
+            key,
+            TokenKind::PasswordReset,
+            now,
+            |u| u.password_hash = Some(hash),
+            true,
+        )
     }
 
-    /// Use an email-verification token. Returns the user id, or `None` if it is not valid.
+    /// Use an email-verification token.
     pub fn verify_email(
         &self,
         key: &SessionKey,
         now: i64,
     ) -> Result<Option<String>, UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
-        let Some(token) = take_token(&txn, key, TokenKind::EmailVerification, now)? else {
-            txn.commit().map_err(StoreError::from)?;
-            return Ok(None);
-        };
-        let Some(mut user) = read_user(&txn, &token.user_id)? else {
-            txn.commit().map_err(StoreError::from)?;
-            return Ok(None);
-        };
-        let before = user.clone();
-        user.email_verified = true;
-        user.updated_at = now;
-        replace_user(&txn, &before, &user)?;
-        txn.commit().map_err(StoreError::from)?;
-        Ok(Some(user.id))
+        self.redeem_token(
+            key,
+            TokenKind::EmailVerification,
+            now,
+            |u| u.email_verified = true,
+            false,
+        )
     }
 
     // -- admin changes -----------------------------------------------------------------------
