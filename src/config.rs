@@ -93,6 +93,7 @@ struct RawServer {
     threads: usize,
     trusted_proxies: Vec<String>,
     max_body: String,
+    max_header_size: String,
     shutdown_timeout: String,
     upstream_connect_timeout: String,
     upstream_timeout: String,
@@ -106,6 +107,7 @@ impl Default for RawServer {
             threads: 0,
             trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
             max_body: "64KiB".into(),
+            max_header_size: "32KiB".into(),
             shutdown_timeout: "5s".into(),
             upstream_connect_timeout: "5s".into(),
             upstream_timeout: "60s".into(),
@@ -364,6 +366,8 @@ pub struct ServerConfig {
     pub threads: usize,
     pub trusted_proxies: Vec<IpNet>,
     pub max_body: usize,
+    /// Request headers (names and values, all together) larger than this get 431.
+    pub max_header_size: usize,
     pub shutdown_timeout: Duration,
     /// Connecting to an upstream may take this long before 504.
     pub upstream_connect_timeout: Duration,
@@ -795,6 +799,17 @@ impl Validator {
             },
             trusted_proxies,
             max_body,
+            max_header_size: match parse_size(&raw.max_header_size) {
+                Ok(n) if n >= 1024 => n,
+                Ok(_) => {
+                    self.problem("server.max_header_size", "must be at least 1KiB");
+                    1024
+                }
+                Err(e) => {
+                    self.problem("server.max_header_size", e);
+                    1024
+                }
+            },
             shutdown_timeout: self.duration("server.shutdown_timeout", &raw.shutdown_timeout),
             upstream_connect_timeout: self.duration(
                 "server.upstream_connect_timeout",

@@ -43,6 +43,8 @@ pub enum ApiError {
     AlreadySetup,
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("request headers too large or too many")]
+    HeadersTooLarge,
     #[error("unsupported media type: send application/json")]
     UnsupportedMediaType,
     #[error("account temporarily locked after too many failed attempts")]
@@ -95,6 +97,7 @@ impl ApiError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | AlreadySetup => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AccountLocked { .. } => StatusCode::LOCKED,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -124,6 +127,7 @@ impl ApiError {
             Conflict(_) => "CONFLICT",
             AlreadySetup => "ALREADY_SETUP",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            HeadersTooLarge => "HEADERS_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             AccountLocked { .. } => "ACCOUNT_LOCKED",
             RateLimited { .. } => "RATE_LIMITED",

@@ -60,11 +60,16 @@ pub fn build(config: Config) -> Result<(Server, Arc<App>), StartError> {
 
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+    let mut options = pingora::apps::HttpServerOptions::default();
+    // Like nginx's keepalive_requests: recycle long-lived client connections.
+    options.keepalive_request_limit = Some(1000);
+    let mut proxy = pingora::proxy::ProxyServiceBuilder::new(
         &server.configuration,
         Gateway::new(Arc::clone(&app)),
-        "authgate",
-    );
+    )
+    .name("authgate")
+    .server_options(options)
+    .build();
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
     }

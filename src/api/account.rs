@@ -408,6 +408,8 @@ pub(crate) async fn check_password(
             retry_after_secs: secs,
         })?;
     if let Err(secs) = app.lockout.check(account, now) {
+        // A locked account costs the same as any other attempt: no timing signal.
+        app.hasher.verify(password, None).await?;
         app.audit(
             "login_locked",
             Some(req.client_ip),

@@ -28,6 +28,13 @@ use crate::error::ApiError;
 use headers::{plan_upstream_headers, ForwardedFor, HeaderPlan};
 use routing::normalise_path_bytes;
 
+/// A kept-alive client connection may stay idle this long between requests.
+const KEEPALIVE_IDLE_SECS: u64 = 60;
+/// A client may pause this long while sending a request body.
+const CLIENT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// Requests with more headers than this get 431.
+const MAX_HEADER_COUNT: usize = 100;
+
 /// The gateway's request handler.
 pub struct Gateway {
     app: Arc<App>,
@@ -201,6 +208,19 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        // Bound idle keep-alive (Pingora's default for HTTP/1.1 is unlimited) and slow bodies.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(KEEPALIVE_IDLE_SECS));
+        }
+        session.set_read_timeout(Some(CLIENT_READ_TIMEOUT));
+        Ok(())
+    }
+
     async fn request_filter(
         &self,
         session: &mut Session,
@@ -214,6 +234,15 @@ impl ProxyHttp for Gateway {
             .map(|a| a.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         ctx.peer_trusted = crate::net::is_trusted(ctx.peer_ip, &app.config.server.trusted_proxies);
+
+        let headers = &session.req_header().headers;
+        let header_bytes: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if headers.len() > MAX_HEADER_COUNT || header_bytes > app.config.server.max_header_size {
+            return self.refuse(session, ApiError::HeadersTooLarge).await;
+        }
 
         let raw = session.req_header().raw_path();
         let raw_path = raw.split(|b| *b == b'?').next().unwrap_or(raw);

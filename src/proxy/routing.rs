@@ -16,6 +16,8 @@ pub enum PathError {
     Nul,
     #[error("the path climbs above the root")]
     AboveRoot,
+    #[error("the decoded path is not valid UTF-8")]
+    NotUtf8,
 }
 
 /// How many rounds of percent-decoding are applied (to see through double encoding such as
@@ -49,6 +51,11 @@ pub fn normalise_path_bytes(raw: &[u8]) -> Result<String, PathError> {
     if bytes.contains(&0) {
         return Err(PathError::Nul);
     }
+    // Overlong and invalid sequences (`%C0%AE` for '.') are what some servers decode loosely:
+    // refuse them rather than decide differently from the app behind.
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(PathError::NotUtf8);
+    }
     let mut segments: Vec<&[u8]> = Vec::new();
     for segment in bytes.split(|b| *b == b'/' || *b == b'\\') {
         let segment = match segment.iter().position(|b| *b == b';') {
@@ -71,9 +78,26 @@ pub fn normalise_path_bytes(raw: &[u8]) -> Result<String, PathError> {
     }
     for s in segments {
         out.push('/');
-        out.push_str(&String::from_utf8_lossy(s));
+        encode_segment(s, &mut out);
     }
     Ok(out)
+}
+
+/// Write a decoded segment in canonical form: characters that are safe and unambiguous in a
+/// path stay as they are, every other byte (`%`, `?`, `#`, spaces, controls, non-ASCII) becomes
+/// an upper-case escape. So distinct byte strings stay distinct, and normalising a normalised
+/// path changes nothing.
+fn encode_segment(segment: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in segment {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -261,8 +285,11 @@ mod tests {
             ("/a/%252e%252e/admin", "/admin"),
             ("/a/%25252e%25252e/admin", "/admin"),
             ("/a/.%2e/admin", "/admin"),
-            ("/100%25", "/100%"),
-            ("/caf%C3%A9", "/café"),
+            ("/100%25", "/100%25"),
+            ("/caf%C3%A9", "/caf%C3%A9"),
+            ("/café", "/caf%C3%A9"),
+            ("/a%3Fb%23c", "/a%3Fb%23c"),
+            ("/a%20b", "/a%20b"),
             ("/a/b/../../c", "/c"),
         ];
         for (input, want) in ok {
@@ -273,11 +300,15 @@ mod tests {
             ("admin", PathError::NotAbsolute),
             ("*", PathError::NotAbsolute),
             ("/%", PathError::BadEscape),
+            ("/100%", PathError::BadEscape),
             ("/%zz", PathError::BadEscape),
             ("/%2", PathError::BadEscape),
             ("/a%00b", PathError::Nul),
             ("/a%2500b", PathError::Nul),
             ("/..", PathError::AboveRoot),
+            ("/a%ffb", PathError::NotUtf8),
+            ("/x/%C0%AE%C0%AE/admin", PathError::NotUtf8),
+            ("/%E9t%E9", PathError::NotUtf8),
             ("/a/../..", PathError::AboveRoot),
             ("/%2e%2e/etc", PathError::AboveRoot),
             ("/a/..%2f..%2fetc", PathError::AboveRoot),
@@ -290,7 +321,16 @@ mod tests {
 
     #[test]
     fn normalised_paths_are_fixed_points() {
-        for input in ["/a//b/../c;x", "/%2561", "/a/%2e/b", "/x\\y"] {
+        for input in [
+            "/a//b/../c;x",
+            "/%2561",
+            "/a/%2e/b",
+            "/x\\y",
+            "/100%25",
+            "/caf%C3%A9",
+            "/%2541%25",
+            "/sp%20ace",
+        ] {
             let once = normalise_path(input).expect("normalises");
             assert_eq!(
                 normalise_path(&once).as_deref(),

@@ -4,8 +4,10 @@
 
 mod accounts;
 mod beside;
+mod crash;
 mod durability;
 mod forward_auth;
+mod hostile;
 mod lifecycle;
 mod pages;
 mod proxying;

@@ -184,6 +184,11 @@ impl TestServer {
         }
     }
 
+    /// Start again after `kill` or `stop`, on the same port, config and database.
+    pub fn respawn(&mut self) {
+        self.spawn();
+    }
+
     /// Stop and start again on the same port, config and database.
     pub fn restart(&mut self) {
         self.stop();
@@ -343,6 +348,23 @@ impl Client {
     /// GET.
     pub fn get(&mut self, path: &str) -> Reply {
         self.get_with(path, &[])
+    }
+
+    /// Like [`Client::send`], but a transport error (server gone) is `None` instead of a panic.
+    pub fn try_send(&mut self, method: &str, path: &str, body: Option<&Value>) -> Option<Reply> {
+        let mut builder = http::Request::builder().method(method).uri(self.url(path));
+        if let Some(c) = &self.cookie {
+            builder = builder.header("cookie", c);
+        }
+        let payload = match body {
+            Some(v) => {
+                builder = builder.header("content-type", "application/json");
+                v.to_string()
+            }
+            None => String::new(),
+        };
+        let mut resp = self.agent.run(builder.body(payload).ok()?).ok()?;
+        Some(self.absorb(&mut resp))
     }
 
     /// A request with a method, JSON body (or none) and extra headers.

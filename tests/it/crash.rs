@@ -1,0 +1,111 @@
+//! Crash safety: SIGKILL during a stream of registrations, logins and logouts loses nothing
+//! that was acknowledged.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Client, TestServer};
+
+#[derive(Default)]
+struct Acknowledged {
+    registered: Vec<String>,
+    live_sessions: Vec<String>,
+    logged_out: Vec<String>,
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_write() {
+    let mut s = TestServer::start("");
+    s.setup_owner();
+    let port = s.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Acknowledged::default()));
+    let workers: Vec<_> = (0..2)
+        .map(|w| {
+            let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) && i < 400 {
+                    i += 1;
+                    let email = format!("w{w}u{i}@example.com");
+                    let mut c = Client::new(port);
+                    let Some(r) = c.try_send(
+                        "POST",
+                        "/auth/register",
+                        Some(&json!({"email": email, "password": "crash password"})),
+                    ) else {
+                        break;
+                    };
+                    if r.status != 201 {
+                        continue;
+                    }
+                    acked.lock().expect("acked").registered.push(email.clone());
+                    let mut again = Client::new(port);
+                    let Some(r) = again.try_send(
+                        "POST",
+                        "/auth/login",
+                        Some(&json!({"identifier": email, "password": "crash password"})),
+                    ) else {
+                        break;
+                    };
+                    if r.status != 200 {
+                        continue;
+                    }
+                    let cookie = again.cookie.clone().expect("cookie");
+                    if i % 2 == 0 {
+                        let Some(r) = again.try_send("POST", "/auth/logout", None) else {
+                            break;
+                        };
+                        if r.status == 200 {
+                            acked.lock().expect("acked").logged_out.push(cookie);
+                        }
+                    } else {
+                        acked.lock().expect("acked").live_sessions.push(cookie);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    s.kill();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("worker");
+    }
+    s.respawn();
+
+    let acked = acked.lock().expect("acked");
+    assert!(
+        acked.registered.len() >= 5,
+        "too little traffic before the kill: {}",
+        acked.registered.len()
+    );
+    let mut owner = s.client();
+    assert_eq!(owner.login("owner", "owner-password-1").status, 200);
+    let users = owner.get("/auth/admin/users").json()["data"]["users"].clone();
+    let stored: Vec<&str> = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["email"].as_str())
+        .collect();
+    for email in &acked.registered {
+        assert!(
+            stored.contains(&email.as_str()),
+            "acknowledged registration {email} lost"
+        );
+    }
+    for cookie in &acked.live_sessions {
+        let mut c = s.client();
+        c.cookie = Some(cookie.clone());
+        assert_eq!(c.get("/auth/me").status, 200, "acknowledged login lost");
+    }
+    for cookie in &acked.logged_out {
+        let mut c = s.client();
+        c.cookie = Some(cookie.clone());
+        assert_eq!(c.get("/auth/me").status, 401, "acknowledged logout undone");
+    }
+}
