@@ -40,7 +40,7 @@ impl<'a> RedirectPolicy<'a> {
 /// backslashes, whitespace or control characters anywhere, credentials, percent-escapes in the
 /// authority, hosts that merely end like an allowed one.
 pub fn safe_redirect(rd: &str, policy: &RedirectPolicy<'_>) -> Option<String> {
-    if rd.is_empty() || rd.len() > 4096 {
+    if rd.is_empty() || rd.len() > MAX_REDIRECT_LEN {
         return None;
     }
     if rd
@@ -70,8 +70,23 @@ pub fn safe_redirect(rd: &str, policy: &RedirectPolicy<'_>) -> Option<String> {
         url::Host::Ipv4(ip) => ip.to_string(),
         url::Host::Ipv6(ip) => format!("[{ip}]"),
     };
-    policy.host_allowed(&host).then(|| url.to_string())
+    // After IDNA only letters, digits, '-' and '.' belong in a host name, within DNS limits.
+    let plain = host.len() <= 253
+        && host.split('.').all(|label| label.len() <= 63)
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b"[]:".contains(&b));
+    if !plain || !policy.host_allowed(&host) {
+        return None;
+    }
+    // The serialised form (punycode can make it longer) obeys the same bound, so the answer
+    // is stable: checking it again accepts it unchanged.
+    let out = url.to_string();
+    (out.len() <= MAX_REDIRECT_LEN).then_some(out)
 }
+
+/// Longest `rd` accepted.
+const MAX_REDIRECT_LEN: usize = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -169,6 +184,8 @@ mod tests {
             "https://:443/",
             "https://app.example.com:99999/",
             "https://ex%61mple.com/",
+            "https://a\"b.example.com/",
+            "https://a*b.example.com/",
         ];
         assert!(hostile.len() >= 30);
         for rd in hostile {
@@ -176,6 +193,32 @@ mod tests {
         }
         let long = format!("https://app.example.com/{}", "a".repeat(5000));
         assert_eq!(safe_redirect(&long, &policy()), None);
+        // Found by fuzzing: a URL under the limit whose serialised form (punycode, escapes) is
+        // over it; and host names beyond DNS limits.
+        let grows = format!("https://app.example.com/{}", "ä".repeat(2000));
+        assert!(grows.len() <= MAX_REDIRECT_LEN);
+        assert_eq!(safe_redirect(&grows, &policy()), None);
+        let long_label = format!("https://{}.example.com/", "a".repeat(64));
+        assert_eq!(safe_redirect(&long_label, &policy()), None);
+        let long_host = format!("https://{}example.com/", "abcdefgh.".repeat(30));
+        assert_eq!(safe_redirect(&long_host, &policy()), None);
+    }
+
+    #[test]
+    fn accepted_redirects_are_accepted_again_unchanged() {
+        for rd in [
+            "https://app.example.com/a b",
+            "https://BÜCHER.example.com/x",
+            "http://partner.org",
+        ] {
+            if let Some(out) = safe_redirect(rd, &policy()) {
+                assert_eq!(
+                    safe_redirect(&out, &policy()).as_deref(),
+                    Some(out.as_str()),
+                    "{rd}"
+                );
+            }
+        }
     }
 
     #[test]
