@@ -197,6 +197,12 @@ fn main() -> ExitCode {
                 }
             };
             authgate::logging::init(config.log.format, &config.log.level);
+            // A write past a file-size limit must fail like a full disk (503, then recovery),
+            // not kill the process with SIGXFSZ.
+            // SAFETY: setting a signal to SIG_IGN at start-up, before any thread is spawned.
+            unsafe {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            }
             tracing::info!(config = %source, "configuration loaded");
             match authgate::server::run(config) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,8 @@ use crate::store::{AuditRecord, SessionKey, Store};
 const TOUCH_FLUSH: Duration = Duration::from_secs(5);
 /// How often pending audit entries are written.
 const AUDIT_FLUSH: Duration = Duration::from_secs(1);
+/// How often the database is checked (and reopened after a storage failure).
+const STORAGE_CHECK: Duration = Duration::from_secs(2);
 /// How often expired sessions are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Sessions deleted per sweep transaction.
@@ -190,6 +192,7 @@ impl BackgroundService for Maintenance {
         let mut audit_pending: Vec<AuditRecord> = Vec::new();
         let mut flush = tokio::time::interval(TOUCH_FLUSH);
         let mut audit_flush = tokio::time::interval(AUDIT_FLUSH);
+        let mut storage_check = tokio::time::interval(STORAGE_CHECK);
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         loop {
             tokio::select! {
@@ -206,6 +209,10 @@ impl BackgroundService for Maintenance {
                 }
                 Some(entry) = audits.recv() => audit_pending.push(entry),
                 _ = audit_flush.tick() => self.write_audit(&mut audit_pending).await,
+                _ = storage_check.tick() => {
+                    let store = self.app.store.clone();
+                    let _ = tokio::task::spawn_blocking(move || store.recover()).await;
+                }
                 Some((key, at)) = touches.recv() => {
                     pending.entry(key).and_modify(|t| *t = (*t).max(at)).or_insert(at);
                 }

@@ -43,7 +43,7 @@ impl Store {
 
     /// Store a new invite.
     pub fn create_invite(&self, invite: &InviteRecord) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(INVITES)?
             .insert(invite.code.as_str(), records::encode(invite)?.as_slice())?;
         txn.commit()?;
@@ -52,7 +52,7 @@ impl Store {
 
     /// An invite by code.
     pub fn get_invite(&self, code: &str) -> Result<Option<InviteRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(INVITES)?;
         let found = table.get(code)?;
         found.map(|v| records::decode(v.value())).transpose()
@@ -60,7 +60,7 @@ impl Store {
 
     /// All invites.
     pub fn list_invites(&self) -> Result<Vec<InviteRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(INVITES)?;
         let mut out = Vec::new();
         for entry in table.iter()? {
@@ -71,7 +71,7 @@ impl Store {
 
     /// Delete an invite. Returns whether it existed.
     pub fn delete_invite(&self, code: &str) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let existed = txn.open_table(INVITES)?.remove(code)?.is_some();
         txn.commit()?;
         Ok(existed)
@@ -87,7 +87,8 @@ impl Store {
         session: FirstSession<'_>,
     ) -> Result<(), InviteError> {
         let txn = self
-            .db
+            .db()
+            .map_err(UserWriteError::from)?
             .begin_write()
             .map_err(StoreError::from)
             .map_err(UserWriteError::from)?;
@@ -137,7 +138,7 @@ impl Store {
 
     /// Store a mailed token under its key.
     pub fn put_token(&self, key: &SessionKey, token: &TokenRecord) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(TOKENS)?
             .insert(key, records::encode(token)?.as_slice())?;
         txn.commit()?;
@@ -146,7 +147,7 @@ impl Store {
 
     /// A stored token (not consumed).
     pub fn get_token(&self, key: &SessionKey) -> Result<Option<TokenRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(TOKENS)?;
         let found = table.get(key)?;
         found.map(|v| records::decode(v.value())).transpose()
@@ -163,7 +164,7 @@ impl Store {
         change: impl FnOnce(&mut UserRecord),
         revoke: bool,
     ) -> Result<Option<String>, UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let user = match take_token(&txn, key, kind, now)? {
             Some(token) => read_user(&txn, &token.user_id)?,
             None => None,
@@ -225,7 +226,7 @@ impl Store {
         id: &str,
         change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
     ) -> Result<Result<(UserRecord, usize), E>, UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let mut user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
         if let Err(e) = change(&mut user) {
@@ -246,7 +247,7 @@ impl Store {
 
     /// Delete a user with their sessions and index entries; never the last active owner.
     pub fn delete_user(&self, id: &str) -> Result<(), UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         revoke_user_sessions(&txn, id, None)?;
         txn.open_table(USERS)
@@ -277,7 +278,7 @@ impl Store {
     /// Disable every active account whose `expires_at` has passed and drop its sessions.
     /// Returns the ids changed and how many sessions were removed.
     pub fn expire_accounts(&self, now: i64) -> Result<(Vec<String>, usize), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let expired: Vec<UserRecord> = {
             let users = txn.open_table(USERS)?;
             let mut out = Vec::new();
@@ -308,7 +309,7 @@ impl Store {
 
     /// Append entries to the audit log, in order, in one transaction.
     pub fn append_audit(&self, entries: &[AuditRecord]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut table = txn.open_table(AUDIT)?;
             let first = table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1);
@@ -326,7 +327,7 @@ impl Store {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let table = txn.open_table(AUDIT)?;
         let mut out = Vec::new();
         let range = table.range(..before.unwrap_or(u64::MAX))?;
@@ -342,7 +343,7 @@ impl Store {
 
     /// Number of audit entries.
     pub fn audit_len(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(AUDIT)?.len()?)
     }
 }

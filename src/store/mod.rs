@@ -102,13 +102,94 @@ pub enum UserWriteError {
 /// The database handle; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `None` while the database is being reopened after an I/O failure.
+    db: std::sync::RwLock<Option<Arc<Database>>>,
 }
 
 impl Store {
     /// Open the database at `path`, creating it (and its folder) when missing. An existing file
     /// is opened, never re-created: a corrupt file stops start-up and is left as it is.
     pub fn open(path: &Path) -> Result<Store, OpenError> {
+        let db = open_database(path)?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                db: std::sync::RwLock::new(Some(Arc::new(db))),
+            }),
+        };
+        store
+            .init_tables()
+            .map_err(|e| OpenError::Other(path.to_path_buf(), e.to_string()))?;
+        Ok(store)
+    }
+
+    /// The open database, or `Unavailable` while it is being reopened.
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.inner
+            .db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the database is being reopened".into()))
+    }
+
+    /// After a failed write redb refuses every later operation until the file is reopened
+    /// (e.g. once a full disk has space again). If the database no longer answers, close it
+    /// (waiting briefly for operations in flight) and open it again. Returns whether it is
+    /// usable afterwards.
+    pub fn recover(&self) -> bool {
+        if self.healthy() {
+            return true;
+        }
+        let old = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(mut db) = old {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match Arc::try_unwrap(db) {
+                    Ok(owned) => {
+                        drop(owned);
+                        break;
+                    }
+                    Err(still_shared) if std::time::Instant::now() < deadline => {
+                        db = still_shared;
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(still_shared) => {
+                        // Operations still hold it: put it back and try again later.
+                        *self.inner.db.write().unwrap_or_else(|p| p.into_inner()) =
+                            Some(still_shared);
+                        return false;
+                    }
+                }
+            }
+        }
+        match open_database(&self.inner.path) {
+            Ok(db) => {
+                *self.inner.db.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
+                tracing::warn!("database reopened after a storage failure");
+                self.healthy()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "database could not be reopened yet");
+                false
+            }
+        }
+    }
+}
+
+/// Open (or create) the file; see [`Store::open`].
+fn open_database(path: &Path) -> Result<Database, OpenError> {
+    {
         let exists = path.exists();
         if !exists {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -130,25 +211,20 @@ impl Store {
                 builder.create(&owned)
             }
         });
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => return Err(classify_open_error(path, e)),
-            Err(_) => {
-                return Err(OpenError::Corrupt(
-                    path.to_path_buf(),
-                    "the storage engine rejected its structure".into(),
-                ))
-            }
-        };
-        let store = Store { db: Arc::new(db) };
-        store
-            .init_tables()
-            .map_err(|e| OpenError::Other(path.to_path_buf(), e.to_string()))?;
-        Ok(store)
+        match opened {
+            Ok(Ok(db)) => Ok(db),
+            Ok(Err(e)) => Err(classify_open_error(path, e)),
+            Err(_) => Err(OpenError::Corrupt(
+                path.to_path_buf(),
+                "the storage engine rejected its structure".into(),
+            )),
+        }
     }
+}
 
+impl Store {
     fn init_tables(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         txn.open_table(USERS)?;
         txn.open_table(USERS_BY_EMAIL)?;
         txn.open_table(USERS_BY_USERNAME)?;
@@ -164,19 +240,30 @@ impl Store {
     }
 
     /// Whether a read transaction can be started and a table read (for `/auth/health`).
+    /// Also false after a failed write, which redb latches until the file is reopened.
     pub fn healthy(&self) -> bool {
-        self.user_count().is_ok()
+        if self.user_count().is_err() {
+            return false;
+        }
+        let Ok(db) = self.db() else { return false };
+        match db.try_begin_write() {
+            // Nothing is written: the transaction is only a probe.
+            Ok(txn) => txn.abort().is_ok(),
+            Err(redb::TransactionError::Storage(_)) => false,
+            // Busy with another writer: it answers.
+            Err(_) => true,
+        }
     }
 
     /// Number of users.
     pub fn user_count(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(USERS)?.len()?)
     }
 
     /// Number of stored sessions.
     pub fn session_count(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         Ok(txn.open_table(SESSIONS)?.len()?)
     }
 
@@ -189,7 +276,7 @@ impl Store {
         user: &UserRecord,
         session: FirstSession<'_>,
     ) -> Result<(), UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         if txn
             .open_table(USERS)
             .map_err(StoreError::from)?
@@ -213,7 +300,7 @@ impl Store {
         user: &UserRecord,
         session: FirstSession<'_>,
     ) -> Result<(), UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         insert_user(&txn, user)?;
         if let Some((key, record, idle)) = session {
             insert_session(&txn, key, record, idle)?;
@@ -224,7 +311,7 @@ impl Store {
 
     /// A user by id.
     pub fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let users = txn.open_table(USERS)?;
         let found = users.get(id)?;
         found.map(|v| records::decode(v.value())).transpose()
@@ -232,7 +319,7 @@ impl Store {
 
     /// A user by (canonical) email or username: an identifier with `@` is an email.
     pub fn find_user(&self, identifier: &str) -> Result<Option<UserRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let index = if identifier.contains('@') {
             txn.open_table(USERS_BY_EMAIL)?
         } else {
@@ -249,7 +336,7 @@ impl Store {
 
     /// All users, in id order.
     pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let users = txn.open_table(USERS)?;
         let mut out = Vec::new();
         for entry in users.iter()? {
@@ -266,7 +353,7 @@ impl Store {
         id: &str,
         change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
     ) -> Result<Result<UserRecord, E>, UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let mut user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
         if let Err(e) = change(&mut user) {
@@ -286,7 +373,7 @@ impl Store {
         now: i64,
         keep: Option<&SessionKey>,
     ) -> Result<usize, UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let mut user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
         user.password_hash = Some(hash.to_string());
@@ -300,7 +387,7 @@ impl Store {
     /// Replace a user's stored hash only if it is still `old` (re-hash on login after a
     /// parameter change must not undo a concurrent password change).
     pub fn upgrade_password_hash(&self, id: &str, old: &str, new: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         if let Some(mut user) = read_user(&txn, id)? {
             if user.password_hash.as_deref() == Some(old) {
                 let before = user.clone();
@@ -324,7 +411,7 @@ impl Store {
         record: &SessionRecord,
         idle_secs: i64,
     ) -> Result<(), UserWriteError> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let mut user = read_user(&txn, &record.user_id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
         user.last_login_at = Some(record.created_at);
@@ -336,7 +423,7 @@ impl Store {
 
     /// A session by key.
     pub fn get_session(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let sessions = txn.open_table(SESSIONS)?;
         let found = sessions.get(key)?;
         found.map(|v| records::decode(v.value())).transpose()
@@ -347,7 +434,7 @@ impl Store {
         &self,
         key: &SessionKey,
     ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let sessions = txn.open_table(SESSIONS)?;
         let session: SessionRecord = match sessions.get(key)? {
             Some(v) => records::decode(v.value())?,
@@ -363,7 +450,7 @@ impl Store {
 
     /// Delete one session. Returns whether it existed.
     pub fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let existed = remove_session(&txn, key)?;
         txn.commit()?;
         Ok(existed)
@@ -375,7 +462,7 @@ impl Store {
         user_id: &str,
         keep: Option<&SessionKey>,
     ) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let n = revoke_user_sessions(&txn, user_id, keep)?;
         txn.commit()?;
         Ok(n)
@@ -386,7 +473,7 @@ impl Store {
         &self,
         user_id: &str,
     ) -> Result<Vec<(SessionKey, SessionRecord)>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let index = txn.open_multimap_table(USER_SESSIONS)?;
         let sessions = txn.open_table(SESSIONS)?;
         let mut out = Vec::new();
@@ -406,7 +493,7 @@ impl Store {
         touches: &[(SessionKey, i64)],
         idle_secs: i64,
     ) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let mut updated = 0;
         {
             let mut sessions = txn.open_table(SESSIONS)?;
@@ -434,7 +521,7 @@ impl Store {
     /// Delete sessions whose effective expiry is before `now`, at most `limit` per call.
     /// Returns how many were deleted.
     pub fn sweep_expired_sessions(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         let expired: Vec<SessionKey> = {
             let expiry = txn.open_table(SESSION_EXPIRY)?;
             let mut keys = Vec::new();
@@ -457,7 +544,7 @@ impl Store {
 
     /// A stored setting (JSON).
     pub fn get_setting(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db()?.begin_read()?;
         let settings = txn.open_table(SETTINGS)?;
         let found = settings.get(name)?;
         found.map(|v| records::decode(v.value())).transpose()
@@ -465,7 +552,7 @@ impl Store {
 
     /// Store settings (JSON), all in one transaction.
     pub fn put_settings(&self, values: &[(&str, serde_json::Value)]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db()?.begin_write()?;
         {
             let mut settings = txn.open_table(SETTINGS)?;
             for (name, value) in values {

@@ -109,3 +109,76 @@ fn sigkill_loses_no_acknowledged_write() {
         assert_eq!(c.get("/auth/me").status, 401, "acknowledged logout undone");
     }
 }
+
+/// Set the server's file-size limit (`prlimit`): 0 makes every write fail like a full disk.
+fn limit_file_size(pid: u32, limit: &str) {
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--fsize={limit}"))
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success());
+}
+
+#[test]
+fn a_failing_disk_answers_503_and_the_server_recovers() {
+    let s = TestServer::start("");
+    let mut owner = s.setup_owner();
+    s.register("before@example.com", "before password");
+    limit_file_size(s.pid(), "0:unlimited");
+    let mut c = s.client();
+    let r = c.post_json(
+        "/auth/register",
+        &json!({"email": "during@example.com", "password": "during password"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "SERVICE_UNAVAILABLE".to_string()),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    let r = c.login("before@example.com", "before password");
+    assert_eq!(r.status, 503, "a login needs a durable session: {}", r.body);
+    assert!(
+        c.cookie.is_none(),
+        "no cookie for a session that was not stored"
+    );
+    assert_eq!(
+        c.get("/auth/health").status,
+        503,
+        "health reports the storage failure"
+    );
+
+    limit_file_size(s.pid(), "unlimited");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while c.get("/auth/health").status != 200 {
+        assert!(std::time::Instant::now() < deadline, "did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = c.post_json(
+        "/auth/register",
+        &json!({"email": "after@example.com", "password": "after password"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        s.client()
+            .login("before@example.com", "before password")
+            .status,
+        200
+    );
+    // The owner's session from before the failure is still there.
+    assert_eq!(owner.get("/auth/me").status, 200);
+    let users = owner.get("/auth/admin/users").json()["data"]["users"].clone();
+    let emails: Vec<&str> = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["email"].as_str())
+        .collect();
+    assert!(emails.contains(&"before@example.com") && emails.contains(&"after@example.com"));
+    assert!(
+        !emails.contains(&"during@example.com"),
+        "an unacknowledged write did not appear"
+    );
+}

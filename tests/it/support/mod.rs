@@ -184,6 +184,11 @@ impl TestServer {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running")
+    }
+
     /// Start again after `kill` or `stop`, on the same port, config and database.
     pub fn respawn(&mut self) {
         self.spawn();
