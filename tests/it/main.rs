@@ -9,6 +9,7 @@ mod durability;
 mod forward_auth;
 mod hostile;
 mod lifecycle;
+mod limits;
 mod pages;
 mod proxying;
 mod support;
