@@ -20,14 +20,24 @@ fn the_ip_limit_answers_429_per_client() {
     s.setup_owner();
     let mut c = s.client();
     for _ in 0..3 {
-        assert_eq!(login_from(&mut c, "203.0.113.1", "owner", "wrong password").status, 401);
+        assert_eq!(
+            login_from(&mut c, "203.0.113.1", "owner", "wrong password").status,
+            401
+        );
     }
     let r = login_from(&mut c, "203.0.113.1", "owner", "owner-password-1");
     assert_eq!((r.status, r.code()), (429, "RATE_LIMITED".to_string()));
-    let retry: u64 = r.header("retry-after").expect("retry-after").parse().expect("seconds");
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
     assert!((1..=60).contains(&retry));
     // Another client behind the same trusted proxy is not affected.
-    assert_eq!(login_from(&mut c, "203.0.113.2", "owner", "owner-password-1").status, 200);
+    assert_eq!(
+        login_from(&mut c, "203.0.113.2", "owner", "owner-password-1").status,
+        200
+    );
 }
 
 #[test]
@@ -40,10 +50,16 @@ fn x_forwarded_for_counts_only_from_trusted_proxies() {
     let mut c = s.client();
     for i in 0..3 {
         let ip = format!("198.51.100.{i}");
-        assert_eq!(login_from(&mut c, &ip, "owner", "wrong password").status, 401);
+        assert_eq!(
+            login_from(&mut c, &ip, "owner", "wrong password").status,
+            401
+        );
     }
     let r = login_from(&mut c, "198.51.100.99", "owner", "owner-password-1");
-    assert_eq!(r.status, 429, "a spoofed X-Forwarded-For from an untrusted peer changes nothing");
+    assert_eq!(
+        r.status, 429,
+        "a spoofed X-Forwarded-For from an untrusted peer changes nothing"
+    );
 }
 
 #[test]
@@ -55,13 +71,26 @@ fn bogus_usernames_never_lock_out_a_real_user() {
         let mut c = Client::new(port);
         let mut last = None;
         for i in 0..25 {
-            last = Some(login_from(&mut c, "192.0.2.7", &format!("bogus{w}x{i}@example.com"), "guess"));
+            last = Some(login_from(
+                &mut c,
+                "192.0.2.7",
+                &format!("bogus{w}x{i}@example.com"),
+                "guess",
+            ));
         }
         last.expect("reply")
     });
-    assert!(replies.iter().all(|r| r.status == 401 || r.status == 423), "{replies:?}");
+    assert!(
+        replies.iter().all(|r| r.status == 401 || r.status == 423),
+        "{replies:?}"
+    );
     assert_eq!(s.client().login("owner", "owner-password-1").status, 200);
-    assert_eq!(s.client().login("owner@example.com", "owner-password-1").status, 200);
+    assert_eq!(
+        s.client()
+            .login("owner@example.com", "owner-password-1")
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -69,10 +98,16 @@ fn change_password_shares_the_account_lockout() {
     let s = TestServer::start("[security]\nmax_failed_logins = 3\n");
     let mut owner = s.setup_owner();
     for _ in 0..2 {
-        let r = owner.post_json("/auth/change-password", &json!({"currentPassword": "nope nope", "newPassword": "new password 1"}));
+        let r = owner.post_json(
+            "/auth/change-password",
+            &json!({"currentPassword": "nope nope", "newPassword": "new password 1"}),
+        );
         assert_eq!(r.status, 401);
     }
-    let r = owner.post_json("/auth/change-password", &json!({"currentPassword": "nope nope", "newPassword": "new password 1"}));
+    let r = owner.post_json(
+        "/auth/change-password",
+        &json!({"currentPassword": "nope nope", "newPassword": "new password 1"}),
+    );
     assert_eq!((r.status, r.code()), (423, "ACCOUNT_LOCKED".to_string()));
     let r = s.client().login("owner", "owner-password-1");
     assert_eq!(r.status, 423, "the same lock covers login");
@@ -81,7 +116,9 @@ fn change_password_shares_the_account_lockout() {
 
 #[test]
 fn a_full_hash_queue_answers_503_and_health_stays_up() {
-    let s = TestServer::start("[security]\nhash_concurrency = 1\nhash_queue = 1\nip_rate_limit = \"1000/min\"\n");
+    let s = TestServer::start(
+        "[security]\nhash_concurrency = 1\nhash_queue = 1\nip_rate_limit = \"1000/min\"\n",
+    );
     s.setup_owner();
     let port = s.port;
     let replies = race(12, move |i| {
@@ -90,7 +127,12 @@ fn a_full_hash_queue_answers_503_and_health_stays_up() {
             std::thread::sleep(std::time::Duration::from_millis(20));
             return Client::new(port).get("/auth/health");
         }
-        login_from(&mut Client::new(port), &format!("192.0.2.{i}"), "owner", "owner-password-1")
+        login_from(
+            &mut Client::new(port),
+            &format!("192.0.2.{i}"),
+            "owner",
+            "owner-password-1",
+        )
     });
     assert_eq!(replies[0].status, 200, "health");
     let busy: Vec<_> = replies[1..].iter().filter(|r| r.status == 503).collect();
@@ -99,5 +141,7 @@ fn a_full_hash_queue_answers_503_and_health_stays_up() {
         assert_eq!(r.code(), "SERVICE_UNAVAILABLE");
         assert!(r.header("retry-after").is_some());
     }
-    assert!(replies[1..].iter().all(|r| r.status == 200 || r.status == 503));
+    assert!(replies[1..]
+        .iter()
+        .all(|r| r.status == 200 || r.status == 503));
 }
