@@ -17,6 +17,7 @@ use http::StatusCode;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{ErrorSource, ErrorType};
+use tracing::Instrument as _;
 
 use crate::access::{self, login_url, wants_html, Verdict};
 use crate::api::{self, error_response, ApiRequest, ApiResponse};
@@ -57,6 +58,41 @@ pub struct RequestCtx {
     identity: Option<Identity>,
     /// The session arrived as a bearer token: keep it from the upstream.
     bearer_used: bool,
+    /// Carried on every log line of the request and sent upstream as `X-Request-Id`.
+    request_id: String,
+    started: std::time::Instant,
+}
+
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+/// The request id: a trusted proxy's `X-Request-Id` when it is short and plain, else a new
+/// random one.
+fn request_id(headers: &http::HeaderMap, trusted: bool) -> String {
+    let incoming = headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            trusted
+                && (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match incoming {
+        Some(id) => id.to_string(),
+        None => {
+            let mut raw = [0u8; 8];
+            // Without randomness the id is still unique enough per process: use the time.
+            if getrandom::fill(&mut raw).is_err() {
+                raw = (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0))
+                .to_be_bytes();
+            }
+            raw.iter().map(|b| format!("{b:02x}")).collect()
+        }
+    }
 }
 
 /// The request's host: `Host`, or the URI authority (HTTP/2, absolute-form).
@@ -130,7 +166,8 @@ impl Gateway {
             peer_ip: ctx.peer_ip,
             scheme: "http",
         };
-        let resp = api::handle(&self.app, api_req).await;
+        let span = tracing::info_span!("request", id = %ctx.request_id);
+        let resp = api::handle(&self.app, api_req).instrument(span).await;
         self.answer(session, resp).await
     }
 
@@ -187,6 +224,9 @@ impl Gateway {
             &names,
             &fwd,
         );
+        if let Ok(id) = http::HeaderValue::from_str(&ctx.request_id) {
+            plan.set.push((X_REQUEST_ID, id));
+        }
         if ctx.bearer_used {
             plan.remove.push(http::header::AUTHORIZATION);
         }
@@ -205,6 +245,8 @@ impl ProxyHttp for Gateway {
             upstream: None,
             identity: None,
             bearer_used: false,
+            request_id: String::new(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -234,6 +276,7 @@ impl ProxyHttp for Gateway {
             .map(|a| a.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         ctx.peer_trusted = crate::net::is_trusted(ctx.peer_ip, &app.config.server.trusted_proxies);
+        ctx.request_id = request_id(&session.req_header().headers, ctx.peer_trusted);
 
         let headers = &session.req_header().headers;
         let header_bytes: usize = headers
@@ -269,13 +312,16 @@ impl ProxyHttp for Gateway {
 
         let host = request_host(session);
         let method = session.req_header().method.clone();
-        let decision = access::evaluate(
-            app,
-            host.as_deref().unwrap_or(""),
-            &path,
-            &method,
-            &session.req_header().headers,
-        );
+        let span = tracing::info_span!("request", id = %ctx.request_id);
+        let decision = span.in_scope(|| {
+            access::evaluate(
+                app,
+                host.as_deref().unwrap_or(""),
+                &path,
+                &method,
+                &session.req_header().headers,
+            )
+        });
         let route = match decision.verdict {
             Verdict::Allow => match decision.route {
                 Some(route) => route,
@@ -370,6 +416,28 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header(name, value)?;
         }
         Ok(())
+    }
+
+    async fn logging(
+        &self,
+        session: &mut Session,
+        _e: Option<&pingora::Error>,
+        ctx: &mut RequestCtx,
+    ) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        let req = session.req_header();
+        tracing::debug!(
+            target: "authgate::access",
+            request_id = %ctx.request_id,
+            method = %req.method,
+            path = %String::from_utf8_lossy(req.raw_path()),
+            status,
+            ms = ctx.started.elapsed().as_millis() as u64,
+            client = %ctx.peer_ip,
+        );
     }
 
     async fn fail_to_proxy(

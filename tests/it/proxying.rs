@@ -290,3 +290,68 @@ fn session_check_follows_user_changes_immediately() {
     assert_eq!(h["remote-user"], json!(["renamed"]));
     assert_eq!(h["remote-name"], json!(["Olive O"]));
 }
+
+#[test]
+fn a_request_id_reaches_the_upstream_and_every_log_line_of_the_request() {
+    let echo = Echo::start();
+    let up = echo.upstream();
+    let mut s = TestServer::start(&format!(
+        "[log]\nlevel = \"info\"\n[[routes]]\npath = \"/\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\n"
+    ));
+    let mut c = s.setup_owner();
+    let generated = c.get("/x").echoed_headers()["x-request-id"][0]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert!(
+        generated.len() == 16 && generated.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{generated}"
+    );
+    let other = c.get("/x").echoed_headers()["x-request-id"][0]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_ne!(generated, other, "one id per request");
+    // A trusted proxy's id is kept (127.0.0.1 is trusted by default).
+    let r = c.get_with("/x", &[("x-request-id", "trace-abc-123")]);
+    assert_eq!(r.echoed_headers()["x-request-id"], json!(["trace-abc-123"]));
+    let r = c.get_with("/x", &[("x-request-id", "bad id with spaces")]);
+    assert_ne!(
+        r.echoed_headers()["x-request-id"],
+        json!(["bad id with spaces"])
+    );
+    // The id is on the request's log lines (here the audit line of a login).
+    let mut again = s.client();
+    again.send(
+        "POST",
+        "/auth/login",
+        Some(&json!({"identifier": "owner", "password": "owner-password-1"})),
+        &[("x-request-id", "login-req-42")],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (_, log) = s.stop();
+    let line = log
+        .lines()
+        .find(|l| l.contains("event=\"login\"") || l.contains("event=login"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("login-req-42"),
+        "login audit line without the request id: {line:?}\n{log}"
+    );
+}
+
+#[test]
+fn an_untrusted_clients_request_id_is_replaced() {
+    let echo = Echo::start();
+    let s = TestServer::start_full(
+        "trusted_proxies = [\"10.0.0.0/8\"]",
+        &format!(
+            "[[routes]]\npath = \"/\"\nupstream = \"{}\"\npolicy = \"public\"\n",
+            echo.upstream()
+        ),
+    );
+    let r = s.client().get_with("/x", &[("x-request-id", "forged-id")]);
+    let id = r.echoed_headers()["x-request-id"].clone();
+    assert_eq!(id.as_array().map(Vec::len), Some(1));
+    assert_ne!(id, json!(["forged-id"]));
+}

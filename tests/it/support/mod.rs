@@ -48,12 +48,16 @@ shutdown_timeout = "2s"
 [storage]
 path = "{db}"
 
-[log]
-level = "warn"
+{log}
 
 {extra}
 "#,
         db = dir.join("data/authgate.redb").display(),
+        log = if extra.contains("[log]") {
+            ""
+        } else {
+            "[log]\nlevel = \"warn\""
+        },
         public_url = if server_extra.contains("public_url") {
             String::new()
         } else {
