@@ -166,3 +166,27 @@ fn hash_password_prints_an_argon2id_phc_string() {
     );
     let _ = json!(null);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_without_secrets() {
+    let mut s = TestServer::start("[log]\nformat = \"json\"\nlevel = \"info\"\n");
+    let owner = s.setup_owner();
+    let token = owner.cookie.clone().expect("cookie");
+    s.client().login("owner", "owner-password-1");
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, log) = s.stop();
+    let mut events = Vec::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if let Some(event) = v["fields"]["event"].as_str() {
+            events.push(event.to_string());
+        }
+    }
+    assert!(events.contains(&"login".to_string()), "{events:?}");
+    assert!(!log.contains("owner-password-1"), "a password in the log");
+    assert!(
+        !log.contains(token.split('=').nth(1).expect("value")),
+        "a session token in the log"
+    );
+}
