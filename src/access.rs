@@ -24,11 +24,36 @@ pub enum Verdict {
     Unavailable,
 }
 
+impl Verdict {
+    /// The metrics label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::LoginRequired => "login_required",
+            Verdict::Forbidden => "forbidden",
+            Verdict::NoRoute => "no_route",
+            Verdict::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The metrics label of a route's policy.
+pub fn policy_name(route: &Route) -> &'static str {
+    match route.policy {
+        Policy::Deny => "deny",
+        Policy::Public => "public",
+        Policy::Authenticated if !route.groups.is_empty() => "groups",
+        Policy::Authenticated => "authenticated",
+    }
+}
+
 /// A decision with what it was based on.
 #[derive(Debug)]
 pub struct Decision<'a> {
     pub verdict: Verdict,
     pub route: Option<&'a Route>,
+    /// The matched route's metrics label.
+    pub label: Option<&'a std::sync::Arc<String>>,
     pub auth: Option<Authenticated>,
     /// The session came as a bearer token (to be kept from the upstream).
     pub bearer_used: bool,
@@ -36,17 +61,19 @@ pub struct Decision<'a> {
 
 /// Decide for a request to `host` (as sent, any case or port) and a *normalised* `path`.
 pub fn evaluate<'a>(
-    app: &'a App,
+    app: &App,
+    policy: &'a crate::app::Policy,
     host: &str,
     path: &str,
     method: &Method,
     headers: &HeaderMap,
 ) -> Decision<'a> {
     let host = canonical_host(host);
-    let Some((_, route)) = find_route(&app.config.routes, &host, path, method) else {
+    let Some((index, route)) = find_route(&policy.routes, &host, path, method) else {
         return Decision {
             verdict: Verdict::NoRoute,
             route: None,
+            label: None,
             auth: None,
             bearer_used: false,
         };
@@ -61,6 +88,7 @@ pub fn evaluate<'a>(
                 return Decision {
                     verdict: Verdict::Unavailable,
                     route: Some(route),
+                    label: policy.labels.get(index),
                     auth: None,
                     bearer_used: false,
                 };
@@ -79,6 +107,7 @@ pub fn evaluate<'a>(
     Decision {
         verdict,
         route: Some(route),
+        label: policy.labels.get(index),
         auth,
         bearer_used,
     }

@@ -14,9 +14,10 @@ use crate::auth::lockout::Lockout;
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::IpLimiter;
 use crate::auth::session::{self, Authenticated};
-use crate::config::{Config, Registration};
+use crate::config::{Config, IdentityHeaders, Registration, Route};
 use crate::error::ApiError;
 use crate::mail::Mailer;
+use crate::metrics::{Metrics, StoreOp};
 use crate::store::{AuditRecord, SessionKey, Store, StoreError};
 
 /// Last-seen is written at most this often per session.
@@ -49,9 +50,49 @@ pub type Touch = (SessionKey, i64);
 /// Audit entries waiting to be written at most; beyond that they reach only the log.
 const AUDIT_QUEUE: usize = 65_536;
 
+/// What a configuration reload (SIGHUP) replaces while serving: the routes with their
+/// policies and upstreams, and the identity header names.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub routes: Vec<Route>,
+    pub headers: IdentityHeaders,
+    /// Some route restricts methods (forward-auth then needs the original method).
+    pub routes_use_methods: bool,
+    /// Each route's metrics label: its host pattern and path, e.g. `*.example.com/admin`.
+    pub labels: Vec<Arc<String>>,
+}
+
+impl Policy {
+    /// The reloadable part of a configuration.
+    pub fn of(config: &Config) -> Policy {
+        Policy {
+            routes: config.routes.clone(),
+            headers: config.headers.clone(),
+            routes_use_methods: config.routes.iter().any(|r| !r.methods.is_empty()),
+            labels: config
+                .routes
+                .iter()
+                .map(|r| {
+                    use crate::proxy::routing::HostPattern;
+                    let host = match &r.host {
+                        HostPattern::Any => "*".to_string(),
+                        HostPattern::Exact(h) => h.clone(),
+                        HostPattern::Subdomains(d) => format!("*{d}"),
+                    };
+                    Arc::new(format!("{host}{}", r.path))
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Everything a request needs.
 pub struct App {
+    /// The configuration read at start-up. Routes and identity headers may have been replaced
+    /// since: read those through [`App::policy`].
     pub config: Config,
+    policy: arc_swap::ArcSwap<Policy>,
+    pub metrics: Arc<Metrics>,
     pub store: Store,
     pub hasher: Hasher,
     pub lockout: Lockout,
@@ -68,7 +109,9 @@ pub struct App {
 impl App {
     /// Build the state over an open store (loads stored overrides).
     pub fn new(config: Config, store: Store) -> Result<Arc<App>, String> {
-        let hasher = Hasher::new(config.security.hash_concurrency, config.security.hash_queue)?;
+        let metrics = Arc::new(Metrics::new());
+        let hasher = Hasher::new(config.security.hash_concurrency, config.security.hash_queue)?
+            .with_wait_metric(metrics.hash_wait.clone());
         let overrides = load_overrides(&store).map_err(|e| e.to_string())?;
         let mailer = config
             .smtp
@@ -92,6 +135,8 @@ impl App {
             touch_rx: Mutex::new(Some(rx)),
             audits: audit_tx,
             audit_rx: Mutex::new(Some(audit_rx)),
+            policy: arc_swap::ArcSwap::from_pointee(Policy::of(&config)),
+            metrics,
             config,
         }))
     }
@@ -120,6 +165,62 @@ impl App {
         *self.overrides.write().unwrap_or_else(|p| p.into_inner()) = o;
     }
 
+    /// The routes and identity headers in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Apply a re-read configuration: routes and identity headers take effect for the next
+    /// request; the names of other sections that changed (and need a restart) are returned.
+    pub fn apply_reload(&self, new: &Config) -> Vec<&'static str> {
+        self.policy.store(Arc::new(Policy::of(new)));
+        let old = &self.config;
+        let mut restart = Vec::new();
+        let mut differs = |name: &'static str, a: String, b: String| {
+            if a != b {
+                restart.push(name);
+            }
+        };
+        differs(
+            "server",
+            format!("{:?}", old.server),
+            format!("{:?}", new.server),
+        );
+        differs(
+            "storage",
+            format!("{:?}", old.storage),
+            format!("{:?}", new.storage),
+        );
+        differs(
+            "session",
+            format!("{:?}", old.session),
+            format!("{:?}", new.session),
+        );
+        differs("auth", format!("{:?}", old.auth), format!("{:?}", new.auth));
+        differs(
+            "security",
+            format!("{:?}", old.security),
+            format!("{:?}", new.security),
+        );
+        differs("log", format!("{:?}", old.log), format!("{:?}", new.log));
+        differs("smtp", format!("{:?}", old.smtp), format!("{:?}", new.smtp));
+        differs(
+            "metrics",
+            format!("{:?}", old.metrics),
+            format!("{:?}", new.metrics),
+        );
+        restart
+    }
+
+    /// The metrics page, with the gauges read now (one database read for the session count).
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(
+            self.store.session_count().ok(),
+            self.hasher.queue_depth(),
+            self.hasher.running(),
+        )
+    }
+
     /// Idle timeout in seconds.
     pub fn idle_secs(&self) -> i64 {
         i64::try_from(self.config.session.idle_timeout.as_secs()).unwrap_or(i64::MAX)
@@ -140,7 +241,11 @@ impl App {
         }
         let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
         let now = now_secs();
-        let found = session::check_tokens(&self.store, &refs, self.idle_secs(), now)?;
+        let started = std::time::Instant::now();
+        let found = session::check_tokens(&self.store, &refs, self.idle_secs(), now);
+        self.metrics
+            .store_time(StoreOp::SessionCheck, started.elapsed());
+        let found = found?;
         if let Some(auth) = &found {
             if now - auth.session.last_seen >= TOUCH_INTERVAL_SECS {
                 // Full queue: skip; the next request will try again.
@@ -197,9 +302,14 @@ impl App {
         op: impl FnOnce(&Store) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         let app = Arc::clone(self);
-        tokio::task::spawn_blocking(move || op(&app.store))
-            .await
-            .map_err(|e| ApiError::Internal(format!("storage task failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let out = op(&app.store);
+            app.metrics.store_time(StoreOp::Pooled, started.elapsed());
+            out
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("storage task failed: {e}")))
     }
 
     /// The mailer, or 503 SMTP_NOT_CONFIGURED.

@@ -56,7 +56,14 @@ struct RawConfig {
     headers: RawHeaders,
     log: RawLog,
     smtp: Option<RawSmtp>,
+    metrics: RawMetrics,
     routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +96,10 @@ fn ten_seconds() -> String {
 #[serde(deny_unknown_fields, default)]
 struct RawServer {
     listen: Vec<String>,
+    tls_listen: Vec<String>,
+    tls_cert: PathBuf,
+    tls_key: PathBuf,
+    upstream_ca_file: PathBuf,
     public_url: String,
     threads: usize,
     trusted_proxies: Vec<String>,
@@ -103,6 +114,10 @@ impl Default for RawServer {
     fn default() -> Self {
         RawServer {
             listen: vec!["127.0.0.1:8080".into()],
+            tls_listen: Vec::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            upstream_ca_file: PathBuf::new(),
             public_url: "http://127.0.0.1:8080".into(),
             threads: 0,
             trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
@@ -320,7 +335,25 @@ pub struct Config {
     pub headers: IdentityHeaders,
     pub log: LogConfig,
     pub smtp: Option<SmtpConfig>,
+    pub metrics: MetricsConfig,
     pub routes: Vec<Route>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// Prometheus text at `/metrics` on this address; `None`: no metrics listener.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `server.tls_listen` with its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// A secret from the config, a file or the environment; never printed.
@@ -361,6 +394,10 @@ pub struct SmtpConfig {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
+    /// HTTPS listeners; `None` without `tls_listen`.
+    pub tls: Option<TlsConfig>,
+    /// Extra trust roots for `https://` upstreams (PEM); `None`: the system's roots.
+    pub upstream_ca_file: Option<PathBuf>,
     pub public_url: PublicUrl,
     /// Worker threads; already resolved from 0 to the number of cores.
     pub threads: usize,
@@ -731,8 +768,35 @@ impl Validator {
         if raw.storage.path.as_os_str().is_empty() {
             self.problem("storage.path", "must not be empty");
         }
+        let metrics = MetricsConfig {
+            listen: if raw.metrics.listen.trim().is_empty() {
+                None
+            } else {
+                match raw.metrics.listen.trim().parse::<SocketAddr>() {
+                    Ok(a) => {
+                        if server.listen.contains(&a)
+                            || server.tls.as_ref().is_some_and(|t| t.listen.contains(&a))
+                        {
+                            self.problem(
+                                "metrics.listen",
+                                "must differ from the gateway's listeners",
+                            );
+                        }
+                        Some(a)
+                    }
+                    Err(_) => {
+                        self.problem(
+                            "metrics.listen",
+                            format!("{:?} is not an IP:port address", raw.metrics.listen),
+                        );
+                        None
+                    }
+                }
+            },
+        };
         Some(Config {
             server,
+            metrics,
             storage: StorageConfig {
                 path: raw.storage.path,
             },
@@ -757,9 +821,50 @@ impl Validator {
                 ),
             }
         }
-        if raw.listen.is_empty() {
-            self.problem("server.listen", "at least one listener is needed");
+        let mut tls_listen = Vec::new();
+        for (i, addr) in raw.tls_listen.iter().enumerate() {
+            match addr.parse::<SocketAddr>() {
+                Ok(a) => tls_listen.push(a),
+                Err(_) => self.problem(
+                    &format!("server.tls_listen[{i}]"),
+                    format!("{addr:?} is not an IP:port address"),
+                ),
+            }
         }
+        if raw.listen.is_empty() && raw.tls_listen.is_empty() {
+            self.problem(
+                "server.listen",
+                "at least one listener (listen or tls_listen) is needed",
+            );
+        }
+        let mut all: Vec<SocketAddr> = listen.iter().chain(&tls_listen).copied().collect();
+        all.sort();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            self.problem("server.tls_listen", "an address is listed twice");
+        }
+        let tls = if raw.tls_listen.is_empty() {
+            if !raw.tls_cert.as_os_str().is_empty() || !raw.tls_key.as_os_str().is_empty() {
+                self.problem(
+                    "server.tls_cert",
+                    "tls_cert and tls_key are used only with tls_listen",
+                );
+            }
+            None
+        } else {
+            if raw.tls_cert.as_os_str().is_empty() {
+                self.problem("server.tls_cert", "tls_listen needs a certificate file");
+            }
+            if raw.tls_key.as_os_str().is_empty() {
+                self.problem("server.tls_key", "tls_listen needs a private key file");
+            }
+            Some(TlsConfig {
+                listen: tls_listen,
+                cert: raw.tls_cert,
+                key: raw.tls_key,
+            })
+        };
+        let upstream_ca_file =
+            (!raw.upstream_ca_file.as_os_str().is_empty()).then_some(raw.upstream_ca_file);
         let public_url = match parse_public_url(&raw.public_url) {
             Ok(u) => u,
             Err(e) => {
@@ -791,6 +896,8 @@ impl Validator {
         };
         ServerConfig {
             listen,
+            tls,
+            upstream_ca_file,
             public_url,
             threads: if raw.threads == 0 {
                 cores()

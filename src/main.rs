@@ -204,7 +204,11 @@ fn main() -> ExitCode {
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             }
             tracing::info!(config = %source, "configuration loaded");
-            match authgate::server::run(config) {
+            let file = match locate(&arg) {
+                Source::File(p) => Some(p),
+                Source::Embedded => None,
+            };
+            match authgate::server::run(config, file) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

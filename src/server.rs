@@ -14,6 +14,33 @@ use crate::app::{now_secs, App, Touch};
 use crate::config::Config;
 use crate::proxy::Gateway;
 use crate::store::{AuditRecord, SessionKey, Store};
+use crate::tls::CertStore;
+use pingora::listeners::tls::TlsSettings;
+use rustls::server::ResolvesServerCert;
+
+/// Refuse an upstream CA file that would leave no trust root (Pingora panics on it later).
+fn check_ca_file(path: &std::path::Path) -> Result<(), StartError> {
+    use rustls::pki_types::pem::PemObject;
+    let fail = |reason: String| StartError::UpstreamCa(path.to_path_buf(), reason);
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&bytes) {
+        let cert = cert.map_err(|e| fail(format!("not valid PEM ({e})")))?;
+        roots
+            .add(cert)
+            .map_err(|e| fail(format!("not a usable CA certificate ({e})")))?;
+    }
+    if roots.is_empty() {
+        return Err(fail("no CERTIFICATE block found".into()));
+    }
+    let sections = String::from_utf8_lossy(&bytes)
+        .matches("-----BEGIN ")
+        .count();
+    if sections != roots.len() {
+        return Err(fail("holds something other than certificates".into()));
+    }
+    Ok(())
+}
 
 /// How often pending last-seen updates are written.
 const TOUCH_FLUSH: Duration = Duration::from_secs(5);
@@ -33,6 +60,10 @@ pub enum StartError {
     Store(#[from] crate::store::OpenError),
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::CertError),
+    #[error("server.upstream_ca_file: cannot use {0}: {1}")]
+    UpstreamCa(std::path::PathBuf, String),
     #[error("cannot start: {0}")]
     Other(String),
 }
@@ -45,15 +76,44 @@ fn server_conf(config: &Config) -> ServerConf {
         // SIGTERM: stop accepting at once, give in-flight requests `shutdown_timeout`.
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(config.server.shutdown_timeout.as_secs().max(1)),
+        ca_file: config
+            .server
+            .upstream_ca_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
         ..ServerConf::default()
     }
 }
 
 /// Open the store, check the listeners, and assemble the server.
-pub fn build(config: Config) -> Result<(Server, Arc<App>), StartError> {
-    for addr in &config.server.listen {
+pub fn build(
+    config: Config,
+    config_file: Option<std::path::PathBuf>,
+) -> Result<(Server, Arc<App>), StartError> {
+    let tls_listen: Vec<_> = config
+        .server
+        .tls
+        .as_ref()
+        .map(|t| t.listen.clone())
+        .unwrap_or_default();
+    let metrics_listen = config.metrics.listen;
+    for addr in config
+        .server
+        .listen
+        .iter()
+        .chain(&tls_listen)
+        .chain(&metrics_listen)
+    {
         // Pingora exits abruptly on a bind failure; check first for a clear message.
         std::net::TcpListener::bind(addr).map_err(|e| StartError::Listen(*addr, e))?;
+    }
+    // Pingora's TLS builders panic on unusable files: check them here, with the reason.
+    let certs = match &config.server.tls {
+        Some(tls) => Some(CertStore::open(&tls.cert, &tls.key)?),
+        None => None,
+    };
+    if let Some(ca) = &config.server.upstream_ca_file {
+        check_ca_file(ca)?;
     }
     let store = Store::open(&config.storage.path)?;
     let listen = config.server.listen.clone();
@@ -75,7 +135,35 @@ pub fn build(config: Config) -> Result<(Server, Arc<App>), StartError> {
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
     }
+    if let Some(certs) = &certs {
+        for addr in &tls_listen {
+            let mut settings =
+                TlsSettings::intermediate("", "").map_err(|e| StartError::Other(e.to_string()))?;
+            settings.set_cert_resolver(Arc::clone(certs) as Arc<dyn ResolvesServerCert>);
+            // HTTP/2 offered first through ALPN, HTTP/1.1 for everyone else.
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+        }
+    }
     server.add_service(proxy);
+    if let Some(addr) = metrics_listen {
+        let mut service = pingora::services::listening::Service::new(
+            "metrics".to_string(),
+            MetricsPage {
+                app: Arc::clone(&app),
+            },
+        );
+        service.add_tcp(&addr.to_string());
+        server.add_service(service);
+    }
+    server.add_service(background_service(
+        "reload",
+        Reloader {
+            app: Arc::clone(&app),
+            certs,
+            config_file,
+        },
+    ));
     server.add_service(background_service(
         "maintenance",
         Maintenance {
@@ -86,17 +174,143 @@ pub fn build(config: Config) -> Result<(Server, Arc<App>), StartError> {
 }
 
 /// Run until SIGTERM/SIGINT, then write what is pending.
-pub fn run(config: Config) -> Result<(), StartError> {
+pub fn run(config: Config, config_file: Option<std::path::PathBuf>) -> Result<(), StartError> {
     let listen = config.server.listen.clone();
+    let tls_listen = config.server.tls.as_ref().map(|t| t.listen.clone());
     let storage = config.storage.path.clone();
-    let (server, app) = build(config)?;
-    tracing::info!(?listen, storage = %storage.display(), "authgate listening");
+    let (server, app) = build(config, config_file)?;
+    tracing::info!(?listen, ?tls_listen, storage = %storage.display(), "authgate listening");
     server.run(RunArgs::default());
     tracing::info!(
         sessions = app.store.session_count().unwrap_or(0),
         "authgate stopped"
     );
     Ok(())
+}
+
+/// The metrics listener: Prometheus text at `/metrics`, nothing else.
+struct MetricsPage {
+    app: Arc<App>,
+}
+
+#[async_trait]
+impl pingora::apps::http_app::ServeHttp for MetricsPage {
+    async fn response(
+        &self,
+        session: &mut pingora::protocols::http::ServerSession,
+    ) -> http::Response<Vec<u8>> {
+        let req = session.req_header();
+        let path = req.uri.path();
+        let method = req.method.clone();
+        let (status, body, kind) = if path != "/metrics" {
+            (
+                http::StatusCode::NOT_FOUND,
+                b"not found: try /metrics\n".to_vec(),
+                "text/plain",
+            )
+        } else if method != http::Method::GET && method != http::Method::HEAD {
+            (
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                b"GET only\n".to_vec(),
+                "text/plain",
+            )
+        } else {
+            let app = Arc::clone(&self.app);
+            let text = tokio::task::spawn_blocking(move || app.render_metrics())
+                .await
+                .unwrap_or_default();
+            (
+                http::StatusCode::OK,
+                text.into_bytes(),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+        };
+        let len = body.len();
+        let body = if method == http::Method::HEAD {
+            Vec::new()
+        } else {
+            body
+        };
+        http::Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, kind)
+            .header(http::header::CONTENT_LENGTH, len)
+            .header(http::header::CACHE_CONTROL, "no-store")
+            .body(body)
+            .unwrap_or_default()
+    }
+}
+
+/// SIGHUP: read the certificate and the config file again. What fails to load is reported
+/// and the version in use stays.
+struct Reloader {
+    app: Arc<App>,
+    certs: Option<Arc<CertStore>>,
+    config_file: Option<std::path::PathBuf>,
+}
+
+impl Reloader {
+    fn reload(&self) {
+        if let Some(certs) = &self.certs {
+            match certs.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => tracing::error!("{e}; the certificate in use stays"),
+            }
+        }
+        let Some(path) = &self.config_file else {
+            tracing::info!("running on the built-in configuration: nothing to reload");
+            return;
+        };
+        match Config::load(path) {
+            Ok(new) => {
+                let restart = self.app.apply_reload(&new);
+                tracing::info!(
+                    config = %path.display(),
+                    routes = new.routes.len(),
+                    "configuration reloaded: routes and identity headers are in force"
+                );
+                if !restart.is_empty() {
+                    tracing::warn!(
+                        sections = %restart.join(", "),
+                        "these changed sections take effect only after a restart"
+                    );
+                }
+            }
+            Err(e) => {
+                let problems = e.to_string().replace('\n', "; ");
+                tracing::error!(
+                    config = %path.display(),
+                    %problems,
+                    "the configuration was not reloaded; the one in use stays"
+                );
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP: reloads are unavailable");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                got = hangups.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                    self.reload();
+                }
+            }
+        }
+    }
 }
 
 /// Background upkeep: batched last-seen writes and the expired-session sweep.

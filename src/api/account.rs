@@ -426,6 +426,7 @@ pub(crate) async fn check_password(
     if !verified.ok {
         app.ip_limiter.record_failure(req.client_ip, Instant::now());
         if let Some(secs) = app.lockout.record_failure(account, Instant::now()) {
+            app.metrics.lockout();
             app.audit(
                 "lockout",
                 Some(req.client_ip),
@@ -453,8 +454,29 @@ pub(crate) async fn check_password(
     Ok(true)
 }
 
-/// `POST /login`.
+/// `POST /login` (JSON or a form); every attempt is counted by outcome.
 pub async fn login(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let result = password_login(Arc::clone(&app), req, params).await;
+    app.metrics.login(match &result {
+        Ok(_) => "success",
+        Err(ApiError::InvalidCredentials) => "invalid_credentials",
+        Err(ApiError::AccountLocked { .. }) => "locked",
+        Err(ApiError::RateLimited { .. }) => "rate_limited",
+        Err(ApiError::AccountPending) => "pending",
+        Err(ApiError::AccountDisabled) => "disabled",
+        Err(ApiError::EmailNotVerified) => "unverified",
+        Err(ApiError::ServiceUnavailable { .. }) => "unavailable",
+        Err(e) if e.status().is_client_error() => "bad_request",
+        Err(_) => "error",
+    });
+    result
+}
+
+async fn password_login(
     app: Arc<App>,
     req: ApiRequest,
     _: Vec<String>,

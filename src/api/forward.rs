@@ -168,7 +168,8 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
     } else {
         "http"
     };
-    let routes_use_methods = cfg.routes.iter().any(|r| !r.methods.is_empty());
+    let policy = app.policy();
+    let routes_use_methods = policy.routes_use_methods;
     let original =
         original_request(&req.headers, default_scheme, routes_use_methods).map_err(|problem| {
             tracing::warn!(%problem, "forward-auth request cannot be decided");
@@ -177,7 +178,15 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
     let raw_path = original.target.split('?').next().unwrap_or("/");
     let path = normalise_path(raw_path)
         .map_err(|e| ApiError::Forbidden(format!("the original path is invalid: {e}")))?;
-    let decision = access::evaluate(app, &original.host, &path, &original.method, &req.headers);
+    let decision = access::evaluate(
+        app,
+        &policy,
+        &original.host,
+        &path,
+        &original.method,
+        &req.headers,
+    );
+    app.metrics.decision("forward", decision.verdict.name());
     match decision.verdict {
         Verdict::Allow => {
             let mut resp = ApiResponse::new(StatusCode::OK, "text/plain; charset=utf-8", "");
@@ -185,7 +194,7 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
             // placeholder onto the forwarded request instead of removing the header.
             let id = decision.auth.as_ref().map(|a| &a.identity);
-            for (name, value) in identity_values(&cfg.headers, id) {
+            for (name, value) in identity_values(&policy.headers, id) {
                 resp.headers.push((name.clone(), value));
             }
             Ok(resp)

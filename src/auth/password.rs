@@ -70,6 +70,8 @@ pub struct Hasher {
     queue_limit: usize,
     /// Verified against when the account does not exist, so that costs the same.
     dummy_hash: String,
+    concurrency: usize,
+    wait_metric: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 /// Releases a queue place when dropped (also when the waiting request is cancelled).
@@ -103,7 +105,24 @@ impl Hasher {
             waiting: AtomicUsize::new(0),
             queue_limit: queue,
             dummy_hash,
+            concurrency: concurrency.max(1),
+            wait_metric: None,
         })
+    }
+
+    /// Record how long each job waits for a slot.
+    pub fn with_wait_metric(
+        mut self,
+        histogram: prometheus_client::metrics::histogram::Histogram,
+    ) -> Hasher {
+        self.wait_metric = Some(histogram);
+        self
+    }
+
+    /// Jobs hashing now.
+    pub fn running(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.slots.available_permits())
     }
 
     /// Jobs waiting for a slot now.
@@ -115,6 +134,7 @@ impl Hasher {
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
+        let asked = std::time::Instant::now();
         let permit = match Arc::clone(&self.slots).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => {
@@ -134,6 +154,9 @@ impl Hasher {
                 permit
             }
         };
+        if let Some(h) = &self.wait_metric {
+            h.observe(asked.elapsed().as_secs_f64());
+        }
         tokio::task::spawn_blocking(move || {
             let _slot = permit;
             job()

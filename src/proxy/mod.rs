@@ -54,6 +54,8 @@ impl Gateway {
 pub struct RequestCtx {
     peer_ip: IpAddr,
     peer_trusted: bool,
+    /// The client reached us over TLS.
+    tls: bool,
     upstream: Option<(SocketAddr, bool, String)>,
     identity: Option<Identity>,
     /// The session arrived as a bearer token: keep it from the upstream.
@@ -61,6 +63,16 @@ pub struct RequestCtx {
     /// Carried on every log line of the request and sent upstream as `X-Request-Id`.
     request_id: String,
     started: std::time::Instant,
+    /// Metrics labels: the matched route (or `auth` / `none`) and its policy.
+    route_label: Option<Arc<String>>,
+    policy_label: &'static str,
+    /// When the upstream was chosen, for the upstream latency histogram.
+    upstream_started: Option<std::time::Instant>,
+}
+
+thread_local! {
+    static LABEL_AUTH: Arc<String> = Arc::new("auth".to_string());
+    static LABEL_NONE: Arc<String> = Arc::new("none".to_string());
 }
 
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
@@ -164,7 +176,7 @@ impl Gateway {
             body,
             client_ip: self.app.client_ip(ctx.peer_ip, &req.headers),
             peer_ip: ctx.peer_ip,
-            scheme: "http",
+            scheme: if ctx.tls { "https" } else { "http" },
         };
         let span = tracing::info_span!("request", id = %ctx.request_id);
         let resp = api::handle(&self.app, api_req).instrument(span).await;
@@ -172,10 +184,11 @@ impl Gateway {
     }
 
     /// The redirect a browser gets when it needs to log in.
-    fn login_redirect(&self, session: &Session, host: Option<&str>) -> ApiResponse {
+    fn login_redirect(&self, session: &Session, host: Option<&str>, tls: bool) -> ApiResponse {
         let target = String::from_utf8_lossy(session.req_header().raw_path()).into_owned();
+        let scheme = if tls { "https" } else { "http" };
         let original = match host {
-            Some(h) => format!("http://{h}{target}"),
+            Some(h) => format!("{scheme}://{h}{target}"),
             None => format!("{}{target}", self.app.config.server.public_url.origin),
         };
         ApiResponse::new(
@@ -205,10 +218,11 @@ impl Gateway {
         };
         let prior = prior.join(", ");
         let own_host = headers.get(HOST).and_then(|v| v.to_str().ok());
+        let own = if ctx.tls { "https" } else { "http" };
         let proto = match trusted("x-forwarded-proto") {
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             Some(p) if p.eq_ignore_ascii_case("http") => "http",
-            _ => "http",
+            _ => own,
         };
         let fwd = ForwardedFor {
             peer_ip: ctx.peer_ip,
@@ -219,7 +233,7 @@ impl Gateway {
         let names: Vec<&str> = self.cookie_names.iter().map(String::as_str).collect();
         let mut plan = plan_upstream_headers(
             headers,
-            &self.app.config.headers,
+            &self.app.policy().headers,
             ctx.identity.as_ref(),
             &names,
             &fwd,
@@ -242,11 +256,15 @@ impl ProxyHttp for Gateway {
         RequestCtx {
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             peer_trusted: false,
+            tls: false,
             upstream: None,
             identity: None,
             bearer_used: false,
             request_id: String::new(),
             started: std::time::Instant::now(),
+            route_label: None,
+            policy_label: "none",
+            upstream_started: None,
         }
     }
 
@@ -276,6 +294,7 @@ impl ProxyHttp for Gateway {
             .map(|a| a.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         ctx.peer_trusted = crate::net::is_trusted(ctx.peer_ip, &app.config.server.trusted_proxies);
+        ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         ctx.request_id = request_id(&session.req_header().headers, ctx.peer_trusted);
 
         let headers = &session.req_header().headers;
@@ -301,6 +320,8 @@ impl ProxyHttp for Gateway {
         let prefix = &app.config.auth.prefix;
         if let Some(rest) = path.strip_prefix(prefix.as_str()) {
             if rest.is_empty() || rest.starts_with('/') {
+                ctx.route_label = Some(LABEL_AUTH.with(Arc::clone));
+                ctx.policy_label = "api";
                 let sub = if rest.is_empty() {
                     "/".to_string()
                 } else {
@@ -313,15 +334,20 @@ impl ProxyHttp for Gateway {
         let host = request_host(session);
         let method = session.req_header().method.clone();
         let span = tracing::info_span!("request", id = %ctx.request_id);
+        let policy = app.policy();
         let decision = span.in_scope(|| {
             access::evaluate(
                 app,
+                &policy,
                 host.as_deref().unwrap_or(""),
                 &path,
                 &method,
                 &session.req_header().headers,
             )
         });
+        app.metrics.decision("proxy", decision.verdict.name());
+        ctx.route_label = decision.label.cloned();
+        ctx.policy_label = decision.route.map_or("none", access::policy_name);
         let route = match decision.verdict {
             Verdict::Allow => match decision.route {
                 Some(route) => route,
@@ -351,7 +377,7 @@ impl ProxyHttp for Gateway {
                 if wants_html(headers)
                     && (method == http::Method::GET || method == http::Method::HEAD)
                 {
-                    let resp = self.login_redirect(session, host.as_deref());
+                    let resp = self.login_redirect(session, host.as_deref(), ctx.tls);
                     return self.answer(session, resp).await;
                 }
                 return self.refuse(session, ApiError::Unauthorized).await;
@@ -394,6 +420,7 @@ impl ProxyHttp for Gateway {
                 "no upstream selected",
             ));
         };
+        ctx.upstream_started = Some(std::time::Instant::now());
         let mut peer = HttpPeer::new(addr, tls, sni);
         let server = &self.app.config.server;
         peer.options.connection_timeout = Some(server.upstream_connect_timeout);
@@ -418,6 +445,18 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut pingora::http::ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let Some(at) = ctx.upstream_started.take() {
+            self.app.metrics.upstream_time(at.elapsed());
+        }
+        Ok(())
+    }
+
     async fn logging(
         &self,
         session: &mut Session,
@@ -428,6 +467,15 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
+        let route = match ctx.route_label.take() {
+            Some(label) => label,
+            None => LABEL_NONE.with(Arc::clone),
+        };
+        self.app.metrics.request(&crate::metrics::RequestLabels {
+            route,
+            policy: ctx.policy_label,
+            status,
+        });
         let req = session.req_header();
         tracing::debug!(
             target: "authgate::access",

@@ -6,6 +6,7 @@
 pub mod echo;
 pub mod proxies;
 pub mod smtp;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -188,6 +189,11 @@ impl TestServer {
         }
     }
 
+    /// Send a signal by name (`HUP`, `TERM`, ...).
+    pub fn signal(&self, signal: &str) {
+        unsafe_kill(self.pid(), signal);
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).expect("running")
@@ -225,6 +231,44 @@ impl TestServer {
         assert_eq!(r.status, 201, "{}", r.body);
         c
     }
+}
+
+/// Run `authgate serve` on `config` (text) and expect it to refuse to start: returns its
+/// stderr. Panics if it is still running after 20 s or exits successfully.
+pub fn refuses_to_start(config: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn authgate");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("authgate started although it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(!status.success(), "exit status {status}: {err}");
+    assert!(
+        !err.contains("panicked"),
+        "start-up refused by a panic, not a message: {err}"
+    );
+    err
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {

@@ -1,0 +1,259 @@
+//! Prometheus metrics: counters and histograms updated on the request path (atomics behind a
+//! read lock, no allocation for known label sets), rendered as text for `/metrics` on the
+//! `[metrics] listen` address.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of `authgate_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `host` + `path` of the matched route, `auth` for the gateway's own endpoints, `none`
+    /// when nothing matched.
+    pub route: Arc<String>,
+    pub policy: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    source: &'static str,
+    decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: &'static str,
+}
+
+/// Store operations timed by `authgate_store_seconds`.
+#[derive(Debug, Clone, Copy)]
+pub enum StoreOp {
+    /// The session check on the request path (read).
+    SessionCheck,
+    /// Any operation run on the blocking pool (writes, admin reads).
+    Pooled,
+}
+
+impl StoreOp {
+    fn label(self) -> &'static str {
+        match self {
+            StoreOp::SessionCheck => "session_check",
+            StoreOp::Pooled => "pooled",
+        }
+    }
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    decisions: Family<DecisionLabels, Counter>,
+    logins: Family<OutcomeLabels, Counter>,
+    lockouts: Counter,
+    /// Time a password job waited for a hashing slot (zero when one was free).
+    pub hash_wait: Histogram,
+    hash_queue: Gauge,
+    hash_running: Gauge,
+    sessions: Gauge,
+    store: Family<OpLabels, Histogram>,
+    upstream: Histogram,
+    store_up: Gauge,
+}
+
+/// Sub-millisecond to tens of seconds.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_05, 2.5, 14)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("authgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests answered, by route, policy and status",
+            requests.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "auth_decisions",
+            "Access decisions, by source (proxy or forward-auth) and decision",
+            decisions.clone(),
+        );
+        let logins = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "logins",
+            "Password login attempts, by outcome",
+            logins.clone(),
+        );
+        let lockouts = Counter::default();
+        registry.register(
+            "lockouts",
+            "Accounts locked after repeated failures",
+            lockouts.clone(),
+        );
+        let hash_wait = Histogram::new(latency_buckets());
+        registry.register(
+            "hash_wait_seconds",
+            "Time password jobs waited for a hashing slot",
+            hash_wait.clone(),
+        );
+        let hash_queue = Gauge::default();
+        registry.register(
+            "hash_queue_depth",
+            "Password jobs waiting for a hashing slot",
+            hash_queue.clone(),
+        );
+        let hash_running = Gauge::default();
+        registry.register(
+            "hash_running",
+            "Password jobs hashing now",
+            hash_running.clone(),
+        );
+        let sessions = Gauge::default();
+        registry.register("sessions", "Sessions stored", sessions.clone());
+        let store = Family::<OpLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        registry.register(
+            "store_seconds",
+            "Database operation latency, by operation",
+            store.clone(),
+        );
+        let upstream = Histogram::new(latency_buckets());
+        registry.register(
+            "upstream_seconds",
+            "Time from choosing an upstream to its response header",
+            upstream.clone(),
+        );
+        let store_up = Gauge::default();
+        registry.register(
+            "store_up",
+            "1 when the database accepts reads, else 0",
+            store_up.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            decisions,
+            logins,
+            lockouts,
+            hash_wait,
+            hash_queue,
+            hash_running,
+            sessions,
+            store,
+            upstream,
+            store_up,
+        }
+    }
+
+    pub fn request(&self, labels: &RequestLabels) {
+        self.requests.get_or_create(labels).inc();
+    }
+
+    pub fn decision(&self, source: &'static str, decision: &'static str) {
+        self.decisions
+            .get_or_create(&DecisionLabels { source, decision })
+            .inc();
+    }
+
+    pub fn login(&self, outcome: &'static str) {
+        self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn lockout(&self) {
+        self.lockouts.inc();
+    }
+
+    pub fn store_time(&self, op: StoreOp, took: Duration) {
+        self.store
+            .get_or_create(&OpLabels { op: op.label() })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn upstream_time(&self, took: Duration) {
+        self.upstream.observe(took.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition, with the gauges read now.
+    pub fn render(&self, sessions: Option<u64>, hash_queue: usize, hash_running: usize) -> String {
+        match sessions {
+            Some(n) => {
+                self.sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
+                self.store_up.set(1);
+            }
+            None => {
+                self.store_up.set(0);
+            }
+        }
+        self.hash_queue
+            .set(i64::try_from(hash_queue).unwrap_or(i64::MAX));
+        self.hash_running
+            .set(i64::try_from(hash_running).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        let route = Arc::new("*/app".to_string());
+        for _ in 0..3 {
+            m.request(&RequestLabels {
+                route: Arc::clone(&route),
+                policy: "authenticated",
+                status: 200,
+            });
+        }
+        m.decision("forward", "allow");
+        m.login("success");
+        m.login("invalid_credentials");
+        m.lockout();
+        m.store_time(StoreOp::SessionCheck, Duration::from_micros(3));
+        m.upstream_time(Duration::from_millis(2));
+        let text = m.render(Some(42), 1, 2);
+        for line in [
+            "authgate_requests_total{route=\"*/app\",policy=\"authenticated\",status=\"200\"} 3",
+            "authgate_auth_decisions_total{source=\"forward\",decision=\"allow\"} 1",
+            "authgate_logins_total{outcome=\"success\"} 1",
+            "authgate_lockouts_total 1",
+            "authgate_sessions 42",
+            "authgate_hash_queue_depth 1",
+            "authgate_hash_running 2",
+            "authgate_store_seconds_count{op=\"session_check\"} 1",
+            "authgate_upstream_seconds_count 1",
+            "authgate_store_up 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
