@@ -2,7 +2,8 @@
 # Installs the system packages authgate's build and tests need (Debian). Idempotent and quiet.
 set -euo pipefail
 # cmake: Pingora's zlib-ng build. nginx, caddy: the tests run authgate beside the real proxies.
-packages=(cmake nginx caddy)
+# systemd: systemd-analyze checks the unit file. wrk: the load script (benches/load.sh).
+packages=(cmake nginx caddy systemd wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -387,3 +387,77 @@ fn sighup_reloads_routes_and_headers_and_keeps_them_on_a_bad_file() {
         "{stderr}"
     );
 }
+
+fn systemd_analyze() -> &'static str {
+    for p in ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"] {
+        if std::path::Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("systemd-analyze is not installed: run scripts/deps.sh (CI installs it)");
+}
+
+#[test]
+fn systemd_unit_verifies_is_hardened_and_stops_in_time() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("systemd/authgate.service")).expect("unit");
+    for directive in [
+        "Type=simple",
+        "DynamicUser=yes",
+        "StateDirectory=authgate",
+        "ConfigurationDirectory=authgate",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+    ] {
+        assert!(unit.contains(directive), "the unit lacks {directive:?}");
+    }
+    // The stop timeout follows the shipped shutdown_timeout, with 2 s for the final writes.
+    let shipped = std::fs::read_to_string(root.join("config.toml")).expect("config");
+    let shutdown: u64 = shipped
+        .lines()
+        .find_map(|l| l.strip_prefix("shutdown_timeout = \""))
+        .and_then(|v| v.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .expect("shutdown_timeout in config.toml");
+    assert!(
+        unit.contains(&format!("TimeoutStopSec={}s", shutdown + 2)),
+        "TimeoutStopSec should be shutdown_timeout + 2s"
+    );
+
+    // systemd's own checks, on a copy that points at the binary under test.
+    let dir = tempfile::tempdir().expect("dir");
+    let copy = dir.path().join("authgate.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/authgate", env!("CARGO_BIN_EXE_authgate")),
+    )
+    .expect("write");
+    let out = std::process::Command::new(systemd_analyze())
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze verify");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "systemd-analyze verify: {stderr}");
+    assert!(
+        !stderr.contains("authgate.service"),
+        "systemd-analyze verify warns about the unit: {stderr}"
+    );
+    let out = std::process::Command::new(systemd_analyze())
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze security");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exposure: f64 = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in: {text}"));
+    assert!(exposure <= 2.0, "exposure {exposure} (0 = locked down, 10 = none)");
+}
