@@ -4,8 +4,9 @@
 use http::{HeaderMap, Method};
 
 use crate::app::App;
-use crate::auth::cookie;
-use crate::auth::session::Authenticated;
+use std::sync::Arc;
+
+use crate::auth::session::Identity;
 use crate::config::{Policy, Route};
 use crate::proxy::routing::{canonical_host, decide, find_route, Access};
 
@@ -54,7 +55,8 @@ pub struct Decision<'a> {
     pub route: Option<&'a Route>,
     /// The matched route's metrics label.
     pub label: Option<&'a std::sync::Arc<String>>,
-    pub auth: Option<Authenticated>,
+    /// Who the request is from, if it carries a live session (public routes may have none).
+    pub identity: Option<Arc<Identity>>,
     /// The session came as a bearer token (to be kept from the upstream).
     pub bearer_used: bool,
 }
@@ -74,11 +76,11 @@ pub fn evaluate<'a>(
             verdict: Verdict::NoRoute,
             route: None,
             label: None,
-            auth: None,
+            identity: None,
             bearer_used: false,
         };
     };
-    let auth = match app.authenticate(headers) {
+    let seen = match app.identify(headers) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "session check failed");
@@ -89,26 +91,23 @@ pub fn evaluate<'a>(
                     verdict: Verdict::Unavailable,
                     route: Some(route),
                     label: policy.labels.get(index),
-                    auth: None,
+                    identity: None,
                     bearer_used: false,
                 };
             }
         }
     };
-    let verdict = match decide(route, auth.as_ref().map(|a| a.identity.groups.as_slice())) {
+    let verdict = match decide(route, seen.as_ref().map(|s| s.identity.groups.as_slice())) {
         Access::Allow => Verdict::Allow,
         Access::LoginRequired => Verdict::LoginRequired,
         Access::Forbidden => Verdict::Forbidden,
     };
-    let bearer_used = auth.is_some()
-        && app.config.session.bearer
-        && cookie::session_tokens(headers, &app.config.session).is_empty()
-        && crate::app::bearer_token(headers).is_some();
+    let bearer_used = seen.as_ref().is_some_and(|s| s.via_bearer);
     Decision {
         verdict,
         route: Some(route),
         label: policy.labels.get(index),
-        auth,
+        identity: seen.map(|s| s.identity),
         bearer_used,
     }
 }

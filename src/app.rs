@@ -13,7 +13,8 @@ use crate::auth::cookie;
 use crate::auth::lockout::Lockout;
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::IpLimiter;
-use crate::auth::session::{self, Authenticated};
+use crate::auth::session::{self, Authenticated, Identity};
+use crate::auth::session_cache::SessionCache;
 use crate::config::{Config, IdentityHeaders, Registration, Route};
 use crate::error::ApiError;
 use crate::mail::Mailer;
@@ -22,6 +23,8 @@ use crate::store::{AuditRecord, SessionKey, Store, StoreError};
 
 /// Last-seen is written at most this often per session.
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
+/// Live sessions kept in memory at most (about 300 bytes each).
+const SESSION_CACHE_ENTRIES: usize = 65_536;
 /// Pending last-seen updates held at most; beyond that updates are dropped (they are advisory).
 const TOUCH_QUEUE: usize = 8192;
 
@@ -93,6 +96,9 @@ pub struct App {
     pub config: Config,
     policy: arc_swap::ArcSwap<Policy>,
     pub metrics: Arc<Metrics>,
+    sessions: SessionCache,
+    /// The session cookie's name on the wire.
+    cookie_name: String,
     pub store: Store,
     pub hasher: Hasher,
     pub lockout: Lockout,
@@ -137,6 +143,8 @@ impl App {
             audit_rx: Mutex::new(Some(audit_rx)),
             policy: arc_swap::ArcSwap::from_pointee(Policy::of(&config)),
             metrics,
+            sessions: SessionCache::new(SESSION_CACHE_ENTRIES),
+            cookie_name: cookie::wire_name(&config.session),
             config,
         }))
     }
@@ -255,6 +263,74 @@ impl App {
         Ok(found)
     }
 
+    /// Who a request to a protected app is: the first presented token (cookie, then bearer when
+    /// enabled) that names a live session. Served from memory when the session was checked
+    /// before and nothing that could end it has been written since; else one database read.
+    /// A store failure is an error so callers fail closed.
+    pub fn identify(&self, headers: &HeaderMap) -> Result<Option<Seen>, StoreError> {
+        let cookies = cookie::session_token_refs(headers, &self.cookie_name);
+        let bearer = if self.config.session.bearer {
+            bearer_token(headers)
+        } else {
+            None
+        };
+        if cookies.is_empty() && bearer.is_none() {
+            return Ok(None);
+        }
+        let now = now_secs();
+        let idle = self.idle_secs();
+        // Read before the database: a write after this point makes what we read unusable.
+        let epoch = self.store.epoch();
+        let candidates = cookies
+            .iter()
+            .map(|t| (*t, false))
+            .chain(bearer.map(|t| (t, true)));
+        for (token, via_bearer) in candidates {
+            let Some(key) = session::key_for(token) else {
+                continue;
+            };
+            if let Some(hit) = self.sessions.get(&key, epoch, now, idle) {
+                self.note_activity(&key, hit.last_seen, now);
+                return Ok(Some(Seen {
+                    identity: hit.identity,
+                    via_bearer,
+                }));
+            }
+            let started = std::time::Instant::now();
+            let found = self.store.get_session_and_user(&key);
+            self.metrics
+                .store_time(StoreOp::SessionCheck, started.elapsed());
+            let Some((stored, user)) = found? else {
+                continue;
+            };
+            if !session::is_live(&stored, &user, idle, now) {
+                continue;
+            }
+            let identity = Arc::new(Identity::from_user(&user));
+            let valid_until = stored.expires_at.min(user.expires_at.unwrap_or(i64::MAX));
+            self.sessions.insert(
+                key,
+                epoch,
+                Arc::clone(&identity),
+                valid_until,
+                stored.last_seen,
+            );
+            self.note_activity(&key, stored.last_seen, now);
+            return Ok(Some(Seen {
+                identity,
+                via_bearer,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Queue a last-seen update when one is due (at most once a minute per session).
+    fn note_activity(&self, key: &crate::store::SessionKey, last_seen: i64, now: i64) {
+        if now - last_seen >= TOUCH_INTERVAL_SECS && self.touches.try_send((*key, now)).is_ok() {
+            self.sessions.seen(key, now);
+        }
+    }
+
     /// The receiving end of last-seen updates, for the maintenance task (taken once).
     pub fn take_touch_receiver(&self) -> Option<mpsc::Receiver<Touch>> {
         self.touch_rx
@@ -335,6 +411,13 @@ impl App {
             .filter_map(|v| v.to_str().ok());
         crate::net::client_ip(peer, xff, &self.config.server.trusted_proxies)
     }
+}
+
+/// A request's live session, as the access decision needs it.
+pub struct Seen {
+    pub identity: Arc<Identity>,
+    /// The session came as a bearer token (to be kept from the upstream).
+    pub via_bearer: bool,
 }
 
 /// The token of an `Authorization: Bearer` header.

@@ -193,7 +193,7 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             // Every identity header is always present, empty when there is no session (or no
             // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
             // placeholder onto the forwarded request instead of removing the header.
-            let id = decision.auth.as_ref().map(|a| &a.identity);
+            let id = decision.identity.as_deref();
             for (name, value) in identity_values(&policy.headers, id) {
                 resp.headers.push((name.clone(), value));
             }

@@ -69,6 +69,26 @@ pub fn clear_cookie(cfg: &SessionConfig) -> String {
         .to_string()
 }
 
+/// Like [`session_tokens`], borrowing from the headers, for the cookie named `wire_name`
+/// (the request path: no copies).
+pub fn session_token_refs<'h>(headers: &'h HeaderMap, wire_name: &str) -> Vec<&'h str> {
+    let mut out = Vec::new();
+    for value in headers.get_all(COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for cookie in Cookie::split_parse(text).flatten() {
+            if cookie.name_raw() == Some(wire_name) {
+                if let Some(v) = cookie.value_raw().filter(|v| !v.is_empty()) {
+                    out.push(v);
+                    if out.len() == MAX_CANDIDATES {
+                        return out;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The session tokens the request carries in its `Cookie` header(s) under the wire name, in order.
 /// Malformed pairs and non-UTF-8 headers are skipped, never an error.
 pub fn session_tokens(headers: &HeaderMap, cfg: &SessionConfig) -> Vec<String> {

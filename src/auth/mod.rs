@@ -7,3 +7,4 @@ pub mod password;
 pub mod ratelimit;
 pub mod redirect;
 pub mod session;
+pub mod session_cache;

@@ -57,7 +57,7 @@ pub struct RequestCtx {
     /// The client reached us over TLS.
     tls: bool,
     upstream: Option<(SocketAddr, bool, String)>,
-    identity: Option<Identity>,
+    identity: Option<Arc<Identity>>,
     /// The session arrived as a bearer token: keep it from the upstream.
     bearer_used: bool,
     /// Carried on every log line of the request and sent upstream as `X-Request-Id`.
@@ -234,7 +234,7 @@ impl Gateway {
         let mut plan = plan_upstream_headers(
             headers,
             &self.app.policy().headers,
-            ctx.identity.as_ref(),
+            ctx.identity.as_deref(),
             &names,
             &fwd,
         );
@@ -384,7 +384,7 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.bearer_used = decision.bearer_used;
-        ctx.identity = decision.auth.map(|a| a.identity);
+        ctx.identity = decision.identity;
 
         match &route.upstream {
             Upstream::Http { addr, tls, sni } => {

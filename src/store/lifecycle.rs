@@ -191,6 +191,7 @@ impl Store {
         hash: &str,
         now: i64,
     ) -> Result<Option<String>, UserWriteError> {
+        let _changes = self.invalidates();
         let hash = hash.to_string();
         self.redeem_token(
             key,
@@ -207,6 +208,7 @@ impl Store {
         key: &SessionKey,
         now: i64,
     ) -> Result<Option<String>, UserWriteError> {
+        let _changes = self.invalidates();
         self.redeem_token(
             key,
             TokenKind::EmailVerification,
@@ -226,6 +228,7 @@ impl Store {
         id: &str,
         change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
     ) -> Result<Result<(UserRecord, usize), E>, UserWriteError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let mut user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
@@ -247,6 +250,7 @@ impl Store {
 
     /// Delete a user with their sessions and index entries; never the last active owner.
     pub fn delete_user(&self, id: &str) -> Result<(), UserWriteError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         revoke_user_sessions(&txn, id, None)?;
@@ -278,6 +282,7 @@ impl Store {
     /// Disable every active account whose `expires_at` has passed and drop its sessions.
     /// Returns the ids changed and how many sessions were removed.
     pub fn expire_accounts(&self, now: i64) -> Result<(Vec<String>, usize), StoreError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write()?;
         let expired: Vec<UserRecord> = {
             let users = txn.open_table(USERS)?;

@@ -8,6 +8,7 @@ mod lifecycle;
 pub mod records;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redb::{
@@ -109,6 +110,19 @@ struct Inner {
     path: PathBuf,
     /// `None` while the database is being reopened after an I/O failure.
     db: std::sync::RwLock<Option<Arc<Database>>>,
+    /// Advanced after every write that can end a session or change what a session stands for
+    /// (logout, revocation, user changes, sweeps, reopening): copies of sessions kept in
+    /// memory are valid only for the epoch they were read in.
+    epoch: AtomicU64,
+}
+
+/// Advances the epoch when dropped, i.e. after the write transaction it guards is over.
+pub(crate) struct EpochBump<'a>(&'a AtomicU64);
+
+impl Drop for EpochBump<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl Store {
@@ -120,12 +134,23 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 db: std::sync::RwLock::new(Some(Arc::new(db))),
+                epoch: AtomicU64::new(0),
             }),
         };
         store
             .init_tables()
             .map_err(|e| OpenError::Other(path.to_path_buf(), e.to_string()))?;
         Ok(store)
+    }
+
+    /// The current epoch: read it *before* reading a session that will be kept in memory.
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
+    /// Declare the calling write as one that invalidates in-memory session copies.
+    pub(crate) fn invalidates(&self) -> EpochBump<'_> {
+        EpochBump(&self.inner.epoch)
     }
 
     /// The open database, or `Unavailable` while it is being reopened.
@@ -146,6 +171,7 @@ impl Store {
         if self.healthy() {
             return true;
         }
+        let _changes = self.invalidates();
         let old = self
             .inner
             .db
@@ -353,6 +379,7 @@ impl Store {
         id: &str,
         change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
     ) -> Result<Result<UserRecord, E>, UserWriteError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let mut user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
@@ -373,6 +400,7 @@ impl Store {
         now: i64,
         keep: Option<&SessionKey>,
     ) -> Result<usize, UserWriteError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         let mut user = read_user(&txn, id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
@@ -450,6 +478,7 @@ impl Store {
 
     /// Delete one session. Returns whether it existed.
     pub fn delete_session(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write()?;
         let existed = remove_session(&txn, key)?;
         txn.commit()?;
@@ -462,6 +491,7 @@ impl Store {
         user_id: &str,
         keep: Option<&SessionKey>,
     ) -> Result<usize, StoreError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write()?;
         let n = revoke_user_sessions(&txn, user_id, keep)?;
         txn.commit()?;
@@ -521,6 +551,7 @@ impl Store {
     /// Delete sessions whose effective expiry is before `now`, at most `limit` per call.
     /// Returns how many were deleted.
     pub fn sweep_expired_sessions(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
+        let _changes = self.invalidates();
         let txn = self.db()?.begin_write()?;
         let expired: Vec<SessionKey> = {
             let expiry = txn.open_table(SESSION_EXPIRY)?;

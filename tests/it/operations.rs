@@ -459,5 +459,8 @@ fn systemd_unit_verifies_is_hardened_and_stops_in_time() {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in: {text}"));
-    assert!(exposure <= 2.0, "exposure {exposure} (0 = locked down, 10 = none)");
+    assert!(
+        exposure <= 2.0,
+        "exposure {exposure} (0 = locked down, 10 = none)"
+    );
 }

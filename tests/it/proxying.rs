@@ -291,6 +291,61 @@ fn session_check_follows_user_changes_immediately() {
     assert_eq!(h["remote-name"], json!(["Olive O"]));
 }
 
+/// Sessions checked once are served from memory afterwards; every change that ends a session or
+/// alters the identity must still show on the very next request.
+#[test]
+fn remembered_sessions_follow_every_change_on_the_next_request() {
+    let echo = Echo::start();
+    let s = TestServer::start(&format!(
+        "[[routes]]\npath = \"/staff\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\ngroups = [\"staff\"]\n\
+         [[routes]]\npath = \"/\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\n",
+        up = echo.upstream()
+    ));
+    let mut owner = s.setup_owner();
+    let mut u = s.register("user@example.com", "user password 1");
+    let mut u2 = s.client();
+    assert_eq!(u2.login("user@example.com", "user password 1").status, 200);
+    let id = u.get("/auth/me").json()["data"]["user"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let warm = |c: &mut crate::support::Client| {
+        for _ in 0..3 {
+            assert_eq!(c.get("/app").status, 200);
+        }
+    };
+    warm(&mut u);
+    warm(&mut u2);
+    assert_eq!(u.get("/staff").status, 403);
+
+    // Groups granted by an admin: the next request passes and carries them.
+    let path = format!("/auth/admin/users/{id}");
+    let r = owner.send("PATCH", &path, Some(&json!({"groups": ["staff"]})), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(u.get("/staff").status, 200);
+    assert_eq!(
+        u.get("/app").echoed_headers()["remote-groups"],
+        json!(["user,staff"])
+    );
+
+    // Logout of one device ends that session only.
+    warm(&mut u);
+    let saved = u2.cookie.clone();
+    assert!(saved.is_some());
+    let r = u2.send("POST", "/auth/logout", None, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut stale = s.client();
+    stale.cookie = saved;
+    assert_eq!(stale.get("/app").status, 401);
+    assert_eq!(u.get("/app").status, 200);
+
+    // Disabled by an admin: 401 at once.
+    let r = owner.send("PATCH", &path, Some(&json!({"status": "disabled"})), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(u.get("/app").status, 401);
+    warm(&mut owner);
+}
+
 #[test]
 fn a_request_id_reaches_the_upstream_and_every_log_line_of_the_request() {
     let echo = Echo::start();
