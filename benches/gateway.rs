@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the per-request hot path: path normalisation + route match, and the
 //! session check (cookie parse → SHA-256 → store lookup → identity).
 //!
-//! Run: `cargo bench --bench gateway`
+//! Run: `cargo bench --bench gateway` (the 1,000,000-session store takes about a minute to
+//! build first; `AUTHGATE_BENCH_SESSIONS=100000` for a quicker run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -104,5 +105,136 @@ fn bench_session_check(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench_routing, bench_session_check);
+fn bench_user() -> UserRecord {
+    UserRecord {
+        id: "u1".into(),
+        email: "bench@example.com".into(),
+        username: Some("bench".into()),
+        full_name: Some("Bench User".into()),
+        first_name: None,
+        last_name: None,
+        role: Role::User,
+        groups: vec!["staff".into()],
+        status: UserStatus::Active,
+        email_verified: true,
+        password_hash: None,
+        created_at: 0,
+        updated_at: 0,
+        last_login_at: None,
+        expires_at: None,
+    }
+}
+
+/// The session check against a large store: the database path (a session not seen before:
+/// cookie parse → SHA-256 → redb read of session and user → liveness → identity), and the
+/// remembered path the proxy takes for a session it has checked before.
+fn bench_many_sessions(c: &mut Criterion) {
+    let count: usize = std::env::var("AUTHGATE_BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("many.redb");
+    let store = Store::open(&db).expect("store");
+    store.create_user(&bench_user(), None).expect("user");
+    let now = authgate::app::now_secs();
+    let mut sample = Vec::new();
+    let mut batch = Vec::with_capacity(50_000);
+    for i in 0..count {
+        let t = session::new_token().expect("token");
+        batch.push((
+            t.key,
+            SessionRecord {
+                user_id: "u1".into(),
+                created_at: now,
+                expires_at: now + 86_400,
+                last_seen: now,
+                indexed_expiry: 0,
+                remember: false,
+                ip: Some("203.0.113.7".into()),
+                user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+            },
+        ));
+        // Every 97th token is looked up below: spread over the whole key space.
+        if i % 97 == 0 && sample.len() < 10_000 {
+            sample.push(t.token);
+        }
+        if batch.len() == batch.capacity() {
+            store.import_sessions(&batch, 7200).expect("import");
+            batch.clear();
+        }
+    }
+    store.import_sessions(&batch, 7200).expect("import");
+    drop(store);
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    Store::open(&db)
+        .expect("reopen")
+        .compact()
+        .expect("compact");
+    let store = Store::open(&db).expect("reopen");
+    let compacted = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "{count} sessions: file {size} bytes ({} per session), after compaction {compacted} ({} per session)",
+        size / count.max(1) as u64,
+        compacted / count.max(1) as u64,
+    );
+
+    let config = Config::from_toml(&format!(
+        "[storage]\npath = \"{}\"\n[[routes]]\npath = \"/\"\nupstream = \"127.0.0.1:3000\"\npolicy = \"authenticated\"\n",
+        db.display()
+    ))
+    .expect("config");
+    let headers: Vec<HeaderMap> = sample
+        .iter()
+        .map(|t| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                "cookie",
+                HeaderValue::from_str(&format!("theme=dark; authgate_session={t}; lang=en"))
+                    .expect("cookie"),
+            );
+            h
+        })
+        .collect();
+    let mut i = 0usize;
+    c.bench_function(
+        &format!("session check, database ({count} sessions, random keys)"),
+        |b| {
+            b.iter(|| {
+                i = (i + 1) % headers.len();
+                let tokens = cookie::session_tokens(black_box(&headers[i]), &config.session);
+                let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+                let found = session::check_tokens(&store, &refs, 7200, now).expect("store");
+                assert!(found.is_some());
+                black_box(found)
+            })
+        },
+    );
+    drop(store);
+    let app = authgate::app::App::new(config, Store::open(&db).expect("store")).expect("app");
+    for h in &headers {
+        assert!(app.identify(h).expect("identify").is_some());
+    }
+    let mut i = 0usize;
+    c.bench_function(
+        &format!(
+            "session check, remembered ({count} sessions, {} in use)",
+            headers.len()
+        ),
+        |b| {
+            b.iter(|| {
+                i = (i + 1) % headers.len();
+                let found = app.identify(black_box(&headers[i])).expect("identify");
+                black_box(found.is_some())
+            })
+        },
+    );
+}
+
+criterion_group!(
+    benches,
+    bench_routing,
+    bench_session_check,
+    bench_many_sessions
+);
 criterion_main!(benches);

@@ -123,6 +123,19 @@ pub fn user_add(
 }
 
 /// `user list`: one line per user.
+/// `compact`: rewrite the database file without its free space (server stopped).
+pub fn compact(config: &Config) -> Result<String, String> {
+    let path = &config.storage.path;
+    let before = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let store = open(config)?;
+    store.compact().map_err(|e| e.to_string())?;
+    let after = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Ok(format!(
+        "{}: {before} bytes before, {after} bytes after compaction",
+        path.display()
+    ))
+}
+
 pub fn user_list(config: &Config) -> Result<String, String> {
     let store = open(config)?;
     let mut users = store.list_users().map_err(|e| e.to_string())?;

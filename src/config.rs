@@ -134,12 +134,14 @@ impl Default for RawServer {
 #[serde(deny_unknown_fields, default)]
 struct RawStorage {
     path: PathBuf,
+    cache_size: String,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         RawStorage {
             path: PathBuf::from("data/authgate.redb"),
+            cache_size: "64MiB".into(),
         }
     }
 }
@@ -426,6 +428,8 @@ pub struct PublicUrl {
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
     pub path: PathBuf,
+    /// The database's page cache in bytes (sessions in use are also kept in memory apart).
+    pub cache_size: usize,
 }
 
 /// `session.same_site`.
@@ -799,6 +803,17 @@ impl Validator {
             metrics,
             storage: StorageConfig {
                 path: raw.storage.path,
+                cache_size: match parse_size(&raw.storage.cache_size) {
+                    Ok(n) if n >= 1 << 20 => n,
+                    Ok(_) => {
+                        self.problem("storage.cache_size", "must be at least 1MiB");
+                        1 << 20
+                    }
+                    Err(e) => {
+                        self.problem("storage.cache_size", e);
+                        1 << 20
+                    }
+                },
             },
             session,
             auth,

@@ -42,6 +42,8 @@ enum Command {
     /// Manage invites
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Rewrite the database without its free space (while the server is stopped)
+    Compact(ConfigArg),
     /// Print an argon2id PHC string for a password read from stdin
     HashPassword {
         /// Read the password from standard input (required: never pass it as an argument)
@@ -272,6 +274,7 @@ fn main() -> ExitCode {
         }) => with_config(&config, |c| {
             cli::invite_create(c, &role, groups.as_deref(), uses, expires.as_deref())
         }),
+        Command::Compact(arg) => with_config(&arg, cli::compact),
         Command::HashPassword { password_stdin } => finish(
             read_password(password_stdin).and_then(|p| authgate::auth::password::hash_blocking(&p)),
         ),

@@ -115,7 +115,7 @@ pub fn build(
     if let Some(ca) = &config.server.upstream_ca_file {
         check_ca_file(ca)?;
     }
-    let store = Store::open(&config.storage.path)?;
+    let store = Store::open_with_cache(&config.storage.path, config.storage.cache_size)?;
     let listen = config.server.listen.clone();
     let conf = server_conf(&config);
     let app = App::new(config, store).map_err(StartError::Other)?;

@@ -106,8 +106,12 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// The page cache unless configured (`storage.cache_size`).
+const DEFAULT_CACHE: usize = 64 << 20;
+
 struct Inner {
     path: PathBuf,
+    cache_bytes: usize,
     /// `None` while the database is being reopened after an I/O failure.
     db: std::sync::RwLock<Option<Arc<Database>>>,
     /// Advanced after every write that can end a session or change what a session stands for
@@ -129,10 +133,16 @@ impl Store {
     /// Open the database at `path`, creating it (and its folder) when missing. An existing file
     /// is opened, never re-created: a corrupt file stops start-up and is left as it is.
     pub fn open(path: &Path) -> Result<Store, OpenError> {
-        let db = open_database(path)?;
+        Store::open_with_cache(path, DEFAULT_CACHE)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store, OpenError> {
+        let db = open_database(path, cache_bytes)?;
         let store = Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                cache_bytes,
                 db: std::sync::RwLock::new(Some(Arc::new(db))),
                 epoch: AtomicU64::new(0),
             }),
@@ -199,7 +209,7 @@ impl Store {
                 }
             }
         }
-        match open_database(&self.inner.path) {
+        match open_database(&self.inner.path, self.inner.cache_bytes) {
             Ok(db) => {
                 *self.inner.db.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
                 tracing::warn!("database reopened after a storage failure");
@@ -214,7 +224,7 @@ impl Store {
 }
 
 /// Open (or create) the file; see [`Store::open`].
-fn open_database(path: &Path) -> Result<Database, OpenError> {
+fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError> {
     {
         let exists = path.exists();
         if !exists {
@@ -228,6 +238,7 @@ fn open_database(path: &Path) -> Result<Database, OpenError> {
         // here, not a crash.
         let opened = std::panic::catch_unwind(move || {
             let mut builder = Database::builder();
+            builder.set_cache_size(cache_bytes);
             builder.set_repair_callback(|_| {
                 tracing::warn!("database was not closed cleanly; recovering");
             });
@@ -449,12 +460,43 @@ impl Store {
         Ok(())
     }
 
+    /// Store many sessions in one transaction (bulk loading: benchmarks, imports). The users
+    /// must exist; their last-login time is left alone.
+    pub fn import_sessions(
+        &self,
+        sessions: &[(SessionKey, SessionRecord)],
+        idle_secs: i64,
+    ) -> Result<(), StoreError> {
+        let txn = self.db()?.begin_write()?;
+        for (key, record) in sessions {
+            insert_session(&txn, key, record, idle_secs)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Rewrite the file without free space (the server must not be running). Returns whether
+    /// anything was reclaimed.
+    pub fn compact(self) -> Result<bool, StoreError> {
+        let inner = Arc::try_unwrap(self.inner)
+            .map_err(|_| StoreError::Unavailable("the database is in use".into()))?;
+        let db = inner
+            .db
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .ok_or_else(|| StoreError::Unavailable("the database is closed".into()))?;
+        let mut db = Arc::try_unwrap(db)
+            .map_err(|_| StoreError::Unavailable("the database is in use".into()))?;
+        db.compact()
+            .map_err(|e| StoreError::Unavailable(format!("compaction failed: {e}")))
+    }
+
     /// A session by key.
     pub fn get_session(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let txn = self.db()?.begin_read()?;
         let sessions = txn.open_table(SESSIONS)?;
         let found = sessions.get(key)?;
-        found.map(|v| records::decode(v.value())).transpose()
+        found.map(|v| SessionRecord::decode(v.value())).transpose()
     }
 
     /// A session and its user, read in one snapshot: the session check of every request.
@@ -465,7 +507,7 @@ impl Store {
         let txn = self.db()?.begin_read()?;
         let sessions = txn.open_table(SESSIONS)?;
         let session: SessionRecord = match sessions.get(key)? {
-            Some(v) => records::decode(v.value())?,
+            Some(v) => SessionRecord::decode(v.value())?,
             None => return Ok(None),
         };
         let users = txn.open_table(USERS)?;
@@ -510,7 +552,7 @@ impl Store {
         for key in index.get(user_id)? {
             let key = key?.value();
             if let Some(v) = sessions.get(&key)? {
-                out.push((key, records::decode(v.value())?));
+                out.push((key, SessionRecord::decode(v.value())?));
             }
         }
         Ok(out)
@@ -530,7 +572,7 @@ impl Store {
             let mut expiry = txn.open_table(SESSION_EXPIRY)?;
             for (key, seen) in touches {
                 let mut record: SessionRecord = match sessions.get(key)? {
-                    Some(v) => records::decode(v.value())?,
+                    Some(v) => SessionRecord::decode(v.value())?,
                     None => continue,
                 };
                 if *seen <= record.last_seen {
@@ -540,7 +582,7 @@ impl Store {
                 record.last_seen = *seen;
                 record.indexed_expiry = record.effective_expiry(idle_secs);
                 expiry.insert((record.indexed_expiry, *key), ())?;
-                sessions.insert(key, records::encode(&record)?.as_slice())?;
+                sessions.insert(key, record.encode()?.as_slice())?;
                 updated += 1;
             }
         }
@@ -715,7 +757,7 @@ fn insert_session(
     let mut record = record.clone();
     record.indexed_expiry = record.effective_expiry(idle_secs);
     txn.open_table(SESSIONS)?
-        .insert(key, records::encode(&record)?.as_slice())?;
+        .insert(key, record.encode()?.as_slice())?;
     txn.open_multimap_table(USER_SESSIONS)?
         .insert(record.user_id.as_str(), key)?;
     txn.open_table(SESSION_EXPIRY)?
@@ -727,7 +769,7 @@ fn insert_session(
 fn remove_session(txn: &WriteTransaction, key: &SessionKey) -> Result<bool, StoreError> {
     let mut sessions = txn.open_table(SESSIONS)?;
     let record: SessionRecord = match sessions.remove(key)? {
-        Some(v) => records::decode(v.value())?,
+        Some(v) => SessionRecord::decode(v.value())?,
         None => return Ok(false),
     };
     txn.open_multimap_table(USER_SESSIONS)?

@@ -1,5 +1,6 @@
-//! Stored records and their encoding: one version byte, then JSON. A new layout means a new
-//! version byte (and a migration), never a silent reinterpretation.
+//! Stored records and their encoding: one version byte, then JSON; sessions, the most numerous
+//! record, use a compact binary layout (version 2) and still read version 1. A new layout means
+//! a new version byte, never a silent reinterpretation.
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -110,7 +111,55 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
 }
 
+/// Sessions are the most numerous record: version 2 is a compact binary layout.
+const SESSION_V2: u8 = 2;
+
 impl SessionRecord {
+    /// Encode as version 2: the version byte; `created_at`, `expires_at`, `last_seen`,
+    /// `indexed_expiry` as little-endian i64; a flags byte (1 remember, 2 ip, 4 user agent);
+    /// `user_id` and `ip` each as a length byte and UTF-8; the user agent as a little-endian u16
+    /// length and UTF-8.
+    pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        let short = |s: &str, what: &str| {
+            u8::try_from(s.len())
+                .map_err(|_| StoreError::Corrupt(format!("session {what} too long to store")))
+        };
+        let ua = self.user_agent.as_deref().unwrap_or("");
+        let ua_len = u16::try_from(ua.len())
+            .map_err(|_| StoreError::Corrupt("session user agent too long to store".into()))?;
+        let mut out = Vec::with_capacity(40 + self.user_id.len() + ua.len() + 16);
+        out.push(SESSION_V2);
+        for t in [
+            self.created_at,
+            self.expires_at,
+            self.last_seen,
+            self.indexed_expiry,
+        ] {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        let flags = u8::from(self.remember)
+            | (u8::from(self.ip.is_some()) << 1)
+            | (u8::from(self.user_agent.is_some()) << 2);
+        out.push(flags);
+        out.push(short(&self.user_id, "user id")?);
+        out.extend_from_slice(self.user_id.as_bytes());
+        let ip = self.ip.as_deref().unwrap_or("");
+        out.push(short(ip, "address")?);
+        out.extend_from_slice(ip.as_bytes());
+        out.extend_from_slice(&ua_len.to_le_bytes());
+        out.extend_from_slice(ua.as_bytes());
+        Ok(out)
+    }
+
+    /// Decode version 2, or version 1 (JSON) written by earlier builds.
+    pub fn decode(bytes: &[u8]) -> Result<SessionRecord, StoreError> {
+        match bytes.first() {
+            Some(&SESSION_V2) => decode_session_v2(&bytes[1..])
+                .ok_or_else(|| StoreError::Corrupt("undecodable session record".into())),
+            _ => decode(bytes),
+        }
+    }
+
     /// When the session dies if unused: the earlier of absolute expiry and idle expiry.
     pub fn effective_expiry(&self, idle_secs: i64) -> i64 {
         self.expires_at
@@ -118,9 +167,94 @@ impl SessionRecord {
     }
 }
 
+fn decode_session_v2(mut b: &[u8]) -> Option<SessionRecord> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        if b.len() < n {
+            return None;
+        }
+        let (head, rest) = b.split_at(n);
+        *b = rest;
+        Some(head)
+    }
+    fn int(b: &mut &[u8]) -> Option<i64> {
+        Some(i64::from_le_bytes(take(b, 8)?.try_into().ok()?))
+    }
+    fn text(b: &mut &[u8], n: usize) -> Option<String> {
+        String::from_utf8(take(b, n)?.to_vec()).ok()
+    }
+    let created_at = int(&mut b)?;
+    let expires_at = int(&mut b)?;
+    let last_seen = int(&mut b)?;
+    let indexed_expiry = int(&mut b)?;
+    let flags = *take(&mut b, 1)?.first()?;
+    let id_len = usize::from(*take(&mut b, 1)?.first()?);
+    let user_id = text(&mut b, id_len)?;
+    let ip_len = usize::from(*take(&mut b, 1)?.first()?);
+    let ip = text(&mut b, ip_len)?;
+    let ua_len = usize::from(u16::from_le_bytes(take(&mut b, 2)?.try_into().ok()?));
+    let ua = text(&mut b, ua_len)?;
+    if !b.is_empty() || flags & !7 != 0 {
+        return None;
+    }
+    Some(SessionRecord {
+        user_id,
+        created_at,
+        expires_at,
+        last_seen,
+        indexed_expiry,
+        remember: flags & 1 != 0,
+        ip: (flags & 2 != 0).then_some(ip),
+        user_agent: (flags & 4 != 0).then_some(ua),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_round_trip_compactly_and_old_json_still_reads() {
+        let s = SessionRecord {
+            user_id: "0123456789abcdef0123456789abcdef".into(),
+            created_at: 1_700_000_000,
+            expires_at: 1_700_604_800,
+            last_seen: 1_700_000_100,
+            indexed_expiry: 1_700_007_300,
+            remember: true,
+            ip: Some("2001:db8::1".into()),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+        };
+        let bytes = s.encode().expect("encode");
+        assert!(bytes.len() < 140, "{}", bytes.len());
+        assert_eq!(SessionRecord::decode(&bytes).expect("decode"), s);
+        let bare = SessionRecord {
+            ip: None,
+            user_agent: None,
+            remember: false,
+            ..s.clone()
+        };
+        assert_eq!(
+            SessionRecord::decode(&bare.encode().expect("encode")).expect("decode"),
+            bare
+        );
+        // Written by earlier builds.
+        assert_eq!(
+            SessionRecord::decode(&encode(&s).expect("v1")).expect("v1"),
+            s
+        );
+        // Every truncation and a trailing byte are errors, never a panic.
+        for n in 0..bytes.len() {
+            assert!(SessionRecord::decode(&bytes[..n]).is_err(), "{n}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(SessionRecord::decode(&longer).is_err());
+        let long_id = SessionRecord {
+            user_id: "x".repeat(300),
+            ..s
+        };
+        assert!(long_id.encode().is_err());
+    }
 
     #[test]
     fn records_round_trip_with_version_byte() {
