@@ -280,3 +280,6 @@ fn main() -> ExitCode {
         ),
     }
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

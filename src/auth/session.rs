@@ -55,6 +55,9 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// `groups` joined with commas.
     pub groups_header: String,
+    /// The identity header values, rendered once: user, email, name, groups, user id (empty
+    /// when unset or not a valid header value).
+    pub header_values: [http::HeaderValue; 5],
 }
 
 impl Identity {
@@ -75,14 +78,27 @@ impl Identity {
                 .filter(|g| g.as_str() != user.role.as_str())
                 .cloned(),
         );
+        let groups_header = groups.join(",");
+        let value = |text: Option<&str>| {
+            http::HeaderValue::from_bytes(text.unwrap_or("").as_bytes())
+                .unwrap_or_else(|_| http::HeaderValue::from_static(""))
+        };
+        let header_values = [
+            value(Some(user.username.as_deref().unwrap_or(&user.email))),
+            value(Some(&user.email)),
+            value(name.as_deref()),
+            value(Some(&groups_header)),
+            value(Some(&user.id)),
+        ];
         Identity {
             user_id: user.id.clone(),
             email: user.email.clone(),
             username: user.username.clone(),
             name,
             role: user.role,
-            groups_header: groups.join(","),
+            groups_header,
             groups,
+            header_values,
         }
     }
 

@@ -20,6 +20,15 @@ pub fn fold_header_name(name: &str) -> String {
         .collect()
 }
 
+/// Whether two header names are equal once lower-cased with `_` folded to `-`.
+fn same_folded(a: &str, b: &str) -> bool {
+    let fold = |c: u8| match c {
+        b'_' => b'-',
+        c => c.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
 /// Header changes to apply to a request before it goes upstream (or is shown by `whoami`).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct HeaderPlan {
@@ -53,13 +62,13 @@ pub fn plan_upstream_headers(
     fwd: &ForwardedFor<'_>,
 ) -> HeaderPlan {
     let mut plan = HeaderPlan::default();
-    let protected: Vec<String> = names
-        .all()
-        .iter()
-        .map(|h| fold_header_name(h.as_str()))
-        .collect();
+    let protected = names.all();
     for name in headers.keys() {
-        if protected.contains(&fold_header_name(name.as_str())) && !plan.remove.contains(name) {
+        if protected
+            .iter()
+            .any(|p| same_folded(p.as_str(), name.as_str()))
+            && !plan.remove.contains(name)
+        {
             plan.remove.push(name.clone());
         }
     }
@@ -103,17 +112,16 @@ pub fn identity_values<'a>(
     names: &'a IdentityHeaders,
     identity: Option<&Identity>,
 ) -> [(&'a HeaderName, HeaderValue); 5] {
-    let value = |text: Option<&str>| {
-        HeaderValue::from_bytes(text.unwrap_or("").as_bytes())
-            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    let value = |i: usize| match identity {
+        Some(id) => id.header_values[i].clone(),
+        None => HeaderValue::from_static(""),
     };
-    let id = identity;
     [
-        (&names.user, value(id.map(|i| i.user_header()))),
-        (&names.email, value(id.map(|i| i.email.as_str()))),
-        (&names.name, value(id.and_then(|i| i.name.as_deref()))),
-        (&names.groups, value(id.map(|i| i.groups_header.as_str()))),
-        (&names.user_id, value(id.map(|i| i.user_id.as_str()))),
+        (&names.user, value(0)),
+        (&names.email, value(1)),
+        (&names.name, value(2)),
+        (&names.groups, value(3)),
+        (&names.user_id, value(4)),
     ]
 }
 

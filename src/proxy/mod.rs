@@ -92,19 +92,44 @@ fn request_id(headers: &http::HeaderMap, trusted: bool) -> String {
         });
     match incoming {
         Some(id) => id.to_string(),
-        None => {
-            let mut raw = [0u8; 8];
-            // Without randomness the id is still unique enough per process: use the time.
-            if getrandom::fill(&mut raw).is_err() {
-                raw = (std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0))
-                .to_be_bytes();
-            }
-            raw.iter().map(|b| format!("{b:02x}")).collect()
-        }
+        None => new_request_id(),
     }
+}
+
+thread_local! {
+    /// Per-thread generator state for request ids, seeded once from the OS.
+    static ID_STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+        let mut seed = [0u8; 8];
+        if getrandom::fill(&mut seed).is_err() {
+            // Without randomness ids are still unique enough per process: use the time.
+            seed = (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0))
+            .to_be_bytes();
+        }
+        u64::from_le_bytes(seed) | 1
+    });
+}
+
+/// A new 16-hex-digit request id (unique, not secret: no system call per request).
+fn new_request_id() -> String {
+    let mut x = ID_STATE.with(|s| {
+        // xorshift64*: a full-period sequence per thread from a random start.
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    });
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(16);
+    for _ in 0..16 {
+        out.push(char::from(HEX[(x >> 60) as usize]));
+        x <<= 4;
+    }
+    out
 }
 
 /// The request's host: `Host`, or the URI authority (HTTP/2, absolute-form).
