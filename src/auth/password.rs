@@ -1,6 +1,11 @@
-//! Password hashing with argon2id (OWASP parameters), on the blocking pool behind a bounded
-//! semaphore with a bounded queue. A job keeps its slot until the hash finishes, even when the
-//! client that asked for it has gone.
+//! Password hashing with argon2id (OWASP parameters) on a dedicated pool of threads, one per
+//! hashing slot, behind a bounded queue. A job keeps its slot until the hash finishes, even
+//! when the client that asked for it has gone.
+//!
+//! The pool's threads run at the lowest scheduling priority (`SCHED_IDLE` on Linux): a login
+//! flood uses whatever CPU is free, but proxied requests of signed-in users always run first,
+//! so their latency stays where it was. Under full CPU load logins wait in the queue (and get
+//! 503 with Retry-After once it is full) rather than slowing everyone down.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -72,6 +77,55 @@ pub struct Hasher {
     dummy_hash: String,
     concurrency: usize,
     wait_metric: Option<prometheus_client::metrics::histogram::Histogram>,
+    /// Work for the pool's threads; they stop when this is dropped.
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Start `n` hashing threads at the lowest priority, fed by one queue.
+fn start_pool(n: usize) -> Result<std::sync::mpsc::Sender<Job>, String> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    for i in 0..n {
+        let rx = Arc::clone(&rx);
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(p) => p.into_inner().recv(),
+                    };
+                    match job {
+                        // A panicking job must not take the thread (and its slot) with it.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start a hashing thread: {e}"))?;
+    }
+    Ok(tx)
+}
+
+/// Put the calling thread at the lowest CPU priority; on failure it keeps the normal one.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter.
+        let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if r != 0 {
+            // SAFETY: setpriority on the calling thread; lowering needs no privilege.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            }
+        }
+    }
 }
 
 /// Releases a queue place when dropped (also when the waiting request is cancelled).
@@ -107,6 +161,7 @@ impl Hasher {
             dummy_hash,
             concurrency: concurrency.max(1),
             wait_metric: None,
+            jobs: std::sync::Mutex::new(start_pool(concurrency.max(1))?),
         })
     }
 
@@ -157,12 +212,19 @@ impl Hasher {
         if let Some(h) = &self.wait_metric {
             h.observe(asked.elapsed().as_secs_f64());
         }
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let work: Job = Box::new(move || {
             let _slot = permit;
-            job()
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("hash job failed: {e}")))
+            let _ = done.send(job());
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(work)
+            .map_err(|_| ApiError::Internal("hash pool stopped".into()))?;
+        result
+            .await
+            .map_err(|_| ApiError::Internal("hash job failed".into()))
     }
 
     /// Hash a new password.
@@ -235,6 +297,20 @@ mod tests {
                 needs_rehash: false
             }
         );
+    }
+
+    #[tokio::test]
+    async fn hashing_threads_yield_to_everything_else() {
+        let hasher = Hasher::new(2, 4).expect("hasher");
+        // SAFETY: reading the calling thread's scheduling policy.
+        let policy = hasher
+            .run(|| unsafe { libc::sched_getscheduler(0) })
+            .await
+            .expect("runs");
+        // SAFETY: as above, on the test's own thread.
+        let normal = unsafe { libc::sched_getscheduler(0) };
+        assert_eq!(policy, libc::SCHED_IDLE);
+        assert_ne!(normal, libc::SCHED_IDLE);
     }
 
     #[tokio::test]

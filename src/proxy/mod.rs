@@ -513,6 +513,20 @@ impl ProxyHttp for Gateway {
         );
     }
 
+    /// A client that leaves before its answer is complete is routine, not an error: such
+    /// failures are logged at debug level; everything else keeps Pingora's error line.
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, e: &pingora::Error) -> bool {
+        let client_left = e.esource() == &ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            );
+        if client_left {
+            tracing::debug!(request_id = %ctx.request_id, error = %e, "client closed the connection");
+        }
+        client_left
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
