@@ -47,24 +47,7 @@ fn bench_routing(c: &mut Criterion) {
 fn bench_session_check(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&dir.path().join("bench.redb")).expect("store");
-    let user = UserRecord {
-        id: "u1".into(),
-        email: "bench@example.com".into(),
-        username: Some("bench".into()),
-        full_name: Some("Bench User".into()),
-        first_name: None,
-        last_name: None,
-        role: Role::User,
-        groups: vec!["staff".into()],
-        status: UserStatus::Active,
-        email_verified: true,
-        password_hash: None,
-        created_at: 0,
-        updated_at: 0,
-        last_login_at: None,
-        expires_at: None,
-    };
-    store.create_user(&user, None).expect("user");
+    store.create_user(&bench_user(), None).expect("user");
     let now = authgate::app::now_secs();
     let mut last = String::new();
     for _ in 0..SESSIONS {
