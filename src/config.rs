@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::proxy::routing::{normalise_path, HostPattern};
 
+mod oidc;
+pub use oidc::{secret_env_name, ClaimNames, OidcProviderConfig, ProviderKind, TokenAuth};
+
 /// Where `serve` and `check-config` look when no `--config` is given.
 pub const DEFAULT_PATHS: [&str; 2] = ["config.toml", "/etc/authgate/config.toml"];
 
@@ -58,6 +61,7 @@ struct RawConfig {
     smtp: Option<RawSmtp>,
     metrics: RawMetrics,
     routes: Vec<RawRoute>,
+    oidc: Vec<oidc::RawOidc>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -339,6 +343,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub metrics: MetricsConfig,
     pub routes: Vec<Route>,
+    /// Sign-in providers, in file order.
+    pub oidc: Vec<OidcProviderConfig>,
 }
 
 /// `[metrics]`.
@@ -763,6 +769,13 @@ impl Validator {
                 "needs [smtp] to send the verification mail",
             );
         }
+        let oidc = self.oidc(raw.oidc, &server.public_url, &auth.prefix);
+        if !auth.native_signin && oidc.is_empty() {
+            self.problem(
+                "auth.native_signin",
+                "false needs at least one [[oidc]] provider to sign in with",
+            );
+        }
         let mut routes = Vec::new();
         for (i, r) in raw.routes.into_iter().enumerate() {
             if let Some(route) = self.route(i, r, &auth.prefix) {
@@ -822,6 +835,7 @@ impl Validator {
             log,
             smtp,
             routes,
+            oidc,
         })
     }
 
@@ -1036,12 +1050,6 @@ impl Validator {
                 Registration::Closed
             }
         };
-        if !raw.native_signin {
-            self.problem(
-                "auth.native_signin",
-                "false needs at least one [[oidc]] provider, and none can be configured in this version",
-            );
-        }
         if raw.password_min_length < 1 {
             self.problem("auth.password_min_length", "must be at least 1");
         }
