@@ -38,6 +38,46 @@ fn active_owners(txn: &WriteTransaction) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Count one use of an invite inside `txn` and give `user` its role and groups (active).
+pub(super) fn use_invite(
+    txn: &WriteTransaction,
+    code: &str,
+    now: i64,
+    user: &mut UserRecord,
+) -> Result<(), InviteError> {
+    let mut table = txn
+        .open_table(INVITES)
+        .map_err(StoreError::from)
+        .map_err(UserWriteError::from)?;
+    let mut invite: InviteRecord = {
+        let found = table
+            .get(code)
+            .map_err(StoreError::from)
+            .map_err(UserWriteError::from)?;
+        match found {
+            Some(v) => records::decode(v.value()).map_err(UserWriteError::from)?,
+            None => return Err(InviteError::Invalid),
+        }
+    };
+    if !invite.usable(now) {
+        return Err(InviteError::Invalid);
+    }
+    invite.used += 1;
+    user.role = invite.role;
+    user.groups = invite.groups.clone();
+    user.status = UserStatus::Active;
+    table
+        .insert(
+            code,
+            records::encode(&invite)
+                .map_err(UserWriteError::from)?
+                .as_slice(),
+        )
+        .map_err(StoreError::from)
+        .map_err(UserWriteError::from)?;
+    Ok(())
+}
+
 impl Store {
     // -- invites -----------------------------------------------------------------------------
 
@@ -92,42 +132,11 @@ impl Store {
             .begin_write()
             .map_err(StoreError::from)
             .map_err(UserWriteError::from)?;
-        let mut invite: InviteRecord = {
-            let table = txn
-                .open_table(INVITES)
-                .map_err(StoreError::from)
-                .map_err(UserWriteError::from)?;
-            let found = table
-                .get(code)
-                .map_err(StoreError::from)
-                .map_err(UserWriteError::from)?;
-            match found {
-                Some(v) => records::decode(v.value()).map_err(UserWriteError::from)?,
-                None => return Err(InviteError::Invalid),
-            }
-        };
-        if !invite.usable(now) {
-            return Err(InviteError::Invalid);
-        }
-        invite.used += 1;
-        user.role = invite.role;
-        user.groups = invite.groups.clone();
-        user.status = UserStatus::Active;
+        use_invite(&txn, code, now, user)?;
         insert_user(&txn, user)?;
         if let Some((key, record, idle)) = session {
             insert_session(&txn, key, record, idle).map_err(UserWriteError::from)?;
         }
-        txn.open_table(INVITES)
-            .map_err(StoreError::from)
-            .map_err(UserWriteError::from)?
-            .insert(
-                code,
-                records::encode(&invite)
-                    .map_err(UserWriteError::from)?
-                    .as_slice(),
-            )
-            .map_err(StoreError::from)
-            .map_err(UserWriteError::from)?;
         txn.commit()
             .map_err(StoreError::from)
             .map_err(UserWriteError::from)?;
@@ -272,6 +281,7 @@ impl Store {
             .map_err(StoreError::from)?
             .remove_all(id)
             .map_err(StoreError::from)?;
+        super::identities::remove_user_identities(&txn, id)?;
         if active_owners(&txn)? == 0 {
             return Err(UserWriteError::LastOwner);
         }

@@ -4,6 +4,7 @@
 //! Every method is synchronous. Writes commit with `Durability::Immediate` (fsync) before they
 //! return, and callers on async threads run them on the blocking pool; short reads may run inline.
 
+mod identities;
 mod lifecycle;
 pub mod records;
 
@@ -16,6 +17,7 @@ use redb::{
     ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
+pub use identities::{IdentityError, IdentityRecord};
 pub use lifecycle::InviteError;
 pub use records::{
     AuditRecord, InviteRecord, Role, SessionRecord, TokenKind, TokenRecord, UserRecord, UserStatus,
@@ -272,6 +274,8 @@ impl Store {
         txn.open_table(lifecycle::INVITES)?;
         txn.open_table(lifecycle::TOKENS)?;
         txn.open_table(lifecycle::AUDIT)?;
+        txn.open_table(identities::IDENTITIES)?;
+        txn.open_multimap_table(identities::USER_IDENTITIES)?;
         txn.commit()?;
         Ok(())
     }
