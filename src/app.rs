@@ -105,6 +105,8 @@ pub struct App {
     pub ip_limiter: IpLimiter,
     /// `None` without `[smtp]`: mail features answer 503 SMTP_NOT_CONFIGURED.
     pub mailer: Option<Arc<Mailer>>,
+    /// Sign-in providers and the sign-ins in progress.
+    pub oidc: crate::oidc::Oidc,
     overrides: RwLock<Overrides>,
     touches: mpsc::Sender<Touch>,
     touch_rx: Mutex<Option<mpsc::Receiver<Touch>>>,
@@ -125,6 +127,7 @@ impl App {
             .map(Mailer::new)
             .transpose()?
             .map(Arc::new);
+        let oidc = crate::oidc::Oidc::new(&config.oidc)?;
         let (tx, rx) = mpsc::channel(TOUCH_QUEUE);
         let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
         Ok(Arc::new(App {
@@ -135,6 +138,7 @@ impl App {
             ),
             hasher,
             mailer,
+            oidc,
             store,
             overrides: RwLock::new(overrides),
             touches: tx,
@@ -212,6 +216,7 @@ impl App {
         );
         differs("log", format!("{:?}", old.log), format!("{:?}", new.log));
         differs("smtp", format!("{:?}", old.smtp), format!("{:?}", new.smtp));
+        differs("oidc", format!("{:?}", old.oidc), format!("{:?}", new.oidc));
         differs(
             "metrics",
             format!("{:?}", old.metrics),

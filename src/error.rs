@@ -55,6 +55,12 @@ pub enum ApiError {
     ServiceUnavailable { retry_after_secs: u64 },
     #[error("mail is not configured on this gateway")]
     SmtpNotConfigured,
+    /// A sign-in provider refused, or its answer failed a check.
+    #[error("{0}")]
+    SignInRefused(String),
+    /// A sign-in provider could not be reached or answered with a server error.
+    #[error("{0}")]
+    ProviderUnavailable(String),
     /// The upstream could not be reached or failed (proxied requests only).
     #[error("the upstream service is unavailable")]
     BadGateway,
@@ -90,7 +96,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             Validation { .. } | InvalidToken => StatusCode::BAD_REQUEST,
-            Unauthorized | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Unauthorized | InvalidCredentials | SignInRefused(_) => StatusCode::UNAUTHORIZED,
             Forbidden(_) | EmailNotVerified | AccountPending | AccountDisabled
             | RegistrationDisabled | InviteRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
@@ -101,7 +107,9 @@ impl ApiError {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AccountLocked { .. } => StatusCode::LOCKED,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ServiceUnavailable { .. } | SmtpNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceUnavailable { .. } | SmtpNotConfigured | ProviderUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             BadGateway => StatusCode::BAD_GATEWAY,
             GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -114,7 +122,7 @@ impl ApiError {
         match self {
             Validation { .. } => "VALIDATION_ERROR",
             InvalidToken => "INVALID_TOKEN",
-            Unauthorized => "UNAUTHORIZED",
+            Unauthorized | SignInRefused(_) => "UNAUTHORIZED",
             InvalidCredentials => "INVALID_CREDENTIALS",
             Forbidden(_) => "FORBIDDEN",
             EmailNotVerified => "EMAIL_NOT_VERIFIED",
@@ -131,7 +139,7 @@ impl ApiError {
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             AccountLocked { .. } => "ACCOUNT_LOCKED",
             RateLimited { .. } => "RATE_LIMITED",
-            ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
+            ServiceUnavailable { .. } | ProviderUnavailable(_) => "SERVICE_UNAVAILABLE",
             SmtpNotConfigured => "SMTP_NOT_CONFIGURED",
             Internal(_) => "INTERNAL_ERROR",
             BadGateway => "BAD_GATEWAY",
@@ -145,6 +153,7 @@ impl ApiError {
             ApiError::AccountLocked { retry_after_secs }
             | ApiError::RateLimited { retry_after_secs }
             | ApiError::ServiceUnavailable { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            ApiError::ProviderUnavailable(_) => Some(5),
             _ => None,
         }
     }

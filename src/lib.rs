@@ -14,6 +14,7 @@ pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod net;
+pub mod oidc;
 pub mod pages;
 pub mod proxy;
 pub mod server;

@@ -34,6 +34,12 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabels {
     op: &'static str,
 }
@@ -62,6 +68,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     decisions: Family<DecisionLabels, Counter>,
     logins: Family<OutcomeLabels, Counter>,
+    provider_logins: Family<ProviderLabels, Counter>,
     lockouts: Counter,
     /// Time a password job waited for a hashing slot (zero when one was free).
     pub hash_wait: Histogram,
@@ -104,6 +111,12 @@ impl Metrics {
             "logins",
             "Password login attempts, by outcome",
             logins.clone(),
+        );
+        let provider_logins = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "provider_logins",
+            "Sign-ins through an outside provider, by provider and outcome",
+            provider_logins.clone(),
         );
         let lockouts = Counter::default();
         registry.register(
@@ -156,6 +169,7 @@ impl Metrics {
             requests,
             decisions,
             logins,
+            provider_logins,
             lockouts,
             hash_wait,
             hash_queue,
@@ -179,6 +193,15 @@ impl Metrics {
 
     pub fn login(&self, outcome: &'static str) {
         self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn provider_login(&self, provider: &str, outcome: &'static str) {
+        self.provider_logins
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_string(),
+                outcome,
+            })
+            .inc();
     }
 
     pub fn lockout(&self) {

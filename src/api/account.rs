@@ -28,13 +28,13 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> 
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT: usize = 256;
 
-fn new_user_id() -> Result<String, ApiError> {
+pub(crate) fn new_user_id() -> Result<String, ApiError> {
     let mut raw = [0u8; 16];
     getrandom::fill(&mut raw).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
     Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn mint_token() -> Result<NewToken, ApiError> {
+pub(crate) fn mint_token() -> Result<NewToken, ApiError> {
     session::new_token().map_err(ApiError::Internal)
 }
 
@@ -53,7 +53,7 @@ pub(crate) fn require_admin(app: &App, req: &ApiRequest) -> Result<Authenticated
     Ok(auth)
 }
 
-fn new_session(
+pub(crate) fn new_session(
     app: &App,
     req: &ApiRequest,
     user_id: &str,
@@ -80,7 +80,12 @@ fn new_session(
     }
 }
 
-fn with_session_cookie(resp: ApiResponse, app: &App, token: &str, remember: bool) -> ApiResponse {
+pub(crate) fn with_session_cookie(
+    resp: ApiResponse,
+    app: &App,
+    token: &str,
+    remember: bool,
+) -> ApiResponse {
     let max_age = remember.then_some(app.config.session.remember_me_lifetime);
     resp.with_header(
         SET_COOKIE,
@@ -341,6 +346,11 @@ pub async fn register(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
+    if !app.native_signin() {
+        return Err(ApiError::Forbidden(
+            "accounts with a password are disabled here; sign in with a provider".into(),
+        ));
+    }
     let mode = app.registration();
     let invite = super::browser::query_param(&req, "invite").filter(|c| !c.is_empty());
     let bad_invite = || {
@@ -638,8 +648,15 @@ pub async fn logout_all(
 /// `GET /me`.
 pub async fn me(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiResponse, ApiError> {
     let auth = require_session(&app, &req)?;
+    let identities: Vec<Value> = app
+        .store
+        .user_identities(&auth.user.id)?
+        .iter()
+        .map(views::identity)
+        .collect();
     let data = json!({
         "user": views::user(&auth.user),
+        "identities": identities,
         "session": {
             "id": session::public_id(&auth.key),
             "createdAt": views::rfc3339(auth.session.created_at),
@@ -704,6 +721,12 @@ pub async fn change_password(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let auth = require_session(&app, &req)?;
+    if auth.user.password_hash.is_none() {
+        return Err(ApiError::field(
+            "currentPassword",
+            "this account signs in with a provider and has no password; set one with forgot-password",
+        ));
+    }
     let mut body = form_or_json_body(&req)?;
     let current = body.required_text(&[
         "currentPassword",

@@ -15,7 +15,7 @@ use super::{views, ApiRequest, CREATED};
 use crate::app::{bearer_token, now_secs, App};
 use crate::auth::session::Authenticated;
 use crate::error::ApiError;
-use crate::store::{InviteRecord, Role, UserRecord, UserStatus};
+use crate::store::{IdentityRecord, InviteRecord, Role, UserRecord, UserStatus};
 
 /// Audit entries per page at most.
 const AUDIT_PAGE_MAX: usize = 500;
@@ -65,6 +65,14 @@ pub fn parse_groups(value: &Value) -> Result<Vec<String>, &'static str> {
 fn admin_user_view(u: &UserRecord) -> Value {
     let mut v = views::user(u);
     v["expiresAt"] = u.expires_at.map(views::rfc3339).unwrap_or(Value::Null);
+    v["hasPassword"] = json!(u.password_hash.is_some());
+    v
+}
+
+/// A user as admins see them, with their linked provider identities.
+fn admin_user_with_identities(u: &UserRecord, identities: &[&IdentityRecord]) -> Value {
+    let mut v = admin_user_view(u);
+    v["identities"] = Value::Array(identities.iter().map(|i| views::identity(i)).collect());
     v
 }
 
@@ -95,6 +103,7 @@ pub async fn list_users(
     let q = query_param(&req, "q")
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
+    let identities = app.store.all_identities()?;
     let users: Vec<Value> = app
         .store
         .list_users()?
@@ -114,7 +123,11 @@ pub async fn list_users(
                 .any(|f| f.to_lowercase().contains(q))
             })
         })
-        .map(admin_user_view)
+        .map(|u| {
+            let linked: Vec<&IdentityRecord> =
+                identities.iter().filter(|i| i.user_id == u.id).collect();
+            admin_user_with_identities(u, &linked)
+        })
         .collect();
     Ok(ApiResponse::ok(
         StatusCode::OK,
@@ -133,10 +146,43 @@ pub async fn get_user(
     let id = params.first().cloned().unwrap_or_default();
     let user = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
     let sessions = app.store.user_sessions(&id)?.len();
+    let identities = app.store.user_identities(&id)?;
+    let linked: Vec<&IdentityRecord> = identities.iter().collect();
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "ok",
-        json!({"user": admin_user_view(&user), "sessions": sessions}),
+        json!({"user": admin_user_with_identities(&user, &linked), "sessions": sessions}),
+    ))
+}
+
+/// `DELETE /admin/users/{id}/identities/{provider}`: remove a user's link to a provider.
+pub async fn unlink_identity(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let actor = require_admin(&app, &req)?;
+    let (id, provider) = match params.as_slice() {
+        [id, provider] => (id.clone(), provider.clone()),
+        _ => return Err(ApiError::NotFound),
+    };
+    let user = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    may_touch(&actor, user.role)?;
+    let (uid, p) = (id.clone(), provider.clone());
+    if !app.blocking(move |s| s.unlink_identity(&uid, &p)).await?? {
+        return Err(ApiError::NotFound);
+    }
+    app.audit(
+        "identity_unlinked",
+        Some(req.client_ip),
+        Some(&actor.user.id),
+        Some(&id),
+        Some(format!("provider={provider}")),
+    );
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "identity unlinked",
+        Value::Null,
     ))
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod body;
 mod browser;
 mod forward;
+mod oidc;
 mod recovery;
 mod response;
 mod settings;
@@ -85,6 +86,10 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(GET, "/reset-password", browser::reset_page),
             endpoint!(GET, "/verify-email", browser::verify_page),
             endpoint!(GET, "/status", settings::status),
+            endpoint!(GET, "/oauth/{}", oidc::start),
+            endpoint!(GET, "/oauth/{}/callback", oidc::callback),
+            endpoint!(GET, "/google", oidc::start),
+            endpoint!(GET, "/google/callback", oidc::callback),
             endpoint!(GET, "/admin/users", admin::list_users),
             endpoint!(GET, "/admin/users/{}", admin::get_user),
             endpoint!(PATCH, "/admin/users/{}", admin::patch_user),
@@ -93,6 +98,11 @@ fn endpoints() -> &'static [Endpoint] {
                 DELETE,
                 "/admin/users/{}/sessions",
                 admin::revoke_user_sessions
+            ),
+            endpoint!(
+                DELETE,
+                "/admin/users/{}/identities/{}",
+                admin::unlink_identity
             ),
             endpoint!(POST, "/admin/invites", admin::create_invite),
             endpoint!(GET, "/admin/invites", admin::list_invites),

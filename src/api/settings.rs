@@ -24,9 +24,24 @@ pub async fn status(
         "needsSetup": needs_setup,
         "registration": app.registration().as_str(),
         "nativeSignin": app.native_signin(),
-        "providers": Vec::<Value>::new(),
+        "providers": providers(&app),
     });
     Ok(ApiResponse::ok(StatusCode::OK, "ok", data))
+}
+
+/// The sign-in providers as `/status` lists them: name, label and where sign-in starts.
+fn providers(app: &App) -> Vec<Value> {
+    app.oidc
+        .providers()
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.config.name,
+                "displayName": p.config.display_name,
+                "loginUrl": format!("{}/oauth/{}", app.config.auth.prefix, p.config.name),
+            })
+        })
+        .collect()
 }
 
 /// `GET /health`: 200 when the database answers, else 503.
@@ -98,7 +113,7 @@ pub async fn config_update(
             ),
         }
     }
-    if native == Some(false) {
+    if native == Some(false) && app.oidc.providers().is_empty() {
         body.problem(
             "nativeSignin",
             "cannot be false while no sign-in provider is configured",

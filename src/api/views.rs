@@ -49,3 +49,14 @@ mod tests {
         assert_eq!(rfc3339(1_700_000_000), json!("2023-11-14T22:13:20Z"));
     }
 }
+
+/// A linked provider identity as the API shows it.
+pub fn identity(i: &crate::store::IdentityRecord) -> Value {
+    json!({
+        "provider": i.provider,
+        "subject": i.subject,
+        "email": i.email,
+        "linkedAt": rfc3339(i.linked_at),
+        "lastLoginAt": i.last_login_at.map(rfc3339),
+    })
+}

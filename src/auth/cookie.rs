@@ -19,14 +19,67 @@ pub fn wire_name(cfg: &SessionConfig) -> String {
     }
 }
 
-/// Every name the gateway's cookie may carry (including spellings from an earlier `secure`
-/// setting), all of which are kept away from upstreams.
-pub fn all_names(cfg: &SessionConfig) -> [String; 3] {
+/// Every name the gateway's cookies may carry (including spellings from an earlier `secure`
+/// setting): the session cookie and the sign-in flow cookie, all kept away from upstreams.
+pub fn all_names(cfg: &SessionConfig) -> [String; 6] {
+    let flow = format!("{}{FLOW_SUFFIX}", cfg.cookie_name);
     [
         cfg.cookie_name.clone(),
         format!("__Host-{}", cfg.cookie_name),
         format!("__Secure-{}", cfg.cookie_name),
+        format!("__Host-{flow}"),
+        format!("__Secure-{flow}"),
+        flow,
     ]
+}
+
+/// The sign-in flow cookie is the session cookie's name with this suffix.
+const FLOW_SUFFIX: &str = "_signin";
+
+/// How long a sign-in at a provider may take before the flow cookie is gone.
+pub const FLOW_COOKIE_SECS: i64 = 600;
+
+/// The flow cookie's name on the wire: always host-only, so `__Host-` when Secure.
+fn flow_name(cfg: &SessionConfig) -> String {
+    if cfg.secure {
+        format!("__Host-{}{FLOW_SUFFIX}", cfg.cookie_name)
+    } else {
+        format!("{}{FLOW_SUFFIX}", cfg.cookie_name)
+    }
+}
+
+/// `Set-Cookie` for the value that binds a sign-in at a provider to this browser. SameSite=Lax
+/// whatever the session's setting: it must come back on the provider's redirect.
+pub fn set_flow_cookie(cfg: &SessionConfig, value: &str) -> String {
+    Cookie::build((flow_name(cfg), value.to_string()))
+        .http_only(true)
+        .path("/")
+        .secure(cfg.secure)
+        .same_site(CookieSameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(FLOW_COOKIE_SECS))
+        .build()
+        .to_string()
+}
+
+/// `Set-Cookie` that removes the flow cookie.
+pub fn clear_flow_cookie(cfg: &SessionConfig) -> String {
+    Cookie::build((flow_name(cfg), String::new()))
+        .http_only(true)
+        .path("/")
+        .secure(cfg.secure)
+        .same_site(CookieSameSite::Lax)
+        .max_age(cookie::time::Duration::ZERO)
+        .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
+        .build()
+        .to_string()
+}
+
+/// The flow cookie values a request carries (at most a few).
+pub fn flow_values(headers: &HeaderMap, cfg: &SessionConfig) -> Vec<String> {
+    session_token_refs(headers, &flow_name(cfg))
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 fn base(cfg: &SessionConfig, value: String) -> cookie::CookieBuilder<'static> {

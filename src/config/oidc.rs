@@ -228,7 +228,10 @@ impl Validator {
                 continue;
             }
             if out.iter().any(|p| p.name == name) {
-                self.problem(&at("name"), format!("provider {name:?} is configured twice"));
+                self.problem(
+                    &at("name"),
+                    format!("provider {name:?} is configured twice"),
+                );
                 continue;
             }
             let preset_word = if r.preset.is_empty() {
@@ -329,14 +332,21 @@ impl Validator {
                 },
             };
             if scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
-                self.problem(&at("scopes"), "scopes must be non-empty words without spaces");
+                self.problem(
+                    &at("scopes"),
+                    "scopes must be non-empty words without spaces",
+                );
             }
             if discovery && !scopes.iter().any(|s| s == "openid") {
                 scopes.insert(0, "openid".into());
             }
             let mut allowed_domains = Vec::new();
             for (j, d) in r.allowed_domains.iter().enumerate() {
-                let d = d.trim().trim_start_matches('@').trim_end_matches('.').to_lowercase();
+                let d = d
+                    .trim()
+                    .trim_start_matches('@')
+                    .trim_end_matches('.')
+                    .to_lowercase();
                 if d.is_empty()
                     || !d.contains('.')
                     || !d
@@ -413,7 +423,8 @@ impl Validator {
             } else {
                 name.clone()
             };
-            let (Some(kind), Some(client_secret), Some(redirect_url)) = (kind, secret, redirect_url)
+            let (Some(kind), Some(client_secret), Some(redirect_url)) =
+                (kind, secret, redirect_url)
             else {
                 continue;
             };
@@ -448,7 +459,11 @@ mod tests {
     fn problems(text: &str) -> Vec<String> {
         match Config::from_toml(text) {
             Ok(_) => Vec::new(),
-            Err(e) => e.0.iter().map(|p| format!("{}: {}", p.key, p.message)).collect(),
+            Err(e) => {
+                e.0.iter()
+                    .map(|p| format!("{}: {}", p.key, p.message))
+                    .collect()
+            }
         }
     }
 
@@ -470,9 +485,18 @@ mod tests {
             "http://127.0.0.1:8080/auth/oauth/google/callback"
         );
         let h = &c.oidc[1];
-        assert!(matches!(&h.kind, ProviderKind::OAuth2 { emails_url: Some(_), .. }));
+        assert!(matches!(
+            &h.kind,
+            ProviderKind::OAuth2 {
+                emails_url: Some(_),
+                ..
+            }
+        ));
         assert_eq!(h.token_auth, TokenAuth::Post);
-        assert_eq!((h.claims.subject.as_str(), h.claims.username.as_str()), ("id", "login"));
+        assert_eq!(
+            (h.claims.subject.as_str(), h.claims.username.as_str()),
+            ("id", "login")
+        );
         assert_eq!(h.allowed_domains, ["example.com"]);
         assert!(h.auto_register && !h.link_by_email);
     }
@@ -484,8 +508,14 @@ mod tests {
         let p = problems("[[oidc]]\nname = \"corp\"\nclient_id = \"x\"\nclient_secret = \"y\"\n");
         assert!(p.iter().any(|m| m.starts_with("oidc[0].issuer")), "{p:?}");
         let p = problems("[[oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\n");
-        assert!(p.iter().any(|m| m.starts_with("oidc[0].client_id")), "{p:?}");
-        assert!(p.iter().any(|m| m.starts_with("oidc[0].client_secret")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.starts_with("oidc[0].client_id")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.starts_with("oidc[0].client_secret")),
+            "{p:?}"
+        );
         let p = problems(
             "[[oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\nclient_secret = \"y\"\n\
              token_url = \"https://id.example.com/token\"\n",
@@ -495,7 +525,10 @@ mod tests {
             "[[oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\nclient_secret = \"y\"\n\
              redirect_url = \"https://gw.example.com/elsewhere\"\n",
         );
-        assert!(p.iter().any(|m| m.starts_with("oidc[0].redirect_url")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.starts_with("oidc[0].redirect_url")),
+            "{p:?}"
+        );
         let p = problems(
             "[[oidc]]\nname = \"a\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\nclient_secret = \"y\"\n\
              [[oidc]]\nname = \"a\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\nclient_secret = \"y\"\n",
@@ -512,7 +545,10 @@ mod tests {
     #[test]
     fn native_signin_off_needs_a_provider() {
         let p = problems("[auth]\nnative_signin = false\n");
-        assert!(p.iter().any(|m| m.starts_with("auth.native_signin")), "{p:?}");
+        assert!(
+            p.iter().any(|m| m.starts_with("auth.native_signin")),
+            "{p:?}"
+        );
         assert!(problems(
             "[auth]\nnative_signin = false\n[[oidc]]\nname = \"google\"\nclient_id = \"g\"\nclient_secret = \"s\"\n"
         )

@@ -21,6 +21,7 @@ input{font:inherit;padding:.5rem;border:1px solid #888;border-radius:4px}label.c
 button{font:inherit;padding:.6rem;border:0;border-radius:4px;background:#1f5fbf;color:#fff;cursor:pointer}\
 button.secondary{background:#555}.error{background:#fde8e8;border:1px solid #c33;padding:.75rem;border-radius:4px}\
 .note{color:#555}table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}\
+a.button{display:block;text-align:center;padding:.6rem;border-radius:4px;background:#333;color:#fff;text-decoration:none;margin:.5rem 0}\
 :focus{outline:3px solid #f5a623}";
 
 /// `Content-Security-Policy` for every page: nothing but the inline stylesheet above.
@@ -103,7 +104,36 @@ pub fn login(
     status: StatusCode,
 ) -> ApiResponse {
     let prefix = &app.config.auth.prefix;
+    let native = app.native_signin();
     let mut body = format!("<h1>Sign in</h1>{}", error_box(error));
+    let providers = app.oidc.providers();
+    if !providers.is_empty() {
+        let rd = if values.rd.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "?rd={}",
+                form_urlencoded::byte_serialize(values.rd.as_bytes()).collect::<String>()
+            )
+        };
+        body.push_str("<div class=\"providers\">");
+        for p in providers {
+            body.push_str(&format!(
+                "<a class=\"button\" href=\"{}/oauth/{}{}\">Sign in with {}</a>",
+                esc(prefix),
+                esc(&p.config.name),
+                esc(&rd),
+                esc(&p.config.display_name)
+            ));
+        }
+        body.push_str("</div>");
+    }
+    if !native {
+        // Password sign-in is for the owner only: kept out of the way.
+        body.push_str("<details><summary>Owner sign-in with a password</summary>");
+    } else if !providers.is_empty() {
+        body.push_str("<p class=\"note\">or with your password:</p>");
+    }
     body.push_str(&format!(
         "<form method=\"post\" action=\"{}/login\">",
         esc(prefix)
@@ -127,7 +157,10 @@ pub fn login(
     body.push_str("<label class=\"check\"><input type=\"checkbox\" name=\"remember\" value=\"on\"> Keep me signed in</label>");
     body.push_str(&hidden_rd(&values.rd));
     body.push_str("<button type=\"submit\">Sign in</button></form>");
-    if app.mailer.is_some() {
+    if !native {
+        body.push_str("</details>");
+    }
+    if app.mailer.is_some() && native {
         body.push_str(&format!(
             "<p class=\"note\"><a href=\"{}/forgot-password\">Forgot your password?</a></p>",
             esc(prefix)
@@ -140,7 +173,7 @@ pub fn login(
             esc(prefix),
             esc(&rd_query)
         ));
-    } else if app.registration() != Registration::Closed {
+    } else if app.registration() != Registration::Closed && native {
         body.push_str(&format!(
             "<p class=\"note\">No account? <a href=\"{}/register{}\">Register</a>.</p>",
             esc(prefix),
@@ -406,6 +439,31 @@ pub fn account(app: &App, auth: &Authenticated, notice: Option<&str>) -> ApiResp
     body.push_str(&format!(
         "<h2>Sessions</h2><table><tr><th>Last seen</th><th>IP</th><th>Browser</th><th></th></tr>{rows}</table>"
     ));
+    let providers = app.oidc.providers();
+    if !providers.is_empty() {
+        let linked = app.store.user_identities(&u.id).unwrap_or_default();
+        body.push_str("<h2>Sign-in providers</h2><table>");
+        for p in providers {
+            let row = match linked.iter().find(|i| i.provider == p.config.name) {
+                Some(i) => format!(
+                    "linked{}",
+                    i.email
+                        .as_deref()
+                        .map(|e| format!(" ({})", esc(e)))
+                        .unwrap_or_default()
+                ),
+                None => format!(
+                    "<a href=\"{prefix}/oauth/{}?link=1\">Link</a>",
+                    esc(&p.config.name)
+                ),
+            };
+            body.push_str(&format!(
+                "<tr><th>{}</th><td>{row}</td></tr>",
+                esc(&p.config.display_name)
+            ));
+        }
+        body.push_str("</table>");
+    }
     body.push_str(&format!(
         "<h2>Change password</h2><form method=\"post\" action=\"{prefix}/change-password\">{}{}\
          <button type=\"submit\">Change password</button></form>",

@@ -39,7 +39,7 @@ const MAX_HEADER_COUNT: usize = 100;
 /// The gateway's request handler.
 pub struct Gateway {
     app: Arc<App>,
-    cookie_names: [String; 3],
+    cookie_names: [String; 6],
 }
 
 impl Gateway {

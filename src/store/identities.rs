@@ -186,7 +186,14 @@ impl Store {
             return Err(IdentityError::Taken);
         }
         if let Some((code, now)) = invite {
+            // The invite's role and groups, plus any groups the user already had.
+            let own = std::mem::take(&mut user.groups);
             use_invite(&txn, code, now, user)?;
+            for g in own {
+                if !user.groups.contains(&g) {
+                    user.groups.push(g);
+                }
+            }
         }
         insert_user(&txn, user)?;
         if let Some((key, record, idle)) = session {

@@ -1,0 +1,632 @@
+//! Sign-in with outside providers: `GET /oauth/{provider}` sends the browser to the provider,
+//! `GET /oauth/{provider}/callback` turns its answer into a local session (`/google` and
+//! `/google/callback` alias the provider named `google`).
+//!
+//! Which local account an identity means: the one linked to (provider, subject); else, only
+//! when the operator enabled `link_by_email` and the provider vouches for the address, the
+//! account with that email (linked from then on); else a new account when `auto_register` and
+//! the registration mode allow it. An address the provider does not mark verified never creates
+//! or links an account.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use http::header::SET_COOKIE;
+use http::StatusCode;
+
+use super::account::{
+    conflict, mint_token, new_session, new_user_id, require_session, with_session_cookie,
+};
+use super::browser::{after_login, query_param, redirect};
+use super::response::{error_response, ApiResponse};
+use super::{validate, ApiRequest};
+use crate::app::{now_secs, App};
+use crate::auth::cookie;
+use crate::auth::redirect::{safe_redirect, RedirectPolicy};
+use crate::config::{FieldMode, Registration};
+use crate::error::ApiError;
+use crate::oidc::flows::{FlowError, PendingFlow};
+use crate::oidc::{ExternalIdentity, OidcError, Provider};
+use crate::store::{
+    IdentityError, IdentityRecord, InviteError, Role, UserRecord, UserStatus, UserWriteError,
+};
+
+/// The provider named in the path (`/oauth/{name}`), or `google` for the alias.
+fn provider_of<'a>(app: &'a App, params: &[String]) -> Result<&'a Arc<Provider>, ApiError> {
+    let name = params.first().map(String::as_str).unwrap_or("google");
+    app.oidc.provider(name).ok_or(ApiError::NotFound)
+}
+
+impl From<OidcError> for ApiError {
+    fn from(e: OidcError) -> Self {
+        match e {
+            OidcError::Unavailable(m) => ApiError::ProviderUnavailable(m),
+            OidcError::Refused(m) => ApiError::SignInRefused(m),
+        }
+    }
+}
+
+/// An error as a page for browsers (with a way back, never an automatic retry), or the JSON
+/// envelope for other clients; the flow cookie is cleared either way.
+fn failure(app: &App, req: &ApiRequest, e: &ApiError) -> ApiResponse {
+    let resp = if crate::access::wants_html(&req.headers) {
+        if let ApiError::Internal(detail) = e {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let message = match e {
+            ApiError::InvalidToken => {
+                "This sign-in expired, was already used, or was started in another browser. Please start again.".to_string()
+            }
+            ApiError::Internal(_) => "Something went wrong on our side. Please try again.".to_string(),
+            other => capitalise(&other.to_string()),
+        };
+        let mut page = crate::pages::notice(app, e.status(), "Sign-in did not complete", &message);
+        if let Some(secs) = e.retry_after() {
+            page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
+        }
+        page
+    } else {
+        error_response(e, false)
+    };
+    resp.with_header(SET_COOKIE, &cookie::clear_flow_cookie(&app.config.session))
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// A new random value for the flow cookie.
+fn new_binding() -> Result<String, ApiError> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(raw))
+}
+
+/// `GET /oauth/{provider}[?rd=&invite=&remember=1&link=1]` (and `/google`): send the browser to
+/// the provider.
+pub async fn start(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let result = begin(&app, &req, &params).await;
+    if let Ok(provider) = provider_of(&app, &params) {
+        if result.is_err() {
+            app.metrics
+                .provider_login(&provider.config.name, "unavailable");
+        }
+    }
+    match result {
+        Err(e @ ApiError::NotFound) => Err(e),
+        Err(e) => Ok(failure(&app, &req, &e)),
+        ok => ok,
+    }
+}
+
+async fn begin(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    params: &[String],
+) -> Result<ApiResponse, ApiError> {
+    let provider = provider_of(app, params)?;
+    let rd = query_param(req, "rd")
+        .filter(|rd| safe_redirect(rd, &RedirectPolicy::of(&app.config)).is_some())
+        .unwrap_or_default();
+    let invite = query_param(req, "invite").filter(|c| !c.is_empty() && c.len() <= 128);
+    let on = |v: Option<String>| v.is_some_and(|v| matches!(v.as_str(), "1" | "true" | "on"));
+    let remember = on(query_param(req, "remember"));
+    let link_user = if on(query_param(req, "link")) {
+        Some(require_session(app, req)?.user.id)
+    } else {
+        None
+    };
+    let auth = app.oidc.authorize(provider).await?;
+    // One binding per browser: tabs signing in at once share it.
+    let existing = cookie::flow_values(&req.headers, &app.config.session)
+        .into_iter()
+        .find(|v| v.len() == 43 && URL_SAFE_NO_PAD.decode(v).is_ok_and(|b| b.len() == 32));
+    let (binding, fresh) = match existing {
+        Some(b) => (b, false),
+        None => (new_binding()?, true),
+    };
+    let mut flow = PendingFlow::new(
+        &provider.config.name,
+        &binding,
+        auth.nonce,
+        auth.pkce_verifier,
+        rd,
+        invite,
+        link_user,
+    );
+    flow.remember = remember;
+    app.oidc.flows.insert(&auth.state, flow);
+    let mut resp = redirect(StatusCode::FOUND, auth.url.as_str());
+    if fresh {
+        resp = resp.with_header(
+            SET_COOKIE,
+            &cookie::set_flow_cookie(&app.config.session, &binding),
+        );
+    }
+    Ok(resp)
+}
+
+/// `GET /oauth/{provider}/callback` (and `/google/callback`): finish the sign-in.
+pub async fn callback(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let provider = provider_of(&app, &params)?;
+    let name = provider.config.name.clone();
+    let result = finish(&app, &req, provider).await;
+    app.metrics.provider_login(
+        &name,
+        match &result {
+            Ok(_) => "success",
+            Err(ApiError::InvalidToken) => "bad_state",
+            Err(ApiError::SignInRefused(_)) => "refused",
+            Err(ApiError::ProviderUnavailable(_)) => "unavailable",
+            Err(ApiError::RegistrationDisabled | ApiError::InviteRequired) => "no_account",
+            Err(ApiError::AccountPending) => "pending",
+            Err(ApiError::AccountDisabled) => "disabled",
+            Err(ApiError::Forbidden(_)) => "forbidden",
+            Err(ApiError::Conflict(_)) => "conflict",
+            Err(e) if e.status().is_client_error() => "bad_request",
+            Err(_) => "error",
+        },
+    );
+    match result {
+        Ok(r) => Ok(r.with_header(SET_COOKIE, &cookie::clear_flow_cookie(&app.config.session))),
+        Err(e) => {
+            if !matches!(e, ApiError::InvalidToken) {
+                app.audit(
+                    "provider_login_failed",
+                    Some(req.client_ip),
+                    None,
+                    None,
+                    Some(format!("provider={name} code={}", e.code())),
+                );
+            }
+            Ok(failure(&app, &req, &e))
+        }
+    }
+}
+
+async fn finish(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    provider: &Arc<Provider>,
+) -> Result<ApiResponse, ApiError> {
+    let cfg = &provider.config;
+    let state = query_param(req, "state").unwrap_or_default();
+    let flow = app
+        .oidc
+        .flows
+        .take(
+            &state,
+            &cfg.name,
+            &cookie::flow_values(&req.headers, &app.config.session),
+        )
+        .map_err(|e| {
+            if e != FlowError::Unknown || !state.is_empty() {
+                tracing::info!(provider = %cfg.name, reason = ?e, "sign-in callback with an unusable state");
+            }
+            ApiError::InvalidToken
+        })?;
+    if let Some(error) = query_param(req, "error") {
+        let error: String = error
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect();
+        return Err(ApiError::SignInRefused(format!(
+            "{} did not sign you in ({error})",
+            cfg.display_name
+        )));
+    }
+    let code = query_param(req, "code")
+        .filter(|c| !c.is_empty() && c.len() <= 2048)
+        .ok_or_else(|| ApiError::SignInRefused("the provider sent no authorization code".into()))?;
+    let ext = app
+        .oidc
+        .finish(
+            provider,
+            code,
+            flow.nonce.clone(),
+            flow.pkce_verifier.clone(),
+        )
+        .await?;
+    if ext.subject.is_empty() || ext.subject.len() > 255 {
+        return Err(ApiError::SignInRefused(
+            "the provider gave no usable account id".into(),
+        ));
+    }
+    let email_ok = |ext: &ExternalIdentity| -> Result<String, ApiError> {
+        let Some(email) = ext.email.clone() else {
+            return Err(ApiError::Forbidden(format!(
+                "{} did not share an email address",
+                cfg.display_name
+            )));
+        };
+        if !ext.email_verified {
+            return Err(ApiError::Forbidden(format!(
+                "your {} email address is not verified",
+                cfg.display_name
+            )));
+        }
+        validate::email(&email).map_err(|_| {
+            ApiError::Forbidden(format!(
+                "{} gave an unusable email address",
+                cfg.display_name
+            ))
+        })
+    };
+    if !cfg.allowed_domains.is_empty() {
+        let email = email_ok(&ext)?;
+        let domain = email.rsplit('@').next().unwrap_or_default();
+        if !cfg.allowed_domains.iter().any(|d| d == domain) {
+            app.audit(
+                "provider_domain_refused",
+                Some(req.client_ip),
+                None,
+                Some(&email),
+                Some(format!("provider={}", cfg.name)),
+            );
+            return Err(ApiError::Forbidden(format!(
+                "accounts of {domain} may not sign in here"
+            )));
+        }
+    }
+    if let Some(user_id) = &flow.link_user {
+        return link(app, req, provider, &ext, user_id).await;
+    }
+    let found = app.store.find_identity(&cfg.name, &ext.subject)?;
+    if let Some((_, user)) = found {
+        return sign_in(app, req, provider, &ext, user, &flow).await;
+    }
+    // Not linked yet: an existing account by email (only if the operator allows it), or a new one.
+    let email = email_ok(&ext)?;
+    if let Some(user) = app.store.find_user(&email)? {
+        if !cfg.link_by_email {
+            return Err(ApiError::Conflict(format!(
+                "an account with this email address already exists; sign in with it, then link {} from your account page",
+                cfg.display_name
+            )));
+        }
+        let identity = identity_record(&ext, &user.id);
+        check_may_sign_in(app, &user)?;
+        return link_and_sign_in(app, req, provider, identity, user, &flow).await;
+    }
+    register(app, req, provider, &ext, email, &flow).await
+}
+
+fn identity_record(ext: &ExternalIdentity, user_id: &str) -> IdentityRecord {
+    IdentityRecord {
+        provider: ext.provider.clone(),
+        subject: ext.subject.clone(),
+        user_id: user_id.to_string(),
+        email: ext.email.clone(),
+        linked_at: now_secs(),
+        last_login_at: None,
+    }
+}
+
+/// The same checks as a password login once the password was right.
+fn check_may_sign_in(app: &App, user: &UserRecord) -> Result<(), ApiError> {
+    let now = now_secs();
+    match user.status {
+        UserStatus::Active if user.expires_at.is_some_and(|t| t <= now) => {
+            Err(ApiError::AccountDisabled)
+        }
+        UserStatus::Active => {
+            if app.config.auth.require_email_verification
+                && !user.email_verified
+                && user.role != Role::Owner
+            {
+                Err(ApiError::EmailNotVerified)
+            } else {
+                Ok(())
+            }
+        }
+        UserStatus::Pending => Err(ApiError::AccountPending),
+        UserStatus::Disabled => Err(ApiError::AccountDisabled),
+    }
+}
+
+/// The redirect that ends a successful sign-in, with the new session's cookie.
+fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> ApiResponse {
+    let to = after_login(app, &flow.rd);
+    with_session_cookie(
+        redirect(StatusCode::SEE_OTHER, &to),
+        app,
+        token,
+        flow.remember,
+    )
+}
+
+/// Sign in a user found through a linked identity.
+async fn sign_in(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    provider: &Provider,
+    ext: &ExternalIdentity,
+    user: UserRecord,
+    flow: &PendingFlow,
+) -> Result<ApiResponse, ApiError> {
+    check_may_sign_in(app, &user)?;
+    let now = now_secs();
+    let token = mint_token()?;
+    let record = new_session(app, req, &user.id, flow.remember, now);
+    let previous = previous_sessions(app, req);
+    let (key, idle) = (token.key, app.idle_secs());
+    let (name, subject, email) = (
+        provider.config.name.clone(),
+        ext.subject.clone(),
+        ext.email.clone(),
+    );
+    app.blocking(move |s| {
+        s.sign_in_with_identity(&name, &subject, email, &key, &record, idle)?;
+        for old in &previous {
+            s.delete_session(old)?;
+        }
+        Ok::<(), UserWriteError>(())
+    })
+    .await?
+    .map_err(|e| match e {
+        // The link or the user went away meanwhile.
+        UserWriteError::NotFound => {
+            ApiError::SignInRefused("the account is no longer linked".into())
+        }
+        other => conflict(other),
+    })?;
+    app.audit(
+        "login",
+        Some(req.client_ip),
+        Some(&user.id),
+        None,
+        Some(format!("provider={}", provider.config.name)),
+    );
+    Ok(signed_in(app, flow, &token.token))
+}
+
+/// Sessions the browser already had: replaced by the new one.
+fn previous_sessions(app: &App, req: &ApiRequest) -> Vec<crate::store::SessionKey> {
+    cookie::session_tokens(&req.headers, &app.config.session)
+        .iter()
+        .filter_map(|t| crate::auth::session::key_for(t))
+        .collect()
+}
+
+/// Link a verified address's identity to the existing account with that address and sign in.
+async fn link_and_sign_in(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    provider: &Provider,
+    identity: IdentityRecord,
+    user: UserRecord,
+    flow: &PendingFlow,
+) -> Result<ApiResponse, ApiError> {
+    let now = now_secs();
+    let token = mint_token()?;
+    let record = new_session(app, req, &user.id, flow.remember, now);
+    let previous = previous_sessions(app, req);
+    let (key, idle) = (token.key, app.idle_secs());
+    app.blocking(move |s| {
+        s.link_identity(&identity, Some((&key, &record, idle)))?;
+        for old in &previous {
+            s.delete_session(old)?;
+        }
+        Ok::<(), IdentityError>(())
+    })
+    .await?
+    .map_err(identity_error)?;
+    app.audit(
+        "identity_linked",
+        Some(req.client_ip),
+        Some(&user.id),
+        None,
+        Some(format!("provider={} by=email", provider.config.name)),
+    );
+    app.audit(
+        "login",
+        Some(req.client_ip),
+        Some(&user.id),
+        None,
+        Some(format!("provider={}", provider.config.name)),
+    );
+    Ok(signed_in(app, flow, &token.token))
+}
+
+fn identity_error(e: IdentityError) -> ApiError {
+    match e {
+        IdentityError::Taken => {
+            ApiError::Conflict("this provider account is already linked to another account".into())
+        }
+        IdentityError::Invite(InviteError::Invalid) => ApiError::InvalidToken,
+        IdentityError::Invite(InviteError::User(u)) | IdentityError::User(u) => conflict(u),
+    }
+}
+
+/// `?link=1`: add the identity to the signed-in user's account.
+async fn link(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    provider: &Provider,
+    ext: &ExternalIdentity,
+    user_id: &str,
+) -> Result<ApiResponse, ApiError> {
+    // The browser must still be signed in as the user who asked.
+    let auth = require_session(app, req)?;
+    if auth.user.id != user_id {
+        return Err(ApiError::Forbidden(
+            "signed in as someone else than when linking started".into(),
+        ));
+    }
+    let identity = identity_record(ext, user_id);
+    app.blocking(move |s| s.link_identity(&identity, None))
+        .await?
+        .map_err(identity_error)?;
+    app.audit(
+        "identity_linked",
+        Some(req.client_ip),
+        Some(user_id),
+        None,
+        Some(format!("provider={}", provider.config.name)),
+    );
+    Ok(redirect(
+        StatusCode::SEE_OTHER,
+        &super::browser::account_url(app),
+    ))
+}
+
+/// Create the account of a first sign-in, as the registration mode allows.
+async fn register(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    provider: &Provider,
+    ext: &ExternalIdentity,
+    email: String,
+    flow: &PendingFlow,
+) -> Result<ApiResponse, ApiError> {
+    let cfg = &provider.config;
+    if !cfg.auto_register {
+        return Err(ApiError::Forbidden(format!(
+            "no account here is linked to this {} account; ask an administrator",
+            cfg.display_name
+        )));
+    }
+    let mode = app.registration();
+    let first_user = app.store.user_count()? == 0;
+    let invite = flow.invite.clone();
+    let status = match (mode, &invite) {
+        _ if first_user => {
+            return Err(ApiError::Forbidden(
+                "this gateway is not set up yet: create the owner account first".into(),
+            ))
+        }
+        (Registration::Closed, _) => return Err(ApiError::RegistrationDisabled),
+        (_, Some(_)) => UserStatus::Active,
+        (Registration::Invite, None) => return Err(ApiError::InviteRequired),
+        (Registration::Open, None) => UserStatus::Active,
+        (Registration::Approval, None) => UserStatus::Pending,
+    };
+    let fields = &app.config.auth.fields;
+    let mut username = None;
+    if fields.username != FieldMode::Off {
+        if let Some(candidate) = ext
+            .username
+            .as_deref()
+            .and_then(|u| validate::username(u).ok())
+        {
+            if app.store.find_user(&candidate)?.is_none() {
+                username = Some(candidate);
+            }
+        }
+    }
+    let full_name = if fields.full_name != FieldMode::Off {
+        ext.name
+            .as_deref()
+            .and_then(|n| validate::name(n).ok().flatten())
+    } else {
+        None
+    };
+    let now = now_secs();
+    let mut user = UserRecord {
+        id: new_user_id()?,
+        email,
+        username,
+        full_name,
+        first_name: None,
+        last_name: None,
+        role: Role::User,
+        groups: cfg.default_groups.clone(),
+        status,
+        email_verified: true,
+        password_hash: None,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        expires_at: None,
+    };
+    let log_in = status == UserStatus::Active;
+    let token = mint_token()?;
+    let record = new_session(app, req, &user.id, flow.remember, now);
+    if log_in {
+        user.last_login_at = Some(now);
+    }
+    let identity = identity_record(ext, &user.id);
+    let (key, idle) = (token.key, app.idle_secs());
+    let code = invite.clone();
+    let bad_invite = if mode == Registration::Invite {
+        ApiError::InviteRequired
+    } else {
+        ApiError::InvalidToken
+    };
+    let created = app
+        .blocking(move |s| {
+            let mut user = user;
+            let first = log_in.then_some((&key, &record, idle));
+            let mut result = s.create_user_with_identity(
+                &mut user,
+                &identity,
+                code.as_deref().map(|c| (c, now)),
+                first,
+            );
+            if matches!(
+                result,
+                Err(IdentityError::User(UserWriteError::UsernameTaken))
+            ) {
+                // Taken since we looked: create without one.
+                user.username = None;
+                result = s.create_user_with_identity(
+                    &mut user,
+                    &identity,
+                    code.as_deref().map(|c| (c, now)),
+                    first,
+                );
+            }
+            result.map(|()| user)
+        })
+        .await?;
+    let user = match created {
+        Ok(u) => u,
+        Err(IdentityError::Taken) => {
+            // The same person's first sign-in finished in another tab: sign in to that account.
+            let (_, user) = app
+                .store
+                .find_identity(&cfg.name, &ext.subject)?
+                .ok_or_else(|| ApiError::Conflict("please try again".into()))?;
+            return sign_in(app, req, provider, ext, user, flow).await;
+        }
+        Err(IdentityError::Invite(InviteError::Invalid)) => return Err(bad_invite),
+        Err(e) => return Err(identity_error(e)),
+    };
+    app.audit(
+        "account_created",
+        Some(req.client_ip),
+        Some(&user.id),
+        Some(&user.email),
+        Some(format!(
+            "role={} status={} provider={}",
+            user.role.as_str(),
+            user.status.as_str(),
+            cfg.name
+        )),
+    );
+    if !log_in {
+        return Err(ApiError::AccountPending);
+    }
+    app.audit(
+        "login",
+        Some(req.client_ip),
+        Some(&user.id),
+        None,
+        Some(format!("provider={}", cfg.name)),
+    );
+    Ok(signed_in(app, flow, &token.token))
+}

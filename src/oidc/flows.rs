@@ -1,0 +1,206 @@
+//! Sign-ins waiting for the provider's answer: kept in memory, bound to the browser that started
+//! them, usable once, for ten minutes at most.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// What the callback needs to finish a sign-in.
+#[derive(Debug, Clone)]
+pub struct PendingFlow {
+    pub provider: String,
+    /// SHA-256 of the flow cookie's value.
+    binding: [u8; 32],
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// Where to go afterwards (already checked when the flow started, checked again at the end).
+    pub rd: String,
+    pub invite: Option<String>,
+    /// Link the identity to this signed-in user instead of signing in.
+    pub link_user: Option<String>,
+    /// A persistent session ("keep me signed in").
+    pub remember: bool,
+    created: Instant,
+}
+
+impl PendingFlow {
+    pub fn new(
+        provider: &str,
+        binding: &str,
+        nonce: String,
+        pkce_verifier: String,
+        rd: String,
+        invite: Option<String>,
+        link_user: Option<String>,
+    ) -> PendingFlow {
+        PendingFlow {
+            provider: provider.to_string(),
+            binding: Sha256::digest(binding.as_bytes()).into(),
+            nonce,
+            pkce_verifier,
+            rd,
+            invite,
+            link_user,
+            remember: false,
+            created: Instant::now(),
+        }
+    }
+}
+
+/// Why a callback's `state` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowError {
+    /// Never issued, already used, or evicted.
+    Unknown,
+    Expired,
+    /// Issued to another browser (no or another flow cookie).
+    OtherBrowser,
+    /// Issued for another provider.
+    OtherProvider,
+}
+
+/// The pending sign-ins, keyed by the SHA-256 of their `state`.
+pub struct Flows {
+    map: Mutex<HashMap<[u8; 32], PendingFlow>>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl Flows {
+    pub fn new(capacity: usize, ttl: Duration) -> Flows {
+        Flows {
+            map: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            ttl,
+        }
+    }
+
+    /// Remember a flow under its `state`. When full, expired flows go first, then the oldest.
+    pub fn insert(&self, state: &str, flow: PendingFlow) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.capacity {
+            let ttl = self.ttl;
+            map.retain(|_, f| f.created.elapsed() < ttl);
+        }
+        if map.len() >= self.capacity {
+            if let Some(oldest) = map.iter().min_by_key(|(_, f)| f.created).map(|(k, _)| *k) {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(Sha256::digest(state.as_bytes()).into(), flow);
+    }
+
+    /// Take the flow of `state` (it can never be used again, whatever the outcome) and check
+    /// that it is fresh, for `provider`, and bound to one of the browser's flow cookies.
+    pub fn take(
+        &self,
+        state: &str,
+        provider: &str,
+        cookies: &[String],
+    ) -> Result<PendingFlow, FlowError> {
+        let key: [u8; 32] = Sha256::digest(state.as_bytes()).into();
+        let flow = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key)
+            .ok_or(FlowError::Unknown)?;
+        if flow.created.elapsed() >= self.ttl {
+            return Err(FlowError::Expired);
+        }
+        let bound = cookies.iter().any(|c| {
+            let h: [u8; 32] = Sha256::digest(c.as_bytes()).into();
+            bool::from(h.ct_eq(&flow.binding))
+        });
+        if !bound {
+            return Err(FlowError::OtherBrowser);
+        }
+        if flow.provider != provider {
+            return Err(FlowError::OtherProvider);
+        }
+        Ok(flow)
+    }
+
+    /// Flows waiting now.
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(provider: &str, binding: &str) -> PendingFlow {
+        PendingFlow::new(
+            provider,
+            binding,
+            "n".into(),
+            "v".into(),
+            String::new(),
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_flow_is_used_once_by_the_browser_that_started_it() {
+        let flows = Flows::new(10, Duration::from_secs(600));
+        flows.insert("s1", flow("corp", "b1"));
+        assert_eq!(
+            flows.take("s1", "corp", &["other".into()]).err(),
+            Some(FlowError::OtherBrowser)
+        );
+        // Refused once, gone: the rightful browser cannot use it either.
+        assert_eq!(
+            flows.take("s1", "corp", &["b1".into()]).err(),
+            Some(FlowError::Unknown)
+        );
+        flows.insert("s2", flow("corp", "b1"));
+        assert_eq!(
+            flows.take("s2", "google", &["b1".into()]).err(),
+            Some(FlowError::OtherProvider)
+        );
+        flows.insert("s3", flow("corp", "b1"));
+        let f = flows
+            .take("s3", "corp", &["x".into(), "b1".into()])
+            .expect("bound");
+        assert_eq!(f.nonce, "n");
+        assert_eq!(
+            flows.take("s3", "corp", &["b1".into()]).err(),
+            Some(FlowError::Unknown)
+        );
+        assert_eq!(
+            flows.take("never", "corp", &["b1".into()]).err(),
+            Some(FlowError::Unknown)
+        );
+    }
+
+    #[test]
+    fn flows_expire_and_the_oldest_make_room() {
+        let flows = Flows::new(2, Duration::from_millis(30));
+        flows.insert("a", flow("p", "b"));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(
+            flows.take("a", "p", &["b".into()]).err(),
+            Some(FlowError::Expired)
+        );
+        let flows = Flows::new(2, Duration::from_secs(600));
+        flows.insert("a", flow("p", "b"));
+        flows.insert("b", flow("p", "b"));
+        flows.insert("c", flow("p", "b"));
+        assert_eq!(flows.len(), 2);
+        assert_eq!(
+            flows.take("a", "p", &["b".into()]).err(),
+            Some(FlowError::Unknown)
+        );
+        assert!(flows.take("c", "p", &["b".into()]).is_ok());
+    }
+}

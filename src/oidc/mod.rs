@@ -1,0 +1,643 @@
+//! Sign-in with outside providers: the authorization code flow with PKCE against OpenID Connect
+//! providers (discovery, ID token checked against the provider's keys) and plain OAuth2
+//! providers (identity from the userinfo endpoint).
+//!
+//! Every request to a provider runs on a small runtime of its own, never on the threads that
+//! proxy traffic, with a timeout per request. This module knows nothing of users or sessions:
+//! it turns a callback into a verified [`ExternalIdentity`]; the API decides what it means.
+
+pub mod flows;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    TokenResponse, TokenUrl,
+};
+use serde_json::Value;
+
+use crate::config::{OidcProviderConfig, ProviderKind, TokenAuth};
+use flows::Flows;
+
+/// Sign-ins in progress kept at most, and how long one may take.
+const MAX_FLOWS: usize = 10_000;
+const FLOW_TTL: Duration = Duration::from_secs(600);
+/// Discovery documents are fetched again after this long (keys on demand, see below).
+const METADATA_TTL: Duration = Duration::from_secs(24 * 3600);
+/// After a failed discovery, sign-ins answer "unavailable" at once for this long.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+/// An unknown key id refetches the provider's keys at most this often.
+const JWKS_MIN_REFRESH: Duration = Duration::from_secs(1);
+/// Userinfo and email list answers larger than this are refused.
+const MAX_JSON: usize = 1 << 20;
+
+/// Who the provider says signed in, after every check passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    pub provider: String,
+    /// The provider's stable id for the person (`sub`, or the configured claim).
+    pub subject: String,
+    /// Lower-cased.
+    pub email: Option<String>,
+    /// The provider vouches for the address.
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub username: Option<String>,
+}
+
+/// Why a sign-in at a provider did not produce an identity.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The provider could not be reached, timed out, or answered with a server error.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The provider refused, or its answer failed a check (state, code, signature, issuer,
+    /// audience, expiry, nonce). The message is safe to show; details are logged.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Everything needed to send a browser to the provider.
+pub struct Authorization {
+    pub url: url::Url,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// A discovered OpenID Connect provider.
+#[derive(Clone)]
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    fetched: Instant,
+    keys_fetched: Instant,
+}
+
+/// One configured provider with what was learnt about it.
+pub struct Provider {
+    pub config: OidcProviderConfig,
+    http: reqwest::Client,
+    discovered: RwLock<Option<Discovered>>,
+    failed_at: RwLock<Option<Instant>>,
+}
+
+/// The configured providers, the flows in progress, and the runtime their requests run on.
+pub struct Oidc {
+    providers: Vec<Arc<Provider>>,
+    pub flows: Flows,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Oidc {
+    /// Set up the providers; starts the provider runtime only when there is one.
+    pub fn new(configs: &[OidcProviderConfig]) -> Result<Oidc, String> {
+        let mut providers = Vec::new();
+        for c in configs {
+            let http = reqwest::Client::builder()
+                // Never follow redirects from a token or key endpoint.
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(c.timeout)
+                .connect_timeout(c.timeout)
+                .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("provider {}: HTTP client: {e}", c.name))?;
+            providers.push(Arc::new(Provider {
+                config: c.clone(),
+                http,
+                discovered: RwLock::new(None),
+                failed_at: RwLock::new(None),
+            }));
+        }
+        let runtime = if providers.is_empty() {
+            None
+        } else {
+            Some(start_runtime()?)
+        };
+        Ok(Oidc {
+            providers,
+            flows: Flows::new(MAX_FLOWS, FLOW_TTL),
+            runtime,
+        })
+    }
+
+    /// The providers in file order.
+    pub fn providers(&self) -> &[Arc<Provider>] {
+        &self.providers
+    }
+
+    /// A provider by name.
+    pub fn provider(&self, name: &str) -> Option<&Arc<Provider>> {
+        self.providers.iter().find(|p| p.config.name == name)
+    }
+
+    /// Run a provider request on the provider runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl std::future::Future<Output = Result<T, OidcError>> + Send + 'static,
+    ) -> Result<T, OidcError> {
+        let Some(rt) = &self.runtime else {
+            return Err(OidcError::Unavailable("no provider is configured".into()));
+        };
+        rt.spawn(job)
+            .await
+            .map_err(|e| OidcError::Unavailable(format!("provider task failed: {e}")))?
+    }
+
+    /// The provider URL to send a browser to, with fresh `state`, `nonce` and PKCE verifier.
+    pub async fn authorize(&self, provider: &Arc<Provider>) -> Result<Authorization, OidcError> {
+        let p = Arc::clone(provider);
+        self.run(async move { p.authorize().await }).await
+    }
+
+    /// Redeem the code of a callback and verify what comes back.
+    pub async fn finish(
+        &self,
+        provider: &Arc<Provider>,
+        code: String,
+        nonce: String,
+        pkce_verifier: String,
+    ) -> Result<ExternalIdentity, OidcError> {
+        let p = Arc::clone(provider);
+        self.run(async move { p.finish(code, nonce, pkce_verifier).await })
+            .await
+    }
+}
+
+/// A runtime of its own for provider requests, on one thread that lives as long as the process.
+fn start_runtime() -> Result<tokio::runtime::Handle, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("authgate-oidc")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the provider runtime: {e}"))?;
+    let handle = rt.handle().clone();
+    std::thread::Builder::new()
+        .name("authgate-oidc-main".into())
+        .spawn(move || rt.block_on(std::future::pending::<()>()))
+        .map_err(|e| format!("cannot start the provider runtime: {e}"))?;
+    Ok(handle)
+}
+
+fn unavailable(provider: &str, what: &str, e: impl std::fmt::Display) -> OidcError {
+    tracing::warn!(provider, error = %e, "{what}");
+    OidcError::Unavailable(format!(
+        "cannot reach the sign-in provider right now ({what}); try again in a moment"
+    ))
+}
+
+fn refused(provider: &str, what: &str, e: impl std::fmt::Display) -> OidcError {
+    tracing::warn!(provider, error = %e, "sign-in refused: {what}");
+    OidcError::Refused(format!("the sign-in provider's answer was refused: {what}"))
+}
+
+/// Classify a failed token request.
+fn token_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse + 'static>(
+    provider: &str,
+    e: RequestTokenError<RE, T>,
+) -> OidcError {
+    match e {
+        RequestTokenError::ServerResponse(r) => refused(provider, "the code was not accepted", r),
+        RequestTokenError::Request(r) => {
+            let mut detail = r.to_string();
+            let mut source = std::error::Error::source(&r);
+            while let Some(s) = source {
+                detail.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            unavailable(provider, "token request failed", detail)
+        }
+        RequestTokenError::Parse(p, _) => refused(provider, "unreadable token response", p),
+        RequestTokenError::Other(o) => refused(provider, "unexpected token response", o),
+    }
+}
+
+impl Provider {
+    fn redirect_url(&self) -> Result<RedirectUrl, OidcError> {
+        RedirectUrl::new(self.config.redirect_url.to_string())
+            .map_err(|e| OidcError::Unavailable(format!("bad redirect_url: {e}")))
+    }
+
+    fn auth_type(&self) -> AuthType {
+        match self.config.token_auth {
+            TokenAuth::Basic => AuthType::BasicAuth,
+            TokenAuth::Post => AuthType::RequestBody,
+        }
+    }
+
+    /// The discovery document (fetched once, again after a day; a failure is remembered for a
+    /// few seconds so an outage does not queue requests behind timeouts).
+    async fn discovered(&self, issuer: &url::Url) -> Result<Discovered, OidcError> {
+        let name = &self.config.name;
+        let cached = self
+            .discovered
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(d) = &cached {
+            if d.fetched.elapsed() < METADATA_TTL {
+                return Ok(d.clone());
+            }
+        }
+        let recently_failed = self
+            .failed_at
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < FAILURE_BACKOFF);
+        if recently_failed && cached.is_none() {
+            return Err(OidcError::Unavailable(
+                "cannot reach the sign-in provider right now; try again in a moment".into(),
+            ));
+        }
+        let issuer_url = IssuerUrl::new(issuer.as_str().trim_end_matches('/').to_string())
+            .map_err(|e| unavailable(name, "bad issuer", e))?;
+        match CoreProviderMetadata::discover_async(issuer_url, &self.http).await {
+            Ok(metadata) => {
+                let d = Discovered {
+                    metadata,
+                    fetched: Instant::now(),
+                    keys_fetched: Instant::now(),
+                };
+                *self.discovered.write().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
+                Ok(d)
+            }
+            Err(e) => {
+                *self.failed_at.write().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                let mut detail = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    detail.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                match cached {
+                    // Stale beats nothing: keep signing in with what we knew.
+                    Some(d) => {
+                        tracing::warn!(provider = %name, error = %detail, "discovery refresh failed; keeping the previous document");
+                        Ok(d)
+                    }
+                    None => Err(unavailable(name, "discovery failed", detail)),
+                }
+            }
+        }
+    }
+
+    /// Fetch the provider's keys again (a key id we do not know: the provider rotated keys).
+    async fn refresh_keys(&self, d: &Discovered) -> Result<Option<Discovered>, OidcError> {
+        if d.keys_fetched.elapsed() < JWKS_MIN_REFRESH {
+            return Ok(None);
+        }
+        let keys = CoreJsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http)
+            .await
+            .map_err(|e| unavailable(&self.config.name, "key set refresh failed", e))?;
+        let mut fresh = d.clone();
+        fresh.metadata = fresh.metadata.set_jwks(keys);
+        fresh.keys_fetched = Instant::now();
+        *self.discovered.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+        tracing::info!(provider = %self.config.name, "signing keys refreshed");
+        Ok(Some(fresh))
+    }
+
+    fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.config
+            .scopes
+            .iter()
+            .filter(|s| s.as_str() != "openid")
+            .map(|s| Scope::new(s.clone()))
+    }
+
+    async fn authorize(&self) -> Result<Authorization, OidcError> {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let cfg = &self.config;
+        match &cfg.kind {
+            ProviderKind::Discovery { issuer } => {
+                let d = self.discovered(issuer).await?;
+                let client = CoreClient::from_provider_metadata(
+                    d.metadata,
+                    ClientId::new(cfg.client_id.clone()),
+                    Some(ClientSecret::new(cfg.client_secret.0.clone())),
+                )
+                .set_redirect_uri(self.redirect_url()?);
+                let (url, state, nonce) = client
+                    .authorize_url(
+                        CoreAuthenticationFlow::AuthorizationCode,
+                        CsrfToken::new_random,
+                        Nonce::new_random,
+                    )
+                    .add_scopes(self.scopes())
+                    .set_pkce_challenge(challenge)
+                    .url();
+                Ok(Authorization {
+                    url,
+                    state: state.secret().clone(),
+                    nonce: nonce.secret().clone(),
+                    pkce_verifier: verifier.secret().clone(),
+                })
+            }
+            ProviderKind::OAuth2 {
+                authorization_url, ..
+            } => {
+                let client = oauth2::basic::BasicClient::new(ClientId::new(cfg.client_id.clone()))
+                    .set_auth_uri(AuthUrl::from_url(authorization_url.clone()))
+                    .set_redirect_uri(self.redirect_url()?);
+                let (url, state) = client
+                    .authorize_url(CsrfToken::new_random)
+                    .add_scopes(self.config.scopes.iter().map(|s| Scope::new(s.clone())))
+                    .set_pkce_challenge(challenge)
+                    .url();
+                Ok(Authorization {
+                    url,
+                    state: state.secret().clone(),
+                    nonce: String::new(),
+                    pkce_verifier: verifier.secret().clone(),
+                })
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        code: String,
+        nonce: String,
+        verifier: String,
+    ) -> Result<ExternalIdentity, OidcError> {
+        match &self.config.kind {
+            ProviderKind::Discovery { issuer } => {
+                let issuer = issuer.clone();
+                self.finish_oidc(&issuer, code, nonce, verifier).await
+            }
+            ProviderKind::OAuth2 {
+                token_url,
+                userinfo_url,
+                emails_url,
+                ..
+            } => {
+                let (token_url, userinfo_url, emails_url) =
+                    (token_url.clone(), userinfo_url.clone(), emails_url.clone());
+                self.finish_oauth2(
+                    &token_url,
+                    &userinfo_url,
+                    emails_url.as_ref(),
+                    code,
+                    verifier,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn finish_oidc(
+        &self,
+        issuer: &url::Url,
+        code: String,
+        nonce: String,
+        verifier: String,
+    ) -> Result<ExternalIdentity, OidcError> {
+        let cfg = &self.config;
+        let name = cfg.name.as_str();
+        let mut d = self.discovered(issuer).await?;
+        let client_for = |d: &Discovered| -> Result<_, OidcError> {
+            Ok(CoreClient::from_provider_metadata(
+                d.metadata.clone(),
+                ClientId::new(cfg.client_id.clone()),
+                Some(ClientSecret::new(cfg.client_secret.0.clone())),
+            )
+            .set_redirect_uri(self.redirect_url()?)
+            .set_auth_type(self.auth_type()))
+        };
+        let client = client_for(&d)?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| unavailable(name, "the provider has no token endpoint", e))?
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| token_error(name, e))?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| refused(name, "no ID token", "the token response has no id_token"))?;
+        let nonce = Nonce::new(nonce);
+        let mut client = client;
+        let claims = loop {
+            let checked = {
+                let verifier = client.id_token_verifier();
+                id_token.claims(&verifier, &nonce).cloned()
+            };
+            match checked {
+                Ok(c) => break c,
+                Err(ClaimsVerificationError::SignatureVerification(
+                    SignatureVerificationError::NoMatchingKey,
+                )) => match self.refresh_keys(&d).await? {
+                    Some(fresh) => {
+                        d = fresh;
+                        client = client_for(&d)?;
+                    }
+                    None => {
+                        return Err(refused(
+                            name,
+                            "the ID token is signed with an unknown key",
+                            "no matching key after refresh",
+                        ))
+                    }
+                },
+                Err(e) => {
+                    let what = match &e {
+                        ClaimsVerificationError::InvalidAudience(_) => {
+                            "the ID token is for another client"
+                        }
+                        ClaimsVerificationError::InvalidIssuer(_) => {
+                            "the ID token is from another issuer"
+                        }
+                        ClaimsVerificationError::InvalidNonce(_) => {
+                            "the ID token's nonce does not match"
+                        }
+                        ClaimsVerificationError::Expired(_) => "the ID token has expired",
+                        ClaimsVerificationError::SignatureVerification(_) => {
+                            "the ID token's signature is invalid"
+                        }
+                        _ => "the ID token is invalid",
+                    };
+                    return Err(refused(name, what, e));
+                }
+            }
+        };
+        // The access token must be the one the ID token was issued with.
+        if let Some(expected) = claims.access_token_hash() {
+            let verifier = client.id_token_verifier();
+            let alg = id_token
+                .signing_alg()
+                .map_err(|e| refused(name, "the ID token's algorithm is unusable", e))?;
+            let key = id_token
+                .signing_key(&verifier)
+                .map_err(|e| refused(name, "the ID token's key is unusable", e))?;
+            let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
+                .map_err(|e| refused(name, "the access token hash cannot be checked", e))?;
+            if actual != *expected {
+                return Err(refused(
+                    name,
+                    "the access token does not belong to the ID token",
+                    "at_hash mismatch",
+                ));
+            }
+        }
+        let mut identity = ExternalIdentity {
+            provider: cfg.name.clone(),
+            subject: claims.subject().as_str().to_string(),
+            email: claims.email().map(|e| e.as_str().trim().to_lowercase()),
+            email_verified: claims.email_verified().unwrap_or(false),
+            name: claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_string()),
+            username: claims.preferred_username().map(|u| u.as_str().to_string()),
+        };
+        if identity.email.is_none() && client.user_info_url().is_some() {
+            // Some providers put the address in the userinfo answer only.
+            let info: CoreUserInfoClaims = client
+                .user_info(
+                    response.access_token().clone(),
+                    Some(claims.subject().clone()),
+                )
+                .map_err(|e| unavailable(name, "userinfo", e))?
+                .request_async(&self.http)
+                .await
+                .map_err(|e| match e {
+                    openidconnect::UserInfoError::Request(r) => {
+                        unavailable(name, "userinfo request failed", r)
+                    }
+                    other => refused(name, "the userinfo answer was refused", other),
+                })?;
+            identity.email = info.email().map(|e| e.as_str().trim().to_lowercase());
+            identity.email_verified = info.email_verified().unwrap_or(false);
+            if identity.name.is_none() {
+                identity.name = info
+                    .name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_string());
+            }
+            if identity.username.is_none() {
+                identity.username = info.preferred_username().map(|u| u.as_str().to_string());
+            }
+        }
+        Ok(identity)
+    }
+
+    async fn finish_oauth2(
+        &self,
+        token_url: &url::Url,
+        userinfo_url: &url::Url,
+        emails_url: Option<&url::Url>,
+        code: String,
+        verifier: String,
+    ) -> Result<ExternalIdentity, OidcError> {
+        let cfg = &self.config;
+        let name = cfg.name.as_str();
+        let client = oauth2::basic::BasicClient::new(ClientId::new(cfg.client_id.clone()))
+            .set_client_secret(ClientSecret::new(cfg.client_secret.0.clone()))
+            .set_token_uri(TokenUrl::from_url(token_url.clone()))
+            .set_redirect_uri(self.redirect_url()?)
+            .set_auth_type(self.auth_type());
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| token_error(name, e))?;
+        let token = response.access_token().secret().clone();
+        let info = self.get_json(userinfo_url, &token).await?;
+        let claim = |key: &str| -> Option<String> {
+            match info.get(key)? {
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let subject = claim(&cfg.claims.subject).ok_or_else(|| {
+            refused(
+                name,
+                "the userinfo answer has no subject",
+                format!("claim {:?} missing", cfg.claims.subject),
+            )
+        })?;
+        let mut email = claim(&cfg.claims.email).map(|e| e.to_lowercase());
+        let mut verified = match info.get("email_verified") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s == "true",
+            _ => false,
+        };
+        if let Some(url) = emails_url {
+            // GitHub style: [{"email", "primary", "verified"}]; the primary verified address wins.
+            let list = self.get_json(url, &token).await?;
+            let entries: Vec<(String, bool, bool)> = list
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|e| {
+                            Some((
+                                e.get("email")?.as_str()?.trim().to_lowercase(),
+                                e.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                                e.get("verified").and_then(Value::as_bool).unwrap_or(false),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some((e, _, _)) = entries.iter().find(|(_, primary, v)| *primary && *v) {
+                email = Some(e.clone());
+                verified = true;
+            } else if let Some(current) = &email {
+                verified = entries.iter().any(|(e, _, v)| e == current && *v);
+            }
+        }
+        Ok(ExternalIdentity {
+            provider: cfg.name.clone(),
+            subject,
+            email,
+            email_verified: verified,
+            name: claim(&cfg.claims.name),
+            username: claim(&cfg.claims.username),
+        })
+    }
+
+    /// GET a JSON document with the access token, bounded in size.
+    async fn get_json(&self, url: &url::Url, token: &str) -> Result<Value, OidcError> {
+        let name = self.config.name.as_str();
+        let mut response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unavailable(name, "userinfo request failed", e))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(unavailable(name, "userinfo request failed", status));
+        }
+        if !status.is_success() {
+            return Err(refused(name, "the userinfo request was refused", status));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unavailable(name, "userinfo request failed", e))?
+        {
+            if body.len() + chunk.len() > MAX_JSON {
+                return Err(refused(
+                    name,
+                    "the userinfo answer is too large",
+                    body.len(),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| refused(name, "the userinfo answer is not JSON", e))
+    }
+}
