@@ -48,7 +48,8 @@ impl From<OidcError> for ApiError {
 }
 
 /// An error as a page for browsers (with a way back, never an automatic retry), or the JSON
-/// envelope for other clients; the flow cookie is cleared either way.
+/// envelope for other clients. The flow cookie stays: a forged callback must not break a
+/// sign-in the browser has in progress in another tab (it expires by itself).
 fn failure(app: &App, req: &ApiRequest, e: &ApiError) -> ApiResponse {
     let resp = if crate::access::wants_html(&req.headers) {
         if let ApiError::Internal(detail) = e {
@@ -69,7 +70,7 @@ fn failure(app: &App, req: &ApiRequest, e: &ApiError) -> ApiResponse {
     } else {
         error_response(e, false)
     };
-    resp.with_header(SET_COOKIE, &cookie::clear_flow_cookie(&app.config.session))
+    resp
 }
 
 fn capitalise(s: &str) -> String {
@@ -181,7 +182,7 @@ pub async fn callback(
         },
     );
     match result {
-        Ok(r) => Ok(r.with_header(SET_COOKIE, &cookie::clear_flow_cookie(&app.config.session))),
+        Ok(r) => Ok(r),
         Err(e) => {
             if !matches!(e, ApiError::InvalidToken) {
                 app.audit(

@@ -39,17 +39,6 @@ pub fn user(u: &UserRecord) -> Value {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), json!("1970-01-01T00:00:00Z"));
-        assert_eq!(rfc3339(1_700_000_000), json!("2023-11-14T22:13:20Z"));
-    }
-}
-
 /// A linked provider identity as the API shows it.
 pub fn identity(i: &crate::store::IdentityRecord) -> Value {
     json!({
@@ -59,4 +48,15 @@ pub fn identity(i: &crate::store::IdentityRecord) -> Value {
         "linkedAt": rfc3339(i.linked_at),
         "lastLoginAt": i.last_login_at.map(rfc3339),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), json!("1970-01-01T00:00:00Z"));
+        assert_eq!(rfc3339(1_700_000_000), json!("2023-11-14T22:13:20Z"));
+    }
 }

@@ -61,19 +61,6 @@ pub fn set_flow_cookie(cfg: &SessionConfig, value: &str) -> String {
         .to_string()
 }
 
-/// `Set-Cookie` that removes the flow cookie.
-pub fn clear_flow_cookie(cfg: &SessionConfig) -> String {
-    Cookie::build((flow_name(cfg), String::new()))
-        .http_only(true)
-        .path("/")
-        .secure(cfg.secure)
-        .same_site(CookieSameSite::Lax)
-        .max_age(cookie::time::Duration::ZERO)
-        .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
-        .build()
-        .to_string()
-}
-
 /// The flow cookie values a request carries (at most a few).
 pub fn flow_values(headers: &HeaderMap, cfg: &SessionConfig) -> Vec<String> {
     session_token_refs(headers, &flow_name(cfg))

@@ -77,6 +77,8 @@ pub enum TokenAuth {
 }
 
 /// Where a provider's endpoints come from.
+// One per configured provider, read at start-up: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderKind {
     /// OpenID Connect: endpoints and keys from `{issuer}/.well-known/openid-configuration`;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod oidc;
 pub mod proxies;
 pub mod smtp;
 pub mod tls;
@@ -75,8 +76,12 @@ impl TestServer {
 
     /// Start with extra `[server]` keys and extra sections.
     pub fn start_full(server_extra: &str, extra: &str) -> TestServer {
+        TestServer::start_on(free_port(), server_extra, extra)
+    }
+
+    /// [`TestServer::start_full`] on a given port (known before the config is written).
+    pub fn start_on(port: u16, server_extra: &str, extra: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let config_path = dir.path().join("config.toml");
         std::fs::write(
             &config_path,
