@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Installs the system packages authgate's build and tests need (Debian). Idempotent and quiet.
+# Installs the system packages authgate's build and tests need (Debian), and the npm packages
+# of the test OpenID Connect provider. Idempotent and quiet.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 # cmake: Pingora's zlib-ng build. nginx, caddy: the tests run authgate beside the real proxies.
 # systemd: systemd-analyze checks the unit file. wrk: the load script (benches/load.sh).
+# nodejs, npm: the sign-in tests run a real OpenID Connect provider (tests/oidc).
 packages=(cmake nginx caddy systemd wrk)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq >/dev/null
-$sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The provider's packages, exactly as locked (the tests also do this when they are missing).
+if [ ! -f tests/oidc/node_modules/oidc-provider/package.json ] || [ ! -f tests/oidc/node_modules/jose/package.json ]; then
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
