@@ -81,6 +81,23 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// The metrics label of a failed sign-in.
+fn outcome(e: &ApiError) -> &'static str {
+    match e {
+        ApiError::InvalidToken => "bad_state",
+        ApiError::SignInRefused(_) => "refused",
+        ApiError::ProviderUnavailable(_) | ApiError::ServiceUnavailable { .. } => "unavailable",
+        ApiError::RegistrationDisabled | ApiError::InviteRequired => "no_account",
+        ApiError::AccountPending => "pending",
+        ApiError::AccountDisabled | ApiError::EmailNotVerified => "disabled",
+        ApiError::Forbidden(_) => "forbidden",
+        ApiError::Conflict(_) => "conflict",
+        ApiError::Unauthorized => "unauthorized",
+        e if e.status().is_client_error() => "bad_request",
+        _ => "error",
+    }
+}
+
 /// A new random value for the flow cookie.
 fn new_binding() -> Result<String, ApiError> {
     let mut raw = [0u8; 32];
@@ -96,11 +113,9 @@ pub async fn start(
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let result = begin(&app, &req, &params).await;
-    if let Ok(provider) = provider_of(&app, &params) {
-        if result.is_err() {
-            app.metrics
-                .provider_login(&provider.config.name, "unavailable");
-        }
+    if let (Ok(provider), Err(e)) = (provider_of(&app, &params), &result) {
+        app.metrics
+            .provider_login(&provider.config.name, outcome(e));
     }
     match result {
         Err(e @ ApiError::NotFound) => Err(e),
@@ -169,16 +184,7 @@ pub async fn callback(
         &name,
         match &result {
             Ok(_) => "success",
-            Err(ApiError::InvalidToken) => "bad_state",
-            Err(ApiError::SignInRefused(_)) => "refused",
-            Err(ApiError::ProviderUnavailable(_)) => "unavailable",
-            Err(ApiError::RegistrationDisabled | ApiError::InviteRequired) => "no_account",
-            Err(ApiError::AccountPending) => "pending",
-            Err(ApiError::AccountDisabled) => "disabled",
-            Err(ApiError::Forbidden(_)) => "forbidden",
-            Err(ApiError::Conflict(_)) => "conflict",
-            Err(e) if e.status().is_client_error() => "bad_request",
-            Err(_) => "error",
+            Err(e) => outcome(e),
         },
     );
     match result {

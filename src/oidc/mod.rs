@@ -99,6 +99,26 @@ impl Oidc {
     pub fn new(configs: &[OidcProviderConfig]) -> Result<Oidc, String> {
         let mut providers = Vec::new();
         for c in configs {
+            let urls: Vec<&url::Url> = match &c.kind {
+                ProviderKind::Discovery { issuer } => vec![issuer],
+                ProviderKind::OAuth2 {
+                    authorization_url,
+                    token_url,
+                    userinfo_url,
+                    ..
+                } => vec![authorization_url, token_url, userinfo_url],
+            };
+            for u in urls {
+                let loopback = match u.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    Some(url::Host::Domain(d)) => d == "localhost",
+                    None => false,
+                };
+                if u.scheme() == "http" && !loopback {
+                    tracing::warn!(provider = %c.name, url = %u, "this provider is reached over plain HTTP: its client secret and tokens cross the network unencrypted");
+                }
+            }
             let http = reqwest::Client::builder()
                 // Never follow redirects from a token or key endpoint.
                 .redirect(reqwest::redirect::Policy::none())

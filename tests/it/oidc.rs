@@ -129,6 +129,21 @@ fn first_sign_in_creates_the_user_the_next_finds_them_and_the_session_reaches_th
         h.get("cookie").is_none(),
         "gateway cookies stay away from the app: {h}"
     );
+    let session = c.cookie.clone().expect("session");
+    let h = c
+        .get_with(
+            "/app/x",
+            &[(
+                "cookie",
+                &format!("{session}; authgate_session_signin=abc; theme=dark"),
+            )],
+        )
+        .echoed_headers();
+    assert_eq!(
+        h["cookie"],
+        json!(["theme=dark"]),
+        "the flow cookie is stripped too"
+    );
 
     // The admin API shows the linked identity.
     let users = s.users();
