@@ -24,7 +24,7 @@ use super::{validate, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::cookie;
 use crate::auth::redirect::{safe_redirect, RedirectPolicy};
-use crate::config::{FieldMode, Registration};
+use crate::config::{FieldMode, Registration, SameSite};
 use crate::error::ApiError;
 use crate::oidc::flows::{FlowError, PendingFlow};
 use crate::oidc::{ExternalIdentity, OidcError, Provider};
@@ -345,15 +345,25 @@ fn check_may_sign_in(app: &App, user: &UserRecord) -> Result<(), ApiError> {
     }
 }
 
-/// The redirect that ends a successful sign-in, with the new session's cookie.
+/// The redirect that ends a successful sign-in, with the new session's cookie. With
+/// `same_site = "strict"` a redirect would still belong to the provider's cross-site navigation
+/// and arrive without the new cookie, so a page continues instead (a same-site navigation).
 fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> ApiResponse {
     let to = after_login(app, &flow.rd);
-    with_session_cookie(
-        redirect(StatusCode::SEE_OTHER, &to),
-        app,
-        token,
-        flow.remember,
-    )
+    let resp = if app.config.session.same_site == SameSite::Strict {
+        let to = crate::api::escape_html(&to);
+        crate::pages::page(
+            StatusCode::OK,
+            "Signed in",
+            &format!(
+                "<meta http-equiv=\"refresh\" content=\"0;url={to}\"><h1>Signed in</h1>\
+                 <p><a href=\"{to}\">Continue</a></p>"
+            ),
+        )
+    } else {
+        redirect(StatusCode::SEE_OTHER, &to)
+    };
+    with_session_cookie(resp, app, token, flow.remember)
 }
 
 /// Sign in a user found through a linked identity.

@@ -563,6 +563,7 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
              [[oidc]]\nname = \"plain\"\nauthorization_url = \"{issuer}/auth\"\ntoken_url = \"{issuer}/token\"\n\
              userinfo_url = \"{issuer}/me\"\nscopes = [\"openid\", \"email\", \"profile\"]\nclient_id = \"authgate\"\n\
              client_secret_file = \"{secret}\"\n\
+             [session]\nsame_site = \"strict\"\n\
              [[routes]]\npath = \"/\"\nupstream = \"{}\"\npolicy = \"authenticated\"\n",
             echo.upstream(),
             secret = {
@@ -592,7 +593,19 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
     );
     let back = b.sign_in_at_provider(&authorize, "gina|gina@corp.example|1");
     assert!(back.contains("/auth/google/callback?"), "{back}");
-    assert_eq!(b.get(&back).status, 303);
+    // With strict cookies the browser continues from a page of the gateway's own site.
+    let r = b.get(&back);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains(&format!(
+            "<meta http-equiv=\"refresh\" content=\"0;url=http://127.0.0.1:{port}/auth/\">"
+        )),
+        "{}",
+        r.body
+    );
+    assert!(r
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("SameSite=Strict")));
 
     // Plain OAuth2 (no ID token used): the identity comes from the userinfo endpoint.
     let mut b = Browser::new();
@@ -600,7 +613,7 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
         &gateway.url("/auth/oauth/plain"),
         "paul|paul@corp.example|1",
     );
-    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
     let mut c = gateway.client();
     c.cookie = b
         .cookies(&format!("http://127.0.0.1:{port}"))
