@@ -29,7 +29,8 @@ use crate::error::ApiError;
 use crate::oidc::flows::{FlowError, PendingFlow};
 use crate::oidc::{ExternalIdentity, OidcError, Provider};
 use crate::store::{
-    IdentityError, IdentityRecord, InviteError, Role, UserRecord, UserStatus, UserWriteError,
+    IdentityError, IdentityRecord, InviteError, Role, SessionKey, SessionRecord, UserRecord,
+    UserStatus, UserWriteError,
 };
 
 /// The provider named in the path (`/oauth/{name}`), or `google` for the alias.
@@ -366,6 +367,49 @@ fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> ApiResponse {
     with_session_cookie(resp, app, token, flow.remember)
 }
 
+/// Open a session for `user_id`: `write` stores it (with whatever the identity needs) in one
+/// transaction, the browser's earlier sessions are replaced, the login is audited, and the
+/// browser goes on.
+async fn open_session<E>(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    provider: &Provider,
+    user_id: &str,
+    flow: &PendingFlow,
+    write: impl FnOnce(&crate::store::Store, &SessionKey, &SessionRecord, i64) -> Result<(), E>
+        + Send
+        + 'static,
+    refused: impl FnOnce(E) -> ApiError,
+) -> Result<ApiResponse, ApiError>
+where
+    E: From<crate::store::StoreError> + Send + 'static,
+{
+    let token = mint_token()?;
+    let record = new_session(app, req, user_id, flow.remember, now_secs());
+    let previous: Vec<SessionKey> = cookie::session_tokens(&req.headers, &app.config.session)
+        .iter()
+        .filter_map(|t| crate::auth::session::key_for(t))
+        .collect();
+    let (key, idle) = (token.key, app.idle_secs());
+    app.blocking(move |s| {
+        write(s, &key, &record, idle)?;
+        for old in &previous {
+            s.delete_session(old)?;
+        }
+        Ok::<(), E>(())
+    })
+    .await?
+    .map_err(refused)?;
+    app.audit(
+        "login",
+        Some(req.client_ip),
+        Some(user_id),
+        None,
+        Some(format!("provider={}", provider.config.name)),
+    );
+    Ok(signed_in(app, flow, &token.token))
+}
+
 /// Sign in a user found through a linked identity.
 async fn sign_in(
     app: &Arc<App>,
@@ -376,47 +420,22 @@ async fn sign_in(
     flow: &PendingFlow,
 ) -> Result<ApiResponse, ApiError> {
     check_may_sign_in(app, &user)?;
-    let now = now_secs();
-    let token = mint_token()?;
-    let record = new_session(app, req, &user.id, flow.remember, now);
-    let previous = previous_sessions(app, req);
-    let (key, idle) = (token.key, app.idle_secs());
     let (name, subject, email) = (
         provider.config.name.clone(),
         ext.subject.clone(),
         ext.email.clone(),
     );
-    app.blocking(move |s| {
-        s.sign_in_with_identity(&name, &subject, email, &key, &record, idle)?;
-        for old in &previous {
-            s.delete_session(old)?;
-        }
-        Ok::<(), UserWriteError>(())
-    })
-    .await?
-    .map_err(|e| match e {
+    let write = move |s: &crate::store::Store, key: &SessionKey, record: &SessionRecord, idle| {
+        s.sign_in_with_identity(&name, &subject, email, key, record, idle)
+    };
+    open_session(app, req, provider, &user.id, flow, write, |e| match e {
         // The link or the user went away meanwhile.
         UserWriteError::NotFound => {
             ApiError::SignInRefused("the account is no longer linked".into())
         }
         other => conflict(other),
-    })?;
-    app.audit(
-        "login",
-        Some(req.client_ip),
-        Some(&user.id),
-        None,
-        Some(format!("provider={}", provider.config.name)),
-    );
-    Ok(signed_in(app, flow, &token.token))
-}
-
-/// Sessions the browser already had: replaced by the new one.
-fn previous_sessions(app: &App, req: &ApiRequest) -> Vec<crate::store::SessionKey> {
-    cookie::session_tokens(&req.headers, &app.config.session)
-        .iter()
-        .filter_map(|t| crate::auth::session::key_for(t))
-        .collect()
+    })
+    .await
 }
 
 /// Link a verified address's identity to the existing account with that address and sign in.
@@ -428,20 +447,10 @@ async fn link_and_sign_in(
     user: UserRecord,
     flow: &PendingFlow,
 ) -> Result<ApiResponse, ApiError> {
-    let now = now_secs();
-    let token = mint_token()?;
-    let record = new_session(app, req, &user.id, flow.remember, now);
-    let previous = previous_sessions(app, req);
-    let (key, idle) = (token.key, app.idle_secs());
-    app.blocking(move |s| {
-        s.link_identity(&identity, Some((&key, &record, idle)))?;
-        for old in &previous {
-            s.delete_session(old)?;
-        }
-        Ok::<(), IdentityError>(())
-    })
-    .await?
-    .map_err(identity_error)?;
+    let write = move |s: &crate::store::Store, key: &SessionKey, record: &SessionRecord, idle| {
+        s.link_identity(&identity, Some((key, record, idle)))
+    };
+    let signed_in = open_session(app, req, provider, &user.id, flow, write, identity_error).await?;
     app.audit(
         "identity_linked",
         Some(req.client_ip),
@@ -449,14 +458,7 @@ async fn link_and_sign_in(
         None,
         Some(format!("provider={} by=email", provider.config.name)),
     );
-    app.audit(
-        "login",
-        Some(req.client_ip),
-        Some(&user.id),
-        None,
-        Some(format!("provider={}", provider.config.name)),
-    );
-    Ok(signed_in(app, flow, &token.token))
+    Ok(signed_in)
 }
 
 fn identity_error(e: IdentityError) -> ApiError {
