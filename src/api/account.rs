@@ -19,7 +19,8 @@ use crate::auth::session::{self, Authenticated, NewToken};
 use crate::config::{FieldMode, ProfileFields, Registration};
 use crate::error::ApiError;
 use crate::store::{
-    FirstSession, InviteError, Role, SessionRecord, Store, UserRecord, UserStatus, UserWriteError,
+    FirstSession, InviteError, Role, SessionKey, SessionRecord, Store, StoreError, UserRecord,
+    UserStatus, UserWriteError,
 };
 
 /// The future every handler returns.
@@ -78,6 +79,40 @@ pub(crate) fn new_session(
         ip: Some(req.client_ip.to_string()),
         user_agent,
     }
+}
+
+/// A new session for `user_id` (never an id from the request), stored by `write` in the same
+/// transaction that removes the browser's earlier sessions. Returns the token to set in the
+/// cookie and the stored record.
+pub(crate) async fn open_session<E>(
+    app: &Arc<App>,
+    req: &ApiRequest,
+    user_id: &str,
+    remember: bool,
+    write: impl FnOnce(&Store, &SessionKey, &SessionRecord, i64) -> Result<(), E> + Send + 'static,
+    refused: impl FnOnce(E) -> ApiError,
+) -> Result<(NewToken, SessionRecord), ApiError>
+where
+    E: From<StoreError> + Send + 'static,
+{
+    let token = mint_token()?;
+    let record = new_session(app, req, user_id, remember, now_secs());
+    let previous: Vec<SessionKey> = cookie::session_tokens(&req.headers, &app.config.session)
+        .iter()
+        .filter_map(|t| session::key_for(t))
+        .collect();
+    let (key, stored, idle) = (token.key, record.clone(), app.idle_secs());
+    app.blocking(move |s| {
+        write(s, &key, &stored, idle)?;
+        // The browser's earlier session is replaced, not left behind.
+        for old in &previous {
+            s.delete_session(old)?;
+        }
+        Ok::<(), E>(())
+    })
+    .await?
+    .map_err(refused)?;
+    Ok((token, record))
 }
 
 pub(crate) fn with_session_cookie(
@@ -547,23 +582,15 @@ async fn password_login(
             "password sign-in is disabled; use a sign-in provider".into(),
         ));
     }
-    let token = mint_token()?;
-    let record = new_session(&app, &req, &user.id, remember, now);
-    let previous: Vec<_> = cookie::session_tokens(&req.headers, &app.config.session)
-        .iter()
-        .filter_map(|t| session::key_for(t))
-        .collect();
-    let (key, stored, idle) = (token.key, record.clone(), app.idle_secs());
-    app.blocking(move |s| {
-        s.create_session(&key, &stored, idle)?;
-        // The browser's earlier session is replaced, not left behind.
-        for old in &previous {
-            s.delete_session(old)?;
-        }
-        Ok::<(), UserWriteError>(())
-    })
-    .await?
-    .map_err(conflict)?;
+    let (token, record) = open_session(
+        &app,
+        &req,
+        &user.id,
+        remember,
+        |s, key, record, idle| s.create_session(key, record, idle),
+        conflict,
+    )
+    .await?;
     app.audit(
         "login",
         Some(req.client_ip),

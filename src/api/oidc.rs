@@ -367,9 +367,8 @@ fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> ApiResponse {
     with_session_cookie(resp, app, token, flow.remember)
 }
 
-/// Open a session for `user_id`: `write` stores it (with whatever the identity needs) in one
-/// transaction, the browser's earlier sessions are replaced, the login is audited, and the
-/// browser goes on.
+/// Open a session for `user_id` (`write` also records what the identity needs), audit the
+/// login, and send the browser on.
 async fn open_session<E>(
     app: &Arc<App>,
     req: &ApiRequest,
@@ -384,22 +383,8 @@ async fn open_session<E>(
 where
     E: From<crate::store::StoreError> + Send + 'static,
 {
-    let token = mint_token()?;
-    let record = new_session(app, req, user_id, flow.remember, now_secs());
-    let previous: Vec<SessionKey> = cookie::session_tokens(&req.headers, &app.config.session)
-        .iter()
-        .filter_map(|t| crate::auth::session::key_for(t))
-        .collect();
-    let (key, idle) = (token.key, app.idle_secs());
-    app.blocking(move |s| {
-        write(s, &key, &record, idle)?;
-        for old in &previous {
-            s.delete_session(old)?;
-        }
-        Ok::<(), E>(())
-    })
-    .await?
-    .map_err(refused)?;
+    let (token, _) =
+        super::account::open_session(app, req, user_id, flow.remember, write, refused).await?;
     app.audit(
         "login",
         Some(req.client_ip),

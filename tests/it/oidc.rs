@@ -6,6 +6,12 @@ use serde_json::json;
 use crate::support::oidc::{oidc_section, param, with_param, Browser, TestProvider};
 use crate::support::{free_port, Client, Echo, TestServer};
 
+/// The answer has this status and says this (case-insensitively).
+fn expect_answer(r: &crate::support::Reply, status: u16, says: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert!(r.body.to_lowercase().contains(says), "{}", r.body);
+}
+
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -172,12 +178,7 @@ fn first_sign_in_creates_the_user_the_next_finds_them_and_the_session_reaches_th
     // Another subject with alice's address does not get her account (link_by_email is off).
     let mut b3 = Browser::new();
     let r = b3.sign_in(&s.start_url(""), "mallory|alice@corp.example|1");
-    assert_eq!(r.status, 409, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("already exists"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 409, "already exists");
     assert!(s.session_of(&b3).is_none());
     assert_eq!(s.users().len(), 2);
 
@@ -198,12 +199,7 @@ fn tampered_state_another_browser_replayed_code_and_wrong_nonce_are_refused() {
     let back = b.begin_and_sign_in(&s.start_url(""), "bob|bob@corp.example|1");
     let state = param(&back, "state").expect("state");
     let r = b.get(&with_param(&back, "state", &format!("{state}x")));
-    assert_eq!(r.status, 400, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("expired, was already used"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 400, "expired, was already used");
     assert!(s.session_of(&b).is_none());
     // The real state was not consumed by the forgery... but it is single-use: once.
     let r = b.get(&back);
@@ -225,12 +221,7 @@ fn tampered_state_another_browser_replayed_code_and_wrong_nonce_are_refused() {
     );
     let before = s.session_of(&b);
     let r = b.get(&forged);
-    assert_eq!(r.status, 401, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("code was not accepted"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 401, "code was not accepted");
     assert_eq!(s.session_of(&b), before, "no new session");
 
     // A callback delivered to another browser (no flow cookie: login CSRF).
@@ -247,12 +238,7 @@ fn tampered_state_another_browser_replayed_code_and_wrong_nonce_are_refused() {
     let tampered = with_param(&authorize, "nonce", "not-the-gateways-nonce");
     let back = b.sign_in_at_provider(&tampered, "carol|carol@corp.example|1");
     let r = b.get(&back);
-    assert_eq!(r.status, 401, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("nonce does not match"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 401, "nonce does not match");
     assert!(s.session_of(&b).is_none());
 
     // A provider error (the person cancelled) is shown, not retried.
@@ -263,12 +249,7 @@ fn tampered_state_another_browser_replayed_code_and_wrong_nonce_are_refused() {
         "{}?error=access_denied&state={state}",
         s.gateway.url("/auth/oauth/corp/callback")
     ));
-    assert_eq!(r.status, 401, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("access_denied"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 401, "access_denied");
     assert!(r.header("location").is_none());
 }
 
@@ -315,17 +296,11 @@ fn allowed_domains_unverified_addresses_and_registration_modes_are_honoured() {
 
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "out|out@elsewhere.example|1");
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("elsewhere.example"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 403, "elsewhere.example");
 
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "unv|unv@corp.example|0");
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.body.to_lowercase().contains("not verified"), "{}", r.body);
+    expect_answer(&r, 403, "not verified");
     assert_eq!(s.users().len(), 1);
 
     // A JSON client gets the envelope.
@@ -361,12 +336,7 @@ fn allowed_domains_unverified_addresses_and_registration_modes_are_honoured() {
     assert_eq!(r.status, 200, "{}", r.body);
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "new|new@corp.example|1");
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("registration is disabled"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 403, "registration is disabled");
     let mut b = Browser::new();
     assert_eq!(
         b.sign_in(&s.start_url(""), "in|in@corp.example|1").status,
@@ -378,12 +348,7 @@ fn allowed_domains_unverified_addresses_and_registration_modes_are_honoured() {
         .post_json("/auth/config/update", &json!({"registration": "approval"}));
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "wait|wait@corp.example|1");
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("awaiting approval"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 403, "awaiting approval");
     assert!(s.session_of(&b).is_none());
     let pending = s.owner.get("/auth/admin/users?status=pending").json();
     let id = pending["data"]["users"][0]["id"]
@@ -409,12 +374,7 @@ fn allowed_domains_unverified_addresses_and_registration_modes_are_honoured() {
         .post_json("/auth/config/update", &json!({"registration": "invite"}));
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "inv|inv@corp.example|1");
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert!(
-        r.body.to_lowercase().contains("invite is required"),
-        "{}",
-        r.body
-    );
+    expect_answer(&r, 403, "invite is required");
     let code = s
         .owner
         .post_json(
