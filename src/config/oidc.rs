@@ -83,7 +83,12 @@ pub enum TokenAuth {
 pub enum ProviderKind {
     /// OpenID Connect: endpoints and keys from `{issuer}/.well-known/openid-configuration`;
     /// identities come from the verified ID token (and the userinfo endpoint for missing claims).
-    Discovery { issuer: url::Url },
+    Discovery {
+        issuer: url::Url,
+        /// The issuer exactly as written (the ID token's `iss` must equal it, trailing slash
+        /// included: some providers have one).
+        issuer_id: String,
+    },
     /// Plain OAuth2 (no ID token): identities come from the userinfo endpoint.
     OAuth2 {
         authorization_url: url::Url,
@@ -259,7 +264,10 @@ impl Validator {
             }
             let kind = if !r.issuer.is_empty() {
                 self.provider_url(&at("issuer"), &r.issuer)
-                    .map(|issuer| ProviderKind::Discovery { issuer })
+                    .map(|issuer| ProviderKind::Discovery {
+                        issuer,
+                        issuer_id: r.issuer.trim().to_string(),
+                    })
             } else if explicit {
                 let a = self.provider_url(&at("authorization_url"), &r.authorization_url);
                 let t = self.provider_url(&at("token_url"), &r.token_url);
@@ -282,9 +290,14 @@ impl Validator {
                 }
             } else if let Some(p) = &preset {
                 match p.issuer {
-                    Some(issuer) => url::Url::parse(issuer)
-                        .ok()
-                        .map(|issuer| ProviderKind::Discovery { issuer }),
+                    Some(issuer) => {
+                        url::Url::parse(issuer)
+                            .ok()
+                            .map(|url| ProviderKind::Discovery {
+                                issuer: url,
+                                issuer_id: issuer.to_string(),
+                            })
+                    }
                     None => match (
                         url::Url::parse(p.authorization_url),
                         url::Url::parse(p.token_url),
@@ -479,7 +492,7 @@ mod tests {
         let g = &c.oidc[0];
         assert_eq!(g.display_name, "Google");
         assert!(
-            matches!(&g.kind, ProviderKind::Discovery { issuer } if issuer.as_str() == "https://accounts.google.com/")
+            matches!(&g.kind, ProviderKind::Discovery { issuer_id, .. } if issuer_id == "https://accounts.google.com")
         );
         assert_eq!(g.scopes, ["openid", "email", "profile"]);
         assert_eq!(

@@ -100,7 +100,7 @@ impl Oidc {
         let mut providers = Vec::new();
         for c in configs {
             let urls: Vec<&url::Url> = match &c.kind {
-                ProviderKind::Discovery { issuer } => vec![issuer],
+                ProviderKind::Discovery { issuer, .. } => vec![issuer],
                 ProviderKind::OAuth2 {
                     authorization_url,
                     token_url,
@@ -253,7 +253,7 @@ impl Provider {
 
     /// The discovery document (fetched once, again after a day; a failure is remembered for a
     /// few seconds so an outage does not queue requests behind timeouts).
-    async fn discovered(&self, issuer: &url::Url) -> Result<Discovered, OidcError> {
+    async fn discovered(&self, issuer: &str) -> Result<Discovered, OidcError> {
         let name = &self.config.name;
         let cached = self
             .discovered
@@ -275,8 +275,8 @@ impl Provider {
                 "cannot reach the sign-in provider right now; try again in a moment".into(),
             ));
         }
-        let issuer_url = IssuerUrl::new(issuer.as_str().trim_end_matches('/').to_string())
-            .map_err(|e| unavailable(name, "bad issuer", e))?;
+        let issuer_url =
+            IssuerUrl::new(issuer.to_string()).map_err(|e| unavailable(name, "bad issuer", e))?;
         match CoreProviderMetadata::discover_async(issuer_url, &self.http).await {
             Ok(metadata) => {
                 let d = Discovered {
@@ -335,8 +335,8 @@ impl Provider {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let cfg = &self.config;
         match &cfg.kind {
-            ProviderKind::Discovery { issuer } => {
-                let d = self.discovered(issuer).await?;
+            ProviderKind::Discovery { issuer_id, .. } => {
+                let d = self.discovered(issuer_id).await?;
                 let client = CoreClient::from_provider_metadata(
                     d.metadata,
                     ClientId::new(cfg.client_id.clone()),
@@ -387,8 +387,8 @@ impl Provider {
         verifier: String,
     ) -> Result<ExternalIdentity, OidcError> {
         match &self.config.kind {
-            ProviderKind::Discovery { issuer } => {
-                let issuer = issuer.clone();
+            ProviderKind::Discovery { issuer_id, .. } => {
+                let issuer = issuer_id.clone();
                 self.finish_oidc(&issuer, code, nonce, verifier).await
             }
             ProviderKind::OAuth2 {
@@ -413,7 +413,7 @@ impl Provider {
 
     async fn finish_oidc(
         &self,
-        issuer: &url::Url,
+        issuer: &str,
         code: String,
         nonce: String,
         verifier: String,
