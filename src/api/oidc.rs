@@ -161,6 +161,7 @@ async fn begin(
         link_user,
     );
     flow.remember = remember;
+    flow.client = Some(crate::auth::ratelimit::bucket(req.client_ip));
     app.oidc.flows.insert(&auth.state, flow);
     let mut resp = redirect(StatusCode::FOUND, auth.url.as_str());
     if fresh {

@@ -17,7 +17,8 @@ pub struct IpLimiter {
     clients: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
-fn bucket(ip: IpAddr) -> IpAddr {
+/// The block a client is counted by: its IPv4 address, or its IPv6 /64.
+pub fn bucket(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -2,6 +2,7 @@
 //! them, usable once, for ten minutes at most.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ pub struct PendingFlow {
     pub link_user: Option<String>,
     /// A persistent session ("keep me signed in").
     pub remember: bool,
+    /// Who started it (IPv6 by /64), for the per-client limit.
+    pub client: Option<IpAddr>,
     created: Instant,
 }
 
@@ -45,6 +48,7 @@ impl PendingFlow {
             invite,
             link_user,
             remember: false,
+            client: None,
             created: Instant::now(),
         }
     }
@@ -66,21 +70,38 @@ pub enum FlowError {
 pub struct Flows {
     map: Mutex<HashMap<[u8; 32], PendingFlow>>,
     capacity: usize,
+    /// Flows one client may have waiting; its oldest makes room. Keeps one client from
+    /// pushing everybody else's sign-ins out.
+    per_client: usize,
     ttl: Duration,
 }
 
 impl Flows {
-    pub fn new(capacity: usize, ttl: Duration) -> Flows {
+    pub fn new(capacity: usize, per_client: usize, ttl: Duration) -> Flows {
         Flows {
             map: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
+            per_client: per_client.max(1),
             ttl,
         }
     }
 
-    /// Remember a flow under its `state`. When full, expired flows go first, then the oldest.
+    /// Remember a flow under its `state`. A client at its limit loses its oldest flow; when
+    /// full, expired flows go first, then the oldest.
     pub fn insert(&self, state: &str, flow: PendingFlow) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = flow.client {
+            let mine: Vec<([u8; 32], Instant)> = map
+                .iter()
+                .filter(|(_, f)| f.client == Some(client))
+                .map(|(k, f)| (*k, f.created))
+                .collect();
+            if mine.len() >= self.per_client {
+                if let Some((oldest, _)) = mine.iter().min_by_key(|(_, t)| *t) {
+                    map.remove(oldest);
+                }
+            }
+        }
         if map.len() >= self.capacity {
             let ttl = self.ttl;
             map.retain(|_, f| f.created.elapsed() < ttl);
@@ -152,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_flow_is_used_once_by_the_browser_that_started_it() {
-        let flows = Flows::new(10, Duration::from_secs(600));
+        let flows = Flows::new(10, 10, Duration::from_secs(600));
         flows.insert("s1", flow("corp", "b1"));
         assert_eq!(
             flows.take("s1", "corp", &["other".into()]).err(),
@@ -185,14 +206,14 @@ mod tests {
 
     #[test]
     fn flows_expire_and_the_oldest_make_room() {
-        let flows = Flows::new(2, Duration::from_millis(30));
+        let flows = Flows::new(2, 2, Duration::from_millis(30));
         flows.insert("a", flow("p", "b"));
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(
             flows.take("a", "p", &["b".into()]).err(),
             Some(FlowError::Expired)
         );
-        let flows = Flows::new(2, Duration::from_secs(600));
+        let flows = Flows::new(2, 2, Duration::from_secs(600));
         flows.insert("a", flow("p", "b"));
         flows.insert("b", flow("p", "b"));
         flows.insert("c", flow("p", "b"));
@@ -202,5 +223,24 @@ mod tests {
             Some(FlowError::Unknown)
         );
         assert!(flows.take("c", "p", &["b".into()]).is_ok());
+
+        // One client floods: only its own flows make room, others' stay.
+        let flows = Flows::new(100, 3, Duration::from_secs(600));
+        let from = |ip: &str| {
+            let mut f = flow("p", "b");
+            f.client = Some(ip.parse().expect("ip"));
+            f
+        };
+        flows.insert("victim", from("192.0.2.1"));
+        for i in 0..50 {
+            flows.insert(&format!("flood{i}"), from("198.51.100.7"));
+        }
+        assert_eq!(flows.len(), 4);
+        assert!(flows.take("victim", "p", &["b".into()]).is_ok());
+        assert!(flows.take("flood49", "p", &["b".into()]).is_ok());
+        assert_eq!(
+            flows.take("flood0", "p", &["b".into()]).err(),
+            Some(FlowError::Unknown)
+        );
     }
 }

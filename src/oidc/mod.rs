@@ -27,6 +27,8 @@ use flows::Flows;
 
 /// Sign-ins in progress kept at most, and how long one may take.
 const MAX_FLOWS: usize = 10_000;
+/// Sign-ins one client (IPv4 address or IPv6 /64) may have in progress at once.
+const FLOWS_PER_CLIENT: usize = 32;
 const FLOW_TTL: Duration = Duration::from_secs(600);
 /// Discovery documents are fetched again after this long (keys on demand, see below).
 const METADATA_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -141,7 +143,7 @@ impl Oidc {
         };
         Ok(Oidc {
             providers,
-            flows: Flows::new(MAX_FLOWS, FLOW_TTL),
+            flows: Flows::new(MAX_FLOWS, FLOWS_PER_CLIENT, FLOW_TTL),
             runtime,
         })
     }
