@@ -188,6 +188,18 @@ fn first_sign_in_creates_the_user_the_next_finds_them_and_the_session_reaches_th
         &json!({"currentPassword": "x", "newPassword": "new-password-1"}),
     );
     assert_eq!(r.code(), "VALIDATION_ERROR", "{}", r.body);
+
+    // With a provider configured, admins may turn password sign-in off at run time.
+    let r = s
+        .owner
+        .post_json("/auth/config/update", &json!({"nativeSignin": false}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let status = s.gateway.client().get("/auth/status").json();
+    assert_eq!(status["data"]["nativeSignin"], false);
+    assert_eq!(
+        s.gateway.client().login("owner", "owner-password-1").status,
+        200
+    );
 }
 
 #[test]
