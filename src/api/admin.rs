@@ -169,7 +169,10 @@ pub async fn unlink_identity(
     let user = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
     may_touch(&actor, user.role)?;
     let (uid, p) = (id.clone(), provider.clone());
-    if !app.blocking(move |s| s.unlink_identity(&uid, &p)).await?? {
+    let outcome = app
+        .blocking(move |s| s.unlink_identity(&uid, &p, |_, _| true))
+        .await??;
+    if outcome != crate::store::Unlink::Done {
         return Err(ApiError::NotFound);
     }
     app.audit(

@@ -170,6 +170,7 @@ pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
         "/change-password",
         "/logout",
         "/logout-all",
+        "/unlink",
         "/forgot-password",
         "/reset-password",
         "/verify-email",

@@ -126,6 +126,8 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(POST, "/logout-all", account::logout_all),
             endpoint!(GET, "/me", account::me),
             endpoint!(PATCH, "/me", account::update_me),
+            endpoint!(DELETE, "/me/identities/{}", oidc::unlink_mine),
+            endpoint!(POST, "/unlink", oidc::unlink_mine),
             endpoint!(POST, "/change-password", account::change_password),
             endpoint!(POST, "/password", account::change_password),
             endpoint!(GET, "/sessions", account::sessions),

@@ -29,8 +29,8 @@ use crate::error::ApiError;
 use crate::oidc::flows::{FlowError, PendingFlow};
 use crate::oidc::{ExternalIdentity, OidcError, Provider};
 use crate::store::{
-    IdentityError, IdentityRecord, InviteError, Role, SessionKey, SessionRecord, UserRecord,
-    UserStatus, UserWriteError,
+    IdentityError, IdentityRecord, InviteError, Role, SessionKey, SessionRecord, Unlink,
+    UserRecord, UserStatus, UserWriteError,
 };
 
 /// The provider named in the path (`/oauth/{name}`), or `google` for the alias.
@@ -487,6 +487,67 @@ async fn link(
         StatusCode::SEE_OTHER,
         &super::browser::account_url(app),
     ))
+}
+
+/// `DELETE /me/identities/{provider}`, or `POST /unlink` with `provider` (the account page's
+/// form): remove the signed-in user's link to a provider, unless it is their last way to sign
+/// in (no other configured provider linked, and no password that may be used here).
+pub async fn unlink_mine(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let auth = require_session(&app, &req)?;
+    let provider = match params.first() {
+        Some(p) => p.clone(),
+        None => {
+            let mut body = super::body::form_or_json_body(&req)?;
+            let p = body.required_text(&["provider"]);
+            body.finish()?;
+            p.unwrap_or_default()
+        }
+    };
+    let configured: Vec<String> = app
+        .oidc
+        .providers()
+        .iter()
+        .map(|p| p.config.name.clone())
+        .collect();
+    let native = app.native_signin();
+    let (uid, p) = (auth.user.id.clone(), provider.clone());
+    let outcome = app
+        .blocking(move |s| {
+            s.unlink_identity(&uid, &p, |user, rest| {
+                rest.iter().any(|r| configured.contains(r))
+                    || (user.password_hash.is_some() && (native || user.role == Role::Owner))
+            })
+        })
+        .await??;
+    match outcome {
+        Unlink::NotLinked => Err(ApiError::NotFound),
+        Unlink::Refused => Err(ApiError::Conflict(
+            if auth.user.password_hash.is_none() && (native || auth.user.role == Role::Owner) {
+                "this is your only way to sign in: set a password (forgot password) or link another provider first"
+            } else {
+                "this is your only way to sign in: link another provider first"
+            }
+            .into(),
+        )),
+        Unlink::Done => {
+            app.audit(
+                "identity_unlinked",
+                Some(req.client_ip),
+                Some(&auth.user.id),
+                Some(&auth.user.id),
+                Some(format!("provider={provider}")),
+            );
+            Ok(ApiResponse::ok(
+                StatusCode::OK,
+                "identity unlinked",
+                serde_json::Value::Null,
+            ))
+        }
+    }
 }
 
 /// Create the account of a first sign-in, as the registration mode allows.

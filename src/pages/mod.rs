@@ -22,6 +22,7 @@ button{font:inherit;padding:.6rem;border:0;border-radius:4px;background:#1f5fbf;
 button.secondary{background:#555}.error{background:#fde8e8;border:1px solid #c33;padding:.75rem;border-radius:4px}\
 .note{color:#555}table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}\
 a.button{display:block;text-align:center;padding:.6rem;border-radius:4px;background:#333;color:#fff;text-decoration:none;margin:.5rem 0}\
+form.inline{display:inline;margin:0 0 0 .5rem}form.inline button{padding:.2rem .6rem;background:#555}\
 :focus{outline:3px solid #f5a623}";
 
 /// `Content-Security-Policy` for every page: nothing but the inline stylesheet above.
@@ -446,11 +447,14 @@ pub fn account(app: &App, auth: &Authenticated, notice: Option<&str>) -> ApiResp
         for p in providers {
             let row = match linked.iter().find(|i| i.provider == p.config.name) {
                 Some(i) => format!(
-                    "linked{}",
+                    "linked{} <form method=\"post\" action=\"{prefix}/unlink\" class=\"inline\">\
+                     <input type=\"hidden\" name=\"provider\" value=\"{}\">\
+                     <button type=\"submit\">Unlink</button></form>",
                     i.email
                         .as_deref()
                         .map(|e| format!(" ({})", esc(e)))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    esc(&p.config.name)
                 ),
                 None => format!(
                     "<a href=\"{prefix}/oauth/{}?link=1\">Link</a>",

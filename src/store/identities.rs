@@ -246,28 +246,57 @@ impl Store {
         Ok(())
     }
 
-    /// Remove a user's link to a provider. Returns whether there was one.
-    pub fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+    /// Remove a user's link to a provider, in one transaction with the check `may_remove`,
+    /// which sees the user and the providers still linked after the removal (so two removals
+    /// at once cannot both pass a "keep one way to sign in" rule).
+    pub fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        may_remove: impl FnOnce(&UserRecord, &[String]) -> bool,
+    ) -> Result<Unlink, StoreError> {
         let txn = self.db()?.begin_write()?;
-        let keys: Vec<String> = {
+        let (keys, remaining) = {
             let index = txn.open_multimap_table(USER_IDENTITIES)?;
-            let mut keys = Vec::new();
+            let (mut keys, mut remaining) = (Vec::new(), Vec::new());
             for k in index.get(user_id)? {
                 let k = k?.value().to_string();
-                if k.split('\n').next() == Some(provider) {
+                let p = k.split('\n').next().unwrap_or_default().to_string();
+                if p == provider {
                     keys.push(k);
+                } else {
+                    remaining.push(p);
                 }
             }
-            keys
+            (keys, remaining)
         };
+        let Some(user) = read_user(&txn, user_id)? else {
+            return Ok(Unlink::NotLinked);
+        };
+        if keys.is_empty() {
+            return Ok(Unlink::NotLinked);
+        }
+        if !may_remove(&user, &remaining) {
+            return Ok(Unlink::Refused);
+        }
         for k in &keys {
             txn.open_table(IDENTITIES)?.remove(k.as_str())?;
             txn.open_multimap_table(USER_IDENTITIES)?
                 .remove(user_id, k.as_str())?;
         }
         txn.commit()?;
-        Ok(!keys.is_empty())
+        Ok(Unlink::Done)
     }
+}
+
+/// What [`Store::unlink_identity`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlink {
+    Done,
+    /// The user has no link to that provider (or no longer exists).
+    NotLinked,
+    /// The check refused: nothing changed.
+    Refused,
 }
 
 #[cfg(test)]
@@ -364,8 +393,26 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["corp", "google"]
         );
-        assert!(store.unlink_identity("u1", "google").expect("unlink"));
-        assert!(!store.unlink_identity("u1", "google").expect("unlink"));
+        let refuse = store
+            .unlink_identity("u1", "google", |_, _| false)
+            .expect("unlink");
+        assert_eq!(refuse, Unlink::Refused);
+        assert_eq!(store.user_identities("u1").expect("list").len(), 2);
+        let mut seen = None;
+        let done = store
+            .unlink_identity("u1", "google", |u, rest| {
+                seen = Some((u.id.clone(), rest.to_vec()));
+                true
+            })
+            .expect("unlink");
+        assert_eq!(done, Unlink::Done);
+        assert_eq!(seen, Some(("u1".to_string(), vec!["corp".to_string()])));
+        assert_eq!(
+            store
+                .unlink_identity("u1", "google", |_, _| true)
+                .expect("unlink"),
+            Unlink::NotLinked
+        );
 
         store.delete_user("u1").expect("delete");
         assert!(store

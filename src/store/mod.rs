@@ -17,7 +17,7 @@ use redb::{
     ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-pub use identities::{IdentityError, IdentityRecord};
+pub use identities::{IdentityError, IdentityRecord, Unlink};
 pub use lifecycle::InviteError;
 pub use records::{
     AuditRecord, InviteRecord, Role, SessionRecord, TokenKind, TokenRecord, UserRecord, UserStatus,

@@ -501,6 +501,39 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
     let r = b2.sign_in(&s.start_url("?link=1"), "owner-at-corp|owner@example.com|1");
     assert_eq!(r.status, 409, "{}", r.body);
 
+    // People remove their own links, but not their last way to sign in: p1 has no password
+    // (and password sign-in is the owner's alone here).
+    let mut c = s.gateway.client();
+    c.cookie = s.session_of(&b);
+    let r = c.send("DELETE", "/auth/me/identities/corp", None, &[]);
+    expect_answer(&r, 409, "only way to sign in");
+    let r = b.post_form(&s.gateway.url("/auth/unlink"), &[("provider", "corp")]);
+    expect_answer(&r, 409, "only way to sign in");
+    assert_eq!(s.me(&b)["identities"].as_array().map(Vec::len), Some(2));
+    let r = c.send("DELETE", "/auth/me/identities/nonesuch", None, &[]);
+    assert_eq!(r.status, 404, "{}", r.body);
+    // The owner keeps a password, so the account page's Unlink button removes their link.
+    let mut owner_b = Browser::new();
+    assert_eq!(
+        owner_b
+            .sign_in(&s.start_url(""), "owner-at-corp|owner@example.com|1")
+            .status,
+        303
+    );
+    let account = owner_b.get(&s.gateway.url("/auth/"));
+    assert!(
+        account.body.contains("action=\"/auth/unlink\""),
+        "{}",
+        account.body
+    );
+    let r = owner_b.post_form(&s.gateway.url("/auth/unlink"), &[("provider", "corp")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some(format!("{}/auth/", s.origin()).as_str())
+    );
+    assert_eq!(s.me(&owner_b)["identities"], json!([]));
+
     // An admin removes a link.
     let id = me["user"]["id"].as_str().expect("id");
     let r = s.owner.send(
