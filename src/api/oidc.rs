@@ -301,7 +301,11 @@ async fn finish(
     // Not linked yet: an existing account by email (only if the operator allows it), or a new one.
     let email = email_ok(&ext)?;
     if let Some(user) = app.store.find_user(&email)? {
-        if !cfg.link_by_email {
+        // Only an address the account has proven (or the owner's, set up by the operator):
+        // anyone can register a password account under someone else's unverified address and
+        // wait for its owner to sign in with a provider.
+        let proven = user.email_verified || user.role == Role::Owner;
+        if !cfg.link_by_email || !proven {
             return Err(ApiError::Conflict(format!(
                 "an account with this email address already exists; sign in with it, then link {} from your account page",
                 cfg.display_name

@@ -545,6 +545,40 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
     assert_eq!(r.status, 200, "{}", r.body);
     let one = s.owner.get(&format!("/auth/admin/users/{id}")).json();
     assert_eq!(one["data"]["user"]["identities"], json!([]));
+
+    // link_by_email never links to an address the account has not proven: someone registers
+    // (while password registration is briefly open) under another person's address...
+    let r = s
+        .owner
+        .post_json("/auth/config/update", &json!({"nativeSignin": true}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.gateway
+        .register("victim@corp.example", "squatter-password-1");
+    let r = s
+        .owner
+        .post_json("/auth/config/update", &json!({"nativeSignin": false}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // ...and the real owner of the address, signing in with the provider, is not put into it.
+    let r = Browser::new().sign_in(&s.start_url(""), "victim-sub|victim@corp.example|1");
+    expect_answer(&r, 409, "already exists");
+    // Once an administrator vouches for the address, it links.
+    let squatted = s
+        .users()
+        .into_iter()
+        .find(|u| u["email"] == "victim@corp.example")
+        .expect("registered");
+    let id = squatted["id"].as_str().expect("id");
+    let r = s.owner.send(
+        "PATCH",
+        &format!("/auth/admin/users/{id}"),
+        Some(&json!({"emailVerified": true})),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut b = Browser::new();
+    let r = b.sign_in(&s.start_url(""), "victim-sub|victim@corp.example|1");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(s.me(&b)["user"]["id"], id);
 }
 
 #[test]
