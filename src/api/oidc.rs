@@ -147,9 +147,9 @@ async fn begin(
     let existing = cookie::flow_values(&req.headers, &app.config.session)
         .into_iter()
         .find(|v| v.len() == 43 && URL_SAFE_NO_PAD.decode(v).is_ok_and(|b| b.len() == 32));
-    let (binding, fresh) = match existing {
-        Some(b) => (b, false),
-        None => (new_binding()?, true),
+    let binding = match existing {
+        Some(b) => b,
+        None => new_binding()?,
     };
     let mut flow = PendingFlow::new(
         &provider.config.name,
@@ -163,14 +163,11 @@ async fn begin(
     flow.remember = remember;
     flow.client = Some(crate::auth::ratelimit::bucket(req.client_ip));
     app.oidc.flows.insert(&auth.state, flow);
-    let mut resp = redirect(StatusCode::FOUND, auth.url.as_str());
-    if fresh {
-        resp = resp.with_header(
-            SET_COOKIE,
-            &cookie::set_flow_cookie(&app.config.session, &binding),
-        );
-    }
-    Ok(resp)
+    // Set again each time, so the cookie lives as long as the newest flow it binds.
+    Ok(redirect(StatusCode::FOUND, auth.url.as_str()).with_header(
+        SET_COOKIE,
+        &cookie::set_flow_cookie(&app.config.session, &binding),
+    ))
 }
 
 /// `GET /oauth/{provider}/callback` (and `/google/callback`): finish the sign-in.

@@ -166,9 +166,13 @@ impl Oidc {
         let Some(rt) = &self.runtime else {
             return Err(OidcError::Unavailable("no provider is configured".into()));
         };
-        rt.spawn(job)
-            .await
-            .map_err(|e| OidcError::Unavailable(format!("provider task failed: {e}")))?
+        rt.spawn(job).await.map_err(|e| {
+            // (A panic's message stays in the log.)
+            tracing::error!(error = %e, "provider task failed");
+            OidcError::Unavailable(
+                "the sign-in could not be completed; try again in a moment".into(),
+            )
+        })?
     }
 
     /// The provider URL to send a browser to, with fresh `state`, `nonce` and PKCE verifier.

@@ -214,6 +214,10 @@ impl Store {
     ) -> Result<(), IdentityError> {
         let txn = store_err!(store_err!(self.db()).begin_write());
         let mut identity = identity.clone();
+        // (The user may have been deleted since the caller found them.)
+        if read_user(&txn, &identity.user_id)?.is_none() {
+            return Err(IdentityError::User(UserWriteError::NotFound));
+        }
         if let Some(existing) = read_identity(&txn, &identity.key())? {
             if existing.user_id != identity.user_id {
                 return Err(IdentityError::Taken);
@@ -382,6 +386,16 @@ mod tests {
             store.link_identity(&identity("corp", "sub-1", "o"), None),
             Err(IdentityError::Taken)
         ));
+        // A user deleted meanwhile gets no link.
+        assert!(matches!(
+            store.link_identity(&identity("corp", "sub-9", "gone"), None),
+            Err(IdentityError::User(UserWriteError::NotFound))
+        ));
+        assert!(store
+            .all_identities()
+            .expect("all")
+            .iter()
+            .all(|i| i.subject != "sub-9"));
         store
             .link_identity(&identity("google", "g-1", "u1"), None)
             .expect("second provider");

@@ -263,6 +263,23 @@ fn tampered_state_another_browser_replayed_code_and_wrong_nonce_are_refused() {
     ));
     expect_answer(&r, 401, "access_denied");
     assert!(r.header("location").is_none());
+
+    // Two tabs of one browser share one binding; every start sets the cookie again (so it lives
+    // as long as the newest sign-in it binds), and both tabs finish.
+    let mut b = Browser::new();
+    let first = b.get(&s.start_url(""));
+    let second = b.get(&s.start_url(""));
+    let flow_cookie = |r: &crate::support::Reply| {
+        r.header("set-cookie")
+            .and_then(|c| c.split(';').next().map(str::to_string))
+    };
+    assert!(flow_cookie(&first).is_some_and(|c| c.starts_with("authgate_session_signin=")));
+    assert_eq!(flow_cookie(&first), flow_cookie(&second));
+    for tab in [first, second] {
+        let authorize = tab.header("location").expect("provider URL");
+        let back = b.sign_in_at_provider(&authorize, "dave|dave@corp.example|1");
+        assert_eq!(b.get(&back).status, 303);
+    }
 }
 
 #[test]
