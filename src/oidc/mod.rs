@@ -6,6 +6,7 @@
 //! proxy traffic, with a timeout per request. This module knows nothing of users or sessions:
 //! it turns a callback into a verified [`ExternalIdentity`]; the API decides what it means.
 
+mod fetch;
 pub mod flows;
 
 use std::sync::{Arc, RwLock};
@@ -23,6 +24,7 @@ use openidconnect::{
 use serde_json::Value;
 
 use crate::config::{OidcProviderConfig, ProviderKind, TokenAuth};
+use fetch::ProviderHttp;
 use flows::Flows;
 
 /// Sign-ins in progress kept at most, and how long one may take.
@@ -36,8 +38,6 @@ const METADATA_TTL: Duration = Duration::from_secs(24 * 3600);
 const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 /// An unknown key id refetches the provider's keys at most this often.
 const JWKS_MIN_REFRESH: Duration = Duration::from_secs(1);
-/// Userinfo and email list answers larger than this are refused.
-const MAX_JSON: usize = 1 << 20;
 
 /// Who the provider says signed in, after every check passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +84,13 @@ struct Discovered {
 /// One configured provider with what was learnt about it.
 pub struct Provider {
     pub config: OidcProviderConfig,
-    http: reqwest::Client,
+    http: ProviderHttp,
     discovered: RwLock<Option<Discovered>>,
+    metadata_ttl: Duration,
+    /// When the last discovery without a document to fall back on failed.
     failed_at: RwLock<Option<Instant>>,
+    /// When a stale document was last sent for again (one request at a time refreshes it).
+    refreshed_at: RwLock<Option<Instant>>,
 }
 
 /// The configured providers, the flows in progress, and the runtime their requests run on.
@@ -99,43 +103,10 @@ pub struct Oidc {
 impl Oidc {
     /// Set up the providers; starts the provider runtime only when there is one.
     pub fn new(configs: &[OidcProviderConfig]) -> Result<Oidc, String> {
-        let mut providers = Vec::new();
-        for c in configs {
-            let urls: Vec<&url::Url> = match &c.kind {
-                ProviderKind::Discovery { issuer, .. } => vec![issuer],
-                ProviderKind::OAuth2 {
-                    authorization_url,
-                    token_url,
-                    userinfo_url,
-                    ..
-                } => vec![authorization_url, token_url, userinfo_url],
-            };
-            for u in urls {
-                let loopback = match u.host() {
-                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                    Some(url::Host::Domain(d)) => d == "localhost",
-                    None => false,
-                };
-                if u.scheme() == "http" && !loopback {
-                    tracing::warn!(provider = %c.name, url = %u, "this provider is reached over plain HTTP: its client secret and tokens cross the network unencrypted");
-                }
-            }
-            let http = reqwest::Client::builder()
-                // Never follow redirects from a token or key endpoint.
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(c.timeout)
-                .connect_timeout(c.timeout)
-                .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| format!("provider {}: HTTP client: {e}", c.name))?;
-            providers.push(Arc::new(Provider {
-                config: c.clone(),
-                http,
-                discovered: RwLock::new(None),
-                failed_at: RwLock::new(None),
-            }));
-        }
+        let providers = configs
+            .iter()
+            .map(|c| Provider::new(c).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let runtime = if providers.is_empty() {
             None
         } else {
@@ -223,6 +194,17 @@ fn refused(provider: &str, what: &str, e: impl std::fmt::Display) -> OidcError {
     OidcError::Refused(format!("the sign-in provider's answer was refused: {what}"))
 }
 
+/// An error with its sources, for the log.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut detail = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        detail.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    detail
+}
+
 /// Classify a failed token request.
 fn token_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse + 'static>(
     provider: &str,
@@ -231,13 +213,7 @@ fn token_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse 
     match e {
         RequestTokenError::ServerResponse(r) => refused(provider, "the code was not accepted", r),
         RequestTokenError::Request(r) => {
-            let mut detail = r.to_string();
-            let mut source = std::error::Error::source(&r);
-            while let Some(s) = source {
-                detail.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            unavailable(provider, "token request failed", detail)
+            unavailable(provider, "token request failed", error_chain(&r))
         }
         RequestTokenError::Parse(p, _) => refused(provider, "unreadable token response", p),
         RequestTokenError::Other(o) => refused(provider, "unexpected token response", o),
@@ -245,6 +221,39 @@ fn token_error<RE: std::error::Error + 'static, T: openidconnect::ErrorResponse 
 }
 
 impl Provider {
+    fn new(c: &OidcProviderConfig) -> Result<Provider, String> {
+        let urls: Vec<&url::Url> = match &c.kind {
+            ProviderKind::Discovery { issuer, .. } => vec![issuer],
+            ProviderKind::OAuth2 {
+                authorization_url,
+                token_url,
+                userinfo_url,
+                ..
+            } => vec![authorization_url, token_url, userinfo_url],
+        };
+        for u in urls {
+            let loopback = match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if u.scheme() == "http" && !loopback {
+                tracing::warn!(provider = %c.name, url = %u, "this provider is reached over plain HTTP: its client secret and tokens cross the network unencrypted");
+            }
+        }
+        let http = ProviderHttp::new(c.timeout)
+            .map_err(|e| format!("provider {}: HTTP client: {e}", c.name))?;
+        Ok(Provider {
+            config: c.clone(),
+            http,
+            discovered: RwLock::new(None),
+            metadata_ttl: METADATA_TTL,
+            failed_at: RwLock::new(None),
+            refreshed_at: RwLock::new(None),
+        })
+    }
+
     fn redirect_url(&self) -> Result<RedirectUrl, OidcError> {
         RedirectUrl::new(self.config.redirect_url.to_string())
             .map_err(|e| OidcError::Unavailable(format!("bad redirect_url: {e}")))
@@ -257,8 +266,10 @@ impl Provider {
         }
     }
 
-    /// The discovery document (fetched once, again after a day; a failure is remembered for a
-    /// few seconds so an outage does not queue requests behind timeouts).
+    /// The discovery document: fetched once, again after a day. While a stale document is
+    /// being fetched again (by one request at a time, at most every few seconds), or when that
+    /// fails, sign-ins go on with it. Without any document, a failure is remembered for a few
+    /// seconds so an outage answers at once instead of queuing requests behind timeouts.
     async fn discovered(&self, issuer: &str) -> Result<Discovered, OidcError> {
         let name = &self.config.name;
         let cached = self
@@ -266,20 +277,27 @@ impl Provider {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if let Some(d) = &cached {
-            if d.fetched.elapsed() < METADATA_TTL {
-                return Ok(d.clone());
+        match &cached {
+            Some(d) if d.fetched.elapsed() < self.metadata_ttl => return Ok(d.clone()),
+            Some(d) => {
+                let mut last = self.refreshed_at.write().unwrap_or_else(|p| p.into_inner());
+                if last.is_some_and(|t| t.elapsed() < FAILURE_BACKOFF) {
+                    return Ok(d.clone());
+                }
+                *last = Some(Instant::now());
             }
-        }
-        let recently_failed = self
-            .failed_at
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|t| t.elapsed() < FAILURE_BACKOFF);
-        if recently_failed && cached.is_none() {
-            return Err(OidcError::Unavailable(
-                "cannot reach the sign-in provider right now; try again in a moment".into(),
-            ));
+            None => {
+                let recently_failed = self
+                    .failed_at
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_some_and(|t| t.elapsed() < FAILURE_BACKOFF);
+                if recently_failed {
+                    return Err(OidcError::Unavailable(
+                        "cannot reach the sign-in provider right now; try again in a moment".into(),
+                    ));
+                }
+            }
         }
         let issuer_url =
             IssuerUrl::new(issuer.to_string()).map_err(|e| unavailable(name, "bad issuer", e))?;
@@ -294,33 +312,44 @@ impl Provider {
                 Ok(d)
             }
             Err(e) => {
-                *self.failed_at.write().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                let mut detail = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    detail.push_str(&format!(": {s}"));
-                    source = s.source();
-                }
+                let detail = error_chain(&e);
                 match cached {
                     // Stale beats nothing: keep signing in with what we knew.
                     Some(d) => {
                         tracing::warn!(provider = %name, error = %detail, "discovery refresh failed; keeping the previous document");
                         Ok(d)
                     }
-                    None => Err(unavailable(name, "discovery failed", detail)),
+                    None => {
+                        *self.failed_at.write().unwrap_or_else(|p| p.into_inner()) =
+                            Some(Instant::now());
+                        Err(unavailable(name, "discovery failed", detail))
+                    }
                 }
             }
         }
     }
 
-    /// Fetch the provider's keys again (a key id we do not know: the provider rotated keys).
+    /// Fetch the provider's keys again (a key id we do not know: the provider rotated keys),
+    /// at most once per [`JWKS_MIN_REFRESH`] whether it works or not. `None` if it is too soon.
     async fn refresh_keys(&self, d: &Discovered) -> Result<Option<Discovered>, OidcError> {
-        if d.keys_fetched.elapsed() < JWKS_MIN_REFRESH {
-            return Ok(None);
+        {
+            let mut cached = self.discovered.write().unwrap_or_else(|p| p.into_inner());
+            let last = match cached.as_ref() {
+                Some(c) => c.keys_fetched.max(d.keys_fetched),
+                None => d.keys_fetched,
+            };
+            if last.elapsed() < JWKS_MIN_REFRESH {
+                return Ok(None);
+            }
+            if let Some(c) = cached.as_mut() {
+                c.keys_fetched = Instant::now();
+            }
         }
         let keys = CoreJsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http)
             .await
-            .map_err(|e| unavailable(&self.config.name, "key set refresh failed", e))?;
+            .map_err(|e| {
+                unavailable(&self.config.name, "key set refresh failed", error_chain(&e))
+            })?;
         let mut fresh = d.clone();
         fresh.metadata = fresh.metadata.set_jwks(keys);
         fresh.keys_fetched = Instant::now();
@@ -635,6 +664,7 @@ impl Provider {
         let name = self.config.name.as_str();
         let mut response = self
             .http
+            .client()
             .get(url.clone())
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -648,22 +678,171 @@ impl Provider {
         if !status.is_success() {
             return Err(refused(name, "the userinfo request was refused", status));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = fetch::read_body(&mut response)
             .await
             .map_err(|e| unavailable(name, "userinfo request failed", e))?
-        {
-            if body.len() + chunk.len() > MAX_JSON {
-                return Err(refused(
+            .ok_or_else(|| {
+                refused(
                     name,
                     "the userinfo answer is too large",
-                    body.len(),
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
+                    format!("over {} bytes", fetch::MAX_BODY),
+                )
+            })?;
         serde_json::from_slice(&body)
             .map_err(|e| refused(name, "the userinfo answer is not JSON", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+    const SERVE: u8 = 0;
+    const FAIL: u8 = 1;
+    const HUGE: u8 = 2;
+
+    /// A provider stand-in on loopback: serves a discovery document and an empty key set,
+    /// or fails with 503, or answers discovery with a valid document padded over the limit (no
+    /// length given).
+    /// Counts the discovery requests.
+    struct Stub {
+        issuer: String,
+        discoveries: Arc<AtomicUsize>,
+        mode: Arc<AtomicU8>,
+    }
+
+    fn stub() -> Stub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+        let (discoveries, mode) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicU8::new(SERVE)),
+        );
+        let (d, m, iss) = (Arc::clone(&discoveries), Arc::clone(&mode), issuer.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let discovery = head.contains("/.well-known/openid-configuration");
+                if discovery {
+                    d.fetch_add(1, Ordering::SeqCst);
+                }
+                let body = if discovery {
+                    format!(
+                        r#"{{"issuer":"{iss}","authorization_endpoint":"{iss}/auth","token_endpoint":"{iss}/token","jwks_uri":"{iss}/jwks","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"]}}"#
+                    )
+                } else {
+                    r#"{"keys":[]}"#.to_string()
+                };
+                let _ = match m.load(Ordering::SeqCst) {
+                    FAIL => stream.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    ),
+                    HUGE if discovery => stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n")
+                        .and_then(|_| {
+                            // A valid document, padded past the limit.
+                            let padded = format!(
+                                r#"{{"x_padding":"{}",{}"#,
+                                "a".repeat(2 << 20),
+                                &body[1..]
+                            );
+                            stream.write_all(padded.as_bytes())
+                        }),
+                    _ => stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    ),
+                };
+            }
+        });
+        Stub {
+            issuer,
+            discoveries,
+            mode,
+        }
+    }
+
+    fn provider(issuer: &str) -> Provider {
+        let config = crate::config::Config::from_toml(&format!(
+            "[[oidc]]\nname = \"corp\"\nissuer = \"{issuer}\"\nclient_id = \"c\"\nclient_secret = \"s\"\ntimeout = \"5s\"\n"
+        ))
+        .expect("config");
+        Provider::new(&config.oidc[0]).expect("provider")
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_stale_document_is_fetched_again_by_one_request_and_kept_when_that_fails() {
+        let stub = stub();
+        let mut p = provider(&stub.issuer);
+        p.metadata_ttl = Duration::ZERO; // every document is stale at once
+        let count = || stub.discoveries.load(Ordering::SeqCst);
+        block_on(async {
+            p.discovered(&stub.issuer).await.expect("first fetch");
+            assert_eq!(count(), 1);
+            p.discovered(&stub.issuer).await.expect("refresh");
+            assert_eq!(count(), 2);
+            // Another request right after goes on with the stale document.
+            p.discovered(&stub.issuer).await.expect("stale");
+            assert_eq!(count(), 2);
+            // The provider fails: the next refresh keeps the document it had.
+            stub.mode.store(FAIL, Ordering::SeqCst);
+            *p.refreshed_at.write().expect("lock") = None;
+            p.discovered(&stub.issuer).await.expect("kept");
+            assert_eq!(count(), 3);
+            p.discovered(&stub.issuer).await.expect("kept");
+            assert_eq!(count(), 3, "no request queues behind a failing provider");
+        });
+    }
+
+    #[test]
+    fn without_a_document_a_failure_answers_at_once_for_a_while() {
+        let stub = stub();
+        stub.mode.store(FAIL, Ordering::SeqCst);
+        let p = provider(&stub.issuer);
+        block_on(async {
+            assert!(matches!(
+                p.discovered(&stub.issuer).await,
+                Err(OidcError::Unavailable(_))
+            ));
+            assert!(matches!(
+                p.discovered(&stub.issuer).await,
+                Err(OidcError::Unavailable(_))
+            ));
+        });
+        assert_eq!(stub.discoveries.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_answer_over_the_limit_is_refused_not_read_whole() {
+        let stub = stub();
+        stub.mode.store(HUGE, Ordering::SeqCst);
+        let p = provider(&stub.issuer);
+        let result = block_on(p.discovered(&stub.issuer));
+        assert!(matches!(result, Err(OidcError::Unavailable(_))));
+        assert_eq!(stub.discoveries.load(Ordering::SeqCst), 1);
+        // The same provider, answering normally, is fine.
+        stub.mode.store(SERVE, Ordering::SeqCst);
+        *p.failed_at.write().expect("lock") = None;
+        assert!(block_on(p.discovered(&stub.issuer)).is_ok());
     }
 }
