@@ -338,6 +338,23 @@ impl Validator {
                 );
             }
             let discovery = matches!(kind, Some(ProviderKind::Discovery { .. }));
+            if discovery {
+                // An OpenID Connect identity is the ID token's `sub` and standard claims.
+                for (key, given) in [
+                    ("emails_url", &r.emails_url),
+                    ("subject_claim", &r.subject_claim),
+                    ("email_claim", &r.email_claim),
+                    ("name_claim", &r.name_claim),
+                    ("username_claim", &r.username_claim),
+                ] {
+                    if !given.trim().is_empty() {
+                        self.problem(
+                            &at(key),
+                            "only for plain OAuth2 providers (authorization_url, token_url, userinfo_url); an OpenID Connect provider's identity comes from its ID token",
+                        );
+                    }
+                }
+            }
             let mut scopes: Vec<String> = match r.scopes {
                 Some(s) => s.iter().map(|s| s.trim().to_string()).collect(),
                 None => match &preset {
@@ -549,6 +566,23 @@ mod tests {
              [[oidc]]\nname = \"a\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\nclient_secret = \"y\"\n",
         );
         assert!(p.iter().any(|m| m.contains("configured twice")), "{p:?}");
+        // Claim names and an emails URL mean nothing for an OpenID Connect provider.
+        let p = problems(
+            "[[oidc]]\nname = \"google\"\nclient_id = \"x\"\nclient_secret = \"y\"\nemail_claim = \"mail\"\n\
+             [[oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\nclient_secret = \"y\"\n\
+             subject_claim = \"oid\"\nemails_url = \"https://id.example.com/emails\"\n",
+        );
+        for key in [
+            "oidc[0].email_claim",
+            "oidc[1].subject_claim",
+            "oidc[1].emails_url",
+        ] {
+            assert!(p.iter().any(|m| m.starts_with(key)), "{key}: {p:?}");
+        }
+        assert!(problems(
+            "[[oidc]]\nname = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\nusername_claim = \"name\"\n"
+        )
+        .is_empty());
         let c = Config::from_toml(
             "[[oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\nclient_secret = \"y\"\nscopes = [\"email\"]\n",
         )
