@@ -275,17 +275,30 @@ async fn finish(
     if !cfg.allowed_domains.is_empty() {
         let email = email_ok(&ext)?;
         let domain = email.rsplit('@').next().unwrap_or_default();
-        if !cfg.allowed_domains.iter().any(|d| d == domain) {
+        let allowed = |d: &str| cfg.allowed_domains.iter().any(|a| a == d);
+        // Google: the address's domain alone does not show that the organisation manages the
+        // account (a personal account may carry a work address); `hd` does.
+        let managed = !cfg.hosted_domain || ext.hosted_domain.as_deref().is_some_and(allowed);
+        if !allowed(domain) || !managed {
             app.audit(
                 "provider_domain_refused",
                 Some(req.client_ip),
                 None,
                 Some(&email),
-                Some(format!("provider={}", cfg.name)),
+                Some(format!(
+                    "provider={} hd={}",
+                    cfg.name,
+                    ext.hosted_domain.as_deref().unwrap_or("-")
+                )),
             );
-            return Err(ApiError::Forbidden(format!(
-                "accounts of {domain} may not sign in here"
-            )));
+            return Err(ApiError::Forbidden(if allowed(domain) {
+                format!(
+                    "only accounts managed by {domain} may sign in here; this {} account is not",
+                    cfg.display_name
+                )
+            } else {
+                format!("accounts of {domain} may not sign in here")
+            }));
         }
     }
     if let Some(user_id) = &flow.link_user {

@@ -128,6 +128,9 @@ pub struct OidcProviderConfig {
     /// Each request to the provider (connect included) gives up after this long.
     pub timeout: Duration,
     pub claims: ClaimNames,
+    /// `allowed_domains` is also checked against the ID token's `hd` claim (Google: the
+    /// Workspace organisation that manages the account, which an address alone does not show).
+    pub hosted_domain: bool,
 }
 
 impl PartialEq for OidcProviderConfig {
@@ -147,6 +150,7 @@ struct Preset {
     token_auth: TokenAuth,
     subject: &'static str,
     username: &'static str,
+    hosted_domain: bool,
 }
 
 fn preset(word: &str) -> Option<Preset> {
@@ -162,6 +166,7 @@ fn preset(word: &str) -> Option<Preset> {
             token_auth: TokenAuth::Basic,
             subject: "sub",
             username: "",
+            hosted_domain: true,
         }),
         "github" => Some(Preset {
             display_name: "GitHub",
@@ -174,6 +179,7 @@ fn preset(word: &str) -> Option<Preset> {
             token_auth: TokenAuth::Post,
             subject: "id",
             username: "login",
+            hosted_domain: false,
         }),
         _ => None,
     }
@@ -477,6 +483,7 @@ impl Validator {
                     .unwrap_or(TokenAuth::Basic),
                 timeout,
                 claims,
+                hosted_domain: preset.as_ref().is_some_and(|p| p.hosted_domain),
                 name,
             });
         }
@@ -531,6 +538,7 @@ mod tests {
         );
         assert_eq!(h.allowed_domains, ["example.com"]);
         assert!(h.auto_register && !h.link_by_email);
+        assert!(g.hosted_domain && !h.hosted_domain);
     }
 
     #[test]

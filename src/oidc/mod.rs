@@ -51,6 +51,8 @@ pub struct ExternalIdentity {
     pub email_verified: bool,
     pub name: Option<String>,
     pub username: Option<String>,
+    /// Google's `hd`: the Workspace domain that manages the account (lower-cased), if any.
+    pub hosted_domain: Option<String>,
 }
 
 /// Why a sign-in at a provider did not produce an identity.
@@ -192,6 +194,19 @@ fn unavailable(provider: &str, what: &str, e: impl std::fmt::Display) -> OidcErr
 fn refused(provider: &str, what: &str, e: impl std::fmt::Display) -> OidcError {
     tracing::warn!(provider, error = %e, "sign-in refused: {what}");
     OidcError::Refused(format!("the sign-in provider's answer was refused: {what}"))
+}
+
+/// A string claim the library does not model (Google's `hd`), lower-cased, read from the
+/// payload of an ID token whose signature and claims were already verified.
+fn unmodelled_claim(jwt: &str, name: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    let value = claims.get(name)?.as_str()?.trim().to_lowercase();
+    (!value.is_empty()).then_some(value)
 }
 
 /// An error with its sources, for the log.
@@ -550,6 +565,7 @@ impl Provider {
                 .and_then(|n| n.get(None))
                 .map(|n| n.as_str().to_string()),
             username: claims.preferred_username().map(|u| u.as_str().to_string()),
+            hosted_domain: unmodelled_claim(&id_token.to_string(), "hd"),
         };
         if identity.email.is_none() && client.user_info_url().is_some() {
             // Some providers put the address in the userinfo answer only.
@@ -656,6 +672,7 @@ impl Provider {
             email_verified: verified,
             name: claim(&cfg.claims.name),
             username: claim(&cfg.claims.username),
+            hosted_domain: None,
         })
     }
 
@@ -830,6 +847,25 @@ mod tests {
             ));
         });
         assert_eq!(stub.discoveries.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn unmodelled_claims_are_read_from_the_payload() {
+        use base64::Engine as _;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"sub":"1","hd":"Corp.Example","n":3}"#)
+        );
+        assert_eq!(
+            unmodelled_claim(&jwt, "hd").as_deref(),
+            Some("corp.example")
+        );
+        assert_eq!(unmodelled_claim(&jwt, "n"), None);
+        assert_eq!(unmodelled_claim(&jwt, "missing"), None);
+        assert_eq!(unmodelled_claim("not-a-jwt", "hd"), None);
+        assert_eq!(unmodelled_claim("a.!!!.c", "hd"), None);
     }
 
     #[test]

@@ -607,7 +607,7 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
             format!("http://127.0.0.1:{port}/auth/google/callback"),
             callback(port, "plain"),
         ],
-        false,
+        true,
     );
     let issuer = provider.issuer();
     let gateway = TestServer::start_on(
@@ -615,7 +615,7 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
         "",
         &format!(
             "[[oidc]]\nname = \"google\"\nissuer = \"{issuer}\"\nclient_id = \"authgate\"\nclient_secret = \"provider-test-secret\"\n\
-             redirect_url = \"http://127.0.0.1:{port}/auth/google/callback\"\n\
+             redirect_url = \"http://127.0.0.1:{port}/auth/google/callback\"\nallowed_domains = [\"corp.example\"]\n\
              [[oidc]]\nname = \"plain\"\nauthorization_url = \"{issuer}/auth\"\ntoken_url = \"{issuer}/token\"\n\
              userinfo_url = \"{issuer}/me\"\nscopes = [\"openid\", \"email\", \"profile\"]\nclient_id = \"authgate\"\n\
              client_secret_file = \"{secret}\"\n\
@@ -647,7 +647,17 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
         param(&authorize, "code_challenge_method").as_deref(),
         Some("S256")
     );
-    let back = b.sign_in_at_provider(&authorize, "gina|gina@corp.example|1");
+    // allowed_domains with Google also needs the organisation to manage the account (`hd`):
+    // a personal account with a work address, or one managed elsewhere, is refused.
+    for login in [
+        "gina-personal|gina@corp.example|1",
+        "gina-elsewhere|gina@corp.example|1|other.example",
+    ] {
+        let mut b = Browser::new();
+        let r = b.sign_in(&gateway.url("/auth/google"), login);
+        expect_answer(&r, 403, "only accounts managed by corp.example");
+    }
+    let back = b.sign_in_at_provider(&authorize, "gina|gina@corp.example|1|corp.example");
     assert!(back.contains("/auth/google/callback?"), "{back}");
     // With strict cookies the browser continues from a page of the gateway's own site.
     let r = b.get(&back);

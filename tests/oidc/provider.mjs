@@ -4,8 +4,9 @@
 //    "clients": [{"client_id": "...", "client_secret": "...", "redirect_uris": ["..."]}]}
 // It prints one JSON line when it listens: {"ready": true, "kid": "..."}.
 //
-// Accounts: the login form accepts any password; the login name is `subject|email|verified`
-// (email defaults to `subject@example.com`, verified to true; "0" makes it unverified).
+// Accounts: the login form accepts any password; the login name is `subject|email|verified|hd`
+// (email defaults to `subject@example.com`, verified to true, "0" makes it unverified; `hd`,
+// Google's hosted-domain claim, is left out unless given).
 //
 // For the tests of what the gateway must refuse, `POST /_test/tamper` with a body of
 // `{"mode": "..."}` makes the *next* token response carry an altered ID token, as a
@@ -34,7 +35,7 @@ const signing = rsaJwk(`key-${randomUUID()}`);
 const foreign = rsaJwk('foreign-key');
 
 function account(id) {
-  const [subject, email, verified] = String(id).split('|');
+  const [subject, email, verified, hd] = String(id).split('|');
   return {
     accountId: id,
     async claims() {
@@ -44,6 +45,7 @@ function account(id) {
         email_verified: verified !== '0',
         name: `Person ${subject}`,
         preferred_username: subject.replace(/[^a-z0-9_.-]/gi, '').toLowerCase(),
+        ...(hd ? { hd } : {}),
       };
     },
   };
@@ -59,7 +61,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signing] },
   findAccount: async (ctx, id) => account(id),
   claims: {
-    openid: ['sub'],
+    openid: ['sub', 'hd'],
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username'],
   },
