@@ -1,7 +1,7 @@
 //! Sign-ins waiting for the provider's answer: kept in memory, bound to the browser that started
 //! them, usable once, for ten minutes at most.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ pub enum FlowError {
 
 /// The pending sign-ins, keyed by the SHA-256 of their `state`.
 pub struct Flows {
-    map: Mutex<HashMap<[u8; 32], PendingFlow>>,
+    inner: Mutex<Inner>,
     capacity: usize,
     /// Flows one client may have waiting; its oldest makes room. Keeps one client from
     /// pushing everybody else's sign-ins out.
@@ -76,42 +76,85 @@ pub struct Flows {
     ttl: Duration,
 }
 
+type Key = [u8; 32];
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<Key, PendingFlow>,
+    /// Each client's flows, oldest first.
+    clients: HashMap<IpAddr, VecDeque<Key>>,
+}
+
+/// Flows without a known client share one bucket.
+const NO_CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+impl Inner {
+    fn remove(&mut self, key: &Key) -> Option<PendingFlow> {
+        let flow = self.map.remove(key)?;
+        let client = flow.client.unwrap_or(NO_CLIENT);
+        if let Some(queue) = self.clients.get_mut(&client) {
+            queue.retain(|k| k != key);
+            if queue.is_empty() {
+                self.clients.remove(&client);
+            }
+        }
+        Some(flow)
+    }
+
+    /// Remove the oldest flow of `client`.
+    fn evict_oldest_of(&mut self, client: IpAddr) {
+        if let Some(oldest) = self.clients.get(&client).and_then(|q| q.front()).copied() {
+            self.remove(&oldest);
+        }
+    }
+}
+
 impl Flows {
     pub fn new(capacity: usize, per_client: usize, ttl: Duration) -> Flows {
         Flows {
-            map: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
             capacity: capacity.max(1),
             per_client: per_client.max(1),
             ttl,
         }
     }
 
-    /// Remember a flow under its `state`. A client at its limit loses its oldest flow; when
-    /// full, expired flows go first, then the oldest.
+    /// Remember a flow under its `state`. A client at its limit loses its oldest flow. When
+    /// full, expired flows go first, then the oldest flow of the client with the most: flooding
+    /// from many addresses pushes out the flooders' own flows before a person's single one.
     pub fn insert(&self, state: &str, flow: PendingFlow) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(client) = flow.client {
-            let mine: Vec<([u8; 32], Instant)> = map
-                .iter()
-                .filter(|(_, f)| f.client == Some(client))
-                .map(|(k, f)| (*k, f.created))
-                .collect();
-            if mine.len() >= self.per_client {
-                if let Some((oldest, _)) = mine.iter().min_by_key(|(_, t)| *t) {
-                    map.remove(oldest);
-                }
-            }
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let client = flow.client.unwrap_or(NO_CLIENT);
+        if inner.clients.get(&client).map_or(0, VecDeque::len) >= self.per_client {
+            inner.evict_oldest_of(client);
         }
-        if map.len() >= self.capacity {
+        if inner.map.len() >= self.capacity {
             let ttl = self.ttl;
-            map.retain(|_, f| f.created.elapsed() < ttl);
-        }
-        if map.len() >= self.capacity {
-            if let Some(oldest) = map.iter().min_by_key(|(_, f)| f.created).map(|(k, _)| *k) {
-                map.remove(&oldest);
+            let expired: Vec<Key> = inner
+                .map
+                .iter()
+                .filter(|(_, f)| f.created.elapsed() >= ttl)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in &expired {
+                inner.remove(k);
             }
         }
-        map.insert(Sha256::digest(state.as_bytes()).into(), flow);
+        if inner.map.len() >= self.capacity {
+            let busiest = inner
+                .clients
+                .iter()
+                .max_by_key(|(_, q)| q.len())
+                .map(|(c, _)| *c);
+            if let Some(busiest) = busiest {
+                inner.evict_oldest_of(busiest);
+            }
+        }
+        let key: Key = Sha256::digest(state.as_bytes()).into();
+        // (A state is 128 random bits: a repeat cannot happen, but must not leave a stale entry.)
+        inner.remove(&key);
+        inner.map.insert(key, flow);
+        inner.clients.entry(client).or_default().push_back(key);
     }
 
     /// Take the flow of `state` (it can never be used again, whatever the outcome) and check
@@ -122,9 +165,9 @@ impl Flows {
         provider: &str,
         cookies: &[String],
     ) -> Result<PendingFlow, FlowError> {
-        let key: [u8; 32] = Sha256::digest(state.as_bytes()).into();
+        let key: Key = Sha256::digest(state.as_bytes()).into();
         let flow = self
-            .map
+            .inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key)
@@ -147,7 +190,11 @@ impl Flows {
 
     /// Flows waiting now.
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -242,5 +289,23 @@ mod tests {
             flows.take("flood0", "p", &["b".into()]).err(),
             Some(FlowError::Unknown)
         );
+
+        // Many clients flood a full table: the busiest lose their flows, not a person's one.
+        let flows = Flows::new(10, 4, Duration::from_secs(600));
+        flows.insert("person", from("192.0.2.1"));
+        for i in 0..200 {
+            flows.insert(&format!("f{i}"), from(&format!("198.51.100.{}", i % 5)));
+        }
+        assert_eq!(flows.len(), 10);
+        assert!(flows.take("person", "p", &["b".into()]).is_ok());
+        // The bookkeeping stays in step with the table.
+        let inner = flows.inner.lock().expect("lock");
+        assert_eq!(
+            inner.clients.values().map(VecDeque::len).sum::<usize>(),
+            inner.map.len()
+        );
+        assert!(!inner
+            .clients
+            .contains_key(&"192.0.2.1".parse::<IpAddr>().expect("ip")));
     }
 }
