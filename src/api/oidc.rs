@@ -467,6 +467,10 @@ fn identity_error(e: IdentityError) -> ApiError {
             ApiError::Conflict("this provider account is already linked to another account".into())
         }
         IdentityError::Invite(InviteError::Invalid) => ApiError::InvalidToken,
+        // The account was deleted between finding it and linking it.
+        IdentityError::User(UserWriteError::NotFound) => {
+            ApiError::SignInRefused("the account no longer exists".into())
+        }
         IdentityError::Invite(InviteError::User(u)) | IdentityError::User(u) => conflict(u),
     }
 }

@@ -57,6 +57,8 @@ pub(super) struct RawOidc {
     name_claim: String,
     #[serde(default)]
     username_claim: String,
+    #[serde(default)]
+    check_hosted_domain: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -130,6 +132,7 @@ pub struct OidcProviderConfig {
     pub claims: ClaimNames,
     /// `allowed_domains` is also checked against the ID token's `hd` claim (Google: the
     /// Workspace organisation that manages the account, which an address alone does not show).
+    /// On by default for Google's issuer, whatever the provider is called.
     pub hosted_domain: bool,
 }
 
@@ -150,7 +153,6 @@ struct Preset {
     token_auth: TokenAuth,
     subject: &'static str,
     username: &'static str,
-    hosted_domain: bool,
 }
 
 fn preset(word: &str) -> Option<Preset> {
@@ -166,7 +168,6 @@ fn preset(word: &str) -> Option<Preset> {
             token_auth: TokenAuth::Basic,
             subject: "sub",
             username: "",
-            hosted_domain: true,
         }),
         "github" => Some(Preset {
             display_name: "GitHub",
@@ -179,7 +180,6 @@ fn preset(word: &str) -> Option<Preset> {
             token_auth: TokenAuth::Post,
             subject: "id",
             username: "login",
-            hosted_domain: false,
         }),
         _ => None,
     }
@@ -344,6 +344,15 @@ impl Validator {
                 );
             }
             let discovery = matches!(kind, Some(ProviderKind::Discovery { .. }));
+            let google = matches!(&kind, Some(ProviderKind::Discovery { issuer, .. })
+                if issuer.host_str() == Some("accounts.google.com"));
+            let hosted_domain = r.check_hosted_domain.unwrap_or(google);
+            if hosted_domain && !discovery && kind.is_some() {
+                self.problem(
+                    &at("check_hosted_domain"),
+                    "only for OpenID Connect providers (the hd claim is in the ID token)",
+                );
+            }
             if discovery {
                 // An OpenID Connect identity is the ID token's `sub` and standard claims.
                 for (key, given) in [
@@ -483,7 +492,7 @@ impl Validator {
                     .unwrap_or(TokenAuth::Basic),
                 timeout,
                 claims,
-                hosted_domain: preset.as_ref().is_some_and(|p| p.hosted_domain),
+                hosted_domain,
                 name,
             });
         }
@@ -539,6 +548,24 @@ mod tests {
         assert_eq!(h.allowed_domains, ["example.com"]);
         assert!(h.auto_register && !h.link_by_email);
         assert!(g.hosted_domain && !h.hosted_domain);
+        // Google's issuer under another name checks `hd` too; another issuer named google
+        // does not, unless asked; plain OAuth2 cannot.
+        let c = Config::from_toml(
+            "[[oidc]]\nname = \"workspace\"\nissuer = \"https://accounts.google.com\"\nclient_id = \"g\"\nclient_secret = \"s\"\n\
+             [[oidc]]\nname = \"google\"\nissuer = \"https://id.example.com\"\nclient_id = \"g\"\nclient_secret = \"s\"\n\
+             [[oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\nclient_id = \"g\"\nclient_secret = \"s\"\ncheck_hosted_domain = true\n",
+        )
+        .expect("valid");
+        let checks: Vec<bool> = c.oidc.iter().map(|p| p.hosted_domain).collect();
+        assert_eq!(checks, [true, false, true]);
+        let p = problems(
+            "[[oidc]]\nname = \"github\"\nclient_id = \"x\"\nclient_secret = \"y\"\ncheck_hosted_domain = true\n",
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("oidc[0].check_hosted_domain")),
+            "{p:?}"
+        );
     }
 
     #[test]

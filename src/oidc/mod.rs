@@ -9,6 +9,7 @@
 mod fetch;
 pub mod flows;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -89,10 +90,16 @@ pub struct Provider {
     http: ProviderHttp,
     discovered: RwLock<Option<Discovered>>,
     metadata_ttl: Duration,
+    /// How long a failure (or a refresh started) holds off the next try.
+    retry_after: Duration,
     /// When the last discovery without a document to fall back on failed.
     failed_at: RwLock<Option<Instant>>,
-    /// When a stale document was last sent for again (one request at a time refreshes it).
+    /// When a stale document was last sent for again, and whether that is still under way
+    /// (one request at a time refreshes it).
     refreshed_at: RwLock<Option<Instant>>,
+    refreshing: AtomicBool,
+    /// When the keys were last sent for, whether that worked or not.
+    keys_tried_at: RwLock<Option<Instant>>,
 }
 
 /// The configured providers, the flows in progress, and the runtime their requests run on.
@@ -209,6 +216,15 @@ fn unmodelled_claim(jwt: &str, name: &str) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
 
+/// Marks a discovery refresh under way; clears the mark when dropped.
+struct Refreshing<'a>(&'a AtomicBool);
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// An error with its sources, for the log.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut detail = e.to_string();
@@ -264,8 +280,11 @@ impl Provider {
             http,
             discovered: RwLock::new(None),
             metadata_ttl: METADATA_TTL,
+            retry_after: FAILURE_BACKOFF,
             failed_at: RwLock::new(None),
             refreshed_at: RwLock::new(None),
+            refreshing: AtomicBool::new(false),
+            keys_tried_at: RwLock::new(None),
         })
     }
 
@@ -296,7 +315,9 @@ impl Provider {
             Some(d) if d.fetched.elapsed() < self.metadata_ttl => return Ok(d.clone()),
             Some(d) => {
                 let mut last = self.refreshed_at.write().unwrap_or_else(|p| p.into_inner());
-                if last.is_some_and(|t| t.elapsed() < FAILURE_BACKOFF) {
+                if last.is_some_and(|t| t.elapsed() < self.retry_after)
+                    || self.refreshing.swap(true, Ordering::AcqRel)
+                {
                     return Ok(d.clone());
                 }
                 *last = Some(Instant::now());
@@ -306,7 +327,7 @@ impl Provider {
                     .failed_at
                     .read()
                     .unwrap_or_else(|p| p.into_inner())
-                    .is_some_and(|t| t.elapsed() < FAILURE_BACKOFF);
+                    .is_some_and(|t| t.elapsed() < self.retry_after);
                 if recently_failed {
                     return Err(OidcError::Unavailable(
                         "cannot reach the sign-in provider right now; try again in a moment".into(),
@@ -314,6 +335,8 @@ impl Provider {
                 }
             }
         }
+        // Ends the refresh however this request ends (an error, or the caller giving up).
+        let _refresh = cached.as_ref().map(|_| Refreshing(&self.refreshing));
         let issuer_url =
             IssuerUrl::new(issuer.to_string()).map_err(|e| unavailable(name, "bad issuer", e))?;
         match CoreProviderMetadata::discover_async(issuer_url, &self.http).await {
@@ -344,31 +367,38 @@ impl Provider {
         }
     }
 
-    /// Fetch the provider's keys again (a key id we do not know: the provider rotated keys),
-    /// at most once per [`JWKS_MIN_REFRESH`] whether it works or not. `None` if it is too soon.
+    /// The provider's keys again, for a key id `d` does not know (the provider rotated keys):
+    /// the cached keys if another request fetched them since `d` was read, else fetched now,
+    /// at most once per [`JWKS_MIN_REFRESH`] whether that works or not. `None` if it is too
+    /// soon to ask again.
     async fn refresh_keys(&self, d: &Discovered) -> Result<Option<Discovered>, OidcError> {
         {
-            let mut cached = self.discovered.write().unwrap_or_else(|p| p.into_inner());
-            let last = match cached.as_ref() {
-                Some(c) => c.keys_fetched.max(d.keys_fetched),
-                None => d.keys_fetched,
-            };
-            if last.elapsed() < JWKS_MIN_REFRESH {
+            let cached = self.discovered.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cached.as_ref().filter(|c| c.keys_fetched > d.keys_fetched) {
+                return Ok(Some(c.clone()));
+            }
+            let mut tried = self
+                .keys_tried_at
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            if d.keys_fetched.elapsed() < JWKS_MIN_REFRESH
+                || tried.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH)
+            {
                 return Ok(None);
             }
-            if let Some(c) = cached.as_mut() {
-                c.keys_fetched = Instant::now();
-            }
+            *tried = Some(Instant::now());
         }
         let keys = CoreJsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http)
             .await
             .map_err(|e| {
                 unavailable(&self.config.name, "key set refresh failed", error_chain(&e))
             })?;
-        let mut fresh = d.clone();
+        let mut cached = self.discovered.write().unwrap_or_else(|p| p.into_inner());
+        // Only the keys change: the document may have been refreshed meanwhile.
+        let mut fresh = cached.clone().unwrap_or_else(|| d.clone());
         fresh.metadata = fresh.metadata.set_jwks(keys);
         fresh.keys_fetched = Instant::now();
-        *self.discovered.write().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+        *cached = Some(fresh.clone());
         tracing::info!(provider = %self.config.name, "signing keys refreshed");
         Ok(Some(fresh))
     }
@@ -720,14 +750,15 @@ mod tests {
     const SERVE: u8 = 0;
     const FAIL: u8 = 1;
     const HUGE: u8 = 2;
+    const SLOW: u8 = 3;
 
     /// A provider stand-in on loopback: serves a discovery document and an empty key set,
     /// or fails with 503, or answers discovery with a valid document padded over the limit (no
-    /// length given).
-    /// Counts the discovery requests.
+    /// length given), or slowly. Counts the discovery and key set requests.
     struct Stub {
         issuer: String,
         discoveries: Arc<AtomicUsize>,
+        key_sets: Arc<AtomicUsize>,
         mode: Arc<AtomicU8>,
     }
 
@@ -738,7 +769,9 @@ mod tests {
             Arc::new(AtomicUsize::new(0)),
             Arc::new(AtomicU8::new(SERVE)),
         );
+        let key_sets = Arc::new(AtomicUsize::new(0));
         let (d, m, iss) = (Arc::clone(&discoveries), Arc::clone(&mode), issuer.clone());
+        let k = Arc::clone(&key_sets);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -751,6 +784,11 @@ mod tests {
                 let discovery = head.contains("/.well-known/openid-configuration");
                 if discovery {
                     d.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    k.fetch_add(1, Ordering::SeqCst);
+                }
+                if discovery && m.load(Ordering::SeqCst) == SLOW {
+                    std::thread::sleep(Duration::from_millis(300));
                 }
                 let body = if discovery {
                     format!(
@@ -787,6 +825,7 @@ mod tests {
         Stub {
             issuer,
             discoveries,
+            key_sets,
             mode,
         }
     }
@@ -828,6 +867,53 @@ mod tests {
             assert_eq!(count(), 3);
             p.discovered(&stub.issuer).await.expect("kept");
             assert_eq!(count(), 3, "no request queues behind a failing provider");
+        });
+    }
+
+    #[test]
+    fn one_stale_refresh_runs_at_a_time_however_long_it_takes() {
+        let stub = stub();
+        let mut p = provider(&stub.issuer);
+        p.metadata_ttl = Duration::ZERO;
+        p.retry_after = Duration::ZERO; // only the refresh under way holds others off
+        block_on(async {
+            p.discovered(&stub.issuer).await.expect("first fetch");
+            stub.mode.store(SLOW, Ordering::SeqCst);
+            let (a, b) = tokio::join!(p.discovered(&stub.issuer), p.discovered(&stub.issuer));
+            assert!(a.is_ok() && b.is_ok());
+        });
+        assert_eq!(stub.discoveries.load(Ordering::SeqCst), 2);
+        assert!(!p.refreshing.load(Ordering::SeqCst), "the mark is cleared");
+    }
+
+    #[test]
+    fn keys_another_request_fetched_are_used_and_fetching_is_limited() {
+        let stub = stub();
+        let p = provider(&stub.issuer);
+        let keys = || stub.key_sets.load(Ordering::SeqCst);
+        block_on(async {
+            let old = p.discovered(&stub.issuer).await.expect("discovery");
+            let at_start = keys();
+            // Just discovered: too soon to ask for the keys again.
+            assert!(p.refresh_keys(&old).await.expect("refresh").is_none());
+            std::thread::sleep(JWKS_MIN_REFRESH + Duration::from_millis(100));
+            let fresh = p
+                .refresh_keys(&old)
+                .await
+                .expect("refresh")
+                .expect("fetched");
+            assert_eq!(keys(), at_start + 1);
+            // A request still holding the old copy gets the keys fetched meanwhile.
+            let again = p
+                .refresh_keys(&old)
+                .await
+                .expect("refresh")
+                .expect("cached");
+            assert_eq!(again.keys_fetched, fresh.keys_fetched);
+            assert_eq!(keys(), at_start + 1);
+            // Holding the newest copy, it is too soon to fetch again.
+            assert!(p.refresh_keys(&fresh).await.expect("refresh").is_none());
+            assert_eq!(keys(), at_start + 1);
         });
     }
 

@@ -615,7 +615,7 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
         "",
         &format!(
             "[[oidc]]\nname = \"google\"\nissuer = \"{issuer}\"\nclient_id = \"authgate\"\nclient_secret = \"provider-test-secret\"\n\
-             redirect_url = \"http://127.0.0.1:{port}/auth/google/callback\"\nallowed_domains = [\"corp.example\"]\n\
+             redirect_url = \"http://127.0.0.1:{port}/auth/google/callback\"\nallowed_domains = [\"corp.example\"]\ncheck_hosted_domain = true\n\
              [[oidc]]\nname = \"plain\"\nauthorization_url = \"{issuer}/auth\"\ntoken_url = \"{issuer}/token\"\n\
              userinfo_url = \"{issuer}/me\"\nscopes = [\"openid\", \"email\", \"profile\"]\nclient_id = \"authgate\"\n\
              client_secret_file = \"{secret}\"\n\
@@ -647,8 +647,9 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
         param(&authorize, "code_challenge_method").as_deref(),
         Some("S256")
     );
-    // allowed_domains with Google also needs the organisation to manage the account (`hd`):
-    // a personal account with a work address, or one managed elsewhere, is refused.
+    // allowed_domains with `hd` checked (Google's issuer checks it by default; this stand-in
+    // asks for it) needs the organisation to manage the account: a personal account with a
+    // work address, or one managed elsewhere, is refused.
     for login in [
         "gina-personal|gina@corp.example|1",
         "gina-elsewhere|gina@corp.example|1|other.example",
