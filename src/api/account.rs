@@ -265,6 +265,29 @@ pub(crate) fn conflict(e: UserWriteError) -> ApiError {
     }
 }
 
+/// The audit event of a new account (`provider`: created by a provider sign-in).
+pub(crate) fn audit_account_created(
+    app: &App,
+    req: &ApiRequest,
+    user: &UserRecord,
+    provider: Option<&str>,
+) {
+    let by = provider
+        .map(|p| format!(" provider={p}"))
+        .unwrap_or_default();
+    app.audit(
+        "account_created",
+        Some(req.client_ip),
+        Some(&user.id),
+        Some(&user.email),
+        Some(format!(
+            "role={} status={}{by}",
+            user.role.as_str(),
+            user.status.as_str()
+        )),
+    );
+}
+
 /// `GET /setup/exists`.
 pub async fn setup_exists(
     app: Arc<App>,
@@ -336,17 +359,7 @@ async fn store_account(
             Ok::<UserRecord, ApiError>(user)
         })
         .await??;
-    app.audit(
-        "account_created",
-        Some(req.client_ip),
-        Some(&user.id),
-        Some(&user.email),
-        Some(format!(
-            "role={} status={}",
-            user.role.as_str(),
-            user.status.as_str()
-        )),
-    );
+    audit_account_created(app, req, &user, None);
     if app.config.auth.require_email_verification
         && !user.email_verified
         && user.role != Role::Owner

@@ -690,18 +690,7 @@ async fn register(
         Err(IdentityError::Invite(InviteError::Invalid)) => return Err(bad_invite),
         Err(e) => return Err(identity_error(e)),
     };
-    app.audit(
-        "account_created",
-        Some(req.client_ip),
-        Some(&user.id),
-        Some(&user.email),
-        Some(format!(
-            "role={} status={} provider={}",
-            user.role.as_str(),
-            user.status.as_str(),
-            cfg.name
-        )),
-    );
+    super::account::audit_account_created(app, req, &user, Some(&cfg.name));
     if !log_in {
         return Err(ApiError::AccountPending);
     }
