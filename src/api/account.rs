@@ -265,6 +265,12 @@ pub(crate) fn conflict(e: UserWriteError) -> ApiError {
     }
 }
 
+/// Whether password sign-in is open to `user`: always with `native_signin` on, else only for
+/// the owner.
+pub(crate) fn password_sign_in_open(native_signin: bool, user: &UserRecord) -> bool {
+    native_signin || user.role == Role::Owner
+}
+
 /// The audit event of a new account (`provider`: created by a provider sign-in).
 pub(crate) fn audit_account_created(
     app: &App,
@@ -590,7 +596,7 @@ async fn password_login(
     {
         return Err(ApiError::EmailNotVerified);
     }
-    if !app.native_signin() && user.role != Role::Owner {
+    if !password_sign_in_open(app.native_signin(), &user) {
         return Err(ApiError::Forbidden(
             "password sign-in is disabled; use a sign-in provider".into(),
         ));

@@ -16,7 +16,8 @@ use http::header::SET_COOKIE;
 use http::StatusCode;
 
 use super::account::{
-    conflict, mint_token, new_session, new_user_id, require_session, with_session_cookie,
+    conflict, mint_token, new_session, new_user_id, password_sign_in_open, require_session,
+    with_session_cookie,
 };
 use super::browser::{after_login, query_param, redirect};
 use super::response::{error_response, ApiResponse};
@@ -537,14 +538,14 @@ pub async fn unlink_mine(
         .blocking(move |s| {
             s.unlink_identity(&uid, &p, |user, rest| {
                 rest.iter().any(|r| configured.contains(r))
-                    || (user.password_hash.is_some() && (native || user.role == Role::Owner))
+                    || (user.password_hash.is_some() && password_sign_in_open(native, user))
             })
         })
         .await??;
     match outcome {
         Unlink::NotLinked => Err(ApiError::NotFound),
         Unlink::Refused => Err(ApiError::Conflict(
-            if auth.user.password_hash.is_none() && (native || auth.user.role == Role::Owner) {
+            if auth.user.password_hash.is_none() && password_sign_in_open(native, &auth.user) {
                 "this is your only way to sign in: set a password (forgot password) or link another provider first"
             } else {
                 "this is your only way to sign in: link another provider first"
