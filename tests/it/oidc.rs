@@ -67,6 +67,14 @@ impl Setup {
             .map(|v| format!("authgate_session={v}"))
     }
 
+    /// A browser that signed in through the provider as `login` (the gateway answered 303).
+    fn signed_in(&self, login: &str) -> Browser {
+        let mut b = Browser::new();
+        let r = b.sign_in(&self.start_url(""), login);
+        assert_eq!(r.status, 303, "{login}: {}", r.body);
+        b
+    }
+
     fn me(&self, b: &Browser) -> serde_json::Value {
         let mut c = self.gateway.client();
         c.cookie = self.session_of(b);
@@ -301,12 +309,7 @@ fn id_tokens_for_another_audience_or_issuer_expired_or_signed_by_an_unknown_key_
     assert_eq!(s.users().len(), 1, "nobody was created");
 
     // Untampered, the same person signs in.
-    let mut b = Browser::new();
-    assert_eq!(
-        b.sign_in(&s.start_url(""), "dave|dave@corp.example|1")
-            .status,
-        303
-    );
+    s.signed_in("dave|dave@corp.example|1");
 
     // The provider rotates its key: the gateway fetches the new key set on the unknown key id.
     let old = s.provider.kid.clone();
@@ -354,11 +357,7 @@ fn allowed_domains_unverified_addresses_and_registration_modes_are_honoured() {
     );
 
     // A linked user, then registration closed: known people still sign in, new ones do not.
-    let mut b = Browser::new();
-    assert_eq!(
-        b.sign_in(&s.start_url(""), "in|in@corp.example|1").status,
-        303
-    );
+    s.signed_in("in|in@corp.example|1");
     let r = s
         .owner
         .post_json("/auth/config/update", &json!({"registration": "closed"}));
@@ -366,11 +365,7 @@ fn allowed_domains_unverified_addresses_and_registration_modes_are_honoured() {
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "new|new@corp.example|1");
     expect_answer(&r, 403, "registration is disabled");
-    let mut b = Browser::new();
-    assert_eq!(
-        b.sign_in(&s.start_url(""), "in|in@corp.example|1").status,
-        303
-    );
+    s.signed_in("in|in@corp.example|1");
 
     // Approval: the account is created pending, with no session, until an admin approves.
     s.owner
@@ -390,12 +385,7 @@ fn allowed_domains_unverified_addresses_and_registration_modes_are_honoured() {
         Some(&json!({"status": "active"})),
         &[],
     );
-    let mut b = Browser::new();
-    assert_eq!(
-        b.sign_in(&s.start_url(""), "wait|wait@corp.example|1")
-            .status,
-        303
-    );
+    s.signed_in("wait|wait@corp.example|1");
 
     // Invite only: refused without a code; an invite carried through the flow gives its role
     // and groups (with the provider's default groups).
@@ -479,11 +469,7 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
     );
 
     // A signed-in user links another provider account from the account page.
-    let mut b = Browser::new();
-    assert_eq!(
-        b.sign_in(&s.start_url(""), "p1|p1@corp.example|1").status,
-        303
-    );
+    let mut b = s.signed_in("p1|p1@corp.example|1");
     let account = b.get(&s.gateway.url("/auth/"));
     assert!(
         account.body.contains("linked (p1@corp.example)"),
@@ -506,12 +492,7 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
         "{me}"
     );
     // Both identities now sign in to the same user.
-    let mut b2 = Browser::new();
-    assert_eq!(
-        b2.sign_in(&s.start_url(""), "p1-second|x@corp.example|1")
-            .status,
-        303
-    );
+    let mut b2 = s.signed_in("p1-second|x@corp.example|1");
     assert_eq!(s.me(&b2)["user"]["id"], me["user"]["id"]);
     // An identity linked to someone cannot be linked to someone else.
     b2.jars.remove(&s.provider.issuer());
@@ -530,13 +511,7 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
     let r = c.send("DELETE", "/auth/me/identities/nonesuch", None, &[]);
     assert_eq!(r.status, 404, "{}", r.body);
     // The owner keeps a password, so the account page's Unlink button removes their link.
-    let mut owner_b = Browser::new();
-    assert_eq!(
-        owner_b
-            .sign_in(&s.start_url(""), "owner-at-corp|owner@example.com|1")
-            .status,
-        303
-    );
+    let mut owner_b = s.signed_in("owner-at-corp|owner@example.com|1");
     let account = owner_b.get(&s.gateway.url("/auth/"));
     assert!(
         account.body.contains("action=\"/auth/unlink\""),
