@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::auth::session::Identity;
 use crate::config::{Policy, Route};
-use crate::proxy::routing::{canonical_host, decide, find_route, Access};
+use crate::proxy::routing::{decide, find_route, Access};
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -61,7 +61,8 @@ pub struct Decision<'a> {
     pub bearer_used: bool,
 }
 
-/// Decide for a request to `host` (as sent, any case or port) and a *normalised* `path`.
+/// Decide for a request to a canonical `host` (from [`crate::proxy::routing::parse_host`]; empty
+/// when the request names none) and a *normalised* `path`.
 pub fn evaluate<'a>(
     app: &App,
     policy: &'a crate::app::Policy,
@@ -70,8 +71,7 @@ pub fn evaluate<'a>(
     method: &Method,
     headers: &HeaderMap,
 ) -> Decision<'a> {
-    let host = canonical_host(host);
-    let Some((index, route)) = find_route(&policy.routes, &host, path, method) else {
+    let Some((index, route)) = find_route(&policy.routes, host, path, method) else {
         return Decision {
             verdict: Verdict::NoRoute,
             route: None,

@@ -318,6 +318,8 @@ struct RawRoute {
     policy: Policy,
     #[serde(default)]
     groups: Vec<String>,
+    #[serde(default)]
+    raw_path: bool,
 }
 
 fn star() -> String {
@@ -614,6 +616,9 @@ pub struct Route {
     pub upstream: Upstream,
     pub policy: Policy,
     pub groups: Vec<String>,
+    /// Forward the path exactly as sent even when it is not in canonical form (for apps that
+    /// need encoded slashes or `;` parameters); the decision still uses the normalised path.
+    pub raw_path: bool,
 }
 
 impl Config {
@@ -1254,6 +1259,7 @@ impl Validator {
             upstream,
             policy: raw.policy,
             groups,
+            raw_path: raw.raw_path,
         })
     }
 }

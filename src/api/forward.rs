@@ -13,7 +13,7 @@ use crate::access::{self, login_url, wants_html, Verdict};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::proxy::headers::identity_values;
-use crate::proxy::routing::normalise_path;
+use crate::proxy::routing::{classify_path, parse_host};
 
 /// Which endpoint answers: they differ only for a missing session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +28,11 @@ enum Mode {
 #[derive(Debug, PartialEq, Eq)]
 struct Original {
     method: Method,
-    scheme: String,
-    /// Host as sent (may carry a port).
+    scheme: &'static str,
+    /// Host as sent (may carry a port), already validated.
     host: String,
+    /// Canonical host, as routes compare it.
+    canonical_host: String,
     /// Path and query as sent.
     target: String,
 }
@@ -41,14 +43,30 @@ impl Original {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => match v.to_str() {
-            Ok(s) if !s.trim().is_empty() => Ok(Some(s.trim())),
-            _ => Err(format!("the {name} header is empty or not valid text")),
-        },
+/// A decision header: absent, or exactly one non-empty text value. A second copy is refused
+/// (the client controls one of them), as is a comma list where `list_ok` is false.
+fn header<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+    list_ok: bool,
+) -> Result<Option<&'a str>, String> {
+    let mut values = headers.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(format!("the {name} header appears more than once"));
     }
+    let text = match v.to_str() {
+        Ok(s) if !s.trim().is_empty() => s.trim(),
+        _ => return Err(format!("the {name} header is empty or not valid text")),
+    };
+    if !list_ok && text.contains(',') {
+        return Err(format!(
+            "the {name} header holds a list; it must name one value"
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// The original method; required when a route filters by method (else an unknown method could
@@ -58,7 +76,7 @@ fn original_method(
     name: &str,
     routes_use_methods: bool,
 ) -> Result<Method, String> {
-    match header(headers, name)? {
+    match header(headers, name, false)? {
         Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("the {name} header is not an HTTP method")),
         None if routes_use_methods => Err(format!(
@@ -68,73 +86,86 @@ fn original_method(
     }
 }
 
-fn valid_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+/// `X-Original-URL` and `X-Original-Method`, as nginx's `auth_request` sets them; nothing else
+/// names the original request here. The URL must be one a real URL parser accepts; its
+/// authority goes through the one host parser, and the target is kept exactly as sent.
+fn from_nginx(headers: &HeaderMap, routes_use_methods: bool) -> Result<Original, String> {
+    const NAME: &str = "X-Original-URL";
+    let url = header(headers, "x-original-url", true)?
+        .ok_or("the X-Original-URL header is missing (nginx: proxy_set_header X-Original-URL $scheme://$http_host$request_uri)")?;
+    if url::Url::parse(url).is_err() {
+        return Err(format!("the {NAME} header is not a URL"));
+    }
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, rest)) if s.eq_ignore_ascii_case("https") => ("https", rest),
+        Some((s, rest)) if s.eq_ignore_ascii_case("http") => ("http", rest),
+        _ => return Err(format!("the {NAME} header is not an absolute http(s) URL")),
+    };
+    let split = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(split);
+    let canonical_host =
+        parse_host(authority).map_err(|e| format!("the {NAME} header's host is invalid: {e}"))?;
+    let target = match target {
+        "" => "/".to_string(),
+        t if t.starts_with('?') => format!("/{t}"),
+        t => t.to_string(),
+    };
+    Ok(Original {
+        method: original_method(headers, "x-original-method", routes_use_methods)?,
+        scheme,
+        host: authority.to_string(),
+        canonical_host,
+        target,
+    })
 }
 
-/// Read the original request from `X-Original-URL`/`-Method` (nginx) or
-/// `X-Forwarded-Proto`/`-Host`/`-Uri`/`-Method` (Traefik, Caddy). Errors name the header.
-fn original_request(
+/// `X-Forwarded-Proto`, `-Host`, `-Uri` and `-Method`, as Traefik's `ForwardAuth` and Caddy's
+/// `forward_auth` set them; nothing else names the original request here.
+fn from_forwarded(
     headers: &HeaderMap,
-    default_scheme: &str,
+    default_scheme: &'static str,
     routes_use_methods: bool,
 ) -> Result<Original, String> {
-    if let Some(url) = header(headers, "x-original-url")? {
-        let lower = url.to_ascii_lowercase();
-        let (scheme, rest) = if lower.starts_with("https://") {
-            ("https", &url[8..])
-        } else if lower.starts_with("http://") {
-            ("http", &url[7..])
-        } else {
-            return Err("the X-Original-URL header is not an absolute http(s) URL".into());
-        };
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (host, target) = rest.split_at(split);
-        if !valid_host(host) {
-            return Err("the X-Original-URL header has no valid host".into());
-        }
-        let target = match target {
-            "" => "/".to_string(),
-            t if t.starts_with('?') => format!("/{t}"),
-            t => t.to_string(),
-        };
-        let method = original_method(headers, "x-original-method", routes_use_methods)?;
-        return Ok(Original {
-            method,
-            scheme: scheme.into(),
-            host: host.into(),
-            target,
-        });
-    }
-    let host = header(headers, "x-forwarded-host")?
-        .ok_or("the X-Forwarded-Host header is missing (or send X-Original-URL)")?;
-    // A list means several proxies appended: the first is the client's.
-    let host = host.split(',').next().unwrap_or("").trim();
-    if !valid_host(host) {
-        return Err("the X-Forwarded-Host header is not a valid host".into());
-    }
-    let target = header(headers, "x-forwarded-uri")?
-        .ok_or("the X-Forwarded-Uri header is missing (or send X-Original-URL)")?;
+    let host = header(headers, "x-forwarded-host", false)?
+        .ok_or("the X-Forwarded-Host header is missing")?;
+    let canonical_host = parse_host(host)
+        .map_err(|e| format!("the X-Forwarded-Host header is not a valid host: {e}"))?;
+    let target =
+        header(headers, "x-forwarded-uri", true)?.ok_or("the X-Forwarded-Uri header is missing")?;
     if !target.starts_with('/') {
         return Err("the X-Forwarded-Uri header must start with '/'".into());
     }
-    let scheme = match header(headers, "x-forwarded-proto")? {
+    let scheme = match header(headers, "x-forwarded-proto", false)? {
         Some(p) if p.eq_ignore_ascii_case("https") => "https",
         Some(p) if p.eq_ignore_ascii_case("http") => "http",
         Some(_) => return Err("the X-Forwarded-Proto header is not http or https".into()),
         None => default_scheme,
     };
-    let method = original_method(headers, "x-forwarded-method", routes_use_methods)?;
     Ok(Original {
-        method,
-        scheme: scheme.into(),
-        host: host.into(),
-        target: target.into(),
+        method: original_method(headers, "x-forwarded-method", routes_use_methods)?,
+        scheme,
+        host: host.to_string(),
+        canonical_host,
+        target: target.to_string(),
     })
+}
+
+/// The normalised path of an original target, refusing a raw path that an app server could
+/// route elsewhere than the decision: the proxy forwards it as sent and cannot be told the
+/// canonical form.
+fn original_path(target: &str) -> Result<String, String> {
+    let raw_path = target.split('?').next().unwrap_or("/");
+    let forms = classify_path(raw_path.as_bytes())
+        .map_err(|e| format!("the original path is invalid: {e}"))?;
+    if !forms.unambiguous {
+        return Err(
+            "the original path is not in canonical form (dot segments, doubled slashes, encoded \
+             separators or characters, backslashes, ';' parameters or '#'), which the app could \
+             read differently"
+                .into(),
+        );
+    }
+    Ok(forms.matched)
 }
 
 /// `GET /verify`.
@@ -170,18 +201,20 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
     };
     let policy = app.policy();
     let routes_use_methods = policy.routes_use_methods;
-    let original =
-        original_request(&req.headers, default_scheme, routes_use_methods).map_err(|problem| {
+    let read = match mode {
+        Mode::Verify => from_nginx(&req.headers, routes_use_methods),
+        Mode::Forward => from_forwarded(&req.headers, default_scheme, routes_use_methods),
+    };
+    let (original, path) = read
+        .and_then(|o| original_path(&o.target).map(|p| (o, p)))
+        .map_err(|problem| {
             tracing::warn!(%problem, "forward-auth request cannot be decided");
             ApiError::Forbidden(problem)
         })?;
-    let raw_path = original.target.split('?').next().unwrap_or("/");
-    let path = normalise_path(raw_path)
-        .map_err(|e| ApiError::Forbidden(format!("the original path is invalid: {e}")))?;
     let decision = access::evaluate(
         app,
         &policy,
-        &original.host,
+        &original.canonical_host,
         &path,
         &original.method,
         &req.headers,
@@ -250,21 +283,19 @@ mod tests {
             ("x-original-url", "https://App.example.com:8443/a/b?c=d"),
             ("x-original-method", "post"),
         ]);
-        let o = original_request(&h, "http", false).expect("parses");
+        let o = from_nginx(&h, false).expect("parses");
         assert_eq!(
             o,
             Original {
                 method: Method::POST,
-                scheme: "https".into(),
+                scheme: "https",
                 host: "App.example.com:8443".into(),
+                canonical_host: "app.example.com".into(),
                 target: "/a/b?c=d".into()
             }
         );
         let h = headers(&[("x-original-url", "http://app.example.com?x=1")]);
-        assert_eq!(
-            original_request(&h, "http", false).expect("parses").target,
-            "/?x=1"
-        );
+        assert_eq!(from_nginx(&h, false).expect("parses").target, "/?x=1");
     }
 
     #[test]
@@ -277,15 +308,51 @@ mod tests {
             ("x-forwarded-prefix", "/ignored"),
             ("x-forwarded-port", "1234"),
         ]);
-        let o = original_request(&h, "http", true).expect("parses");
+        let o = from_forwarded(&h, "http", true).expect("parses");
         assert_eq!(o.url(), "https://app.example.com/x?y=1");
         assert_eq!(o.method, Method::DELETE);
     }
 
     #[test]
+    fn each_endpoint_reads_only_its_proxys_headers() {
+        // Caddy and Traefik copy the client's headers into the check: an X-Original-URL
+        // there is the client's and must not name the request.
+        let h = headers(&[
+            ("x-original-url", "http://app.example.com/pub/x"),
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/admin/x"),
+        ]);
+        assert_eq!(
+            from_forwarded(&h, "http", false).expect("ok").target,
+            "/admin/x"
+        );
+        assert_eq!(from_nginx(&h, false).expect("ok").target, "/pub/x");
+        let only_forwarded = headers(&[
+            ("x-forwarded-host", "app.example.com"),
+            ("x-forwarded-uri", "/pub/x"),
+        ]);
+        assert!(from_nginx(&only_forwarded, false)
+            .expect_err("nginx mode needs its own header")
+            .contains("X-Original-URL"));
+        let only_original = headers(&[("x-original-url", "http://app.example.com/pub/x")]);
+        assert!(from_forwarded(&only_original, "http", false)
+            .expect_err("forward mode needs its own headers")
+            .contains("X-Forwarded-Host"));
+        // The method follows the same rule.
+        let h = headers(&[
+            ("x-original-url", "http://app.example.com/x"),
+            ("x-forwarded-method", "GET"),
+        ]);
+        assert!(
+            from_nginx(&h, true).is_err(),
+            "X-Forwarded-Method is not nginx's"
+        );
+    }
+
+    #[test]
     fn problems_name_the_header() {
         type Case = (&'static [(&'static str, &'static str)], bool, &'static str);
-        let cases: &[Case] = &[
+        let forwarded: &[Case] = &[
             (&[], false, "X-Forwarded-Host"),
             (
                 &[("x-forwarded-host", "a.example.com")],
@@ -307,6 +374,40 @@ mod tests {
             ),
             (
                 &[
+                    ("x-forwarded-host", "a.example.com:abc"),
+                    ("x-forwarded-uri", "/"),
+                ],
+                false,
+                "X-Forwarded-Host",
+            ),
+            (
+                &[
+                    ("x-forwarded-host", "a.example.com, b.example.com"),
+                    ("x-forwarded-uri", "/"),
+                ],
+                false,
+                "x-forwarded-host",
+            ),
+            (
+                &[
+                    ("x-forwarded-host", "a.example.com"),
+                    ("x-forwarded-host", "b.example.com"),
+                    ("x-forwarded-uri", "/"),
+                ],
+                false,
+                "x-forwarded-host",
+            ),
+            (
+                &[
+                    ("x-forwarded-host", "a.example.com"),
+                    ("x-forwarded-uri", "/pub"),
+                    ("x-forwarded-uri", "/admin"),
+                ],
+                false,
+                "x-forwarded-uri",
+            ),
+            (
+                &[
                     ("x-forwarded-host", "a.example.com"),
                     ("x-forwarded-uri", "relative"),
                 ],
@@ -323,6 +424,34 @@ mod tests {
                 "X-Forwarded-Proto",
             ),
             (
+                &[
+                    ("x-forwarded-host", "a"),
+                    ("x-forwarded-uri", "/"),
+                    ("x-forwarded-proto", "https, http"),
+                ],
+                false,
+                "x-forwarded-proto",
+            ),
+            (
+                &[
+                    ("x-forwarded-host", "a"),
+                    ("x-forwarded-uri", "/"),
+                    ("x-forwarded-method", "GET,POST"),
+                ],
+                false,
+                "x-forwarded-method",
+            ),
+        ];
+        for (pairs, methods, name) in forwarded {
+            let err = from_forwarded(&headers(pairs), "http", *methods).expect_err("refused");
+            assert!(
+                err.to_lowercase().contains(&name.to_lowercase()),
+                "{pairs:?}: {err}"
+            );
+        }
+        let nginx: &[Case] = &[
+            (&[], false, "X-Original-URL"),
+            (
                 &[("x-original-url", "/just/a/path")],
                 false,
                 "X-Original-URL",
@@ -338,9 +467,46 @@ mod tests {
                 "X-Original-URL",
             ),
             (
+                &[("x-original-url", "http://[::1")],
+                false,
+                "X-Original-URL",
+            ),
+            (
+                &[("x-original-url", "http://:80/pub")],
+                false,
+                "X-Original-URL",
+            ),
+            (
+                &[("x-original-url", "http://127.0.0.1:80:80/")],
+                false,
+                "X-Original-URL",
+            ),
+            (
+                &[("x-original-url", "http://secure.example.com:abc/")],
+                false,
+                "X-Original-URL",
+            ),
+            (&[("x-original-url", "ftp://h/")], false, "X-Original-URL"),
+            (
+                &[
+                    ("x-original-url", "https://h/a"),
+                    ("x-original-url", "https://h/b"),
+                ],
+                false,
+                "x-original-url",
+            ),
+            (
                 &[
                     ("x-original-url", "https://h/"),
                     ("x-original-method", "G E T"),
+                ],
+                false,
+                "x-original-method",
+            ),
+            (
+                &[
+                    ("x-original-url", "https://h/"),
+                    ("x-original-method", "GET, POST"),
                 ],
                 false,
                 "x-original-method",
@@ -351,12 +517,35 @@ mod tests {
                 "x-original-method",
             ),
         ];
-        for (pairs, methods, name) in cases {
-            let err = original_request(&headers(pairs), "http", *methods).expect_err("refused");
+        for (pairs, methods, name) in nginx {
+            let err = from_nginx(&headers(pairs), *methods).expect_err("refused");
             assert!(
                 err.to_lowercase().contains(&name.to_lowercase()),
                 "{pairs:?}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn only_canonical_original_paths_are_decided() {
+        for ok in ["/", "/pub/x", "/pub/x?y=../z", "/caf%C3%A9", "/a%20b/"] {
+            assert!(original_path(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "/admin/../pub",
+            "/admin/..;/pub",
+            "/admin/%2e%2e/pub",
+            "/admin%2f..%2fpub",
+            "/admin\\..\\pub",
+            "/owner/%2e%2e/pub",
+            "/admin/x#/../../pub",
+            "/pub#x",
+            "//pub",
+            "/pub;x",
+            "/%70ub",
+            "/a/%2e%2e",
+        ] {
+            assert!(original_path(refused).is_err(), "{refused}");
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::auth::session::Identity;
 use crate::config::Upstream;
 use crate::error::ApiError;
 use headers::{plan_upstream_headers, ForwardedFor, HeaderPlan};
-use routing::normalise_path_bytes;
+use routing::{classify_path, request_host};
 
 /// A kept-alive client connection may stay idle this long between requests.
 const KEEPALIVE_IDLE_SECS: u64 = 60;
@@ -68,6 +68,12 @@ pub struct RequestCtx {
     policy_label: &'static str,
     /// When the upstream was chosen, for the upstream latency histogram.
     upstream_started: Option<std::time::Instant>,
+    /// The path and query to send upstream instead of the raw ones (the canonical form of a
+    /// path the app could read differently from the decision).
+    upstream_target: Option<Vec<u8>>,
+    /// The request's host as sent (validated): the host the decision was made for, told to the
+    /// upstream in `X-Forwarded-Host`.
+    host: Option<String>,
 }
 
 thread_local! {
@@ -130,16 +136,6 @@ fn new_request_id() -> String {
         x <<= 4;
     }
     out
-}
-
-/// The request's host: `Host`, or the URI authority (HTTP/2, absolute-form).
-fn request_host(session: &Session) -> Option<String> {
-    let req = session.req_header();
-    req.headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri.authority().map(|a| a.as_str().to_string()))
 }
 
 /// Read the whole request body, refusing more than `max` bytes.
@@ -242,7 +238,6 @@ impl Gateway {
             Vec::new()
         };
         let prior = prior.join(", ");
-        let own_host = headers.get(HOST).and_then(|v| v.to_str().ok());
         let own = if ctx.tls { "https" } else { "http" };
         let proto = match trusted("x-forwarded-proto") {
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
@@ -253,7 +248,7 @@ impl Gateway {
             peer_ip: ctx.peer_ip,
             prior_xff: (!prior.is_empty()).then_some(prior.as_str()),
             proto,
-            host: trusted("x-forwarded-host").or(own_host),
+            host: ctx.host.as_deref(),
         };
         let names: Vec<&str> = self.cookie_names.iter().map(String::as_str).collect();
         let mut plan = plan_upstream_headers(
@@ -290,6 +285,8 @@ impl ProxyHttp for Gateway {
             route_label: None,
             policy_label: "none",
             upstream_started: None,
+            upstream_target: None,
+            host: None,
         }
     }
 
@@ -332,15 +329,25 @@ impl ProxyHttp for Gateway {
         }
 
         let raw = session.req_header().raw_path();
-        let raw_path = raw.split(|b| *b == b'?').next().unwrap_or(raw);
-        let path = match normalise_path_bytes(raw_path) {
-            Ok(p) => p,
+        let (raw_path, query) = match raw.iter().position(|b| *b == b'?') {
+            Some(i) => raw.split_at(i),
+            None => (raw, &b""[..]),
+        };
+        let forms = match classify_path(raw_path) {
+            Ok(f) => f,
             Err(e) => {
                 return self
                     .refuse(session, ApiError::invalid(format!("bad request path: {e}")))
                     .await
             }
         };
+        // The upstream gets the canonical form unless the raw path already is it.
+        let canonical_target = (!forms.raw_is_canonical).then(|| {
+            let mut t = forms.canonical.as_bytes().to_vec();
+            t.extend_from_slice(query);
+            t
+        });
+        let path = forms.matched;
 
         let prefix = &app.config.auth.prefix;
         if let Some(rest) = path.strip_prefix(prefix.as_str()) {
@@ -356,7 +363,18 @@ impl ProxyHttp for Gateway {
             }
         }
 
-        let host = request_host(session);
+        let host = {
+            let req = session.req_header();
+            let hosts = req.headers.get_all(HOST).iter().map(|v| v.as_bytes());
+            match request_host(hosts, req.uri.authority().map(|a| a.as_str())) {
+                Ok(h) => h,
+                Err(e) => {
+                    return self
+                        .refuse(session, ApiError::invalid(format!("bad Host header: {e}")))
+                        .await
+                }
+            }
+        };
         let method = session.req_header().method.clone();
         let span = tracing::info_span!("request", id = %ctx.request_id);
         let policy = app.policy();
@@ -364,7 +382,7 @@ impl ProxyHttp for Gateway {
             access::evaluate(
                 app,
                 &policy,
-                host.as_deref().unwrap_or(""),
+                host.as_ref().map_or("", |h| h.canonical.as_str()),
                 &path,
                 &method,
                 &session.req_header().headers,
@@ -402,7 +420,8 @@ impl ProxyHttp for Gateway {
                 if wants_html(headers)
                     && (method == http::Method::GET || method == http::Method::HEAD)
                 {
-                    let resp = self.login_redirect(session, host.as_deref(), ctx.tls);
+                    let sent = host.as_ref().map(|h| h.sent.as_str());
+                    let resp = self.login_redirect(session, sent, ctx.tls);
                     return self.answer(session, resp).await;
                 }
                 return self.refuse(session, ApiError::Unauthorized).await;
@@ -410,6 +429,10 @@ impl ProxyHttp for Gateway {
         };
         ctx.bearer_used = decision.bearer_used;
         ctx.identity = decision.identity;
+        ctx.host = host.map(|h| h.sent);
+        if !route.raw_path {
+            ctx.upstream_target = canonical_target;
+        }
 
         match &route.upstream {
             Upstream::Http { addr, tls, sni } => {
@@ -421,7 +444,10 @@ impl ProxyHttp for Gateway {
                 let req = session.req_header();
                 let mut shown = req.headers.clone();
                 headers::apply_plan(&mut shown, &plan);
-                let target = String::from_utf8_lossy(req.raw_path()).into_owned();
+                let target = match &ctx.upstream_target {
+                    Some(t) => String::from_utf8_lossy(t).into_owned(),
+                    None => String::from_utf8_lossy(req.raw_path()).into_owned(),
+                };
                 let json = req
                     .headers
                     .get(ACCEPT)
@@ -460,6 +486,9 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora::http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        if let Some(target) = ctx.upstream_target.take() {
+            upstream_request.set_raw_path(&target)?;
+        }
         let plan = self.header_plan(session, ctx);
         for name in &plan.remove {
             upstream_request.remove_header(name);

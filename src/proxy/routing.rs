@@ -27,14 +27,86 @@ const DECODE_ROUNDS: usize = 4;
 /// Normalise a request path for matching: fully percent-decode (`%2F` and `%5C` become
 /// separators, double encoding is seen through), treat `\` as `/`, drop `;parameters` from each
 /// segment, resolve `.` and `..`, collapse duplicate slashes and drop a trailing slash.
-///
-/// The result is only used to decide; the upstream receives the path as the client sent it.
 pub fn normalise_path(raw: &str) -> Result<String, PathError> {
     normalise_path_bytes(raw.as_bytes())
 }
 
 /// [`normalise_path`] for a raw request path that may not be UTF-8.
 pub fn normalise_path_bytes(raw: &[u8]) -> Result<String, PathError> {
+    Ok(resolve(raw)?.0)
+}
+
+/// The forms of one request path: what routes are matched on, what an upstream is sent, and
+/// whether the path as sent means the same to every common app server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathForms {
+    /// Normalised (see [`normalise_path`]): routes are matched on this.
+    pub matched: String,
+    /// `matched` with the raw path's trailing slash kept: what an upstream receives when the
+    /// raw path is not already exactly this (apps redirect `/app` to `/app/`, so the slash stays).
+    pub canonical: String,
+    /// The raw path is byte for byte `canonical`: it can be forwarded unchanged.
+    pub raw_is_canonical: bool,
+    /// The raw path differs from `canonical` at most in how harmless characters are escaped
+    /// (hex case, non-ASCII or unsafe bytes sent unescaped): Express, Go, Tomcat, Flask, Rails
+    /// and PHP all route it where the decision was made. False for dot segments, doubled
+    /// slashes, `;` parameters, backslashes, encoded separators, encoded unreserved characters,
+    /// double encoding and a `#` inside the path. Forward auth, which cannot rewrite the path
+    /// its proxy forwards, refuses such paths.
+    pub unambiguous: bool,
+}
+
+/// Classify a raw request path (without its query): the one place that decides what a path
+/// means, what an upstream is sent, and whether a proxy that forwards it raw may be allowed.
+pub fn classify_path(raw: &[u8]) -> Result<PathForms, PathError> {
+    let (matched, trailing) = resolve(raw)?;
+    let canonical = if trailing && matched != "/" {
+        format!("{matched}/")
+    } else {
+        matched.clone()
+    };
+    let raw_is_canonical = raw == canonical.as_bytes();
+    let unambiguous = raw_is_canonical || (!raw.contains(&b'#') && cosmetic(raw) == canonical);
+    Ok(PathForms {
+        matched,
+        canonical,
+        raw_is_canonical,
+        unambiguous,
+    })
+}
+
+/// The raw path with only cosmetic differences from the canonical form removed: escapes'
+/// hex in upper case, and bytes that every server treats as themselves (non-ASCII, space,
+/// `"<>[]^`{|}`) escaped. Nothing is decoded and no separator is touched.
+fn cosmetic(raw: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(raw.len() + 8);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'%' && i + 2 < raw.len() && hex(raw[i + 1]).is_some() && hex(raw[i + 2]).is_some()
+        {
+            out.push('%');
+            out.push(raw[i + 1].to_ascii_uppercase() as char);
+            out.push(raw[i + 2].to_ascii_uppercase() as char);
+            i += 3;
+            continue;
+        }
+        if b >= 0x80 || b" \"<>[]^`{|}".contains(&b) {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        } else {
+            out.push(b as char);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Decode and resolve a raw path: the normalised form, and whether the raw path ended in a
+/// separator (or a dot segment, which RFC 3986 resolves to one).
+fn resolve(raw: &[u8]) -> Result<(String, bool), PathError> {
     if !raw.starts_with(b"/") {
         return Err(PathError::NotAbsolute);
     }
@@ -57,11 +129,13 @@ pub fn normalise_path_bytes(raw: &[u8]) -> Result<String, PathError> {
         return Err(PathError::NotUtf8);
     }
     let mut segments: Vec<&[u8]> = Vec::new();
+    let mut trailing = false;
     for segment in bytes.split(|b| *b == b'/' || *b == b'\\') {
         let segment = match segment.iter().position(|b| *b == b';') {
             Some(i) => &segment[..i],
             None => segment,
         };
+        trailing = matches!(segment, b"" | b"." | b"..");
         match segment {
             b"" | b"." => {}
             b".." => {
@@ -80,7 +154,7 @@ pub fn normalise_path_bytes(raw: &[u8]) -> Result<String, PathError> {
         out.push('/');
         encode_segment(s, &mut out);
     }
-    Ok(out)
+    Ok((out, trailing))
 }
 
 /// Write a decoded segment in canonical form: characters that are safe and unambiguous in a
@@ -150,33 +224,23 @@ pub enum HostPattern {
 }
 
 impl HostPattern {
-    /// Parse a config value.
+    /// Parse a config value; the host is read by the same parser as requests' hosts.
     pub fn parse(text: &str) -> Result<HostPattern, String> {
-        let t = canonical_host(text);
+        let t = text.trim();
         if t == "*" {
             return Ok(HostPattern::Any);
         }
-        let (pattern, name) = match t.strip_prefix("*.") {
-            Some(rest) => (
-                HostPattern::Subdomains(format!(".{rest}")),
-                rest.to_string(),
-            ),
-            None => (HostPattern::Exact(t.clone()), t.clone()),
-        };
-        let valid = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
-        if valid {
-            Ok(pattern)
-        } else {
-            Err(format!(
-                "{text:?} is not \"*\", a host name, or \"*.example.com\""
-            ))
+        let invalid = || format!("{text:?} is not \"*\", a host name, or \"*.example.com\"");
+        match t.strip_prefix("*.") {
+            Some(rest) => {
+                let name = parse_host(rest).map_err(|_| invalid())?;
+                Ok(HostPattern::Subdomains(format!(".{name}")))
+            }
+            None => parse_host(t).map(HostPattern::Exact).map_err(|_| invalid()),
         }
     }
 
-    /// Whether a canonical request host (see [`canonical_host`]) matches.
+    /// Whether a canonical request host (see [`parse_host`]) matches.
     pub fn matches(&self, host: &str) -> bool {
         match self {
             HostPattern::Any => true,
@@ -188,22 +252,116 @@ impl HostPattern {
     }
 }
 
-/// A host as routes compare it: lower-case, port and trailing dot removed.
-pub fn canonical_host(raw: &str) -> String {
-    let raw = raw.trim();
-    let without_port = if raw.starts_with('[') {
-        // [v6]:port
-        match raw.find(']') {
-            Some(end) => &raw[..=end],
-            None => raw,
-        }
+/// Why a host could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("the host is empty")]
+    Empty,
+    #[error("the port is not a number from 0 to 65535")]
+    BadPort,
+    #[error("the host is not a valid host name or IP address")]
+    BadName,
+    #[error("the request names two different hosts")]
+    Conflicting,
+}
+
+/// Parse a `Host` header, a URL's authority or `X-Forwarded-Host` into the host that routes
+/// compare: lower-case, without port or trailing dot, IPv6 in brackets. The one host parser of
+/// the proxy and forward auth. The port must be digits (or absent); a name must be what a URL
+/// parser reads it as, unchanged (no userinfo, escapes, non-ASCII, or numeric forms such as
+/// `0x7f.1` that parsers rewrite), so a host rule cannot be dodged by a spelling the app behind
+/// reads differently.
+pub fn parse_host(raw: &str) -> Result<String, HostError> {
+    if raw.is_empty() {
+        return Err(HostError::Empty);
+    }
+    let (name, port) = if raw.starts_with('[') {
+        let end = raw.find(']').ok_or(HostError::BadName)?;
+        let rest = &raw[end + 1..];
+        let port = match rest {
+            "" => None,
+            r => Some(r.strip_prefix(':').ok_or(HostError::BadName)?),
+        };
+        (&raw[..=end], port)
     } else {
-        match raw.rsplit_once(':') {
-            Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => raw,
+        match raw.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (raw, None),
         }
     };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
+    if let Some(port) = port {
+        let digits =
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u32>().map_or(true, |p| p > 65_535) {
+            return Err(HostError::BadPort);
+        }
+    }
+    if name.is_empty() {
+        return Err(HostError::Empty);
+    }
+    let lower = name.to_ascii_lowercase();
+    let parsed = url::Host::parse(&lower).map_err(|_| HostError::BadName)?;
+    match parsed {
+        url::Host::Ipv6(ip) => Ok(format!("[{ip}]")),
+        url::Host::Ipv4(ip) if ip.to_string() == lower => Ok(lower),
+        url::Host::Domain(d)
+            if d == lower
+                && lower
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) =>
+        {
+            let trimmed = lower.trim_end_matches('.');
+            if trimmed.is_empty() {
+                return Err(HostError::BadName);
+            }
+            Ok(trimmed.to_string())
+        }
+        _ => Err(HostError::BadName),
+    }
+}
+
+/// The host a request names, as sent and as routes compare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHost {
+    /// As sent (validated): what the upstream is told in `X-Forwarded-Host`.
+    pub sent: String,
+    /// From [`parse_host`].
+    pub canonical: String,
+}
+
+/// The host of a request from its `Host` header(s) and the URI's authority (HTTP/2, or an
+/// absolute-form target): several `Host` headers, or a `Host` that names another host than
+/// the authority, are refused.
+pub fn request_host<'a>(
+    mut host_headers: impl Iterator<Item = &'a [u8]>,
+    authority: Option<&str>,
+) -> Result<Option<RequestHost>, HostError> {
+    let first = host_headers.next();
+    if host_headers.next().is_some() {
+        return Err(HostError::Conflicting);
+    }
+    let from_header = match first {
+        Some(v) => {
+            let text = std::str::from_utf8(v).map_err(|_| HostError::BadName)?;
+            Some(RequestHost {
+                canonical: parse_host(text)?,
+                sent: text.to_string(),
+            })
+        }
+        None => None,
+    };
+    let from_authority = match authority {
+        Some(a) => Some(RequestHost {
+            canonical: parse_host(a)?,
+            sent: a.to_string(),
+        }),
+        None => None,
+    };
+    match (from_header, from_authority) {
+        (Some(h), Some(a)) if h.canonical != a.canonical => Err(HostError::Conflicting),
+        (Some(h), _) => Ok(Some(h)),
+        (None, a) => Ok(a),
+    }
 }
 
 /// Whether `path` (normalised) lies within the segment-wise prefix `prefix` (normalised).
@@ -351,10 +509,45 @@ mod tests {
 
     #[test]
     fn hosts_compare_canonically() {
-        assert_eq!(canonical_host("App.Example.COM:8443"), "app.example.com");
-        assert_eq!(canonical_host("app.example.com."), "app.example.com");
-        assert_eq!(canonical_host("[::1]:8080"), "[::1]");
-        assert_eq!(canonical_host("127.0.0.1:80"), "127.0.0.1");
+        let ok = [
+            ("App.Example.COM:8443", "app.example.com"),
+            ("app.example.com.", "app.example.com"),
+            ("[::1]:8080", "[::1]"),
+            ("[0:0::1]", "[::1]"),
+            ("127.0.0.1:80", "127.0.0.1"),
+            ("localhost", "localhost"),
+            ("a-b_c.example.com:0", "a-b_c.example.com"),
+            ("xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ];
+        for (raw, want) in ok {
+            assert_eq!(parse_host(raw).as_deref(), Ok(want), "{raw}");
+        }
+        let bad = [
+            ("", HostError::Empty),
+            (":80", HostError::Empty),
+            ("secure.example.com:abc", HostError::BadPort),
+            ("secure.example.com:80:80", HostError::BadPort),
+            ("secure.example.com:8a", HostError::BadPort),
+            ("secure.example.com:", HostError::BadPort),
+            ("secure.example.com:65536", HostError::BadPort),
+            ("secure.example.com: 80", HostError::BadPort),
+            ("[::1", HostError::BadName),
+            ("[::1]x", HostError::BadName),
+            ("[::1]:8a", HostError::BadPort),
+            ("user@secure.example.com", HostError::BadName),
+            ("secure.example.com/x", HostError::BadName),
+            ("secure%2eexample.com", HostError::BadName),
+            ("0x7f.0.0.1", HostError::BadName),
+            ("127.1", HostError::BadName),
+            ("999.1.1.1", HostError::BadName),
+            ("bücher.de", HostError::BadName),
+            ("a b", HostError::BadName),
+            ("*", HostError::BadName),
+            (".", HostError::BadName),
+        ];
+        for (raw, want) in bad {
+            assert_eq!(parse_host(raw), Err(want), "{raw:?}");
+        }
         let exact = HostPattern::parse("App.Example.com.").expect("valid");
         assert!(exact.matches("app.example.com"));
         assert!(!exact.matches("x.app.example.com"));
@@ -365,6 +558,94 @@ mod tests {
         assert!(!sub.matches("evilexample.com"));
         assert!(HostPattern::parse("*").expect("valid").matches("anything"));
         assert!(HostPattern::parse("bad host").is_err());
+        assert!(HostPattern::parse("*.").is_err());
+    }
+
+    #[test]
+    fn a_request_names_one_host() {
+        let one = |h: &'static str| vec![h.as_bytes()];
+        let got = request_host(one("App.example.com:8080").into_iter(), None).expect("ok");
+        assert_eq!(
+            got,
+            Some(RequestHost {
+                sent: "App.example.com:8080".into(),
+                canonical: "app.example.com".into()
+            })
+        );
+        assert_eq!(request_host(std::iter::empty(), None), Ok(None));
+        let h2 = request_host(std::iter::empty(), Some("a.example.com")).expect("ok");
+        assert_eq!(h2.map(|h| h.canonical).as_deref(), Some("a.example.com"));
+        // Both present: they must agree (port and case aside).
+        assert!(request_host(one("a.example.com").into_iter(), Some("A.example.com:443")).is_ok());
+        assert_eq!(
+            request_host(one("a.example.com").into_iter(), Some("b.example.com")),
+            Err(HostError::Conflicting)
+        );
+        let two = vec![&b"a.example.com"[..], &b"b.example.com"[..]];
+        assert_eq!(
+            request_host(two.into_iter(), None),
+            Err(HostError::Conflicting)
+        );
+        assert_eq!(
+            request_host(vec![&b"a\xff"[..]].into_iter(), None),
+            Err(HostError::BadName)
+        );
+    }
+
+    #[test]
+    fn path_forms_table() {
+        // raw, matched, canonical, raw is canonical, unambiguous
+        let cases: &[(&str, &str, &str, bool, bool)] = &[
+            ("/", "/", "/", true, true),
+            ("/app/page", "/app/page", "/app/page", true, true),
+            ("/app/", "/app", "/app/", true, true),
+            ("/a%20b", "/a%20b", "/a%20b", true, true),
+            ("/caf%C3%A9", "/caf%C3%A9", "/caf%C3%A9", true, true),
+            ("/caf%c3%a9", "/caf%C3%A9", "/caf%C3%A9", false, true),
+            ("/café", "/caf%C3%A9", "/caf%C3%A9", false, true),
+            ("/a%3Fb", "/a%3Fb", "/a%3Fb", true, true),
+            ("/100%25", "/100%25", "/100%25", true, true),
+            ("/x/{id}", "/x/%7Bid%7D", "/x/%7Bid%7D", false, true),
+            ("/a:b@c,d=e+f", "/a:b@c,d=e+f", "/a:b@c,d=e+f", true, true),
+            // Structure changes: the upstream gets the canonical form, forward auth refuses.
+            ("//app", "/app", "/app", false, false),
+            ("/app//", "/app", "/app/", false, false),
+            ("/admin/../pub", "/pub", "/pub", false, false),
+            ("/admin/..;/pub", "/pub", "/pub", false, false),
+            ("/admin/%2e%2e/pub", "/pub", "/pub", false, false),
+            ("/admin%2f..%2fpub", "/pub", "/pub", false, false),
+            ("/admin\\..\\pub", "/pub", "/pub", false, false),
+            ("/owner/%2e%2e/pub", "/pub", "/pub", false, false),
+            ("/x/%252e%252e/pub", "/pub", "/pub", false, false),
+            ("/a/./b", "/a/b", "/a/b", false, false),
+            ("/a/b/.", "/a/b", "/a/b/", false, false),
+            ("/a/b/..", "/a", "/a/", false, false),
+            ("/admin;jsessionid=1", "/admin", "/admin", false, false),
+            ("/admin%3Bx", "/admin", "/admin", false, false),
+            ("/%61dmin", "/admin", "/admin", false, false),
+            ("/%70ub", "/pub", "/pub", false, false),
+            ("/%2541", "/A", "/A", false, false),
+            ("/a%2Fb", "/a/b", "/a/b", false, false),
+            ("/a%5Cb", "/a/b", "/a/b", false, false),
+            ("/admin#x", "/admin%23x", "/admin%23x", false, false),
+            ("/admin/x#/../../pub", "/pub", "/pub", false, false),
+        ];
+        for (raw, matched, canonical, is_canonical, unambiguous) in cases {
+            let f = classify_path(raw.as_bytes()).expect(raw);
+            assert_eq!(f.matched, *matched, "{raw} matched");
+            assert_eq!(f.canonical, *canonical, "{raw} canonical");
+            assert_eq!(f.raw_is_canonical, *is_canonical, "{raw} raw is canonical");
+            assert_eq!(f.unambiguous, *unambiguous, "{raw} unambiguous");
+            // The canonical form means what was decided on, and is its own canonical form.
+            assert_eq!(
+                normalise_path(&f.canonical).as_deref(),
+                Ok(f.matched.as_str())
+            );
+            let again = classify_path(f.canonical.as_bytes()).expect("canonical");
+            assert!(again.raw_is_canonical && again.unambiguous, "{raw}");
+        }
+        assert_eq!(classify_path(b"/a/../.."), Err(PathError::AboveRoot));
+        assert_eq!(classify_path(b"x"), Err(PathError::NotAbsolute));
     }
 
     fn route(path: &str, policy: Policy, methods: &[Method], groups: &[&str]) -> Route {
@@ -375,6 +656,7 @@ mod tests {
             upstream: Upstream::Whoami,
             policy,
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            raw_path: false,
         }
     }
 
