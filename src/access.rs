@@ -23,6 +23,8 @@ pub enum Verdict {
     NoRoute,
     /// The session store could not be read on a route that needs it: fail closed.
     Unavailable,
+    /// The path's letter case alone decides the rule (see [`crate::proxy::routing::CaseAmbiguous`]).
+    Ambiguous,
 }
 
 impl Verdict {
@@ -34,6 +36,7 @@ impl Verdict {
             Verdict::Forbidden => "forbidden",
             Verdict::NoRoute => "no_route",
             Verdict::Unavailable => "unavailable",
+            Verdict::Ambiguous => "ambiguous",
         }
     }
 }
@@ -71,9 +74,14 @@ pub fn evaluate<'a>(
     method: &Method,
     headers: &HeaderMap,
 ) -> Decision<'a> {
-    let Some((index, route)) = find_route(&policy.routes, host, path, method) else {
+    let found = find_route(&policy.routes, host, path, method);
+    let Ok(Some((index, route))) = found else {
         return Decision {
-            verdict: Verdict::NoRoute,
+            verdict: if found.is_err() {
+                Verdict::Ambiguous
+            } else {
+                Verdict::NoRoute
+            },
             route: None,
             label: None,
             identity: None,

@@ -1,11 +1,12 @@
 //! Path normalisation and route matching: normalising never panics, a normalised path is a
-//! fixed point, and the decision for a path equals the decision for its normalised form.
+//! fixed point, and the path an upstream receives (raw when canonical, else the canonical
+//! form) means exactly the path the decision was made on.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use authgate::config::Config;
-use authgate::proxy::routing::{find_route, normalise_path, normalise_path_bytes};
+use authgate::proxy::routing::{classify_path, find_route, normalise_path, normalise_path_bytes};
 use http::Method;
 use libfuzzer_sys::fuzz_target;
 
@@ -39,14 +40,23 @@ fn config() -> &'static Config {
 
 fuzz_target!(|data: &[u8]| {
     let routes = &config().routes;
-    let Ok(normal) = normalise_path_bytes(data) else { return };
+    let Ok(normal) = normalise_path_bytes(data) else {
+        assert!(classify_path(data).is_err(), "classify and normalise disagree");
+        return;
+    };
     assert!(normal.starts_with('/'));
     assert_eq!(normalise_path(&normal).as_deref(), Ok(normal.as_str()), "not a fixed point");
+    let forms = classify_path(data).unwrap_or_else(|e| panic!("normalised but not classified: {e}"));
+    assert_eq!(forms.matched, normal);
+    // What the upstream receives: the raw path only when it already is the canonical form.
+    let forwarded: &[u8] = if forms.raw_is_canonical { data } else { forms.canonical.as_bytes() };
+    let again = classify_path(forwarded).unwrap_or_else(|e| panic!("forwarded form refused: {e}"));
+    // It means exactly what was decided on, to a decoding and to a non-decoding app alike.
+    assert_eq!(again.matched, forms.matched, "the upstream would route elsewhere");
+    assert!(again.raw_is_canonical && again.unambiguous, "forwarded form is not canonical");
     for method in [Method::GET, Method::POST] {
-        let direct = find_route(routes, "h", &normal, &method).map(|(i, _)| i);
-        let again = normalise_path(&normal)
-            .ok()
-            .and_then(|n| find_route(routes, "h", &n, &method).map(|(i, _)| i));
-        assert_eq!(direct, again);
+        let decided = find_route(routes, "h", &forms.matched, &method).map(|r| r.map(|(i, _)| i));
+        let upstream = find_route(routes, "h", &again.matched, &method).map(|r| r.map(|(i, _)| i));
+        assert_eq!(decided, upstream);
     }
 });

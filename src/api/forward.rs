@@ -255,6 +255,9 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
         Verdict::NoRoute => Err(ApiError::Forbidden(
             "no route matches the original request".into(),
         )),
+        Verdict::Ambiguous => Err(ApiError::Forbidden(
+            crate::proxy::routing::CaseAmbiguous.to_string(),
+        )),
         Verdict::Unavailable => Err(ApiError::Forbidden(
             "authorization could not be decided".into(),
         )),

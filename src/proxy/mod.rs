@@ -397,6 +397,10 @@ impl ProxyHttp for Gateway {
                 None => return self.refuse(session, ApiError::NotFound).await,
             },
             Verdict::NoRoute => return self.refuse(session, ApiError::NotFound).await,
+            Verdict::Ambiguous => {
+                let problem = crate::proxy::routing::CaseAmbiguous.to_string();
+                return self.refuse(session, ApiError::invalid(problem)).await;
+            }
             Verdict::Unavailable => {
                 return self
                     .refuse(

@@ -366,27 +366,61 @@ pub fn request_host<'a>(
 
 /// Whether `path` (normalised) lies within the segment-wise prefix `prefix` (normalised).
 pub fn path_has_prefix(path: &str, prefix: &str) -> bool {
-    if prefix == "/" {
-        return true;
-    }
-    match path.strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
+    prefix_rest(path, prefix, false).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// The first route matching host, normalised path and method, with its index.
+/// [`path_has_prefix`] ignoring ASCII letter case.
+fn path_has_prefix_any_case(path: &str, prefix: &str) -> bool {
+    prefix_rest(path, prefix, true).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn prefix_rest<'p>(path: &'p str, prefix: &str, any_case: bool) -> Option<&'p str> {
+    if prefix == "/" {
+        return Some("");
+    }
+    let head = path.get(..prefix.len())?;
+    let same = if any_case {
+        head.eq_ignore_ascii_case(prefix)
+    } else {
+        head == prefix
+    };
+    same.then(|| &path[prefix.len()..])
+}
+
+/// The path's letter case alone decides which rule applies (`/ADMIN` against a rule for
+/// `/admin`): refused, because apps that route case-insensitively (Express by default, IIS)
+/// would serve the other rule's resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the letter case of the path decides which access rule applies; use the path's usual spelling"
+)]
+pub struct CaseAmbiguous;
+
+/// The first route matching host, normalised path and method, with its index. The match must
+/// not depend on the path's letter case.
 pub fn find_route<'a>(
     routes: &'a [Route],
     host: &str,
     path: &str,
     method: &Method,
-) -> Option<(usize, &'a Route)> {
-    routes.iter().enumerate().find(|(_, r)| {
-        r.host.matches(host)
-            && path_has_prefix(path, &r.path)
-            && (r.methods.is_empty() || r.methods.contains(method))
-    })
+) -> Result<Option<(usize, &'a Route)>, CaseAmbiguous> {
+    let first = |any_case: bool| {
+        routes.iter().enumerate().find(|(_, r)| {
+            r.host.matches(host)
+                && if any_case {
+                    path_has_prefix_any_case(path, &r.path)
+                } else {
+                    path_has_prefix(path, &r.path)
+                }
+                && (r.methods.is_empty() || r.methods.contains(method))
+        })
+    };
+    let exact = first(false);
+    let any_case = first(true);
+    if exact.map(|(i, _)| i) != any_case.map(|(i, _)| i) {
+        return Err(CaseAmbiguous);
+    }
+    Ok(exact)
 }
 
 /// What a request may do on a route, given who (if anyone) is asking.
@@ -561,6 +595,50 @@ mod tests {
         assert!(HostPattern::parse("*.").is_err());
     }
 
+    /// The fuzz target's property, over many generated paths: what an upstream receives (raw
+    /// when canonical, else the canonical form) normalises to the path the decision used, and
+    /// is itself canonical and unambiguous.
+    #[test]
+    fn forwarded_paths_mean_what_was_decided() {
+        const PIECES: &[&str] = &[
+            "/", "/", "a", "A", "admin", "pub", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "\\",
+            ";", ";x=1", "%3b", "%25", "%252e", "%41", "#", "%23", "?", "%3F", "é", "%C3%A9",
+            "%c3%a9", "%20", " ", "~", "{", "%7B", "//", "%00",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut raw = String::from("/");
+            for _ in 0..(next() % 8) {
+                raw.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+            }
+            let Ok(forms) = classify_path(raw.as_bytes()) else {
+                continue;
+            };
+            let forwarded = if forms.raw_is_canonical {
+                raw.as_str()
+            } else {
+                forms.canonical.as_str()
+            };
+            let again = classify_path(forwarded.as_bytes()).expect("forwarded form parses");
+            assert_eq!(again.matched, forms.matched, "{raw:?}");
+            assert!(again.raw_is_canonical && again.unambiguous, "{raw:?}");
+            if forms.unambiguous {
+                let no_marks = !raw.contains(['#', ';', '\\']);
+                let inner: Vec<&str> = raw[1..].split('/').collect();
+                let plain_segments = inner.iter().enumerate().all(|(i, seg)| {
+                    !matches!(*seg, "." | "..") && (i + 1 == inner.len() || !seg.is_empty())
+                });
+                assert!(no_marks && plain_segments, "{raw:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_request_names_one_host() {
         let one = |h: &'static str| vec![h.as_bytes()];
@@ -667,13 +745,39 @@ mod tests {
             route("/api", Policy::Public, &[Method::GET], &[]),
             route("/", Policy::Authenticated, &[], &[]),
         ];
-        let find = |p: &str, m: Method| find_route(&routes, "h", p, &m).map(|(i, _)| i);
+        let find = |p: &str, m: Method| {
+            find_route(&routes, "h", p, &m)
+                .expect("unambiguous")
+                .map(|(i, _)| i)
+        };
         assert_eq!(find("/admin/x", Method::GET), Some(0));
         assert_eq!(find("/administrator", Method::GET), Some(2));
         assert_eq!(find("/api/x", Method::GET), Some(1));
         assert_eq!(find("/api/x", Method::POST), Some(2));
         let none: Vec<Route> = vec![route("/only", Policy::Public, &[], &[])];
-        assert!(find_route(&none, "h", "/other", &Method::GET).is_none());
+        assert_eq!(
+            find_route(&none, "h", "/other", &Method::GET).map(|r| r.is_none()),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn letter_case_never_decides_the_rule() {
+        let routes = vec![
+            route("/admin", Policy::Deny, &[], &[]),
+            route("/Pub", Policy::Public, &[], &[]),
+            route("/", Policy::Authenticated, &[], &[]),
+        ];
+        let find = |p: &str| find_route(&routes, "h", p, &Method::GET).map(|r| r.map(|(i, _)| i));
+        assert_eq!(find("/admin/x"), Ok(Some(0)));
+        assert_eq!(find("/ADMIN"), Err(CaseAmbiguous));
+        assert_eq!(find("/Admin/x"), Err(CaseAmbiguous));
+        assert_eq!(find("/Pub"), Ok(Some(1)));
+        assert_eq!(find("/pub/x"), Err(CaseAmbiguous));
+        assert_eq!(find("/Other"), Ok(Some(2)));
+        assert_eq!(find("/adminx"), Ok(Some(2)));
+        assert_eq!(find("/ADMINX"), Ok(Some(2)));
+        assert_eq!(find("/caf%C3%A9"), Ok(Some(2)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod beside;
+mod confusion;
 mod crash;
 mod durability;
 mod forward_auth;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod express;
 pub mod oidc;
 pub mod proxies;
 pub mod smtp;
@@ -18,6 +19,30 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub use echo::Echo;
+
+/// Install the npm packages locked in `dir` (`npm ci`) once per test run, if any of `packages`
+/// is missing.
+pub fn ensure_npm_packages(done: &std::sync::Mutex<bool>, dir: &Path, packages: &[&str]) {
+    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return;
+    }
+    let missing = packages.iter().any(|p| {
+        !dir.join("node_modules")
+            .join(p)
+            .join("package.json")
+            .exists()
+    });
+    if missing {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .expect("npm (Node.js) is needed: run scripts/deps.sh");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    }
+    *done = true;
+}
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {

@@ -24,22 +24,7 @@ fn provider_dir() -> PathBuf {
 /// Install the provider's npm packages once (from the lock file) if they are missing.
 fn ensure_packages() {
     static DONE: Mutex<bool> = Mutex::new(false);
-    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
-    if *done {
-        return;
-    }
-    let dir = provider_dir();
-    if !dir.join("node_modules/oidc-provider/package.json").exists()
-        || !dir.join("node_modules/jose/package.json").exists()
-    {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm (Node.js) is needed for the sign-in provider tests");
-        assert!(status.success(), "npm ci in tests/oidc failed");
-    }
-    *done = true;
+    super::ensure_npm_packages(&DONE, &provider_dir(), &["oidc-provider", "jose"]);
 }
 
 /// A running provider; stopped on drop.
