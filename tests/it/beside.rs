@@ -246,3 +246,138 @@ fn the_readme_shows_exactly_the_tested_examples() {
         );
     }
 }
+
+const DECISION_ROUTES: &str = "[[routes]]\npath = \"/admin\"\npolicy = \"deny\"\n\n[[routes]]\npath = \"/owner\"\npolicy = \"authenticated\"\ngroups = [\"owner\"]\n\n[[routes]]\npath = \"/pub\"\npolicy = \"public\"\n\n[[routes]]\npath = \"/\"\npolicy = \"authenticated\"\n";
+
+/// Every header a forward-auth endpoint might decide on, as a client would spoof them to make
+/// `/owner/x` look like the public `/pub/x`.
+fn spoofed_decision_headers(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-Original-URL", format!("http://127.0.0.1:{port}/pub/x")),
+        ("X-Original-Method", "GET".into()),
+        ("X-Forwarded-Uri", "/pub/x".into()),
+        ("X-Forwarded-Host", "elsewhere.example.com".into()),
+        ("X-Forwarded-Method", "GET".into()),
+        ("X-Forwarded-Proto", "https".into()),
+    ]
+}
+
+/// Behind `proxy_port`: the owner, a plain user and an anonymous client try to reach what
+/// they may not, with every decision header spoofed one at a time and all together.
+fn spoofing_never_changes_the_decision(proxy_port: u16) {
+    let owner = owner_through(proxy_port);
+    let mut user = Client::new(proxy_port);
+    let r = user.post_json(
+        "/auth/register",
+        &json!({"email": "user@example.com", "password": "user password 1"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let spoofs = spoofed_decision_headers(proxy_port);
+    let mut sets: Vec<Vec<(&str, &str)>> =
+        spoofs.iter().map(|(k, v)| vec![(*k, v.as_str())]).collect();
+    sets.push(spoofs.iter().map(|(k, v)| (*k, v.as_str())).collect());
+    for headers in &sets {
+        // A plain user on an owner-only path.
+        let r = user.clone().get_with("/owner/x", headers);
+        assert_eq!(r.status, 403, "{headers:?}: {}", r.body);
+        assert!(
+            r.header("x-upstream").is_none(),
+            "{headers:?} reached the app"
+        );
+        // Anyone on a denied path.
+        let r = owner.clone().get_with("/admin/x", headers);
+        assert_eq!(r.status, 403, "{headers:?}");
+        assert!(r.header("x-upstream").is_none());
+        // Nobody without a session on a protected path.
+        let r = Client::new(proxy_port).get_with("/owner/x", headers);
+        assert_eq!(r.status, 401, "{headers:?}");
+        assert!(r.header("x-upstream").is_none());
+    }
+    // The spoofs change nothing for what is allowed either.
+    let all: Vec<(&str, &str)> = spoofs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = owner.clone().get_with("/owner/x", &all);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.echoed_headers()["remote-user"], json!(["owner"]));
+    assert_eq!(r.json()["uri"], "/owner/x");
+}
+
+/// Raw requests through the proxy that an app could route to a protected path, though the
+/// gateway, on the normalised path, would see a public one: refused, never forwarded.
+fn confused_paths_never_reach_the_app(proxy_port: u16) {
+    for path in [
+        "/admin/../pub",
+        "/admin/..;/pub",
+        "/admin/%2e%2e/pub",
+        "/admin%2f..%2fpub",
+        "/owner/%2e%2e/pub",
+        "/admin/x#/../../pub",
+        "/pub/..;/admin",
+        "/%70ub",
+    ] {
+        let resp = crate::support::raw_request(
+            proxy_port,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{proxy_port}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let lower = resp.to_ascii_lowercase();
+        assert!(
+            !lower.contains("x-upstream: echo"),
+            "{path} reached the app: {resp}"
+        );
+        assert!(
+            resp.starts_with("HTTP/1.1 4"),
+            "{path}: {}",
+            resp.lines().next().unwrap_or("")
+        );
+    }
+    // A host spelling the proxy reads one way and a parser another is refused too.
+    let resp = crate::support::raw_request(
+        proxy_port,
+        format!(
+            "GET /pub/x HTTP/1.1\r\nHost: 127.0.0.1:{proxy_port}:80\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(
+        !resp.to_ascii_lowercase().contains("x-upstream: echo"),
+        "{resp}"
+    );
+    // The plain spelling still works.
+    let resp = crate::support::raw_request(
+        proxy_port,
+        format!("GET /pub/x HTTP/1.1\r\nHost: 127.0.0.1:{proxy_port}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert!(
+        resp.to_ascii_lowercase().contains("x-upstream: echo"),
+        "{resp}"
+    );
+}
+
+#[test]
+fn nginx_spoofed_decision_headers_and_confused_paths_change_nothing() {
+    let echo = Echo::start();
+    let nginx_port = free_port();
+    let s = TestServer::start_full(
+        &format!("public_url = \"http://127.0.0.1:{nginx_port}\""),
+        DECISION_ROUTES,
+    );
+    let _nginx = nginx(nginx_port, s.port, echo.addr.port());
+    spoofing_never_changes_the_decision(nginx_port);
+    confused_paths_never_reach_the_app(nginx_port);
+}
+
+#[test]
+fn caddy_spoofed_decision_headers_and_confused_paths_change_nothing() {
+    let echo = Echo::start();
+    let caddy_port = free_port();
+    let s = TestServer::start_full(
+        &format!("public_url = \"http://127.0.0.1:{caddy_port}\""),
+        DECISION_ROUTES,
+    );
+    let _caddy = caddy(caddy_port, s.port, echo.addr.port());
+    spoofing_never_changes_the_decision(caddy_port);
+    confused_paths_never_reach_the_app(caddy_port);
+}
