@@ -123,6 +123,27 @@ pub fn user_add(
 }
 
 /// `user list`: one line per user.
+/// `setup-code`: the code setup from another machine asks for, while no owner exists. Works
+/// while the server runs (the code is a file beside the database, which the server created).
+pub fn setup_code(config: &Config) -> Result<String, String> {
+    if let Some(code) = crate::auth::setup_code::read(config) {
+        return Ok(code);
+    }
+    match Store::open(&config.storage.path) {
+        Ok(store) => {
+            if store.owner_exists().map_err(|e| e.to_string())? {
+                Err("setup is complete: an owner exists, so there is no setup code".into())
+            } else {
+                crate::auth::setup_code::ensure(config)
+            }
+        }
+        Err(crate::store::OpenError::InUse(_)) => Err(
+            "setup is complete: the running gateway has an owner, so there is no setup code".into(),
+        ),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `compact`: rewrite the database file without its free space (server stopped).
 pub fn compact(config: &Config) -> Result<String, String> {
     let path = &config.storage.path;
@@ -256,8 +277,9 @@ pub fn invite_create(
         })
         .transpose()?;
     let store = open(config)?;
+    let code = crate::api::new_invite_code().map_err(|e| e.to_string())?;
     let invite = InviteRecord {
-        code: crate::api::new_invite_code().map_err(|e| e.to_string())?,
+        id: crate::store::invite_id(&crate::store::invite_key(&code)),
         role,
         groups,
         max_uses: uses,
@@ -266,7 +288,9 @@ pub fn invite_create(
         created_by: Some("cli".into()),
         created_at: now,
     };
-    store.create_invite(&invite).map_err(|e| e.to_string())?;
+    store
+        .create_invite(&code, &invite)
+        .map_err(|e| e.to_string())?;
     audit(
         &store,
         "invite_create",
@@ -274,7 +298,7 @@ pub fn invite_create(
         Some(format!("role={} uses={uses}", role.as_str())),
     )?;
     Ok(format!(
-        "{}\n{}{}/register?invite={}",
-        invite.code, config.server.public_url.origin, config.auth.prefix, invite.code
+        "{code}\n{}{}/register?invite={code}",
+        config.server.public_url.origin, config.auth.prefix
     ))
 }

@@ -41,6 +41,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("setup has already been completed")]
     AlreadySetup,
+    #[error("this gateway has no owner yet: set it up first")]
+    SetupRequired,
+    #[error("setup from another machine needs the setup code: it is in the gateway's log, or run `authgate setup-code` on its host")]
+    SetupCodeRequired,
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("request headers too large or too many")]
@@ -98,7 +102,9 @@ impl ApiError {
             Validation { .. } | InvalidToken => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials | SignInRefused(_) => StatusCode::UNAUTHORIZED,
             Forbidden(_) | EmailNotVerified | AccountPending | AccountDisabled
-            | RegistrationDisabled | InviteRequired => StatusCode::FORBIDDEN,
+            | RegistrationDisabled | InviteRequired | SetupRequired | SetupCodeRequired => {
+                StatusCode::FORBIDDEN
+            }
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | AlreadySetup => StatusCode::CONFLICT,
@@ -134,6 +140,8 @@ impl ApiError {
             MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Conflict(_) => "CONFLICT",
             AlreadySetup => "ALREADY_SETUP",
+            SetupRequired => "SETUP_REQUIRED",
+            SetupCodeRequired => "SETUP_CODE_REQUIRED",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             HeadersTooLarge => "HEADERS_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -196,6 +204,8 @@ mod tests {
             (ApiError::AccountPending, 403, "ACCOUNT_PENDING"),
             (ApiError::RegistrationDisabled, 403, "REGISTRATION_DISABLED"),
             (ApiError::AlreadySetup, 409, "ALREADY_SETUP"),
+            (ApiError::SetupRequired, 403, "SETUP_REQUIRED"),
+            (ApiError::SetupCodeRequired, 403, "SETUP_CODE_REQUIRED"),
             (ApiError::PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE"),
             (
                 ApiError::UnsupportedMediaType,

@@ -44,6 +44,8 @@ enum Command {
     Invite(InviteCommand),
     /// Rewrite the database without its free space (while the server is stopped)
     Compact(ConfigArg),
+    /// Print the one-time code that setup from another machine asks for (while no owner exists)
+    SetupCode(ConfigArg),
     /// Print an argon2id PHC string for a password read from stdin
     HashPassword {
         /// Read the password from standard input (required: never pass it as an argument)
@@ -275,6 +277,7 @@ fn main() -> ExitCode {
             cli::invite_create(c, &role, groups.as_deref(), uses, expires.as_deref())
         }),
         Command::Compact(arg) => with_config(&arg, cli::compact),
+        Command::SetupCode(arg) => with_config(&arg, cli::setup_code),
         Command::HashPassword { password_stdin } => finish(
             read_password(password_stdin).and_then(|p| authgate::auth::password::hash_blocking(&p)),
         ),

@@ -120,6 +120,7 @@ pub fn build(
         check_ca_file(ca)?;
     }
     let store = Store::open_with_cache(&config.storage.path, config.storage.cache_size)?;
+    announce_setup(&config, &store)?;
     let listen = config.server.listen.clone();
     let conf = server_conf(&config);
     let app = App::new(config, store).map_err(StartError::Other)?;
@@ -175,6 +176,25 @@ pub fn build(
         },
     ));
     Ok((server, app))
+}
+
+/// While no owner exists, say in the log where setup happens and what the setup code is (needed
+/// from anywhere but loopback).
+fn announce_setup(config: &Config, store: &Store) -> Result<(), StartError> {
+    if store
+        .owner_exists()
+        .map_err(|e| StartError::Other(e.to_string()))?
+    {
+        crate::auth::setup_code::remove(config);
+        return Ok(());
+    }
+    let code = crate::auth::setup_code::ensure(config).map_err(StartError::Other)?;
+    tracing::warn!(
+        setup_url = %format!("{}{}/setup", config.server.public_url.origin, config.auth.prefix),
+        setup_code = %code,
+        "no owner yet: create the owner account at the setup page; from another machine it asks for this setup code (also printed by `authgate setup-code`)"
+    );
+    Ok(())
 }
 
 /// Run until SIGTERM/SIGINT, then write what is pending.

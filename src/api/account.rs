@@ -300,7 +300,7 @@ pub async fn setup_exists(
     _req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let exists = app.store.user_count()? > 0;
+    let exists = app.store.owner_exists()?;
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "ok",
@@ -385,13 +385,42 @@ pub async fn setup(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    if app.store.user_count()? > 0 {
+    if app.store.owner_exists()? {
         return Err(ApiError::AlreadySetup);
     }
+    check_setup_code(&app, &req)?;
     let account = new_account(&app, &req, Role::Owner, UserStatus::Active, true).await?;
     let create: CreateUser =
         Box::new(|s, u, first| s.create_first_user(u, first).map_err(conflict));
-    store_account(&app, &req, account, create, "setup complete").await
+    let resp = store_account(&app, &req, account, create, "setup complete").await?;
+    crate::auth::setup_code::remove(&app.config);
+    Ok(resp)
+}
+
+/// Setup from a loopback client needs nothing more; from anywhere else the body must carry
+/// the setup code (`setupCode`). Wrong codes count towards the client's failure limit.
+fn check_setup_code(app: &App, req: &ApiRequest) -> Result<(), ApiError> {
+    if req.client_ip.is_loopback() {
+        return Ok(());
+    }
+    let now = Instant::now();
+    app.ip_limiter
+        .check(req.client_ip, now)
+        .map_err(|secs| ApiError::RateLimited {
+            retry_after_secs: secs,
+        })?;
+    let given = form_or_json_body(req)?
+        .text(&["setupCode", "setup_code"])
+        .unwrap_or_default();
+    let expected = crate::auth::setup_code::ensure(&app.config).map_err(ApiError::Internal)?;
+    if crate::auth::setup_code::matches(&expected, &given) {
+        return Ok(());
+    }
+    if !given.is_empty() {
+        app.ip_limiter.record_failure(req.client_ip, now);
+        app.audit("setup_code_refused", Some(req.client_ip), None, None, None);
+    }
+    Err(ApiError::SetupCodeRequired)
 }
 
 /// `POST /register[?invite=CODE]`.
@@ -400,6 +429,10 @@ pub async fn register(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
+    if !app.store.owner_exists()? {
+        // Setup creates the owner; a registration first would leave the gateway ownerless.
+        return Err(ApiError::SetupRequired);
+    }
     if !app.native_signin() {
         return Err(ApiError::Forbidden(
             "accounts with a password are disabled here; sign in with a provider".into(),

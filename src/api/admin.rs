@@ -38,25 +38,16 @@ fn parse_status(word: &str) -> Option<UserStatus> {
     }
 }
 
-/// Group names: 1–64 of letters, digits, `_`, `.`, `-`, `:`; no duplicates.
+/// A list of group names (see [`crate::store::group_name`]), duplicates dropped.
 pub fn parse_groups(value: &Value) -> Result<Vec<String>, &'static str> {
     let Some(items) = value.as_array() else {
         return Err("must be an array of group names");
     };
     let mut groups: Vec<String> = Vec::new();
     for item in items {
-        let g = item
-            .as_str()
-            .ok_or("must be an array of group names")?
-            .trim();
-        let ok = (1..=64).contains(&g.len())
-            && g.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b));
-        if !ok {
-            return Err("group names are 1 to 64 of letters, digits, '_', '.', '-', ':'");
-        }
-        if !groups.iter().any(|x| x == g) {
-            groups.push(g.to_string());
+        let g = crate::store::group_name(item.as_str().ok_or("must be an array of group names")?)?;
+        if !groups.contains(&g) {
+            groups.push(g);
         }
     }
     Ok(groups)
@@ -329,7 +320,7 @@ pub async fn revoke_user_sessions(
 
 fn invite_view(i: &InviteRecord) -> Value {
     json!({
-        "code": i.code,
+        "id": i.id,
         "role": i.role.as_str(),
         "groups": i.groups,
         "uses": i.max_uses,
@@ -392,8 +383,9 @@ pub async fn create_invite(
     };
     may_touch(&actor, role)?;
     let now = now_secs();
+    let code = new_invite_code()?;
     let invite = InviteRecord {
-        code: new_invite_code()?,
+        id: crate::store::invite_id(&crate::store::invite_key(&code)),
         role,
         groups,
         max_uses: uses,
@@ -405,8 +397,9 @@ pub async fn create_invite(
         created_by: Some(actor.user.id.clone()),
         created_at: now,
     };
-    let stored = invite.clone();
-    app.blocking(move |s| s.create_invite(&stored)).await??;
+    let (stored, stored_code) = (invite.clone(), code.clone());
+    app.blocking(move |s| s.create_invite(&stored_code, &stored))
+        .await??;
     app.audit(
         "invite_create",
         Some(req.client_ip),
@@ -414,10 +407,12 @@ pub async fn create_invite(
         None,
         Some(format!("role={} uses={uses}", role.as_str())),
     );
+    // The code is shown this once; only its hash is stored.
     let mut data = invite_view(&invite);
+    data["code"] = json!(code);
     data["link"] = json!(format!(
-        "{}{}/register?invite={}",
-        app.config.server.public_url.origin, app.config.auth.prefix, invite.code
+        "{}{}/register?invite={code}",
+        app.config.server.public_url.origin, app.config.auth.prefix
     ));
     Ok(ApiResponse::ok(CREATED, "invite created", data))
 }
@@ -428,10 +423,15 @@ pub async fn list_invites(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    require_admin(&app, &req)?;
+    let actor = require_admin(&app, &req)?;
     let mut invites = app.store.list_invites()?;
     invites.sort_by_key(|i| std::cmp::Reverse(i.created_at));
-    let list: Vec<Value> = invites.iter().map(invite_view).collect();
+    // Only owners see invites that make owners.
+    let list: Vec<Value> = invites
+        .iter()
+        .filter(|i| may_touch(&actor, i.role).is_ok())
+        .map(invite_view)
+        .collect();
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "ok",
@@ -439,16 +439,26 @@ pub async fn list_invites(
     ))
 }
 
-/// `DELETE /admin/invites/{code}`.
+/// `DELETE /admin/invites/{id}` (the code itself is accepted too). An owner-role invite is,
+/// for an admin, as if it did not exist.
 pub async fn delete_invite(
     app: Arc<App>,
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let actor = require_admin(&app, &req)?;
-    let code = params.first().cloned().unwrap_or_default();
-    let c = code.clone();
-    if !app.blocking(move |s| s.delete_invite(&c)).await?? {
+    let given = params.first().cloned().unwrap_or_default();
+    let by_code = crate::store::invite_id(&crate::store::invite_key(&given));
+    let actor_role = actor.user.role;
+    let deleted = app
+        .blocking(move |s| {
+            let allowed = |i: &InviteRecord| i.role != Role::Owner || actor_role == Role::Owner;
+            Ok::<_, crate::store::StoreError>(
+                s.delete_invite(&given, allowed)? || s.delete_invite(&by_code, allowed)?,
+            )
+        })
+        .await??;
+    if !deleted {
         return Err(ApiError::NotFound);
     }
     app.audit(

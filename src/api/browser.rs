@@ -134,6 +134,7 @@ pub async fn setup_page(
         &values_from_query(&req),
         None,
         StatusCode::OK,
+        !req.client_ip.is_loopback(),
     ))
 }
 
@@ -159,6 +160,8 @@ pub async fn account_page(
 pub struct FormPost {
     path: String,
     values: FormValues,
+    /// The client is on the gateway's machine (setup needs no code).
+    loopback: bool,
 }
 
 /// The form posts the pages make; `None` for anything else (answered as JSON).
@@ -205,6 +208,7 @@ pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
     Some(FormPost {
         path: req.path.clone(),
         values,
+        loopback: req.client_ip.is_loopback(),
     })
 }
 
@@ -214,7 +218,11 @@ pub fn form_outcome(
     post: FormPost,
     result: Result<ApiResponse, ApiError>,
 ) -> ApiResponse {
-    let FormPost { path, values } = post;
+    let FormPost {
+        path,
+        values,
+        loopback,
+    } = post;
     match result {
         Ok(resp) => {
             let cookies: Vec<_> = resp
@@ -265,7 +273,7 @@ pub fn form_outcome(
             let mut page = match path.as_str() {
                 "/login" => pages::login(app, &values, Some(&message), status),
                 "/register" => pages::register(app, &values, Some(&message), status),
-                "/setup" => pages::setup(app, &values, Some(&message), status),
+                "/setup" => pages::setup(app, &values, Some(&message), status, !loopback),
                 "/forgot-password" => pages::forgot_password(app, Some(&message), status),
                 "/reset-password" => pages::reset_password(app, &values, Some(&message), status),
                 "/verify-email" => pages::verify_email(app, &values, Some(&message), status),

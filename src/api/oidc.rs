@@ -586,14 +586,10 @@ async fn register(
         )));
     }
     let mode = app.registration();
-    let first_user = app.store.user_count()? == 0;
+    let first_user = !app.store.owner_exists()?;
     let invite = flow.invite.clone();
     let status = match (mode, &invite) {
-        _ if first_user => {
-            return Err(ApiError::Forbidden(
-                "this gateway is not set up yet: create the owner account first".into(),
-            ))
-        }
+        _ if first_user => return Err(ApiError::SetupRequired),
         (Registration::Closed, _) => return Err(ApiError::RegistrationDisabled),
         (_, Some(_)) => UserStatus::Active,
         (Registration::Invite, None) => return Err(ApiError::InviteRequired),

@@ -19,7 +19,7 @@ pub async fn status(
     _req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let needs_setup = app.store.user_count()? == 0;
+    let needs_setup = !app.store.owner_exists()?;
     let data = json!({
         "needsSetup": needs_setup,
         "registration": app.registration().as_str(),

@@ -1,4 +1,5 @@
-//! Authentication building blocks: passwords, session tokens, the cookie, lockout and rate limits.
+//! Authentication building blocks: passwords, session tokens, the cookie, lockout and rate
+//! limits, the setup code.
 
 pub mod cookie;
 pub mod csrf;
@@ -8,3 +9,4 @@ pub mod ratelimit;
 pub mod redirect;
 pub mod session;
 pub mod session_cache;
+pub mod setup_code;

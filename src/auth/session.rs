@@ -71,11 +71,17 @@ impl Identity {
                 .join(" ");
             (!joined.is_empty()).then_some(joined)
         });
+        // The role, then the groups; a stored group that spells a role (written before role
+        // names were reserved) is dropped, so only the role itself can pass a role's rule.
         let mut groups = vec![user.role.as_str().to_string()];
         groups.extend(
             user.groups
                 .iter()
-                .filter(|g| g.as_str() != user.role.as_str())
+                .filter(|g| {
+                    !crate::store::RESERVED_GROUP_NAMES
+                        .iter()
+                        .any(|r| r.eq_ignore_ascii_case(g))
+                })
                 .cloned(),
         );
         let groups_header = groups.join(",");
@@ -244,6 +250,11 @@ mod tests {
         let ident = Identity::from_user(&user);
         assert_eq!(ident.name.as_deref(), Some("A B"));
         assert_eq!(ident.groups_header, "admin,ops");
+        // Groups that spell a role never count as one.
+        user.role = Role::User;
+        user.groups = vec!["owner".into(), "Admin".into(), "ops".into()];
+        assert_eq!(Identity::from_user(&user).groups, vec!["user", "ops"]);
+        user.role = Role::Admin;
         let s = SessionRecord {
             user_id: "u".into(),
             created_at: 0,

@@ -410,17 +410,12 @@ impl Validator {
             }
             let mut default_groups: Vec<String> = Vec::new();
             for (j, g) in r.default_groups.iter().enumerate() {
-                let g = g.trim();
-                let ok = (1..=64).contains(&g.len())
-                    && g.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b));
-                if !ok {
-                    self.problem(
-                        &format!("oidc[{i}].default_groups[{j}]"),
-                        "group names are 1 to 64 of letters, digits, '_', '.', '-', ':'",
-                    );
-                } else if !default_groups.iter().any(|x| x == g) {
-                    default_groups.push(g.to_string());
+                match crate::store::group_name(g) {
+                    Err(problem) => {
+                        self.problem(&format!("oidc[{i}].default_groups[{j}]"), problem)
+                    }
+                    Ok(g) if !default_groups.contains(&g) => default_groups.push(g),
+                    Ok(_) => {}
                 }
             }
             let callback = format!("{prefix}/oauth/{name}/callback");

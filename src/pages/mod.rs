@@ -168,7 +168,7 @@ pub fn login(
         ));
     }
     let rd_query = rd_query(&values.rd);
-    if app.store.user_count().unwrap_or(1) == 0 {
+    if !app.store.owner_exists().unwrap_or(true) {
         body.push_str(&format!(
             "<p class=\"note\">No account exists yet: <a href=\"{}/setup{}\">create the owner account</a>.</p>",
             esc(prefix),
@@ -279,6 +279,14 @@ pub fn register(
     status: StatusCode,
 ) -> ApiResponse {
     let mut body = format!("<h1>Create an account</h1>{}", error_box(error));
+    if !app.store.owner_exists().unwrap_or(true) {
+        body.push_str(&format!(
+            "<p>This gateway has no owner yet, so nobody can register. \
+             <a href=\"{}/setup\">Set it up</a> first.</p>",
+            esc(&app.config.auth.prefix)
+        ));
+        return page(status, "Create an account", &body);
+    }
     match app.registration() {
         Registration::Closed => body.push_str("<p>Registration is closed on this site.</p>"),
         Registration::Invite if values.invite.is_empty() => {
@@ -306,15 +314,17 @@ pub fn register(
     page(status, "Create an account", &body)
 }
 
-/// `GET /setup`.
+/// `GET /setup`. `needs_code`: the visitor is not on the gateway's own machine, so the form
+/// asks for the setup code from the log.
 pub fn setup(
     app: &App,
     values: &FormValues,
     error: Option<&str>,
     status: StatusCode,
+    needs_code: bool,
 ) -> ApiResponse {
     let mut body = format!("<h1>Set up authgate</h1>{}", error_box(error));
-    if app.store.user_count().unwrap_or(1) > 0 {
+    if app.store.owner_exists().unwrap_or(true) {
         body.push_str(&format!(
             "<p>This gateway is already set up. <a href=\"{}/login\">Sign in</a>.</p>",
             esc(&app.config.auth.prefix)
@@ -323,7 +333,20 @@ pub fn setup(
         body.push_str(
             "<p class=\"note\">Create the owner account. The owner administers this gateway.</p>",
         );
-        body.push_str(&account_form(app, "/setup", values, "Create owner account"));
+        let mut form = account_form(app, "/setup", values, "Create owner account");
+        if needs_code {
+            let field = format!(
+                "{}<p class=\"note\">You are not on the gateway's own machine, so setup needs the \
+                 one-time setup code. It is in the gateway's log since it started, and \
+                 <code>authgate setup-code</code> prints it on the gateway's host.</p>",
+                text_input("Setup code", "setupCode", "text", "", true, "one-time-code")
+            );
+            // The code comes first: without it nothing else matters.
+            if let Some(at) = form.find('>') {
+                form.insert_str(at + 1, &field);
+            }
+        }
+        body.push_str(&form);
     }
     page(status, "Set up authgate", &body)
 }

@@ -306,7 +306,7 @@ pub enum Unlink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{InviteRecord, Role, UserStatus};
+    use crate::store::{invite_id, invite_key, InviteRecord, Role, UserStatus};
 
     fn user(id: &str, email: &str) -> UserRecord {
         UserRecord {
@@ -441,16 +441,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("db.redb")).expect("store");
         store
-            .create_invite(&InviteRecord {
-                code: "c0de".into(),
-                role: Role::Admin,
-                groups: vec!["ops".into()],
-                max_uses: 1,
-                used: 0,
-                expires_at: None,
-                created_at: 1,
-                created_by: None,
-            })
+            .create_invite(
+                "c0de",
+                &InviteRecord {
+                    id: invite_id(&invite_key("c0de")),
+                    role: Role::Admin,
+                    groups: vec!["ops".into()],
+                    max_uses: 1,
+                    used: 0,
+                    expires_at: None,
+                    created_at: 1,
+                    created_by: None,
+                },
+            )
             .expect("invite");
         let mut u = user("u1", "a@example.com");
         store

@@ -5,14 +5,19 @@ use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-use super::records::{self, AuditRecord, InviteRecord, TokenKind, TokenRecord};
+use super::records::{
+    self, invite_id, invite_key, AuditRecord, InviteRecord, InviteRecordV1, TokenKind, TokenRecord,
+};
 use super::{
     insert_session, insert_user, read_user, replace_user, revoke_user_sessions, FirstSession, Role,
     SessionKey, Store, StoreError, UserRecord, UserStatus, UserWriteError, USERS, USERS_BY_EMAIL,
     USERS_BY_USERNAME, USER_SESSIONS,
 };
 
-pub(super) const INVITES: TableDefinition<&str, &[u8]> = TableDefinition::new("invites_v1");
+/// Invites by the SHA-256 of their code.
+pub(super) const INVITES: TableDefinition<SessionKey, &[u8]> = TableDefinition::new("invites_v2");
+/// Invites by their code in clear: read once at start-up, moved to `invites_v2`, deleted.
+const INVITES_V1: TableDefinition<&str, &[u8]> = TableDefinition::new("invites_v1");
 pub(super) const TOKENS: TableDefinition<SessionKey, &[u8]> = TableDefinition::new("tokens_v1");
 pub(super) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
 
@@ -38,6 +43,38 @@ fn active_owners(txn: &WriteTransaction) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Move invites stored with their code in clear (`invites_v1`) to `invites_v2`, keyed by the
+/// code's hash, and drop the old table.
+pub(super) fn migrate_invites(txn: &WriteTransaction) -> Result<usize, StoreError> {
+    let old: Vec<InviteRecordV1> = {
+        let table = txn.open_table(INVITES_V1)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            out.push(records::decode(entry?.1.value())?);
+        }
+        out
+    };
+    {
+        let mut table = txn.open_table(INVITES)?;
+        for v1 in &old {
+            let key = invite_key(&v1.code);
+            let record = InviteRecord {
+                id: invite_id(&key),
+                role: v1.role,
+                groups: v1.groups.clone(),
+                max_uses: v1.max_uses,
+                used: v1.used,
+                expires_at: v1.expires_at,
+                created_by: v1.created_by.clone(),
+                created_at: v1.created_at,
+            };
+            table.insert(&key, records::encode(&record)?.as_slice())?;
+        }
+    }
+    txn.delete_table(INVITES_V1)?;
+    Ok(old.len())
+}
+
 /// Count one use of an invite inside `txn` and give `user` its role and groups (active).
 pub(super) fn use_invite(
     txn: &WriteTransaction,
@@ -45,13 +82,14 @@ pub(super) fn use_invite(
     now: i64,
     user: &mut UserRecord,
 ) -> Result<(), InviteError> {
+    let key = invite_key(code);
     let mut table = txn
         .open_table(INVITES)
         .map_err(StoreError::from)
         .map_err(UserWriteError::from)?;
     let mut invite: InviteRecord = {
         let found = table
-            .get(code)
+            .get(&key)
             .map_err(StoreError::from)
             .map_err(UserWriteError::from)?;
         match found {
@@ -68,7 +106,7 @@ pub(super) fn use_invite(
     user.status = UserStatus::Active;
     table
         .insert(
-            code,
+            &key,
             records::encode(&invite)
                 .map_err(UserWriteError::from)?
                 .as_slice(),
@@ -81,11 +119,11 @@ pub(super) fn use_invite(
 impl Store {
     // -- invites -----------------------------------------------------------------------------
 
-    /// Store a new invite.
-    pub fn create_invite(&self, invite: &InviteRecord) -> Result<(), StoreError> {
+    /// Store a new invite under its code's hash (the code itself is not stored).
+    pub fn create_invite(&self, code: &str, invite: &InviteRecord) -> Result<(), StoreError> {
         let txn = self.db()?.begin_write()?;
         txn.open_table(INVITES)?
-            .insert(invite.code.as_str(), records::encode(invite)?.as_slice())?;
+            .insert(&invite_key(code), records::encode(invite)?.as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -94,7 +132,7 @@ impl Store {
     pub fn get_invite(&self, code: &str) -> Result<Option<InviteRecord>, StoreError> {
         let txn = self.db()?.begin_read()?;
         let table = txn.open_table(INVITES)?;
-        let found = table.get(code)?;
+        let found = table.get(&invite_key(code))?;
         found.map(|v| records::decode(v.value())).transpose()
     }
 
@@ -109,12 +147,31 @@ impl Store {
         Ok(out)
     }
 
-    /// Delete an invite. Returns whether it existed.
-    pub fn delete_invite(&self, code: &str) -> Result<bool, StoreError> {
+    /// Delete an invite by its id, if `allowed` accepts it. Returns whether one was deleted.
+    pub fn delete_invite(
+        &self,
+        id: &str,
+        allowed: impl FnOnce(&InviteRecord) -> bool,
+    ) -> Result<bool, StoreError> {
         let txn = self.db()?.begin_write()?;
-        let existed = txn.open_table(INVITES)?.remove(code)?.is_some();
+        let deleted = {
+            let mut table = txn.open_table(INVITES)?;
+            let mut found = None;
+            for entry in table.iter()? {
+                let (k, v) = entry?;
+                let invite: InviteRecord = records::decode(v.value())?;
+                if invite.id == id {
+                    found = Some((k.value(), invite));
+                    break;
+                }
+            }
+            match found {
+                Some((key, invite)) if allowed(&invite) => table.remove(&key)?.is_some(),
+                _ => false,
+            }
+        };
         txn.commit()?;
-        Ok(existed)
+        Ok(deleted)
     }
 
     /// Create a user through an invite: the invite's use is counted in the same transaction, so
@@ -380,4 +437,53 @@ fn take_token(
         return Ok(None);
     }
     Ok((now < token.expires_at).then_some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::TableHandle as _;
+
+    #[test]
+    fn invites_in_clear_are_moved_to_their_hashes_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.redb");
+        drop(Store::open(&path).expect("store"));
+        // A database written before codes were hashed.
+        {
+            let db = redb::Database::open(&path).expect("raw open");
+            let txn = db.begin_write().expect("txn");
+            {
+                let mut t = txn.open_table(INVITES_V1).expect("v1");
+                let v1 = serde_json::json!({"code": "old-code", "role": "owner", "groups": ["ops"],
+                    "max_uses": 2, "used": 1, "expires_at": null, "created_by": "u1", "created_at": 5});
+                t.insert("old-code", records::encode(&v1).expect("enc").as_slice())
+                    .expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+        let store = Store::open(&path).expect("reopen");
+        let invite = store.get_invite("old-code").expect("read").expect("moved");
+        assert_eq!(invite.id, invite_id(&invite_key("old-code")));
+        assert_eq!(
+            (invite.role, invite.used, invite.max_uses),
+            (Role::Owner, 1, 2)
+        );
+        assert!(store.get_invite("wrong").expect("read").is_none());
+        drop(store);
+        // Nothing in clear remains.
+        let db = redb::Database::open(&path).expect("raw open");
+        let txn = db.begin_read().expect("txn");
+        let names: Vec<String> = txn
+            .list_tables()
+            .expect("tables")
+            .map(|t| t.name().to_string())
+            .collect();
+        assert!(!names.contains(&"invites_v1".to_string()), "{names:?}");
+        let raw = std::fs::read(&path).expect("file");
+        assert!(
+            !raw.windows(8).any(|w| w == b"old-code"),
+            "the code is still in the file"
+        );
+    }
 }

@@ -20,7 +20,8 @@ use redb::{
 pub use identities::{IdentityError, IdentityRecord, Unlink};
 pub use lifecycle::InviteError;
 pub use records::{
-    AuditRecord, InviteRecord, Role, SessionRecord, TokenKind, TokenRecord, UserRecord, UserStatus,
+    group_name, invite_id, invite_key, AuditRecord, InviteRecord, Role, SessionRecord, TokenKind,
+    TokenRecord, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
 };
 
 /// SHA-256 of a session token: the only form in which a session id is stored.
@@ -39,6 +40,9 @@ const USER_SESSIONS: MultimapTableDefinition<&str, SessionKey> =
 const SESSION_EXPIRY: TableDefinition<(i64, SessionKey), ()> =
     TableDefinition::new("session_expiry_v1");
 const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings_v1");
+/// Set (to `true`) in the transaction that first stores an owner; never cleared, since the
+/// last owner cannot be removed. Setup is possible, and registration refused, until then.
+const OWNER_EXISTS: &str = "owner_exists";
 
 /// A storage failure as the request path sees it.
 #[derive(Debug, thiserror::Error)]
@@ -149,9 +153,12 @@ impl Store {
                 epoch: AtomicU64::new(0),
             }),
         };
-        store
+        let moved_secrets = store
             .init_tables()
             .map_err(|e| OpenError::Other(path.to_path_buf(), e.to_string()))?;
+        if moved_secrets {
+            store.scrub_free_pages();
+        }
         Ok(store)
     }
 
@@ -262,7 +269,20 @@ fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, OpenError>
 }
 
 impl Store {
-    fn init_tables(&self) -> Result<(), StoreError> {
+    /// Compact the file at start-up (nothing else holds it yet), so that secrets a migration
+    /// removed do not linger in free pages. A failure only leaves them there until reused.
+    fn scrub_free_pages(&self) {
+        let mut guard = self.inner.db.write().unwrap_or_else(|p| p.into_inner());
+        let Some(db) = guard.as_mut().and_then(Arc::get_mut) else {
+            return;
+        };
+        if let Err(e) = db.compact() {
+            tracing::warn!(error = %e, "could not compact the database after a migration");
+        }
+    }
+
+    /// Create the tables and run migrations; true when a migration removed secrets in clear.
+    fn init_tables(&self) -> Result<bool, StoreError> {
         let txn = self.db()?.begin_write()?;
         txn.open_table(USERS)?;
         txn.open_table(USERS_BY_EMAIL)?;
@@ -270,14 +290,39 @@ impl Store {
         txn.open_table(SESSIONS)?;
         txn.open_multimap_table(USER_SESSIONS)?;
         txn.open_table(SESSION_EXPIRY)?;
-        txn.open_table(SETTINGS)?;
+        let has_flag = txn.open_table(SETTINGS)?.get(OWNER_EXISTS)?.is_some();
+        if !has_flag {
+            // Databases from before the flag: an owner stored then counts.
+            let owners: Vec<UserRecord> = {
+                let users = txn.open_table(USERS)?;
+                let mut out = Vec::new();
+                for entry in users.iter()? {
+                    let u: UserRecord = records::decode(entry?.1.value())?;
+                    if u.role == Role::Owner {
+                        out.push(u);
+                        break;
+                    }
+                }
+                out
+            };
+            for owner in &owners {
+                note_owner(&txn, owner)?;
+            }
+        }
         txn.open_table(lifecycle::INVITES)?;
+        let moved = lifecycle::migrate_invites(&txn)?;
+        if moved > 0 {
+            tracing::info!(
+                invites = moved,
+                "invites now stored by the hash of their code"
+            );
+        }
         txn.open_table(lifecycle::TOKENS)?;
         txn.open_table(lifecycle::AUDIT)?;
         txn.open_table(identities::IDENTITIES)?;
         txn.open_multimap_table(identities::USER_IDENTITIES)?;
         txn.commit()?;
-        Ok(())
+        Ok(moved > 0)
     }
 
     /// Whether a read transaction can be started and a table read (for `/auth/health`).
@@ -310,8 +355,16 @@ impl Store {
 
     // -- users -------------------------------------------------------------------------------
 
-    /// Create the first user (the owner). Fails with `AlreadySetup` when any user exists; racing
-    /// callers are serialised by the write transaction, so exactly one wins.
+    /// Whether an owner has been stored (setup is done).
+    pub fn owner_exists(&self) -> Result<bool, StoreError> {
+        let txn = self.db()?.begin_read()?;
+        let settings = txn.open_table(SETTINGS)?;
+        let found = settings.get(OWNER_EXISTS)?.is_some();
+        Ok(found)
+    }
+
+    /// Create the first owner. Fails with `AlreadySetup` once an owner exists; racing callers
+    /// are serialised by the write transaction, so exactly one wins.
     pub fn create_first_user(
         &self,
         user: &UserRecord,
@@ -319,11 +372,11 @@ impl Store {
     ) -> Result<(), UserWriteError> {
         let txn = self.db()?.begin_write().map_err(StoreError::from)?;
         if txn
-            .open_table(USERS)
+            .open_table(SETTINGS)
             .map_err(StoreError::from)?
-            .len()
+            .get(OWNER_EXISTS)
             .map_err(StoreError::from)?
-            > 0
+            .is_some()
         {
             return Err(UserWriteError::AlreadySetup);
         }
@@ -698,6 +751,16 @@ fn insert_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), UserWrit
     users
         .insert(user.id.as_str(), records::encode(user)?.as_slice())
         .map_err(StoreError::from)?;
+    note_owner(txn, user)?;
+    Ok(())
+}
+
+/// Record, in the writing transaction, that an owner exists.
+fn note_owner(txn: &WriteTransaction, user: &UserRecord) -> Result<(), StoreError> {
+    if user.role == Role::Owner {
+        txn.open_table(SETTINGS)?
+            .insert(OWNER_EXISTS, records::encode(&true)?.as_slice())?;
+    }
     Ok(())
 }
 
@@ -749,6 +812,7 @@ fn replace_user(
     users
         .insert(after.id.as_str(), records::encode(after)?.as_slice())
         .map_err(StoreError::from)?;
+    note_owner(txn, after)?;
     Ok(())
 }
 
@@ -900,13 +964,23 @@ mod tests {
     }
 
     #[test]
-    fn first_user_is_created_once() {
+    fn first_owner_is_created_once() {
         let (_d, store) = temp_store();
+        let owner = |id: &str, email: &str| UserRecord {
+            role: Role::Owner,
+            ..user(id, email, None)
+        };
+        // A plain user (from the CLI, say) does not complete setup.
         store
-            .create_first_user(&user("1", "a@x.io", None), None)
+            .create_user(&user("0", "plain@x.io", None), None)
+            .expect("plain user");
+        assert!(!store.owner_exists().expect("read"));
+        store
+            .create_first_user(&owner("1", "a@x.io"), None)
             .expect("first");
+        assert!(store.owner_exists().expect("read"));
         assert!(matches!(
-            store.create_first_user(&user("2", "b@x.io", None), None),
+            store.create_first_user(&owner("2", "b@x.io"), None),
             Err(UserWriteError::AlreadySetup)
         ));
     }

@@ -52,6 +52,32 @@ impl Role {
     }
 }
 
+/// Names that are roles (and the role a later change adds for service accounts): never a
+/// user's group, so a group can never pass a route rule or an app's check meant for a role.
+pub const RESERVED_GROUP_NAMES: [&str; 4] = ["owner", "admin", "user", "service"];
+
+/// A user's group name as given by an admin, an invite or a provider's `default_groups`: the
+/// one rule for group names. 1–64 of letters, digits, `_`, `.`, `-`, `:`, and not a role name
+/// in any letter case (apps often compare groups case-insensitively).
+pub fn group_name(raw: &str) -> Result<String, &'static str> {
+    let g = raw.trim();
+    let ok = (1..=64).contains(&g.len())
+        && g.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-:".contains(&b));
+    if !ok {
+        return Err("group names are 1 to 64 of letters, digits, '_', '.', '-', ':'");
+    }
+    if RESERVED_GROUP_NAMES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(g))
+    {
+        return Err(
+            "owner, admin, user and service are roles, not group names; set the role instead",
+        );
+    }
+    Ok(g.to_string())
+}
+
 /// Whether a user may log in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -213,6 +239,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn role_names_are_never_group_names() {
+        for ok in ["staff", "ops:write", "team-a", "Owners", "users", "a.b_c"] {
+            assert_eq!(group_name(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        assert_eq!(group_name("  staff ").as_deref(), Ok("staff"));
+        for bad in [
+            "owner",
+            "OWNER",
+            "Admin",
+            "user",
+            "service",
+            "",
+            "a b",
+            "a,b",
+            &"x".repeat(65),
+        ] {
+            assert!(group_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn sessions_round_trip_compactly_and_old_json_still_reads() {
         let s = SessionRecord {
             user_id: "0123456789abcdef0123456789abcdef".into(),
@@ -281,7 +328,9 @@ mod tests {
 /// An invitation to register. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InviteRecord {
-    pub code: String,
+    /// Shown and used to delete it; derived from the code's hash (the code itself is never
+    /// stored: it is shown once, when the invite is created).
+    pub id: String,
     pub role: Role,
     pub groups: Vec<String>,
     /// How many registrations it allows in all.
@@ -290,6 +339,30 @@ pub struct InviteRecord {
     pub expires_at: Option<i64>,
     pub created_by: Option<String>,
     pub created_at: i64,
+}
+
+/// An invite as `invites_v1` stored it, with its code in clear (read once, to migrate).
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct InviteRecordV1 {
+    pub code: String,
+    pub role: Role,
+    pub groups: Vec<String>,
+    pub max_uses: u32,
+    pub used: u32,
+    pub expires_at: Option<i64>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// The storage key of an invite code: its SHA-256.
+pub fn invite_key(code: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(code.as_bytes()).into()
+}
+
+/// The id an invite is shown and deleted by: the first half of its key, in hex.
+pub fn invite_id(key: &[u8; 32]) -> String {
+    key[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl InviteRecord {

@@ -108,6 +108,7 @@ fn setup_sets_a_cookie_and_returns_the_user_shape() {
 #[test]
 fn register_validates_every_field() {
     let s = TestServer::start("");
+    s.setup_owner();
     let mut c = s.client();
     let r = c.post_json(
         "/auth/register",
