@@ -1,8 +1,10 @@
-//! Authentication building blocks: passwords, session tokens, the cookie, lockout and rate limits.
+//! Authentication building blocks: passwords, session tokens, the cookie, lockout, rate limits
+//! and mail throttling.
 
 pub mod cookie;
 pub mod csrf;
 pub mod lockout;
+pub mod mail_throttle;
 pub mod password;
 pub mod ratelimit;
 pub mod redirect;
