@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::cookie;
 use crate::auth::lockout::Lockout;
+use crate::auth::mail_throttle::MailThrottle;
 use crate::auth::password::Hasher;
 use crate::auth::ratelimit::IpLimiter;
 use crate::auth::session::{self, Authenticated, Identity};
@@ -103,6 +104,8 @@ pub struct App {
     pub hasher: Hasher,
     pub lockout: Lockout,
     pub ip_limiter: IpLimiter,
+    /// How often one account is mailed and one client asks for mail.
+    pub mail_throttle: MailThrottle,
     /// `None` without `[smtp]`: mail features answer 503 SMTP_NOT_CONFIGURED.
     pub mailer: Option<Arc<Mailer>>,
     /// Sign-in providers and the sign-ins in progress.
@@ -136,6 +139,7 @@ impl App {
                 config.security.ip_rate_limit,
                 config.security.ip_rate_window,
             ),
+            mail_throttle: MailThrottle::in_memory(),
             hasher,
             mailer,
             oidc,

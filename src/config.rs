@@ -250,6 +250,7 @@ struct RawSecurity {
     hash_queue: usize,
     validate_token: String,
     validate_token_file: String,
+    audit_retention: String,
 }
 
 impl Default for RawSecurity {
@@ -262,6 +263,7 @@ impl Default for RawSecurity {
             hash_queue: 64,
             validate_token: String::new(),
             validate_token_file: String::new(),
+            audit_retention: "365d".into(),
         }
     }
 }
@@ -540,6 +542,8 @@ pub struct SecurityConfig {
     pub hash_queue: usize,
     /// Bearer token that lets a cron job call `/auth/validate`.
     pub validate_token: Option<Secret>,
+    /// Audit entries older than this are deleted.
+    pub audit_retention: Duration,
 }
 
 /// `[headers]`: the names of the identity headers sent upstream.
@@ -1125,6 +1129,7 @@ impl Validator {
                 &raw.validate_token_file,
                 "AUTHGATE_VALIDATE_TOKEN",
             ),
+            audit_retention: self.duration("security.audit_retention", &raw.audit_retention),
         }
     }
 
@@ -1389,6 +1394,7 @@ mod tests {
             (c.security.ip_rate_limit, c.security.ip_rate_window),
             (30, Duration::from_secs(60))
         );
+        assert_eq!(c.security.audit_retention, Duration::from_secs(365 * 86400));
         assert_eq!(c.headers.user.as_str(), "remote-user");
         assert_eq!(c.storage.path, PathBuf::from("data/authgate.redb"));
         assert!(c.routes.is_empty());
@@ -1420,6 +1426,7 @@ mod tests {
             idle_timeout = "soon"
             [security]
             ip_rate_limit = "many"
+            audit_retention = "forever"
             [headers]
             user = "bad header"
             [[routes]]
@@ -1434,6 +1441,7 @@ mod tests {
             "server.max_body",
             "session.idle_timeout",
             "security.ip_rate_limit",
+            "security.audit_retention",
             "headers.user",
             "routes[0].path",
         ] {

@@ -40,6 +40,12 @@ struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MailLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabels {
     op: &'static str,
 }
@@ -70,6 +76,7 @@ pub struct Metrics {
     logins: Family<OutcomeLabels, Counter>,
     provider_logins: Family<ProviderLabels, Counter>,
     lockouts: Counter,
+    mails: Family<MailLabels, Counter>,
     /// Time a password job waited for a hashing slot (zero when one was free).
     pub hash_wait: Histogram,
     hash_queue: Gauge,
@@ -124,6 +131,12 @@ impl Metrics {
             "Accounts locked after repeated failures",
             lockouts.clone(),
         );
+        let mails = Family::<MailLabels, Counter>::default();
+        registry.register(
+            "mails",
+            "Mails with a link (reset, verification), by kind and outcome (sent or why throttled)",
+            mails.clone(),
+        );
         let hash_wait = Histogram::new(latency_buckets());
         registry.register(
             "hash_wait_seconds",
@@ -171,6 +184,7 @@ impl Metrics {
             logins,
             provider_logins,
             lockouts,
+            mails,
             hash_wait,
             hash_queue,
             hash_running,
@@ -206,6 +220,14 @@ impl Metrics {
 
     pub fn lockout(&self) {
         self.lockouts.inc();
+    }
+
+    /// Count a mail of `kind` (`reset`, `verification`): `sent`, `throttled_address` or
+    /// `throttled_ip`.
+    pub fn mail(&self, kind: &'static str, outcome: &'static str) {
+        self.mails
+            .get_or_create(&MailLabels { kind, outcome })
+            .inc();
     }
 
     pub fn store_time(&self, op: StoreOp, took: Duration) {
@@ -260,6 +282,9 @@ mod tests {
         m.login("success");
         m.login("invalid_credentials");
         m.lockout();
+        m.mail("reset", "sent");
+        m.mail("reset", "throttled_ip");
+        m.mail("reset", "throttled_ip");
         m.store_time(StoreOp::SessionCheck, Duration::from_micros(3));
         m.upstream_time(Duration::from_millis(2));
         let text = m.render(Some(42), 1, 2);
@@ -268,6 +293,8 @@ mod tests {
             "authgate_auth_decisions_total{source=\"forward\",decision=\"allow\"} 1",
             "authgate_logins_total{outcome=\"success\"} 1",
             "authgate_lockouts_total 1",
+            "authgate_mails_total{kind=\"reset\",outcome=\"sent\"} 1",
+            "authgate_mails_total{kind=\"reset\",outcome=\"throttled_ip\"} 2",
             "authgate_sessions 42",
             "authgate_hash_queue_depth 1",
             "authgate_hash_running 2",

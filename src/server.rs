@@ -1,5 +1,5 @@
 //! Building and running the Pingora server from our configuration: server settings, listeners,
-//! the gateway service and the maintenance task (last-seen writes, session sweep).
+//! the gateway service and the maintenance task (last-seen and audit writes, sweeps).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use pingora::services::background::{background_service, BackgroundService};
 use crate::app::{now_secs, App, Touch};
 use crate::config::Config;
 use crate::proxy::Gateway;
-use crate::store::{AuditRecord, SessionKey, Store};
+use crate::store::{AuditRecord, SessionKey, Store, StoreError};
 use crate::tls::CertStore;
 use pingora::listeners::tls::TlsSettings;
 use rustls::server::ResolvesServerCert;
@@ -48,9 +48,10 @@ const TOUCH_FLUSH: Duration = Duration::from_secs(5);
 const AUDIT_FLUSH: Duration = Duration::from_secs(1);
 /// How often the database is checked (and reopened after a storage failure).
 const STORAGE_CHECK: Duration = Duration::from_secs(2);
-/// How often expired sessions are swept.
+/// How often expired sessions and mailed tokens, and audit entries past their retention, are
+/// swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// Sessions deleted per sweep transaction.
+/// Records deleted per sweep transaction.
 const SWEEP_BATCH: usize = 5_000;
 
 /// Why the server could not start.
@@ -337,7 +338,8 @@ impl BackgroundService for Reloader {
     }
 }
 
-/// Background upkeep: batched last-seen writes and the expired-session sweep.
+/// Background upkeep: batched last-seen and audit writes, account expiry, and the sweeps of
+/// expired sessions and mailed tokens and of audit entries past their retention.
 struct Maintenance {
     app: Arc<App>,
 }
@@ -390,29 +392,51 @@ impl Maintenance {
             Ok(Err(e)) => tracing::warn!(error = %e, "account expiry failed"),
             Err(e) => tracing::warn!(error = %e, "account expiry failed"),
         }
+        let now = now_secs();
+        self.in_batches("expired sessions", now, Store::sweep_expired_sessions)
+            .await;
+        self.in_batches("expired mailed tokens", now, Store::sweep_expired_tokens)
+            .await;
+        let retention =
+            i64::try_from(self.app.config.security.audit_retention.as_secs()).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_sub(retention);
+        self.in_batches(
+            "audit entries past their retention",
+            cutoff,
+            Store::sweep_audit,
+        )
+        .await;
+    }
+
+    /// Run `sweep` (one transaction of at most `SWEEP_BATCH` deletions before `at`) until a
+    /// batch comes back short, so one sweep never holds the write lock for long.
+    async fn in_batches(
+        &self,
+        what: &'static str,
+        at: i64,
+        sweep: fn(&Store, i64, usize) -> Result<usize, StoreError>,
+    ) {
+        let mut total = 0;
         loop {
-            let now = now_secs();
-            match self
-                .app
-                .blocking(move |s| s.sweep_expired_sessions(now, SWEEP_BATCH))
-                .await
-            {
-                Ok(Ok(n)) if n == SWEEP_BATCH => continue,
+            match self.app.blocking(move |s| sweep(s, at, SWEEP_BATCH)).await {
                 Ok(Ok(n)) => {
-                    if n > 0 {
-                        tracing::debug!(removed = n, "expired sessions swept");
+                    total += n;
+                    if n < SWEEP_BATCH {
+                        break;
                     }
-                    return;
                 }
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "session sweep failed");
-                    return;
+                    tracing::warn!(error = %e, "sweep of {what} failed");
+                    break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "session sweep failed");
-                    return;
+                    tracing::warn!(error = %e, "sweep of {what} failed");
+                    break;
                 }
             }
+        }
+        if total > 0 {
+            tracing::debug!(removed = total, "{what} swept");
         }
     }
 }

@@ -370,7 +370,7 @@ async fn store_account(
         && !user.email_verified
         && user.role != Role::Owner
     {
-        super::recovery::send_verification(app, &user);
+        super::recovery::send_verification(app, &user, req.client_ip);
     }
     let resp = ApiResponse::ok(CREATED, message, json!({"user": views::user(&user)}));
     Ok(match session {

@@ -1,6 +1,8 @@
 //! Mail-based recovery: forgot/reset password, email verification. Tokens are single-use,
-//! stored only as their SHA-256, and mailed as links built from `public_url`.
+//! stored only as their SHA-256, and mailed as links built from `public_url`. Every mail goes
+//! through the mail throttle (per account and per client).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -12,6 +14,7 @@ use super::response::ApiResponse;
 use super::{validate, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::lockout::AccountKey;
+use crate::auth::mail_throttle::Admission;
 use crate::auth::session;
 use crate::error::ApiError;
 use crate::store::{TokenKind, TokenRecord, UserRecord, UserStatus};
@@ -25,12 +28,73 @@ const VERIFY_VALID_SECS: i64 = 48 * 3600;
 const FORGOT_MESSAGE: &str = "if an account exists for this address, a reset link has been sent";
 const RESEND_MESSAGE: &str = "if this address needs verification, a new link has been sent";
 
-/// Mint a token for `user`, store its hash, and mail the link. Runs in the background so that
-/// the answer does not reveal (by time) whether the account exists.
-fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind) {
-    let Ok(mailer) = app.mailer().cloned() else {
-        return;
+/// What a mail is for, as metrics and the audit log name it.
+fn kind_label(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::PasswordReset => "reset",
+        TokenKind::EmailVerification => "verification",
+    }
+}
+
+/// Which mail limit refused.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// The recipient account was mailed too recently or too often.
+    Address,
+    /// The client asked for too many mails.
+    Ip,
+}
+
+/// Count a mail not sent because of `limit`; audit it when it is the first refusal since the
+/// key was last allowed (`first`), so a flood costs one audit entry, not one per request.
+fn note_throttled(
+    app: &App,
+    kind: TokenKind,
+    limit: Limit,
+    ip: IpAddr,
+    user_id: Option<&str>,
+    first: bool,
+) {
+    let (reason, outcome) = match limit {
+        Limit::Address => ("address", "throttled_address"),
+        Limit::Ip => ("ip", "throttled_ip"),
     };
+    app.metrics.mail(kind_label(kind), outcome);
+    if first {
+        app.audit(
+            "mail_throttled",
+            Some(ip),
+            None,
+            user_id,
+            Some(format!("reason={reason} kind={}", kind_label(kind))),
+        );
+    }
+}
+
+/// Whether a request from `ip` that would mail a `kind` link (if its address had an account)
+/// is within the per-client limit. Counted before the account is looked up, so the limit
+/// reveals nothing about which addresses exist.
+fn client_may_ask(app: &App, ip: IpAddr, kind: TokenKind) -> bool {
+    match app.mail_throttle.admit_client(ip, now_secs()) {
+        Admission::Allowed => true,
+        Admission::Refused { first } => {
+            note_throttled(app, kind, Limit::Ip, ip, None, first);
+            false
+        }
+    }
+}
+
+/// Mint a token for `user`, store its hash, and mail the link, unless the account was mailed
+/// too recently or too often. Returns whether a mail is on its way. The work runs in the
+/// background so that the answer does not reveal (by time) whether the account exists.
+fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind, ip: IpAddr) -> bool {
+    let Ok(mailer) = app.mailer().cloned() else {
+        return false;
+    };
+    if let Admission::Refused { first } = app.mail_throttle.admit_recipient(&user.id, now_secs()) {
+        note_throttled(app, kind, Limit::Address, ip, Some(&user.id), first);
+        return false;
+    }
     let app = Arc::clone(app);
     tokio::spawn(async move {
         let Ok(token) = session::new_token() else {
@@ -74,13 +138,16 @@ fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind) {
                 user.email
             ),
         };
+        app.metrics.mail(kind_label(kind), "sent");
         mailer.send_later(&user.email, subject, body);
     });
+    true
 }
 
-/// Send the verification mail to a newly registered user (when verification is required).
-pub fn send_verification(app: &Arc<App>, user: &UserRecord) {
-    mail_token(app, user.clone(), TokenKind::EmailVerification);
+/// Send the verification mail to a newly registered user (when verification is required). It
+/// counts towards the account's mail limit like any other.
+pub fn send_verification(app: &Arc<App>, user: &UserRecord, ip: IpAddr) {
+    mail_token(app, user.clone(), TokenKind::EmailVerification, ip);
 }
 
 fn token_key(raw: Option<String>) -> Result<crate::store::SessionKey, ApiError> {
@@ -89,7 +156,8 @@ fn token_key(raw: Option<String>) -> Result<crate::store::SessionKey, ApiError> 
         .ok_or(ApiError::InvalidToken)
 }
 
-/// `POST /forgot-password`: always the same answer; mails a link if the account exists.
+/// `POST /forgot-password`: always the same answer; mails a link if the account exists and
+/// neither the client nor the account is over its mail limit.
 pub async fn forgot_password(
     app: Arc<App>,
     req: ApiRequest,
@@ -100,17 +168,21 @@ pub async fn forgot_password(
     let identifier = body.required_text(&["email", "identifier"]);
     body.finish()?;
     let canonical = identifier.unwrap_or_default().trim().to_lowercase();
-    if !canonical.is_empty() && canonical.len() <= 254 {
+    let kind = TokenKind::PasswordReset;
+    if !canonical.is_empty() && canonical.len() <= 254 && client_may_ask(&app, req.client_ip, kind)
+    {
         if let Some(user) = app.store.find_user(&canonical)? {
             if user.status == UserStatus::Active {
-                app.audit(
-                    "password_reset_requested",
-                    Some(req.client_ip),
-                    None,
-                    Some(&user.id),
-                    None,
-                );
-                mail_token(&app, user, TokenKind::PasswordReset);
+                let id = user.id.clone();
+                if mail_token(&app, user, kind, req.client_ip) {
+                    app.audit(
+                        "password_reset_requested",
+                        Some(req.client_ip),
+                        None,
+                        Some(&id),
+                        None,
+                    );
+                }
             }
         }
     }
@@ -197,7 +269,8 @@ pub async fn verify_email(
     ))
 }
 
-/// `POST /resend-verification`: always the same answer.
+/// `POST /resend-verification`: always the same answer, under the same mail limits as
+/// `forgot-password`.
 pub async fn resend_verification(
     app: Arc<App>,
     req: ApiRequest,
@@ -207,10 +280,13 @@ pub async fn resend_verification(
     let mut body = form_or_json_body(&req)?;
     let email = body.required_text(&["email"]);
     body.finish()?;
+    let kind = TokenKind::EmailVerification;
     if let Ok(email) = validate::email(&email.unwrap_or_default()) {
-        if let Some(user) = app.store.find_user(&email)? {
-            if !user.email_verified && user.status != UserStatus::Disabled {
-                mail_token(&app, user, TokenKind::EmailVerification);
+        if client_may_ask(&app, req.client_ip, kind) {
+            if let Some(user) = app.store.find_user(&email)? {
+                if !user.email_verified && user.status != UserStatus::Disabled {
+                    mail_token(&app, user, kind, req.client_ip);
+                }
             }
         }
     }

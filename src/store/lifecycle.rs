@@ -1,5 +1,6 @@
 //! Account lifecycle storage: invites, mailed tokens, admin changes with last-owner protection,
-//! account expiry, and the audit log.
+//! account expiry, and the audit log; sweeps of expired tokens and of audit entries past
+//! their retention.
 
 use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
@@ -219,6 +220,44 @@ impl Store {
         found.map(|v| records::decode(v.value())).transpose()
     }
 
+    /// Delete mailed tokens whose `expires_at` has passed, at most `limit` per call. They are
+    /// found in a read transaction so the write lock is held only for the deletions. Returns
+    /// how many were deleted.
+    pub fn sweep_expired_tokens(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
+        let expired: Vec<SessionKey> = {
+            let txn = self.db()?.begin_read()?;
+            let table = txn.open_table(TOKENS)?;
+            let mut keys = Vec::new();
+            for entry in table.iter()? {
+                if keys.len() >= limit {
+                    break;
+                }
+                let (k, v) = entry?;
+                let token: TokenRecord = records::decode(v.value())?;
+                if token.expires_at <= now {
+                    keys.push(k.value());
+                }
+            }
+            keys
+        };
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db()?.begin_write()?;
+        let mut removed = 0;
+        {
+            let mut table = txn.open_table(TOKENS)?;
+            for key in &expired {
+                // Redeemed meanwhile: already gone.
+                if table.remove(key)?.is_some() {
+                    removed += 1;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(removed)
+    }
+
     /// Redeem a single-use token of `kind`: apply `change` to its user (and revoke every session
     /// of the user when `revoke`) and burn the token, in one transaction. Returns the user id,
     /// or `None` for an unknown, used, expired or wrong-kind token.
@@ -413,6 +452,44 @@ impl Store {
         Ok(out)
     }
 
+    /// Delete audit entries older than `cutoff` (their `at`), oldest first, at most `limit`
+    /// per call. Stops at the first entry that is young enough, and always keeps the newest
+    /// entry so that ids keep increasing. Found in a read transaction (entries are only ever
+    /// appended), so a sweep with nothing to do writes nothing. Returns how many were deleted.
+    pub fn sweep_audit(&self, cutoff: i64, limit: usize) -> Result<usize, StoreError> {
+        let old: Vec<u64> = {
+            let txn = self.db()?.begin_read()?;
+            let table = txn.open_table(AUDIT)?;
+            let newest = table.last()?.map(|(k, _)| k.value());
+            let mut ids = Vec::new();
+            for entry in table.iter()? {
+                let (k, v) = entry?;
+                let id = k.value();
+                if ids.len() >= limit || Some(id) == newest {
+                    break;
+                }
+                let record: AuditRecord = records::decode(v.value())?;
+                if record.at >= cutoff {
+                    break;
+                }
+                ids.push(id);
+            }
+            ids
+        };
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db()?.begin_write()?;
+        {
+            let mut table = txn.open_table(AUDIT)?;
+            for id in &old {
+                table.remove(id)?;
+            }
+        }
+        txn.commit()?;
+        Ok(old.len())
+    }
+
     /// Number of audit entries.
     pub fn audit_len(&self) -> Result<u64, StoreError> {
         let txn = self.db()?.begin_read()?;
@@ -484,6 +561,119 @@ mod tests {
         assert!(
             !raw.windows(8).any(|w| w == b"old-code"),
             "the code is still in the file"
+        );
+    }
+
+    fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.redb")).expect("opens");
+        (dir, store)
+    }
+
+    fn token(expires_at: i64) -> TokenRecord {
+        TokenRecord {
+            kind: TokenKind::PasswordReset,
+            user_id: "u1".into(),
+            expires_at,
+        }
+    }
+
+    fn entry(at: i64, event: &str) -> AuditRecord {
+        AuditRecord {
+            at,
+            event: event.into(),
+            actor: None,
+            target: None,
+            ip: None,
+            detail: None,
+        }
+    }
+
+    fn events(store: &Store) -> Vec<(u64, String)> {
+        let mut all: Vec<(u64, String)> = store
+            .list_audit(None, 100)
+            .expect("list")
+            .into_iter()
+            .map(|(id, e)| (id, e.event))
+            .collect();
+        all.reverse();
+        all
+    }
+
+    #[test]
+    fn expired_tokens_are_swept_in_batches_and_live_ones_stay() {
+        let (_d, store) = temp_store();
+        for (k, expires) in [(1u8, 100), (2, 150), (3, 200), (4, 201), (5, 1000)] {
+            store.put_token(&[k; 32], &token(expires)).expect("put");
+        }
+        // Expiry is inclusive: a token is unusable from its `expires_at` on.
+        assert_eq!(store.sweep_expired_tokens(200, 2).expect("sweep"), 2);
+        assert_eq!(store.sweep_expired_tokens(200, 2).expect("sweep"), 1);
+        assert_eq!(store.sweep_expired_tokens(200, 2).expect("sweep"), 0);
+        for (k, kept) in [(1u8, false), (2, false), (3, false), (4, true), (5, true)] {
+            assert_eq!(
+                store.get_token(&[k; 32]).expect("get").is_some(),
+                kept,
+                "{k}"
+            );
+        }
+        assert_eq!(store.sweep_expired_tokens(i64::MAX, 100).expect("sweep"), 2);
+        assert_eq!(store.sweep_expired_tokens(i64::MAX, 100).expect("sweep"), 0);
+    }
+
+    #[test]
+    fn audit_past_retention_is_swept_oldest_first_in_batches() {
+        let (_d, store) = temp_store();
+        store
+            .append_audit(&[entry(10, "a"), entry(20, "b"), entry(30, "c")])
+            .expect("append");
+        store
+            .append_audit(&[entry(40, "d"), entry(50, "e")])
+            .expect("append");
+        assert_eq!(store.sweep_audit(35, 2).expect("sweep"), 2);
+        assert_eq!(
+            events(&store),
+            [(3, "c".into()), (4, "d".into()), (5, "e".into())]
+        );
+        assert_eq!(store.sweep_audit(35, 2).expect("sweep"), 1);
+        assert_eq!(
+            store.sweep_audit(35, 2).expect("sweep"),
+            0,
+            "d is young enough"
+        );
+        assert_eq!(events(&store), [(4, "d".into()), (5, "e".into())]);
+    }
+
+    #[test]
+    fn audit_sweep_keeps_the_newest_entry_so_ids_keep_increasing() {
+        let (_d, store) = temp_store();
+        store
+            .append_audit(&[entry(10, "a"), entry(20, "b")])
+            .expect("append");
+        assert_eq!(store.sweep_audit(1000, 100).expect("sweep"), 1);
+        assert_eq!(store.sweep_audit(1000, 100).expect("sweep"), 0);
+        store.append_audit(&[entry(2000, "c")]).expect("append");
+        assert_eq!(events(&store), [(2, "b".into()), (3, "c".into())]);
+        assert_eq!(store.sweep_audit(3000, 100).expect("sweep"), 1);
+        assert_eq!(events(&store), [(3, "c".into())]);
+    }
+
+    #[test]
+    fn audit_sweep_stops_at_an_entry_young_enough() {
+        let (_d, store) = temp_store();
+        // A clock stepped back: an older `at` after a younger one waits for it.
+        store
+            .append_audit(&[
+                entry(10, "a"),
+                entry(90, "b"),
+                entry(20, "c"),
+                entry(95, "d"),
+            ])
+            .expect("append");
+        assert_eq!(store.sweep_audit(50, 100).expect("sweep"), 1);
+        assert_eq!(
+            events(&store),
+            [(2, "b".into()), (3, "c".into()), (4, "d".into())]
         );
     }
 }

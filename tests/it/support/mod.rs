@@ -509,6 +509,28 @@ impl Client {
             &serde_json::json!({"identifier": identifier, "password": password}),
         )
     }
+
+    /// As an admin, wait until an audit entry satisfies `done` (entries are written within
+    /// about a second); returns the latest 500 entries, newest first.
+    pub fn audit_until(&mut self, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.get("/auth/admin/audit?limit=500");
+            assert_eq!(r.status, 200, "{}", r.body);
+            let entries = r.json()["data"]["entries"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if entries.iter().any(&done) {
+                return entries;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "audit entry not written: {entries:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// Run `n` requests at once (released together by a barrier) and collect the replies.
