@@ -52,6 +52,9 @@ fn audit(
 fn write_error(e: UserWriteError) -> String {
     match e {
         UserWriteError::EmailTaken => "this email address is already registered".into(),
+        UserWriteError::EmailConfusable => {
+            "this email address looks too much like one that is already registered".into()
+        }
         UserWriteError::UsernameTaken => "this username is taken".into(),
         other => other.to_string(),
     }

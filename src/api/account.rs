@@ -255,6 +255,9 @@ pub(crate) fn conflict(e: UserWriteError) -> ApiError {
         UserWriteError::EmailTaken => {
             ApiError::Conflict("this email address is already registered".into())
         }
+        UserWriteError::EmailConfusable => ApiError::Conflict(
+            "this email address looks too much like one that is already registered".into(),
+        ),
         UserWriteError::UsernameTaken => ApiError::Conflict("this username is taken".into()),
         UserWriteError::AlreadySetup => ApiError::AlreadySetup,
         UserWriteError::NotFound => ApiError::NotFound,
