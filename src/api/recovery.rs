@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::account::conflict;
+use super::account::{conflict, find_account, find_account_by_email};
 use super::body::form_or_json_body;
 use super::response::ApiResponse;
 use super::{validate, ApiRequest};
@@ -99,19 +99,16 @@ pub async fn forgot_password(
     let mut body = form_or_json_body(&req)?;
     let identifier = body.required_text(&["email", "identifier"]);
     body.finish()?;
-    let canonical = identifier.unwrap_or_default().trim().to_lowercase();
-    if !canonical.is_empty() && canonical.len() <= 254 {
-        if let Some(user) = app.store.find_user(&canonical)? {
-            if user.status == UserStatus::Active {
-                app.audit(
-                    "password_reset_requested",
-                    Some(req.client_ip),
-                    None,
-                    Some(&user.id),
-                    None,
-                );
-                mail_token(&app, user, TokenKind::PasswordReset);
-            }
+    if let Some(user) = find_account(&app.store, &identifier.unwrap_or_default())? {
+        if user.status == UserStatus::Active {
+            app.audit(
+                "password_reset_requested",
+                Some(req.client_ip),
+                None,
+                Some(&user.id),
+                None,
+            );
+            mail_token(&app, user, TokenKind::PasswordReset);
         }
     }
     Ok(ApiResponse::ok(StatusCode::OK, FORGOT_MESSAGE, Value::Null))
@@ -207,11 +204,9 @@ pub async fn resend_verification(
     let mut body = form_or_json_body(&req)?;
     let email = body.required_text(&["email"]);
     body.finish()?;
-    if let Ok(email) = validate::email(&email.unwrap_or_default()) {
-        if let Some(user) = app.store.find_user(&email)? {
-            if !user.email_verified && user.status != UserStatus::Disabled {
-                mail_token(&app, user, TokenKind::EmailVerification);
-            }
+    if let Some(user) = find_account_by_email(&app.store, &email.unwrap_or_default())? {
+        if !user.email_verified && user.status != UserStatus::Disabled {
+            mail_token(&app, user, TokenKind::EmailVerification);
         }
     }
     Ok(ApiResponse::ok(StatusCode::OK, RESEND_MESSAGE, Value::Null))
