@@ -10,6 +10,7 @@ mod forward_auth;
 mod hostile;
 mod lifecycle;
 mod limits;
+mod lookalikes;
 mod oidc;
 mod operations;
 mod pages;
