@@ -19,7 +19,7 @@ pub fn email(raw: &str) -> Result<String, String> {
     }
     let invalid = || "is not a valid email address".to_string();
     let (local, domain) = folded.rsplit_once('@').ok_or_else(invalid)?;
-    let ascii = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+    let ascii = ascii_domain(domain).ok_or_else(invalid)?;
     // A Punycode label can spell characters that would be refused if typed as they are.
     let (unicode, _) = idna::domain_to_unicode(&ascii);
     if let Some(problem) = unicode.chars().find_map(refused_character) {
@@ -57,11 +57,19 @@ pub fn email(raw: &str) -> Result<String, String> {
 pub fn identifier(raw: &str) -> String {
     let folded = fold(raw);
     if let Some((local, domain)) = folded.rsplit_once('@') {
-        if let Ok(ascii) = idna::domain_to_ascii(domain) {
+        if let Some(ascii) = ascii_domain(domain) {
             return format!("{local}@{ascii}");
         }
     }
     folded
+}
+
+/// A domain in its IDNA ASCII form (UTS #46), if it has one: letters, digits and hyphens only,
+/// so that converting the result again leaves it as it is.
+fn ascii_domain(domain: &str) -> Option<String> {
+    idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::STD3)
+        .ok()
+        .map(|d| d.into_owned())
 }
 
 /// NFKC, lower-cased, trimmed: compatibility forms (fullwidth letters, ligatures, composed or
@@ -248,6 +256,33 @@ mod tests {
         }
         for raw in ["josé@example.com", "Owner@BÜCHER.de", "用户@例子.广告"] {
             assert_eq!(email(raw).as_deref(), Ok(identifier(raw).as_str()), "{raw}");
+        }
+    }
+
+    #[test]
+    fn any_input_gives_a_stable_answer_without_panicking() {
+        // Letters that change under NFKC, case mapping or IDNA, marks, invisibles, separators.
+        let pool: Vec<char> = "aZ09.-+_@ @\u{ff20}\u{3002}\u{ff0e}\u{43e}\u{ff4f}\u{301}\u{336}\u{308}\u{200b}\u{ad}\u{202e}\u{feff}\u{e000}\u{378}\u{85}\u{df}\u{130}\u{1c5}\u{3a3}\u{2126}\u{fb01}\u{216b}\u{1d2c}\u{fc}\u{7528}\u{5e7}\u{663}"
+            .chars()
+            .collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).expect("small")
+        };
+        for _ in 0..20_000 {
+            let len = 1 + next(24);
+            let raw: String = (0..len).map(|_| pool[next(pool.len())]).collect();
+            let looked_up = identifier(&raw);
+            assert_eq!(identifier(&looked_up), looked_up, "{raw:?}");
+            crate::store::email_skeleton(&looked_up);
+            if let Ok(stored) = email(&raw) {
+                assert!(stored.len() <= 254 && stored.contains('@'), "{raw:?}");
+                assert_eq!(email(&stored).as_deref(), Ok(stored.as_str()), "{raw:?}");
+                assert_eq!(looked_up, stored, "{raw:?}");
+            }
         }
     }
 
