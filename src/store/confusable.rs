@@ -52,15 +52,32 @@ pub(super) fn claim_skeleton(
         .get(skeleton.as_str())
         .map_err(StoreError::from)?
         .map(|v| v.value().to_string());
-    match owner {
-        Some(other) if other != user.id => Err(UserWriteError::EmailConfusable),
-        Some(_) => Ok(()),
-        None => {
-            index
-                .insert(skeleton.as_str(), user.id.as_str())
-                .map_err(StoreError::from)?;
-            Ok(())
+    if let Some(other) = owner.filter(|o| *o != user.id) {
+        if still_has_skeleton(txn, &other, &skeleton)? {
+            return Err(UserWriteError::EmailConfusable);
         }
+    }
+    index
+        .insert(skeleton.as_str(), user.id.as_str())
+        .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Whether user `id` exists with an address of this skeleton. An entry whose user is gone or
+/// whose skeleton is computed differently now (newer Unicode data) is stale and may be taken.
+fn still_has_skeleton(
+    txn: &WriteTransaction,
+    id: &str,
+    skeleton: &str,
+) -> Result<bool, StoreError> {
+    let users = txn.open_table(USERS)?;
+    let found = users.get(id)?;
+    match found {
+        Some(v) => {
+            let user: UserRecord = records::decode(v.value())?;
+            Ok(email_skeleton(&user.email) == skeleton)
+        }
+        None => Ok(false),
     }
 }
 

@@ -987,6 +987,23 @@ mod tests {
         store
             .create_user(&user("4", "renamed@example.com", None), None)
             .expect("the address is free again");
+
+        // An entry naming a user who is gone (or computed by older Unicode data) is stale.
+        {
+            let txn = store.db().expect("db").begin_write().expect("write");
+            txn.open_table(confusable::USERS_BY_EMAIL_SKELETON)
+                .expect("table")
+                .insert(email_skeleton("ghost@example.com").as_str(), "gone")
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        store
+            .create_user(&user("5", "ghost@example.com", None), None)
+            .expect("a stale entry does not block");
+        assert_eq!(
+            skeleton_owner(&store, "ghost@example.com").as_deref(),
+            Some("5")
+        );
     }
 
     #[test]
