@@ -103,7 +103,7 @@ pub(super) fn release_skeleton(
         let user: UserRecord = records::decode(entry?.1.value())?;
         if user.id != user_id
             && email_skeleton(&user.email) == skeleton
-            && heir.as_ref().is_none_or(|h| first_come(&user, h))
+            && heir.as_ref().is_none_or(|h| arrival(&user) < arrival(h))
         {
             heir = Some(user);
         }
@@ -114,10 +114,10 @@ pub(super) fn release_skeleton(
     Ok(())
 }
 
-/// Whether `a` was registered before `b` (ids break ties): the first of two look-alikes keeps
-/// the index entry.
-fn first_come(a: &UserRecord, b: &UserRecord) -> bool {
-    (a.created_at, &a.id) < (b.created_at, &b.id)
+/// The order in which accounts were registered (ids break ties): the first of two look-alikes
+/// keeps the index entry.
+fn arrival(user: &UserRecord) -> (i64, &str) {
+    (user.created_at, user.id.as_str())
 }
 
 impl Store {
@@ -157,7 +157,7 @@ impl Store {
                 }
             }
         }
-        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        users.sort_by(|a, b| arrival(a).cmp(&arrival(b)));
         let mut indexed = 0;
         {
             let mut index = txn.open_table(USERS_BY_EMAIL_SKELETON)?;
