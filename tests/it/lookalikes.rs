@@ -108,3 +108,93 @@ fn an_address_with_a_unicode_domain_signs_in_with_either_spelling() {
         [json!("anna@xn--bcher-kva.de"), json!("owner@example.com")]
     );
 }
+
+/// Make the database at `path` look as written before the look-alike index existed, with a
+/// look-alike of the owner's address stored beside it; returns the look-alike's id.
+fn write_older_database(path: &std::path::Path) -> String {
+    use redb::TableDefinition;
+    let users: TableDefinition<&str, &[u8]> = TableDefinition::new("users_v1");
+    let by_email: TableDefinition<&str, &str> = TableDefinition::new("users_by_email_v1");
+    let skeletons: TableDefinition<&str, &str> = TableDefinition::new("users_by_email_skeleton_v1");
+    let id = "0123456789abcdef0123456789abcdef";
+    let copy = authgate::store::UserRecord {
+        id: id.into(),
+        email: "\u{43e}wner@example.com".into(),
+        username: None,
+        full_name: None,
+        first_name: None,
+        last_name: None,
+        role: authgate::store::Role::User,
+        groups: Vec::new(),
+        status: authgate::store::UserStatus::Active,
+        email_verified: false,
+        password_hash: None,
+        created_at: i64::MAX / 2,
+        updated_at: i64::MAX / 2,
+        last_login_at: None,
+        expires_at: None,
+    };
+    let db = redb::Database::open(path).expect("open");
+    let txn = db.begin_write().expect("write");
+    {
+        let record = authgate::store::records::encode(&copy).expect("encode");
+        let mut table = txn.open_table(users).expect("users");
+        table.insert(id, record.as_slice()).expect("insert");
+        let mut table = txn.open_table(by_email).expect("by email");
+        table.insert(copy.email.as_str(), id).expect("insert");
+    }
+    txn.delete_table(skeletons).expect("delete");
+    txn.commit().expect("commit");
+    id.to_string()
+}
+
+#[test]
+fn an_older_database_with_look_alikes_starts_and_names_them() {
+    let mut s = TestServer::start("");
+    let mut owner = s.setup_owner();
+    let owner_id = owner.get("/auth/me").json()["data"]["user"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    s.stop();
+    let copy_id = write_older_database(&s.db_path());
+
+    s.respawn();
+    let (_, log) = s.stop();
+    assert!(
+        log.contains("look alike") && log.contains(&copy_id) && log.contains(&owner_id),
+        "{log}"
+    );
+    s.respawn();
+    let mut owner = s.client();
+    assert_eq!(
+        owner.login("owner@example.com", "owner-password-1").status,
+        200
+    );
+    assert_eq!(emails(&mut owner).len(), 2, "nobody is dropped");
+    let r = s.client().post_json(
+        "/auth/register",
+        &json!({"email": "0wner@example.com", "password": "look-alike password"}),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "CONFLICT".to_string()),
+        "{}",
+        r.body
+    );
+    s.stop();
+
+    // Whichever command opens the file first builds the index and says so.
+    write_older_database(&s.db_path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["user", "list", "--config"])
+        .arg(&s.config_path)
+        .output()
+        .expect("run authgate");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("look alike") && err.contains(&copy_id),
+        "{err}"
+    );
+}
