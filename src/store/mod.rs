@@ -1,6 +1,6 @@
 //! Durable storage in one redb file: users with their email, look-alike email and username
-//! indexes, sessions
-//! (keyed by the SHA-256 of the token) with a per-user index and an expiry index, settings.
+//! indexes, sessions (keyed by the SHA-256 of the token) with a per-user index and an expiry
+//! index, settings.
 //!
 //! Every method is synchronous. Writes commit with `Durability::Immediate` (fsync) before they
 //! return, and callers on async threads run them on the blocking pool; short reads may run inline.
