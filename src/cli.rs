@@ -22,12 +22,10 @@ fn parse_role(word: &str) -> Result<Role, String> {
 }
 
 fn find(store: &Store, who: &str) -> Result<UserRecord, String> {
-    let canonical = who.trim().to_lowercase();
     if let Some(u) = store.get_user(who.trim()).map_err(|e| e.to_string())? {
         return Ok(u);
     }
-    store
-        .find_user(&canonical)
+    crate::api::find_account(store, who)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user {who:?} (give an id, an email or a username)"))
 }
@@ -52,6 +50,9 @@ fn audit(
 fn write_error(e: UserWriteError) -> String {
     match e {
         UserWriteError::EmailTaken => "this email address is already registered".into(),
+        UserWriteError::EmailConfusable => {
+            "this email address looks too much like one that is already registered".into()
+        }
         UserWriteError::UsernameTaken => "this username is taken".into(),
         other => other.to_string(),
     }

@@ -149,7 +149,12 @@ fn finish(result: Result<String, String>) -> ExitCode {
 
 fn with_config(arg: &ConfigArg, run: impl FnOnce(&Config) -> Result<String, String>) -> ExitCode {
     match load(arg) {
-        Ok((config, _)) => finish(run(&config)),
+        Ok((config, _)) => {
+            // Warnings from opening the database (a recovery, look-alike addresses found in an
+            // older file) reach the operator on stderr, apart from the command's output.
+            authgate::logging::init(config.log.format, "warn");
+            finish(run(&config))
+        }
         Err(e) => {
             eprintln!("authgate: invalid configuration in {e}");
             ExitCode::from(1)

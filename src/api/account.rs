@@ -255,6 +255,9 @@ pub(crate) fn conflict(e: UserWriteError) -> ApiError {
         UserWriteError::EmailTaken => {
             ApiError::Conflict("this email address is already registered".into())
         }
+        UserWriteError::EmailConfusable => ApiError::Conflict(
+            "this email address looks too much like one that is already registered".into(),
+        ),
         UserWriteError::UsernameTaken => ApiError::Conflict("this username is taken".into()),
         UserWriteError::AlreadySetup => ApiError::AlreadySetup,
         UserWriteError::NotFound => ApiError::NotFound,
@@ -263,6 +266,36 @@ pub(crate) fn conflict(e: UserWriteError) -> ApiError {
         }
         UserWriteError::Store(s) => s.into(),
     }
+}
+
+/// The account an identifier (an email or a username, as typed) names: looked up in its
+/// canonical form; an address also as trimmed and lower-cased only, the form in which
+/// addresses were stored before they were normalised.
+pub fn find_account(store: &Store, raw: &str) -> Result<Option<UserRecord>, StoreError> {
+    let canonical = validate::identifier(raw);
+    let legacy = raw.trim().to_lowercase();
+    let legacy = (legacy != canonical && legacy.contains('@')).then_some(legacy);
+    for key in std::iter::once(canonical).chain(legacy) {
+        if key.is_empty() || key.len() > 254 {
+            continue;
+        }
+        if let Some(user) = store.find_user(&key)? {
+            return Ok(Some(user));
+        }
+    }
+    Ok(None)
+}
+
+/// [`find_account`] for what must be an email address (a provider's, a verification
+/// request's): anything else finds nothing, so a username never stands in for an address.
+pub(crate) fn find_account_by_email(
+    store: &Store,
+    raw: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    if !validate::identifier(raw).contains('@') {
+        return Ok(None);
+    }
+    find_account(store, raw)
 }
 
 /// Whether password sign-in is open to `user`: always with `native_signin` on, else only for
@@ -588,15 +621,10 @@ async fn password_login(
     let (Some(identifier), Some(password)) = (identifier, password) else {
         return Err(ApiError::invalid("identifier and password are required"));
     };
-    let canonical = identifier.trim().to_lowercase();
-    let user = if canonical.is_empty() || canonical.len() > 254 {
-        None
-    } else {
-        app.store.find_user(&canonical)?
-    };
+    let user = find_account(&app.store, &identifier)?;
     let account = match &user {
         Some(u) => AccountKey::User(u.id.clone()),
-        None => AccountKey::Unknown(canonical.clone()),
+        None => AccountKey::Unknown(validate::identifier(&identifier)),
     };
     if password.chars().count() > app.config.auth.password_max_length.max(1024) {
         return Err(ApiError::InvalidCredentials);
@@ -927,4 +955,56 @@ pub async fn revoke_session(
     } else {
         resp
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(store: &Store, id: &str, email: &str, username: Option<&str>) {
+        let profile = Profile {
+            username: Some(username.map(str::to_string)),
+            ..Profile::default()
+        };
+        let user = new_user(
+            id.into(),
+            email.into(),
+            profile,
+            Role::User,
+            UserStatus::Active,
+            "h".into(),
+            1,
+        );
+        store.create_user(&user, None).expect("created");
+    }
+
+    #[test]
+    fn accounts_are_found_by_any_spelling_of_their_address() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.redb")).expect("store");
+        stored(&store, "1", "owner@xn--bcher-kva.de", Some("owner"));
+        // Stored before addresses were normalised: the domain as typed.
+        stored(&store, "2", "old@m\u{fc}nchen.de", None);
+        let found = |raw: &str| {
+            find_account(&store, raw)
+                .expect("read")
+                .map(|u| u.id)
+                .unwrap_or_default()
+        };
+        for (raw, id) in [
+            ("Owner@BÜCHER.de", "1"),
+            ("owner@bücher.de", "1"),
+            ("  owner@xn--bcher-kva.de ", "1"),
+            ("ｏｗｎｅｒ@bücher.de", "1"),
+            ("Owner", "1"),
+            ("Old@München.de", "2"),
+            ("owner\u{200b}@bücher.de", ""),
+            ("", ""),
+        ] {
+            assert_eq!(found(raw), id, "{raw:?}");
+        }
+        let by_email = |raw: &str| find_account_by_email(&store, raw).expect("read").is_some();
+        assert!(by_email("owner@bücher.de"));
+        assert!(!by_email("owner"), "a username is not an address");
+    }
 }

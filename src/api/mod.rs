@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::auth::csrf;
 use crate::error::ApiError;
 
+pub use account::find_account;
 pub use admin::{new_invite_code, parse_groups};
 pub use body::{form_or_json_body, json_body, Body};
 pub use response::{error_response, escape_html, ApiResponse};

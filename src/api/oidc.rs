@@ -16,8 +16,8 @@ use http::header::SET_COOKIE;
 use http::StatusCode;
 
 use super::account::{
-    conflict, mint_token, new_session, new_user_id, password_sign_in_open, require_session,
-    with_session_cookie,
+    conflict, find_account_by_email, mint_token, new_session, new_user_id, password_sign_in_open,
+    require_session, with_session_cookie,
 };
 use super::browser::{after_login, query_param, redirect};
 use super::response::{error_response, ApiResponse};
@@ -253,6 +253,7 @@ async fn finish(
             "the provider gave no usable account id".into(),
         ));
     }
+    // The address the provider vouches for, as it sent it.
     let email_ok = |ext: &ExternalIdentity| -> Result<String, ApiError> {
         let Some(email) = ext.email.clone() else {
             return Err(ApiError::Forbidden(format!(
@@ -266,7 +267,12 @@ async fn finish(
                 cfg.display_name
             )));
         }
-        validate::email(&email).map_err(|_| {
+        Ok(email)
+    };
+    // What an account may be created with, and checked against `allowed_domains` (the domain
+    // in its ASCII form).
+    let usable = |email: &str| {
+        validate::email(email).map_err(|_| {
             ApiError::Forbidden(format!(
                 "{} gave an unusable email address",
                 cfg.display_name
@@ -274,7 +280,7 @@ async fn finish(
         })
     };
     if !cfg.allowed_domains.is_empty() {
-        let email = email_ok(&ext)?;
+        let email = usable(&email_ok(&ext)?)?;
         let domain = email.rsplit('@').next().unwrap_or_default();
         let allowed = |d: &str| cfg.allowed_domains.iter().any(|a| a == d);
         // Google: the address's domain alone does not show that the organisation manages the
@@ -311,7 +317,7 @@ async fn finish(
     }
     // Not linked yet: an existing account by email (only if the operator allows it), or a new one.
     let email = email_ok(&ext)?;
-    if let Some(user) = app.store.find_user(&email)? {
+    if let Some(user) = find_account_by_email(&app.store, &email)? {
         // Only an address the account has proven (or the owner's, set up by the operator):
         // anyone can register a password account under someone else's unverified address and
         // wait for its owner to sign in with a provider.
@@ -326,6 +332,7 @@ async fn finish(
         check_may_sign_in(app, &user)?;
         return link_and_sign_in(app, req, provider, identity, user, &flow).await;
     }
+    let email = usable(&email)?;
     register(app, req, provider, &ext, email, &flow).await
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::account::conflict;
+use super::account::{conflict, find_account, find_account_by_email};
 use super::body::form_or_json_body;
 use super::response::ApiResponse;
 use super::{validate, ApiRequest};
@@ -167,11 +167,9 @@ pub async fn forgot_password(
     let mut body = form_or_json_body(&req)?;
     let identifier = body.required_text(&["email", "identifier"]);
     body.finish()?;
-    let canonical = identifier.unwrap_or_default().trim().to_lowercase();
     let kind = TokenKind::PasswordReset;
-    if !canonical.is_empty() && canonical.len() <= 254 && client_may_ask(&app, req.client_ip, kind)
-    {
-        if let Some(user) = app.store.find_user(&canonical)? {
+    if client_may_ask(&app, req.client_ip, kind) {
+        if let Some(user) = find_account(&app.store, &identifier.unwrap_or_default())? {
             if user.status == UserStatus::Active {
                 let id = user.id.clone();
                 if mail_token(&app, user, kind, req.client_ip) {
@@ -281,12 +279,10 @@ pub async fn resend_verification(
     let email = body.required_text(&["email"]);
     body.finish()?;
     let kind = TokenKind::EmailVerification;
-    if let Ok(email) = validate::email(&email.unwrap_or_default()) {
-        if client_may_ask(&app, req.client_ip, kind) {
-            if let Some(user) = app.store.find_user(&email)? {
-                if !user.email_verified && user.status != UserStatus::Disabled {
-                    mail_token(&app, user, kind, req.client_ip);
-                }
+    if client_may_ask(&app, req.client_ip, kind) {
+        if let Some(user) = find_account_by_email(&app.store, &email.unwrap_or_default())? {
+            if !user.email_verified && user.status != UserStatus::Disabled {
+                mail_token(&app, user, kind, req.client_ip);
             }
         }
     }

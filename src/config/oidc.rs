@@ -394,6 +394,8 @@ impl Validator {
                     .trim_start_matches('@')
                     .trim_end_matches('.')
                     .to_lowercase();
+                // Addresses are stored with the domain in its IDNA ASCII form.
+                let d = idna::domain_to_ascii(&d).unwrap_or(d);
                 if d.is_empty()
                     || !d.contains('.')
                     || !d
@@ -514,7 +516,7 @@ mod tests {
     fn presets_fill_in_google_and_github() {
         let c = Config::from_toml(
             "[[oidc]]\nname = \"google\"\nclient_id = \"g\"\nclient_secret = \"s\"\n\
-             [[oidc]]\nname = \"github\"\nclient_id = \"h\"\nclient_secret = \"t\"\nallowed_domains = [\"@Example.com\"]\n",
+             [[oidc]]\nname = \"github\"\nclient_id = \"h\"\nclient_secret = \"t\"\nallowed_domains = [\"@Example.com\", \"Bücher.de\"]\n",
         )
         .expect("valid");
         let g = &c.oidc[0];
@@ -540,7 +542,7 @@ mod tests {
             (h.claims.subject.as_str(), h.claims.username.as_str()),
             ("id", "login")
         );
-        assert_eq!(h.allowed_domains, ["example.com"]);
+        assert_eq!(h.allowed_domains, ["example.com", "xn--bcher-kva.de"]);
         assert!(h.auto_register && !h.link_by_email);
         assert!(g.hosted_domain && !h.hosted_domain);
         // Google's issuer under another name checks `hd` too; another issuer named google

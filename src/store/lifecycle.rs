@@ -367,6 +367,7 @@ impl Store {
             .map_err(StoreError::from)?
             .remove(user.email.as_str())
             .map_err(StoreError::from)?;
+        super::confusable::release_skeleton(&txn, id, &user.email)?;
         if let Some(name) = &user.username {
             txn.open_table(USERS_BY_USERNAME)
                 .map_err(StoreError::from)?

@@ -1,9 +1,11 @@
-//! Durable storage in one redb file: users with their email and username indexes, sessions
-//! (keyed by the SHA-256 of the token) with a per-user index and an expiry index, settings.
+//! Durable storage in one redb file: users with their email, look-alike email and username
+//! indexes, sessions (keyed by the SHA-256 of the token) with a per-user index and an expiry
+//! index, settings.
 //!
 //! Every method is synchronous. Writes commit with `Durability::Immediate` (fsync) before they
 //! return, and callers on async threads run them on the blocking pool; short reads may run inline.
 
+mod confusable;
 mod identities;
 mod lifecycle;
 pub mod records;
@@ -17,6 +19,7 @@ use redb::{
     ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
+pub use confusable::email_skeleton;
 pub use identities::{IdentityError, IdentityRecord, Unlink};
 pub use lifecycle::InviteError;
 pub use records::{
@@ -94,6 +97,9 @@ pub enum OpenError {
 pub enum UserWriteError {
     #[error("email taken")]
     EmailTaken,
+    /// The address looks like another account's (same skeleton, see [`email_skeleton`]).
+    #[error("email looks like one already registered")]
+    EmailConfusable,
     #[error("username taken")]
     UsernameTaken,
     #[error("setup already done")]
@@ -156,6 +162,7 @@ impl Store {
         let moved_secrets = store
             .init_tables()
             .map_err(|e| OpenError::Other(path.to_path_buf(), e.to_string()))?;
+        store.build_skeleton_index();
         if moved_secrets {
             store.scrub_free_pages();
         }
@@ -287,6 +294,7 @@ impl Store {
         txn.open_table(USERS)?;
         txn.open_table(USERS_BY_EMAIL)?;
         txn.open_table(USERS_BY_USERNAME)?;
+        txn.open_table(confusable::USERS_BY_EMAIL_SKELETON)?;
         txn.open_table(SESSIONS)?;
         txn.open_multimap_table(USER_SESSIONS)?;
         txn.open_table(SESSION_EXPIRY)?;
@@ -729,6 +737,7 @@ fn insert_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), UserWrit
     {
         return Err(UserWriteError::EmailTaken);
     }
+    confusable::claim_skeleton(txn, user)?;
     let mut by_username = txn
         .open_table(USERS_BY_USERNAME)
         .map_err(StoreError::from)?;
@@ -764,7 +773,8 @@ fn note_owner(txn: &WriteTransaction, user: &UserRecord) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Write `after` over `before`, moving index entries whose email or username changed.
+/// Write `after` over `before`, moving index entries whose email or username changed (a new
+/// email must be neither taken nor a look-alike of another user's).
 fn replace_user(
     txn: &WriteTransaction,
     before: &UserRecord,
@@ -785,6 +795,8 @@ fn replace_user(
         by_email
             .insert(after.email.as_str(), after.id.as_str())
             .map_err(StoreError::from)?;
+        confusable::release_skeleton(txn, &before.id, &before.email)?;
+        confusable::claim_skeleton(txn, after)?;
     }
     if before.username != after.username {
         let mut by_username = txn
@@ -960,6 +972,166 @@ mod tests {
         assert_eq!(
             store.find_user("al2").expect("read").map(|u| u.id),
             Some("1".into())
+        );
+    }
+
+    /// The user that the look-alike index names for `email`'s skeleton.
+    fn skeleton_owner(store: &Store, email: &str) -> Option<String> {
+        let txn = store.db().expect("db").begin_read().expect("read");
+        let index = txn
+            .open_table(confusable::USERS_BY_EMAIL_SKELETON)
+            .expect("table");
+        let owner = index
+            .get(email_skeleton(email).as_str())
+            .expect("get")
+            .map(|v| v.value().to_string());
+        owner
+    }
+
+    #[test]
+    fn look_alike_emails_are_refused_and_the_index_follows_renames_and_deletes() {
+        let (_d, store) = temp_store();
+        let mut owner = user("1", "owner@example.com", None);
+        owner.role = Role::Owner;
+        store.create_user(&owner, None).expect("created");
+        for look_alike in [
+            "\u{43e}wner@example.com",
+            "own\u{e9}r@example.com",
+            "0wner@example.com",
+            "owner@examp1e.com",
+        ] {
+            assert!(
+                matches!(
+                    store.create_user(&user("2", look_alike, None), None),
+                    Err(UserWriteError::EmailConfusable)
+                ),
+                "{look_alike:?}"
+            );
+        }
+        assert!(matches!(
+            store.create_user(&user("2", "owner@example.com", None), None),
+            Err(UserWriteError::EmailTaken)
+        ));
+        assert_eq!(store.user_count().expect("count"), 1);
+
+        store
+            .create_user(&user("3", "other@example.com", None), None)
+            .expect("created");
+        let change_to = |id: &str, email: &str| {
+            store
+                .update_user::<()>(id, |u| {
+                    u.email = email.into();
+                    Ok(())
+                })
+                .map(|_| ())
+        };
+        assert!(matches!(
+            change_to("3", "\u{43e}wner@example.com"),
+            Err(UserWriteError::EmailConfusable)
+        ));
+        assert_eq!(
+            skeleton_owner(&store, "other@example.com").as_deref(),
+            Some("3")
+        );
+        change_to("3", "renamed@example.com").expect("renamed");
+        assert_eq!(skeleton_owner(&store, "other@example.com"), None);
+        assert_eq!(
+            skeleton_owner(&store, "renamed@example.com").as_deref(),
+            Some("3")
+        );
+        // A rename to a spelling of the same skeleton keeps the entry.
+        change_to("3", "renarned@example.com").expect("renamed");
+        assert_eq!(
+            skeleton_owner(&store, "renamed@example.com").as_deref(),
+            Some("3")
+        );
+
+        store.delete_user("3").expect("deleted");
+        assert_eq!(skeleton_owner(&store, "renamed@example.com"), None);
+        store
+            .create_user(&user("4", "renamed@example.com", None), None)
+            .expect("the address is free again");
+
+        // An entry naming a user who is gone (or computed by older Unicode data) is stale.
+        {
+            let txn = store.db().expect("db").begin_write().expect("write");
+            txn.open_table(confusable::USERS_BY_EMAIL_SKELETON)
+                .expect("table")
+                .insert(email_skeleton("ghost@example.com").as_str(), "gone")
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        store
+            .create_user(&user("5", "ghost@example.com", None), None)
+            .expect("a stale entry does not block");
+        assert_eq!(
+            skeleton_owner(&store, "ghost@example.com").as_deref(),
+            Some("5")
+        );
+    }
+
+    #[test]
+    fn opening_an_older_database_builds_the_look_alike_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.redb");
+        // As written before the index existed: two look-alikes side by side.
+        let mut owner = user("b-owner", "owner@example.com", None);
+        owner.created_at = 10;
+        let mut copy = user("a-copy", "\u{43e}wner@example.com", None);
+        copy.created_at = 20;
+        let mut other = user("c-other", "other@example.com", None);
+        other.role = Role::Owner;
+        {
+            let db = Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("write");
+            {
+                let mut users = txn.open_table(USERS).expect("users");
+                let mut by_email = txn.open_table(USERS_BY_EMAIL).expect("by email");
+                for u in [&owner, &copy, &other] {
+                    users
+                        .insert(
+                            u.id.as_str(),
+                            records::encode(u).expect("encode").as_slice(),
+                        )
+                        .expect("insert");
+                    by_email
+                        .insert(u.email.as_str(), u.id.as_str())
+                        .expect("insert");
+                }
+            }
+            txn.commit().expect("commit");
+        }
+        let store = Store::open(&path).expect("opens");
+        assert_eq!(store.user_count().expect("count"), 3, "nobody is dropped");
+        // The earlier account keeps the skeleton, whatever the ids' order.
+        assert_eq!(
+            skeleton_owner(&store, "owner@example.com").as_deref(),
+            Some("b-owner")
+        );
+        assert_eq!(
+            skeleton_owner(&store, "other@example.com").as_deref(),
+            Some("c-other")
+        );
+        assert!(matches!(
+            store.create_user(&user("d", "0wner@example.com", None), None),
+            Err(UserWriteError::EmailConfusable)
+        ));
+        // Deleting the first hands the entry to the look-alike that is still there.
+        store.delete_user("b-owner").expect("deleted");
+        assert_eq!(
+            skeleton_owner(&store, "owner@example.com").as_deref(),
+            Some("a-copy")
+        );
+        assert!(matches!(
+            store.create_user(&user("d", "owner@example.com", None), None),
+            Err(UserWriteError::EmailConfusable)
+        ));
+        drop(store);
+        // Built once: a reopened database keeps its index as it is.
+        let store = Store::open(&path).expect("reopens");
+        assert_eq!(
+            skeleton_owner(&store, "owner@example.com").as_deref(),
+            Some("a-copy")
         );
     }
 

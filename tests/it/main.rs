@@ -11,6 +11,7 @@ mod forward_auth;
 mod hostile;
 mod lifecycle;
 mod limits;
+mod lookalikes;
 mod mail_limits;
 mod oidc;
 mod operations;
