@@ -124,6 +124,7 @@ impl App {
         let hasher = Hasher::new(config.security.hash_concurrency, config.security.hash_queue)?
             .with_wait_metric(metrics.hash_wait.clone());
         let overrides = load_overrides(&store).map_err(|e| e.to_string())?;
+        store.set_sessions_per_user(config.session.max_per_user);
         let mailer = config
             .smtp
             .as_ref()
@@ -230,7 +231,7 @@ impl App {
     }
 
     /// The metrics page, with the gauges read now (one database read for the session count).
-    pub fn render_metrics(&self) -> String {
+    pub fn render_metrics(&self) -> Result<String, String> {
         self.metrics.render(
             self.store.session_count().ok(),
             self.hasher.queue_depth(),

@@ -175,6 +175,7 @@ struct RawSession {
     lifetime: String,
     remember_me_lifetime: String,
     bearer: bool,
+    max_per_user: usize,
 }
 
 impl Default for RawSession {
@@ -188,6 +189,7 @@ impl Default for RawSession {
             lifetime: "7d".into(),
             remember_me_lifetime: "30d".into(),
             bearer: false,
+            max_per_user: 50,
         }
     }
 }
@@ -463,6 +465,8 @@ pub struct SessionConfig {
     pub lifetime: Duration,
     pub remember_me_lifetime: Duration,
     pub bearer: bool,
+    /// Sessions one user may have at once; a sign-in beyond it ends the oldest.
+    pub max_per_user: usize,
 }
 
 /// How people may create accounts.
@@ -1023,7 +1027,11 @@ impl Validator {
         let lifetime = self.duration("session.lifetime", &raw.lifetime);
         let remember_me_lifetime =
             self.duration("session.remember_me_lifetime", &raw.remember_me_lifetime);
+        if raw.max_per_user == 0 {
+            self.problem("session.max_per_user", "must be at least 1");
+        }
         SessionConfig {
+            max_per_user: raw.max_per_user.max(1),
             cookie_name: raw.cookie_name,
             cookie_domain,
             secure,

@@ -241,7 +241,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the gauges read now.
-    pub fn render(&self, sessions: Option<u64>, hash_queue: usize, hash_running: usize) -> String {
+    pub fn render(
+        &self,
+        sessions: Option<u64>,
+        hash_queue: usize,
+        hash_running: usize,
+    ) -> Result<String, String> {
         match sessions {
             Some(n) => {
                 self.sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -256,10 +261,9 @@ impl Metrics {
         self.hash_running
             .set(i64::try_from(hash_running).unwrap_or(i64::MAX));
         let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .map_err(|e| format!("metrics could not be encoded: {e}"))?;
+        Ok(out)
     }
 }
 
@@ -287,7 +291,7 @@ mod tests {
         m.mail("reset", "throttled_ip");
         m.store_time(StoreOp::SessionCheck, Duration::from_micros(3));
         m.upstream_time(Duration::from_millis(2));
-        let text = m.render(Some(42), 1, 2);
+        let text = m.render(Some(42), 1, 2).expect("renders");
         for line in [
             "authgate_requests_total{route=\"*/app\",policy=\"authenticated\",status=\"200\"} 3",
             "authgate_auth_decisions_total{source=\"forward\",decision=\"allow\"} 1",

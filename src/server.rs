@@ -241,14 +241,26 @@ impl pingora::apps::http_app::ServeHttp for MetricsPage {
             )
         } else {
             let app = Arc::clone(&self.app);
-            let text = tokio::task::spawn_blocking(move || app.render_metrics())
+            let rendered = tokio::task::spawn_blocking(move || app.render_metrics())
                 .await
-                .unwrap_or_default();
-            (
-                http::StatusCode::OK,
-                text.into_bytes(),
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )
+                .map_err(|e| format!("the metrics task failed: {e}"))
+                .and_then(|r| r);
+            match rendered {
+                Ok(text) => (
+                    http::StatusCode::OK,
+                    text.into_bytes(),
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+                Err(e) => {
+                    // A scraper must see a failure, not an empty page it reads as "no data".
+                    tracing::error!(error = %e, "metrics could not be rendered");
+                    (
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        b"metrics could not be rendered; see the gateway's log\n".to_vec(),
+                        "text/plain",
+                    )
+                }
+            }
         };
         let len = body.len();
         let body = if method == http::Method::HEAD {

@@ -689,12 +689,27 @@ async fn password_login(
     ))
 }
 
-/// `GET|POST /logout`: delete the session server-side and clear the cookie.
+/// Whether a `GET`/`HEAD` logout was started by another site (a link, an image, a redirect
+/// there): the browser says so in `Sec-Fetch-Site`. Same-site links (an app's "Log out"),
+/// typed addresses and clients that send no such header go ahead.
+fn cross_site_navigation(req: &ApiRequest) -> bool {
+    (req.method == http::Method::GET || req.method == http::Method::HEAD)
+        && req
+            .header("sec-fetch-site")
+            .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"))
+}
+
+/// `GET|POST /logout`: delete the session server-side and clear the cookie. A cross-site
+/// `GET` gets a page with a button instead, so another site cannot sign people out.
 pub async fn logout(
     app: Arc<App>,
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
+    if cross_site_navigation(&req) {
+        let rd = super::browser::query_param(&req, "rd").unwrap_or_default();
+        return Ok(crate::pages::confirm_logout(&app, &rd));
+    }
     let keys: Vec<_> = cookie::session_tokens(&req.headers, &app.config.session)
         .iter()
         .filter_map(|t| session::key_for(t))

@@ -120,7 +120,15 @@ pub fn username(raw: &str) -> Result<String, &'static str> {
 }
 
 /// A password as sent, within the configured length (counted in characters).
+/// Control characters (tabs, line breaks, NUL, ...) are refused: nobody can type them at a
+/// login form, so an account set up with one could never sign in from a browser.
 pub fn password(raw: &str, auth: &AuthConfig) -> Result<(), String> {
+    if let Some(c) = raw.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "must not contain control characters such as tabs or line breaks (found U+{:04X})",
+            u32::from(c)
+        ));
+    }
     let n = raw.chars().count();
     if n < auth.password_min_length {
         return Err(format!(
@@ -303,6 +311,16 @@ mod tests {
         assert!(password("🔑🔑🔑🔑🔑🔑🔑🔑", &auth).is_ok());
         assert!(password(&"x".repeat(129), &auth).is_err());
         assert!(password("  spaces  ", &auth).is_ok());
+        for bad in [
+            "tab\there ok",
+            "line\nbreak ok",
+            "nul\0byte ok",
+            "del\u{7f}char ok",
+            "c1\u{85}next ok",
+        ] {
+            let err = password(bad, &auth).expect_err(bad);
+            assert!(err.contains("control characters"), "{err}");
+        }
     }
 
     #[test]

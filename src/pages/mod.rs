@@ -406,6 +406,20 @@ pub fn verify_email(
     page(status, "Confirm your email address", &body)
 }
 
+/// Asked when another site sent the browser to the logout address: a button signs out (a
+/// same-origin post), so a link or an image elsewhere cannot.
+pub fn confirm_logout(app: &App, rd: &str) -> ApiResponse {
+    let body = format!(
+        "<h1>Sign out?</h1><p>Another site sent you here to sign out.</p>\
+         <form method=\"post\" action=\"{}/logout\">{}<button type=\"submit\">Sign out</button></form>\
+         <p><a href=\"{}/\">Stay signed in</a></p>",
+        esc(&app.config.auth.prefix),
+        hidden_rd(rd),
+        esc(&app.config.auth.prefix),
+    );
+    page(StatusCode::OK, "Sign out?", &body)
+}
+
 /// A short page with a message and a link to the login page.
 pub fn notice(app: &App, status: StatusCode, title: &str, message: &str) -> ApiResponse {
     let body = format!(

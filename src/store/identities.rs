@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::lifecycle::{use_invite, InviteError};
 use super::records;
 use super::{
-    insert_session, insert_user, read_user, replace_user, FirstSession, SessionKey, SessionRecord,
-    Store, StoreError, UserRecord, UserWriteError, USERS,
+    end_oldest_sessions, insert_session, insert_user, read_user, replace_user, FirstSession,
+    SessionKey, SessionRecord, Store, StoreError, UserRecord, UserWriteError, USERS,
 };
 
 /// `provider \n subject` → [`IdentityRecord`].
@@ -104,22 +104,26 @@ pub(super) fn remove_user_identities(
     Ok(())
 }
 
-/// Store a session and note the sign-in on the user and the identity.
+/// Store a session and note the sign-in on the user and the identity; ends the user's oldest
+/// sessions beyond `max_sessions`. Returns how many it ended.
 fn sign_in(
     txn: &WriteTransaction,
     identity: &mut IdentityRecord,
     session: FirstSession<'_>,
-) -> Result<(), UserWriteError> {
+    max_sessions: usize,
+) -> Result<usize, UserWriteError> {
+    let mut ended = 0;
     if let Some((key, record, idle)) = session {
         let mut user = read_user(txn, &identity.user_id)?.ok_or(UserWriteError::NotFound)?;
         let before = user.clone();
         user.last_login_at = Some(record.created_at);
         replace_user(txn, &before, &user)?;
         insert_session(txn, key, record, idle)?;
+        ended = end_oldest_sessions(txn, &identity.user_id, max_sessions)?;
         identity.last_login_at = Some(record.created_at);
     }
     put_identity(txn, identity)?;
-    Ok(())
+    Ok(ended)
 }
 
 impl Store {
@@ -224,8 +228,11 @@ impl Store {
             }
             identity.linked_at = existing.linked_at;
         }
-        sign_in(&txn, &mut identity, session)?;
+        let ended = sign_in(&txn, &mut identity, session, self.sessions_per_user())?;
         store_err!(txn.commit());
+        if ended > 0 {
+            drop(self.invalidates());
+        }
         Ok(())
     }
 
@@ -245,8 +252,16 @@ impl Store {
             .filter(|i| i.user_id == record.user_id)
             .ok_or(UserWriteError::NotFound)?;
         identity.email = email;
-        sign_in(&txn, &mut identity, Some((key, record, idle_secs)))?;
+        let ended = sign_in(
+            &txn,
+            &mut identity,
+            Some((key, record, idle_secs)),
+            self.sessions_per_user(),
+        )?;
         txn.commit().map_err(StoreError::from)?;
+        if ended > 0 {
+            drop(self.invalidates());
+        }
         Ok(())
     }
 

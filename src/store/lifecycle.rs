@@ -373,6 +373,7 @@ impl Store {
                 .map_err(StoreError::from)?
                 .remove(name.as_str())
                 .map_err(StoreError::from)?;
+            super::retire_username(&txn, name, id)?;
         }
         txn.open_multimap_table(USER_SESSIONS)
             .map_err(StoreError::from)?

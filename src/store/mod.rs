@@ -11,7 +11,7 @@ mod lifecycle;
 pub mod records;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use redb::{
@@ -36,6 +36,10 @@ pub type FirstSession<'a> = Option<(&'a SessionKey, &'a SessionRecord, i64)>;
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users_v1");
 const USERS_BY_EMAIL: TableDefinition<&str, &str> = TableDefinition::new("users_by_email_v1");
 const USERS_BY_USERNAME: TableDefinition<&str, &str> = TableDefinition::new("users_by_username_v1");
+/// Usernames given up by a rename or a deletion → the user who held them. Apps keyed on
+/// `Remote-User` would hand a new holder the old one's data, so they are never given to
+/// anyone else.
+const RETIRED_USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("retired_usernames_v1");
 const SESSIONS: TableDefinition<SessionKey, &[u8]> = TableDefinition::new("sessions_v1");
 const USER_SESSIONS: MultimapTableDefinition<&str, SessionKey> =
     MultimapTableDefinition::new("user_sessions_v1");
@@ -118,6 +122,9 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// Sessions per user unless configured (`session.max_per_user`).
+const DEFAULT_SESSIONS_PER_USER: usize = 50;
+
 /// The page cache unless configured (`storage.cache_size`).
 const DEFAULT_CACHE: usize = 64 << 20;
 
@@ -130,6 +137,8 @@ struct Inner {
     /// (logout, revocation, user changes, sweeps, reopening): copies of sessions kept in
     /// memory are valid only for the epoch they were read in.
     epoch: AtomicU64,
+    /// Sessions a user may have at most; a sign-in beyond it ends the oldest.
+    sessions_per_user: AtomicUsize,
 }
 
 /// Advances the epoch when dropped, i.e. after the write transaction it guards is over.
@@ -157,6 +166,7 @@ impl Store {
                 cache_bytes,
                 db: std::sync::RwLock::new(Some(Arc::new(db))),
                 epoch: AtomicU64::new(0),
+                sessions_per_user: AtomicUsize::new(DEFAULT_SESSIONS_PER_USER),
             }),
         };
         let moved_secrets = store
@@ -167,6 +177,18 @@ impl Store {
             store.scrub_free_pages();
         }
         Ok(store)
+    }
+
+    /// Cap the sessions one user may have: a sign-in beyond it ends the user's oldest session.
+    pub fn set_sessions_per_user(&self, max: usize) {
+        self.inner
+            .sessions_per_user
+            .store(max.max(1), Ordering::Relaxed);
+    }
+
+    /// The cap set by [`Store::set_sessions_per_user`].
+    pub(crate) fn sessions_per_user(&self) -> usize {
+        self.inner.sessions_per_user.load(Ordering::Relaxed)
     }
 
     /// The current epoch: read it *before* reading a session that will be kept in memory.
@@ -294,6 +316,7 @@ impl Store {
         txn.open_table(USERS)?;
         txn.open_table(USERS_BY_EMAIL)?;
         txn.open_table(USERS_BY_USERNAME)?;
+        txn.open_table(RETIRED_USERNAMES)?;
         txn.open_table(confusable::USERS_BY_EMAIL_SKELETON)?;
         txn.open_table(SESSIONS)?;
         txn.open_multimap_table(USER_SESSIONS)?;
@@ -521,7 +544,11 @@ impl Store {
         user.last_login_at = Some(record.created_at);
         replace_user(&txn, &before, &user)?;
         insert_session(&txn, key, record, idle_secs)?;
+        let ended = end_oldest_sessions(&txn, &record.user_id, self.sessions_per_user())?;
         txn.commit().map_err(StoreError::from)?;
+        if ended > 0 {
+            drop(self.invalidates());
+        }
         Ok(())
     }
 
@@ -746,6 +773,7 @@ fn insert_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), UserWrit
             .get(name.as_str())
             .map_err(StoreError::from)?
             .is_some()
+            || !username_free_for(txn, name, &user.id)?
         {
             return Err(UserWriteError::UsernameTaken);
         }
@@ -761,6 +789,30 @@ fn insert_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), UserWrit
         .insert(user.id.as_str(), records::encode(user)?.as_slice())
         .map_err(StoreError::from)?;
     note_owner(txn, user)?;
+    Ok(())
+}
+
+/// Whether `name` was never given up by anyone but `user_id` (who may take it back).
+fn username_free_for(
+    txn: &WriteTransaction,
+    name: &str,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let retired = txn.open_table(RETIRED_USERNAMES)?;
+    let holder = retired.get(name)?.map(|v| v.value().to_string());
+    Ok(holder.is_none_or(|h| h == user_id))
+}
+
+/// Keep a username given up by `user_id` away from everyone else.
+pub(super) fn retire_username(
+    txn: &WriteTransaction,
+    name: &str,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    let mut retired = txn.open_table(RETIRED_USERNAMES)?;
+    if retired.get(name)?.is_none() {
+        retired.insert(name, user_id)?;
+    }
     Ok(())
 }
 
@@ -807,12 +859,14 @@ fn replace_user(
                 .get(new.as_str())
                 .map_err(StoreError::from)?
                 .is_some()
+                || !username_free_for(txn, new, &after.id)?
             {
                 return Err(UserWriteError::UsernameTaken);
             }
         }
         if let Some(old) = &before.username {
             by_username.remove(old.as_str()).map_err(StoreError::from)?;
+            retire_username(txn, old, &before.id)?;
         }
         if let Some(new) = &after.username {
             by_username
@@ -843,6 +897,42 @@ fn insert_session(
     txn.open_table(SESSION_EXPIRY)?
         .insert((record.indexed_expiry, *key), ())?;
     Ok(())
+}
+
+/// End a user's oldest sessions (by creation) beyond `max`; returns how many were ended.
+fn end_oldest_sessions(
+    txn: &WriteTransaction,
+    user_id: &str,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let keys: Vec<SessionKey> = {
+        let index = txn.open_multimap_table(USER_SESSIONS)?;
+        let mut keys = Vec::new();
+        for k in index.get(user_id)? {
+            keys.push(k?.value());
+        }
+        keys
+    };
+    if keys.len() <= max {
+        return Ok(0);
+    }
+    let mut dated: Vec<(i64, SessionKey)> = Vec::with_capacity(keys.len());
+    {
+        let sessions = txn.open_table(SESSIONS)?;
+        for key in keys {
+            let created = match sessions.get(&key)? {
+                Some(v) => SessionRecord::decode(v.value())?.created_at,
+                None => i64::MIN,
+            };
+            dated.push((created, key));
+        }
+    }
+    dated.sort();
+    let excess = dated.len() - max;
+    for (_, key) in &dated[..excess] {
+        remove_session(txn, key)?;
+    }
+    Ok(excess)
 }
 
 /// Remove a session from all three tables, using the expiry key recorded in the session.
@@ -1191,6 +1281,81 @@ mod tests {
         assert_eq!(store.sweep_expired_sessions(191, 100).expect("sweep"), 1);
         assert_eq!(store.session_count().expect("count"), 0);
         assert!(store.user_sessions("1").expect("list").is_empty());
+    }
+
+    #[test]
+    fn usernames_given_up_are_never_given_to_someone_else() {
+        let (_d, store) = temp_store();
+        let owner = UserRecord {
+            role: Role::Owner,
+            ..user("1", "a@x.io", Some("alice"))
+        };
+        store.create_user(&owner, None).expect("alice");
+        store
+            .create_user(&user("2", "b@x.io", Some("bob")), None)
+            .expect("bob");
+        let rename = |id: &str, name: Option<&str>| {
+            store
+                .update_user::<()>(id, |u| {
+                    u.username = name.map(str::to_string);
+                    Ok(())
+                })
+                .map(|_| ())
+        };
+        rename("1", Some("alice2")).expect("renamed");
+        // Free in the index, but retired: nobody else gets it, by rename or creation.
+        assert!(store.find_user("alice").expect("read").is_none());
+        assert!(matches!(
+            rename("2", Some("alice")),
+            Err(UserWriteError::UsernameTaken)
+        ));
+        assert!(matches!(
+            store.create_user(&user("3", "c@x.io", Some("alice")), None),
+            Err(UserWriteError::UsernameTaken)
+        ));
+        // Its holder may take it back.
+        rename("1", Some("alice")).expect("back");
+        // A deleted user's name stays retired too.
+        store.delete_user("2").expect("deleted");
+        assert!(matches!(
+            store.create_user(&user("4", "d@x.io", Some("bob")), None),
+            Err(UserWriteError::UsernameTaken)
+        ));
+        store
+            .create_user(&user("5", "e@x.io", Some("carol")), None)
+            .expect("a name never used is free");
+    }
+
+    #[test]
+    fn a_sign_in_beyond_the_cap_ends_the_oldest_session() {
+        let (_d, store) = temp_store();
+        store.set_sessions_per_user(3);
+        store
+            .create_user(&user("1", "a@x.io", None), None)
+            .expect("user");
+        store
+            .create_user(&user("2", "b@x.io", None), None)
+            .expect("user");
+        store
+            .create_session(&[9; 32], &session("2", 1, 1000), 500)
+            .expect("other user's");
+        for k in 1..=5u8 {
+            let epoch = store.epoch();
+            store
+                .create_session(&[k; 32], &session("1", 100 + i64::from(k), 1000), 500)
+                .expect("s");
+            // Ending a session must invalidate copies kept in memory; adding one need not.
+            assert_eq!(store.epoch() > epoch, k > 3, "session {k}");
+        }
+        let mut left: Vec<u8> = store
+            .user_sessions("1")
+            .expect("list")
+            .iter()
+            .map(|(k, _)| k[0])
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![3, 4, 5], "the newest three stay");
+        assert!(store.get_session(&[9; 32]).expect("read").is_some());
     }
 
     #[test]
