@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # cmake: Pingora's zlib-ng build. nginx, caddy: the tests run authgate beside the real proxies.
 # systemd: systemd-analyze checks the unit file. wrk: the load script (benches/load.sh).
-# nodejs, npm: the sign-in tests run a real OpenID Connect provider (tests/oidc).
+# nodejs, npm: the sign-in tests run a real OpenID Connect provider (tests/oidc), the path tests
+# an Express app (tests/express).
 packages=(cmake nginx caddy systemd wrk)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -20,7 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq >/dev/null
   $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The provider's packages, exactly as locked (the tests also do this when they are missing).
+# The test provider's and the test Express app's packages, exactly as locked (the tests also
+# do this when they are missing).
 if [ ! -f tests/oidc/node_modules/oidc-provider/package.json ] || [ ! -f tests/oidc/node_modules/jose/package.json ]; then
   (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+if [ ! -f tests/express/node_modules/express/package.json ]; then
+  (cd tests/express && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
