@@ -192,42 +192,23 @@ impl App {
     pub fn apply_reload(&self, new: &Config) -> Vec<&'static str> {
         self.policy.store(Arc::new(Policy::of(new)));
         let old = &self.config;
-        let mut restart = Vec::new();
-        let mut differs = |name: &'static str, a: String, b: String| {
-            if a != b {
-                restart.push(name);
-            }
-        };
-        differs(
-            "server",
-            format!("{:?}", old.server),
-            format!("{:?}", new.server),
-        );
-        differs(
-            "storage",
-            format!("{:?}", old.storage),
-            format!("{:?}", new.storage),
-        );
-        differs(
-            "session",
-            format!("{:?}", old.session),
-            format!("{:?}", new.session),
-        );
-        differs("auth", format!("{:?}", old.auth), format!("{:?}", new.auth));
-        differs(
-            "security",
-            format!("{:?}", old.security),
-            format!("{:?}", new.security),
-        );
-        differs("log", format!("{:?}", old.log), format!("{:?}", new.log));
-        differs("smtp", format!("{:?}", old.smtp), format!("{:?}", new.smtp));
-        differs("oidc", format!("{:?}", old.oidc), format!("{:?}", new.oidc));
-        differs(
-            "metrics",
-            format!("{:?}", old.metrics),
-            format!("{:?}", new.metrics),
-        );
-        restart
+        // Compared by value, secrets included (their Debug text is masked, so a rotated SMTP
+        // password or client secret would look unchanged).
+        let changed = [
+            ("server", old.server != new.server),
+            ("storage", old.storage != new.storage),
+            ("session", old.session != new.session),
+            ("auth", old.auth != new.auth),
+            ("security", old.security != new.security),
+            ("log", old.log != new.log),
+            ("smtp", old.smtp != new.smtp),
+            ("oidc", old.oidc != new.oidc),
+            ("metrics", old.metrics != new.metrics),
+        ];
+        changed
+            .into_iter()
+            .filter_map(|(name, differs)| differs.then_some(name))
+            .collect()
     }
 
     /// The metrics page, with the gauges read now (one database read for the session count).
@@ -448,4 +429,31 @@ fn load_overrides(store: &Store) -> Result<Overrides, StoreError> {
         registration,
         native_signin,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reload_reports_rotated_secrets_as_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = |smtp_password: &str, token: &str| {
+            format!(
+                "[storage]\npath = \"{}\"\n[security]\nvalidate_token = \"{token}\"\n\
+                 [smtp]\nhost = \"127.0.0.1\"\nusername = \"u\"\npassword = \"{smtp_password}\"\n\
+                 from = \"authgate <a@example.com>\"\n",
+                dir.path().join("db.redb").display()
+            )
+        };
+        let config = Config::from_toml(&base("one", "t1")).expect("config");
+        let store = Store::open(&config.storage.path).expect("store");
+        let app = App::new(config, store).expect("app");
+        let same = Config::from_toml(&base("one", "t1")).expect("config");
+        assert!(app.apply_reload(&same).is_empty());
+        let rotated = Config::from_toml(&base("two", "t1")).expect("config");
+        assert_eq!(app.apply_reload(&rotated), vec!["smtp"]);
+        let token = Config::from_toml(&base("one", "t2")).expect("config");
+        assert_eq!(app.apply_reload(&token), vec!["security"]);
+    }
 }

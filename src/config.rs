@@ -337,7 +337,7 @@ fn slash() -> String {
 // The validated configuration.
 
 /// The whole validated configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -354,7 +354,7 @@ pub struct Config {
 }
 
 /// `[metrics]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricsConfig {
     /// Prometheus text at `/metrics` on this address; `None`: no metrics listener.
     pub listen: Option<SocketAddr>,
@@ -393,7 +393,7 @@ pub enum SmtpTls {
 }
 
 /// `[smtp]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
@@ -405,7 +405,7 @@ pub struct SmtpConfig {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// HTTPS listeners; `None` without `tls_listen`.
@@ -437,7 +437,7 @@ pub struct PublicUrl {
 }
 
 /// `[storage]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageConfig {
     pub path: PathBuf,
     /// The database's page cache in bytes (sessions in use are also kept in memory apart).
@@ -454,7 +454,7 @@ pub enum SameSite {
 }
 
 /// `[session]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     pub cookie_name: String,
     pub cookie_domain: Option<String>,
@@ -511,7 +511,7 @@ pub enum FieldMode {
 }
 
 /// `[auth.fields]`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProfileFields {
     pub username: FieldMode,
     pub full_name: FieldMode,
@@ -520,7 +520,7 @@ pub struct ProfileFields {
 }
 
 /// `[auth]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     /// Normalised: starts with `/`, no trailing slash.
     pub prefix: String,
@@ -534,7 +534,7 @@ pub struct AuthConfig {
 }
 
 /// `[security]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityConfig {
     pub max_failed_logins: u32,
     pub lockout: Duration,
@@ -551,7 +551,7 @@ pub struct SecurityConfig {
 }
 
 /// `[headers]`: the names of the identity headers sent upstream.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
     pub user: HeaderName,
     pub email: HeaderName,
@@ -582,7 +582,7 @@ pub enum LogFormat {
 }
 
 /// `[log]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     pub format: LogFormat,
     pub level: String,
@@ -614,7 +614,7 @@ pub enum Upstream {
 }
 
 /// One `[[routes]]` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub host: HostPattern,
     /// Normalised path prefix without trailing slash ("/" stays "/").

@@ -166,6 +166,18 @@ impl ApiError {
         }
     }
 
+    /// The message a client is shown. An internal error's detail is logged here, once, and
+    /// never shown: every writer of an error (JSON, a page, a form's answer) goes through this.
+    pub fn client_message(&self) -> String {
+        match self {
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                "internal error".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// Field problems, for validation errors only.
     pub fn fields(&self) -> Option<&FieldErrors> {
         match self {

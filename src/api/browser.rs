@@ -145,7 +145,11 @@ pub async fn account_page(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     match app.authenticate(&req.headers)? {
-        Some(auth) => Ok(pages::account(&app, &auth, None)),
+        Some(auth) => {
+            let sessions = app.store.user_sessions(&auth.user.id)?;
+            let linked = app.store.user_identities(&auth.user.id)?;
+            Ok(pages::account(&app, &auth, &sessions, &linked, None))
+        }
         None => Ok(redirect(
             StatusCode::FOUND,
             &format!(
@@ -267,7 +271,7 @@ pub fn form_outcome(
                     .map(|(k, v)| format!("{k} {v}"))
                     .collect::<Vec<_>>()
                     .join("; "),
-                other => other.to_string(),
+                other => other.client_message(),
             };
             let status = err.status();
             let mut page = match path.as_str() {

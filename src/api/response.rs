@@ -50,13 +50,7 @@ impl ApiResponse {
 /// The error envelope (or, for browsers on proxied paths, a small HTML page) for an error.
 /// Internal details are logged here and never sent.
 pub fn error_response(err: &ApiError, html: bool) -> ApiResponse {
-    let message = match err {
-        ApiError::Internal(detail) => {
-            tracing::error!(error = %detail, "internal error");
-            "internal error".to_string()
-        }
-        other => other.to_string(),
-    };
+    let message = err.client_message();
     let mut response = if html {
         let status = err.status();
         let title = status.canonical_reason().unwrap_or("Error");

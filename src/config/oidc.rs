@@ -110,7 +110,7 @@ pub struct ClaimNames {
 }
 
 /// One validated `[[oidc]]` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OidcProviderConfig {
     /// Used in paths: `/auth/oauth/{name}`.
     pub name: String,
@@ -134,12 +134,6 @@ pub struct OidcProviderConfig {
     /// Workspace organisation that manages the account, which an address alone does not show).
     /// On by default for Google's issuer, whatever the provider is called.
     pub hosted_domain: bool,
-}
-
-impl PartialEq for OidcProviderConfig {
-    fn eq(&self, other: &Self) -> bool {
-        format!("{self:?}") == format!("{other:?}") && self.client_secret == other.client_secret
-    }
 }
 
 struct Preset {

@@ -446,8 +446,16 @@ fn session_row(key: &crate::store::SessionKey, s: &SessionRecord, current: bool)
     )
 }
 
-/// `GET /` (the account page) for a logged-in user.
-pub fn account(app: &App, auth: &Authenticated, notice: Option<&str>) -> ApiResponse {
+/// `GET /` (the account page) for a logged-in user, with their live sessions and linked
+/// provider identities (read by the caller, so a storage failure is an error page, never an
+/// empty list).
+pub fn account(
+    app: &App,
+    auth: &Authenticated,
+    sessions: &[(crate::store::SessionKey, SessionRecord)],
+    linked: &[crate::store::IdentityRecord],
+    notice: Option<&str>,
+) -> ApiResponse {
     let prefix = esc(&app.config.auth.prefix);
     let u = &auth.user;
     let mut body = String::from("<h1>Your account</h1>");
@@ -466,20 +474,17 @@ pub fn account(app: &App, auth: &Authenticated, notice: Option<&str>) -> ApiResp
     ));
     let now = crate::app::now_secs();
     let mut rows = String::new();
-    if let Ok(sessions) = app.store.user_sessions(&u.id) {
-        for (key, s) in sessions
-            .iter()
-            .filter(|(_, s)| session::is_live(s, u, app.idle_secs(), now))
-        {
-            rows.push_str(&session_row(key, s, *key == auth.key));
-        }
+    for (key, s) in sessions
+        .iter()
+        .filter(|(_, s)| session::is_live(s, u, app.idle_secs(), now))
+    {
+        rows.push_str(&session_row(key, s, *key == auth.key));
     }
     body.push_str(&format!(
         "<h2>Sessions</h2><table><tr><th>Last seen</th><th>IP</th><th>Browser</th><th></th></tr>{rows}</table>"
     ));
     let providers = app.oidc.providers();
     if !providers.is_empty() {
-        let linked = app.store.user_identities(&u.id).unwrap_or_default();
         body.push_str("<h2>Sign-in providers</h2><table>");
         for p in providers {
             let row = match linked.iter().find(|i| i.provider == p.config.name) {

@@ -119,7 +119,7 @@ fn sign_in(
         user.last_login_at = Some(record.created_at);
         replace_user(txn, &before, &user)?;
         insert_session(txn, key, record, idle)?;
-        ended = end_oldest_sessions(txn, &identity.user_id, max_sessions)?;
+        ended = end_oldest_sessions(txn, &identity.user_id, key, max_sessions)?;
         identity.last_login_at = Some(record.created_at);
     }
     put_identity(txn, identity)?;

@@ -544,7 +544,7 @@ impl Store {
         user.last_login_at = Some(record.created_at);
         replace_user(&txn, &before, &user)?;
         insert_session(&txn, key, record, idle_secs)?;
-        let ended = end_oldest_sessions(&txn, &record.user_id, self.sessions_per_user())?;
+        let ended = end_oldest_sessions(&txn, &record.user_id, key, self.sessions_per_user())?;
         txn.commit().map_err(StoreError::from)?;
         if ended > 0 {
             drop(self.invalidates());
@@ -899,10 +899,12 @@ fn insert_session(
     Ok(())
 }
 
-/// End a user's oldest sessions (by creation) beyond `max`; returns how many were ended.
+/// End a user's oldest sessions (by creation, to the second) beyond `max`, never `keep` (the
+/// one just opened); returns how many were ended.
 fn end_oldest_sessions(
     txn: &WriteTransaction,
     user_id: &str,
+    keep: &SessionKey,
     max: usize,
 ) -> Result<usize, StoreError> {
     let keys: Vec<SessionKey> = {
@@ -919,7 +921,7 @@ fn end_oldest_sessions(
     let mut dated: Vec<(i64, SessionKey)> = Vec::with_capacity(keys.len());
     {
         let sessions = txn.open_table(SESSIONS)?;
-        for key in keys {
+        for key in keys.into_iter().filter(|k| k != keep) {
             let created = match sessions.get(&key)? {
                 Some(v) => SessionRecord::decode(v.value())?.created_at,
                 None => i64::MIN,
@@ -928,7 +930,8 @@ fn end_oldest_sessions(
         }
     }
     dated.sort();
-    let excess = dated.len() - max;
+    // `dated` lacks `keep`, which counts towards `max`.
+    let excess = (dated.len() + 1).saturating_sub(max);
     for (_, key) in &dated[..excess] {
         remove_session(txn, key)?;
     }

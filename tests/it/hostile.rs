@@ -357,3 +357,52 @@ fn oversized_headers_get_431() {
     let (status, _) = get(s.port, "/pub/x", "X-Fine: yes\r\n");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn forward_auth_refuses_urls_and_headers_a_parser_would_not_accept() {
+    let echo = Echo::start();
+    let s = server(&echo);
+    s.setup_owner();
+    // Each would name the public /pub if read leniently; none may get 200.
+    let cases = [
+        "X-Original-URL: http://[::1/pub\r\n",
+        "X-Original-URL: http://:80/pub\r\n",
+        "X-Original-URL: http://127.0.0.1:80:80/pub\r\n",
+        "X-Original-URL: http://app.example.com:abc/pub\r\n",
+        "X-Original-URL: http://app.example.com/pub\r\nX-Original-URL: http://app.example.com/private\r\n",
+        "X-Original-URL: http://app.example.com/pub\r\nX-Original-Method: GET, POST\r\n",
+        "X-Original-URL: http://app.example.com/admin/x#/../../pub\r\n",
+        "X-Original-URL: http://app.example.com/admin/%2e%2e/pub\r\n",
+        "X-Original-URL: http://app.example.com/admin/..;/pub\r\n",
+    ];
+    for extra in cases {
+        let (status, _) = status_of(
+            s.port,
+            format!("GET /auth/verify HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(status, 403, "/auth/verify {extra:?}");
+    }
+    let forwarded = [
+        "X-Forwarded-Host: app.example.com, other.example.com\r\nX-Forwarded-Uri: /pub\r\n",
+        "X-Forwarded-Host: other.example.com\r\nX-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /pub\r\n",
+        "X-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /pub\r\nX-Forwarded-Uri: /private\r\n",
+        "X-Forwarded-Host: app.example.com:80:80\r\nX-Forwarded-Uri: /pub\r\n",
+        "X-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /pub\r\nX-Forwarded-Proto: https, http\r\n",
+        "X-Forwarded-Host: app.example.com\r\nX-Forwarded-Uri: /admin%2f..%2fpub\r\n",
+    ];
+    for extra in forwarded {
+        let (status, _) = status_of(
+            s.port,
+            format!("GET /auth/forward HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(status, 403, "/auth/forward {extra:?}");
+    }
+    // The plain spellings are still decided.
+    let (status, _) = status_of(
+        s.port,
+        b"GET /auth/verify HTTP/1.1\r\nHost: x\r\nX-Original-URL: http://app.example.com/pub\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+}

@@ -7,6 +7,7 @@ mod beside;
 mod confusion;
 mod crash;
 mod durability;
+mod escalation;
 mod forward_auth;
 mod hostile;
 mod lifecycle;
