@@ -430,6 +430,15 @@ pub async fn setup(
     Ok(resp)
 }
 
+/// 429 while the client is over its limit of failed attempts (`security.ip_rate_limit`).
+fn client_within_limit(app: &App, req: &ApiRequest, now: Instant) -> Result<(), ApiError> {
+    app.ip_limiter
+        .check(req.client_ip, now)
+        .map_err(|secs| ApiError::RateLimited {
+            retry_after_secs: secs,
+        })
+}
+
 /// Setup from a loopback client needs nothing more; from anywhere else the body must carry
 /// the setup code (`setupCode`). Wrong codes count towards the client's failure limit.
 fn check_setup_code(app: &App, req: &ApiRequest) -> Result<(), ApiError> {
@@ -437,11 +446,7 @@ fn check_setup_code(app: &App, req: &ApiRequest) -> Result<(), ApiError> {
         return Ok(());
     }
     let now = Instant::now();
-    app.ip_limiter
-        .check(req.client_ip, now)
-        .map_err(|secs| ApiError::RateLimited {
-            retry_after_secs: secs,
-        })?;
+    client_within_limit(app, req, now)?;
     let given = form_or_json_body(req)?
         .text(&["setupCode", "setup_code"])
         .unwrap_or_default();
@@ -532,11 +537,7 @@ pub(crate) async fn check_password(
     password: String,
 ) -> Result<bool, ApiError> {
     let now = Instant::now();
-    app.ip_limiter
-        .check(req.client_ip, now)
-        .map_err(|secs| ApiError::RateLimited {
-            retry_after_secs: secs,
-        })?;
+    client_within_limit(app, req, now)?;
     if let Err(secs) = app.lockout.check(account, now) {
         // A locked account costs the same as any other attempt: no timing signal.
         app.hasher.verify(password, None).await?;

@@ -218,6 +218,13 @@ upstream = "{up}"
 policy = "public"
 "#
     ));
+    let status_for = |host: &str| {
+        let resp = raw_request(
+            s.port,
+            format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        resp.get(9..12).unwrap_or("").to_string()
+    };
     for host in [
         "secure.example.com:abc",
         "secure.example.com:80:80",
@@ -226,22 +233,14 @@ policy = "public"
         "user@secure.example.com",
         "secure%2eexample.com",
     ] {
-        let resp = raw_request(
-            s.port,
-            format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        );
-        assert!(resp.starts_with("HTTP/1.1 400"), "{host}: {resp}");
+        assert_eq!(status_for(host), "400", "{host}");
     }
     for host in [
         "secure.example.com",
         "SECURE.example.com:8080",
         "secure.example.com.",
     ] {
-        let resp = raw_request(
-            s.port,
-            format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        );
-        assert!(resp.starts_with("HTTP/1.1 403"), "{host}: {resp}");
+        assert_eq!(status_for(host), "403", "{host}");
     }
     // Two Host headers name two hosts.
     let resp = raw_request(

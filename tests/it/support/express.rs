@@ -1,11 +1,9 @@
 //! A real Express app (from the npm registry, see `tests/express`) on a loopback port: it
 //! routes on the raw path as Express does and says which handler answered.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
-use std::time::Duration;
 
 fn app_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/express")
@@ -22,26 +20,8 @@ impl Express {
     pub fn start() -> Express {
         static DONE: Mutex<bool> = Mutex::new(false);
         super::ensure_npm_packages(&DONE, &app_dir(), &["express"]);
-        let mut child = Command::new("node")
-            .arg(app_dir().join("app.mjs"))
-            .arg("0")
-            .current_dir(app_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node (Node.js) is needed: run scripts/deps.sh");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the Express app did not start");
+        let (child, line) =
+            super::spawn_node(&app_dir(), "app.mjs", &["0".into()], "the Express app");
         let port = line
             .trim()
             .strip_prefix("listening ")

@@ -44,6 +44,37 @@ pub fn ensure_npm_packages(done: &std::sync::Mutex<bool>, dir: &Path, packages: 
     *done = true;
 }
 
+/// Start `node script args...` in `dir` and wait (up to 30 s) for the first line it prints,
+/// which says it is ready. Its output keeps being read, so a full pipe never stops it.
+pub fn spawn_node(dir: &Path, script: &str, args: &[String], what: &str) -> (Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node (Node.js) is needed: run scripts/deps.sh");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        let mut rest = String::new();
+        while reader.read_line(&mut rest).is_ok_and(|n| n > 0) {
+            rest.clear();
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("{what} did not start"));
+    (child, line)
+}
+
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

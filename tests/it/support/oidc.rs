@@ -3,9 +3,8 @@
 //! provider's login form.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -62,31 +61,12 @@ impl TestProvider {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new("node")
-            .arg(provider_dir().join("provider.mjs"))
-            .arg(self.options.to_string())
-            .current_dir(provider_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node (Node.js) is needed for the sign-in provider tests");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep reading: a closed pipe would stop the provider at its next write.
-            let mut rest = String::new();
-            while reader.read_line(&mut rest).is_ok_and(|n| n > 0) {
-                rest.clear();
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the provider did not start");
+        let (child, line) = super::spawn_node(
+            &provider_dir(),
+            "provider.mjs",
+            &[self.options.to_string()],
+            "the provider",
+        );
         let ready: Value = serde_json::from_str(&line).expect("provider ready line");
         assert_eq!(ready["ready"], true, "{line}");
         self.kid = ready["kid"].as_str().unwrap_or_default().to_string();
