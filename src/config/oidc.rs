@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{PublicUrl, Secret, Validator};
+use super::model::PublicUrl;
+use super::secrets::Secret;
+use super::validate::Validator;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,297 @@
+//! The validated configuration: what the rest of the program reads. Built only by
+//! [`super::validate`], so every value here has been checked and every default resolved.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderName;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::oidc::OidcProviderConfig;
+use super::secrets::Secret;
+use crate::proxy::routing::HostPattern;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub session: SessionConfig,
+    pub auth: AuthConfig,
+    pub security: SecurityConfig,
+    pub headers: IdentityHeaders,
+    pub log: LogConfig,
+    pub smtp: Option<SmtpConfig>,
+    pub metrics: MetricsConfig,
+    pub routes: Vec<Route>,
+    /// Sign-in providers, in file order.
+    pub oidc: Vec<OidcProviderConfig>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Prometheus text at `/metrics` on this address; `None`: no metrics listener.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `server.tls_listen` with its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `smtp.tls`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (a local relay only).
+    None,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub timeout: Duration,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS listeners; `None` without `tls_listen`.
+    pub tls: Option<TlsConfig>,
+    /// Extra trust roots for `https://` upstreams (PEM); `None`: the system's roots.
+    pub upstream_ca_file: Option<PathBuf>,
+    pub public_url: PublicUrl,
+    /// Worker threads; already resolved from 0 to the number of cores.
+    pub threads: usize,
+    pub trusted_proxies: Vec<IpNet>,
+    pub max_body: usize,
+    /// Request headers (names and values, all together) larger than this get 431.
+    pub max_header_size: usize,
+    pub shutdown_timeout: Duration,
+    /// Connecting to an upstream may take this long before 504.
+    pub upstream_connect_timeout: Duration,
+    /// An upstream may stay silent this long (per read or write) before 504.
+    pub upstream_timeout: Duration,
+}
+
+/// `server.public_url`, split into what the gateway needs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `scheme://host[:port]` without a trailing slash.
+    pub origin: String,
+    pub https: bool,
+    /// Host without port, lower-case.
+    pub host: String,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    /// The database's page cache in bytes (sessions in use are also kept in memory apart).
+    pub cache_size: usize,
+}
+
+/// `session.same_site`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    pub cookie_domain: Option<String>,
+    /// Resolved from `secure` (auto: public_url is https).
+    pub secure: bool,
+    pub same_site: SameSite,
+    pub idle_timeout: Duration,
+    pub lifetime: Duration,
+    pub remember_me_lifetime: Duration,
+    pub bearer: bool,
+    /// Sessions one user may have at once; a sign-in beyond it ends the oldest.
+    pub max_per_user: usize,
+}
+
+/// How people may create accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Open,
+    Approval,
+    Invite,
+    Closed,
+}
+
+impl Registration {
+    /// Parse the config / API word.
+    pub fn parse(word: &str) -> Option<Registration> {
+        match word {
+            "open" => Some(Registration::Open),
+            "approval" => Some(Registration::Approval),
+            "invite" => Some(Registration::Invite),
+            "closed" => Some(Registration::Closed),
+            _ => None,
+        }
+    }
+
+    /// The config / API word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Open => "open",
+            Registration::Approval => "approval",
+            Registration::Invite => "invite",
+            Registration::Closed => "closed",
+        }
+    }
+}
+
+/// Whether a profile field is asked for at registration.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldMode {
+    Off,
+    Optional,
+    Required,
+}
+
+/// `[auth.fields]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileFields {
+    pub username: FieldMode,
+    pub full_name: FieldMode,
+    pub first_name: FieldMode,
+    pub last_name: FieldMode,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Normalised: starts with `/`, no trailing slash.
+    pub prefix: String,
+    pub registration: Registration,
+    pub native_signin: bool,
+    pub password_min_length: usize,
+    pub password_max_length: usize,
+    pub require_email_verification: bool,
+    pub allowed_redirect_hosts: Vec<String>,
+    pub fields: ProfileFields,
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityConfig {
+    pub max_failed_logins: u32,
+    pub lockout: Duration,
+    /// Failed attempts allowed per client IP in `ip_rate_window`.
+    pub ip_rate_limit: u32,
+    pub ip_rate_window: Duration,
+    /// Resolved from 0 to the number of cores.
+    pub hash_concurrency: usize,
+    pub hash_queue: usize,
+    /// Bearer token that lets a cron job call `/auth/validate`.
+    pub validate_token: Option<Secret>,
+    /// Audit entries older than this are deleted.
+    pub audit_retention: Duration,
+}
+
+/// `[headers]`: the names of the identity headers sent upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: HeaderName,
+    pub email: HeaderName,
+    pub name: HeaderName,
+    pub groups: HeaderName,
+    pub user_id: HeaderName,
+}
+
+impl IdentityHeaders {
+    /// All configured names, for stripping.
+    pub fn all(&self) -> [&HeaderName; 5] {
+        [
+            &self.user,
+            &self.email,
+            &self.name,
+            &self.groups,
+            &self.user_id,
+        ]
+    }
+}
+
+/// `log.format`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// A route's access policy.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    Public,
+    Authenticated,
+    Deny,
+}
+
+/// Where a route's requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// The built-in page showing what an upstream would receive.
+    Whoami,
+    /// An HTTP(S) server.
+    Http {
+        addr: SocketAddr,
+        tls: bool,
+        /// Host name for SNI and certificate verification.
+        sni: String,
+    },
+    /// No upstream: the route only answers forward-auth checks.
+    None,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub host: HostPattern,
+    /// Normalised path prefix without trailing slash ("/" stays "/").
+    pub path: String,
+    /// Upper-case methods; empty = all.
+    pub methods: Vec<http::Method>,
+    pub upstream: Upstream,
+    pub policy: Policy,
+    pub groups: Vec<String>,
+    /// Forward the path exactly as sent even when it is not in canonical form (for apps that
+    /// need encoded slashes or `;` parameters); the decision still uses the normalised path.
+    pub raw_path: bool,
+}
