@@ -77,7 +77,7 @@ impl Policy {
                 .routes
                 .iter()
                 .map(|r| {
-                    use crate::proxy::routing::HostPattern;
+                    use crate::policy::path::HostPattern;
                     let host = match &r.host {
                         HostPattern::Any => "*".to_string(),
                         HostPattern::Exact(h) => h.clone(),

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod net;
 pub mod oidc;
 pub mod pages;
+pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod store;

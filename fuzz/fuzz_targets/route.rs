@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use authgate::config::Config;
-use authgate::proxy::routing::{classify_path, find_route, normalise_path, normalise_path_bytes};
+use authgate::policy::path::{classify_path, find_route, normalise_path, normalise_path_bytes};
 use http::Method;
 use libfuzzer_sys::fuzz_target;
 

@@ -12,8 +12,8 @@ use super::ApiRequest;
 use crate::access::{self, login_url, wants_html, Verdict};
 use crate::app::App;
 use crate::error::ApiError;
-use crate::proxy::headers::identity_values;
-use crate::proxy::routing::{classify_path, parse_host};
+use crate::policy::headers::identity_values;
+use crate::policy::path::{classify_path, parse_host};
 
 /// Which endpoint answers: they differ only for a missing session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +256,7 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             "no route matches the original request".into(),
         )),
         Verdict::Ambiguous => Err(ApiError::Forbidden(
-            crate::proxy::routing::CaseAmbiguous.to_string(),
+            crate::policy::path::CaseAmbiguous.to_string(),
         )),
         Verdict::Unavailable => Err(ApiError::Forbidden(
             "authorization could not be decided".into(),

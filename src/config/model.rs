@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::oidc::OidcProviderConfig;
 use super::secrets::Secret;
-use crate::proxy::routing::HostPattern;
+use crate::policy::path::HostPattern;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use super::{
     parse_cidr, parse_duration, parse_public_url, parse_rate, parse_size, parse_upstream,
     ConfigProblem,
 };
-use crate::proxy::routing::{normalise_path, HostPattern};
+use crate::policy::path::{normalise_path, HostPattern};
 
 fn cores() -> usize {
     std::thread::available_parallelism()
@@ -82,7 +82,7 @@ impl Validator {
         };
         let mut seen = std::collections::HashSet::new();
         for h in headers.all() {
-            if !seen.insert(crate::proxy::headers::fold_header_name(h.as_str())) {
+            if !seen.insert(crate::policy::headers::fold_header_name(h.as_str())) {
                 self.problem("headers", format!("header {h} is configured twice"));
             }
         }

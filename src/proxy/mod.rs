@@ -2,9 +2,7 @@
 //! and an upstream (after the session check and route policy), and writes local answers
 //! through one writer. Pingora types stay in this module and in `server.rs`.
 
-pub mod headers;
 mod respond;
-pub mod routing;
 mod whoami;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -26,8 +24,8 @@ use crate::auth::cookie;
 use crate::auth::session::Identity;
 use crate::config::Upstream;
 use crate::error::ApiError;
-use headers::{plan_upstream_headers, ForwardedFor, HeaderPlan};
-use routing::{classify_path, request_host};
+use crate::policy::headers::{apply_plan, plan_upstream_headers, ForwardedFor, HeaderPlan};
+use crate::policy::path::{classify_path, request_host};
 
 /// A kept-alive client connection may stay idle this long between requests.
 const KEEPALIVE_IDLE_SECS: u64 = 60;
@@ -398,7 +396,7 @@ impl ProxyHttp for Gateway {
             },
             Verdict::NoRoute => return self.refuse(session, ApiError::NotFound).await,
             Verdict::Ambiguous => {
-                let problem = crate::proxy::routing::CaseAmbiguous.to_string();
+                let problem = crate::policy::path::CaseAmbiguous.to_string();
                 return self.refuse(session, ApiError::invalid(problem)).await;
             }
             Verdict::Unavailable => {
@@ -447,7 +445,7 @@ impl ProxyHttp for Gateway {
                 let plan = self.header_plan(session, ctx);
                 let req = session.req_header();
                 let mut shown = req.headers.clone();
-                headers::apply_plan(&mut shown, &plan);
+                apply_plan(&mut shown, &plan);
                 let target = match &ctx.upstream_target {
                     Some(t) => String::from_utf8_lossy(t).into_owned(),
                     None => String::from_utf8_lossy(req.raw_path()).into_owned(),
