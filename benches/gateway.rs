@@ -10,7 +10,8 @@ use std::hint::black_box;
 
 use authgate::auth::{cookie, session};
 use authgate::config::Config;
-use authgate::policy::path::{find_route, normalise_path};
+use authgate::policy::path::normalise_path;
+use authgate::policy::routes::find_route;
 use authgate::store::{Role, SessionRecord, Store, UserRecord, UserStatus};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};

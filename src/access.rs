@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::auth::session::Identity;
 use crate::config::{Policy, Route};
-use crate::policy::path::{decide, find_route, Access};
+use crate::policy::routes::{decide, find_route, Access};
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -23,7 +23,7 @@ pub enum Verdict {
     NoRoute,
     /// The session store could not be read on a route that needs it: fail closed.
     Unavailable,
-    /// The path's letter case alone decides the rule (see [`crate::policy::path::CaseAmbiguous`]).
+    /// The path's letter case alone decides the rule (see [`crate::policy::routes::CaseAmbiguous`]).
     Ambiguous,
 }
 
@@ -64,7 +64,7 @@ pub struct Decision<'a> {
     pub bearer_used: bool,
 }
 
-/// Decide for a request to a canonical `host` (from [`crate::policy::path::parse_host`]; empty
+/// Decide for a request to a canonical `host` (from [`crate::policy::host::parse_host`]; empty
 /// when the request names none) and a *normalised* `path`.
 pub fn evaluate<'a>(
     app: &App,

@@ -77,7 +77,7 @@ impl Policy {
                 .routes
                 .iter()
                 .map(|r| {
-                    use crate::policy::path::HostPattern;
+                    use crate::policy::host::HostPattern;
                     let host = match &r.host {
                         HostPattern::Any => "*".to_string(),
                         HostPattern::Exact(h) => h.clone(),

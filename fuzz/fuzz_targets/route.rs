@@ -6,7 +6,8 @@
 use std::sync::OnceLock;
 
 use authgate::config::Config;
-use authgate::policy::path::{classify_path, find_route, normalise_path, normalise_path_bytes};
+use authgate::policy::path::{classify_path, normalise_path, normalise_path_bytes};
+use authgate::policy::routes::find_route;
 use http::Method;
 use libfuzzer_sys::fuzz_target;
 

@@ -13,7 +13,8 @@ use crate::access::{self, login_url, wants_html, Verdict};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::policy::headers::identity_values;
-use crate::policy::path::{classify_path, parse_host};
+use crate::policy::host::parse_host;
+use crate::policy::path::classify_path;
 
 /// Which endpoint answers: they differ only for a missing session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +257,7 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             "no route matches the original request".into(),
         )),
         Verdict::Ambiguous => Err(ApiError::Forbidden(
-            crate::policy::path::CaseAmbiguous.to_string(),
+            crate::policy::routes::CaseAmbiguous.to_string(),
         )),
         Verdict::Unavailable => Err(ApiError::Forbidden(
             "authorization could not be decided".into(),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::oidc::OidcProviderConfig;
 use super::secrets::Secret;
-use crate::policy::path::HostPattern;
+use crate::policy::host::HostPattern;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,8 @@ use super::{
     parse_cidr, parse_duration, parse_public_url, parse_rate, parse_size, parse_upstream,
     ConfigProblem,
 };
-use crate::policy::path::{normalise_path, HostPattern};
+use crate::policy::host::HostPattern;
+use crate::policy::path::normalise_path;
 
 fn cores() -> usize {
     std::thread::available_parallelism()

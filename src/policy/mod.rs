@@ -2,4 +2,6 @@
 //! matching and access decision, and the plan of headers an upstream receives.
 
 pub mod headers;
+pub mod host;
 pub mod path;
+pub mod routes;

@@ -25,7 +25,8 @@ use crate::auth::session::Identity;
 use crate::config::Upstream;
 use crate::error::ApiError;
 use crate::policy::headers::{apply_plan, plan_upstream_headers, ForwardedFor, HeaderPlan};
-use crate::policy::path::{classify_path, request_host};
+use crate::policy::host::request_host;
+use crate::policy::path::classify_path;
 
 /// A kept-alive client connection may stay idle this long between requests.
 const KEEPALIVE_IDLE_SECS: u64 = 60;
@@ -396,7 +397,7 @@ impl ProxyHttp for Gateway {
             },
             Verdict::NoRoute => return self.refuse(session, ApiError::NotFound).await,
             Verdict::Ambiguous => {
-                let problem = crate::policy::path::CaseAmbiguous.to_string();
+                let problem = crate::policy::routes::CaseAmbiguous.to_string();
                 return self.refuse(session, ApiError::invalid(problem)).await;
             }
             Verdict::Unavailable => {
