@@ -7,8 +7,7 @@ use crate::app::App;
 use std::sync::Arc;
 
 use crate::auth::session::Identity;
-use crate::config::{Policy, Route};
-use crate::policy::routes::{decide, find_route, Access};
+use crate::policy::routes::{decide, find_route, Access, Route, RoutePolicy};
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -44,10 +43,10 @@ impl Verdict {
 /// The metrics label of a route's policy.
 pub fn policy_name(route: &Route) -> &'static str {
     match route.policy {
-        Policy::Deny => "deny",
-        Policy::Public => "public",
-        Policy::Authenticated if !route.groups.is_empty() => "groups",
-        Policy::Authenticated => "authenticated",
+        RoutePolicy::Deny => "deny",
+        RoutePolicy::Public => "public",
+        RoutePolicy::Authenticated if !route.groups.is_empty() => "groups",
+        RoutePolicy::Authenticated => "authenticated",
     }
 }
 
@@ -92,7 +91,7 @@ pub fn evaluate<'a>(
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "session check failed");
-            if route.policy == Policy::Public {
+            if route.policy == RoutePolicy::Public {
                 None
             } else {
                 return Decision {

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::policy::routes::Upstream;
+
 mod model;
 mod oidc;
 mod raw;
@@ -18,9 +20,9 @@ mod secrets;
 mod validate;
 
 pub use model::{
-    AuthConfig, Config, FieldMode, IdentityHeaders, LogConfig, LogFormat, MetricsConfig, Policy,
-    ProfileFields, PublicUrl, Registration, Route, SameSite, SecurityConfig, ServerConfig,
-    SessionConfig, SmtpConfig, SmtpTls, StorageConfig, TlsConfig, Upstream,
+    AuthConfig, Config, FieldMode, IdentityHeaders, LogConfig, LogFormat, MetricsConfig,
+    ProfileFields, PublicUrl, Registration, SameSite, SecurityConfig, ServerConfig, SessionConfig,
+    SmtpConfig, SmtpTls, StorageConfig, TlsConfig,
 };
 pub use oidc::{secret_env_name, ClaimNames, OidcProviderConfig, ProviderKind, TokenAuth};
 pub use secrets::Secret;

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::oidc::OidcProviderConfig;
 use super::secrets::Secret;
-use crate::policy::host::HostPattern;
+use crate::policy::routes::Route;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,45 +253,4 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub format: LogFormat,
     pub level: String,
-}
-
-/// A route's access policy.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Policy {
-    Public,
-    Authenticated,
-    Deny,
-}
-
-/// Where a route's requests go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    /// The built-in page showing what an upstream would receive.
-    Whoami,
-    /// An HTTP(S) server.
-    Http {
-        addr: SocketAddr,
-        tls: bool,
-        /// Host name for SNI and certificate verification.
-        sni: String,
-    },
-    /// No upstream: the route only answers forward-auth checks.
-    None,
-}
-
-/// One `[[routes]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub host: HostPattern,
-    /// Normalised path prefix without trailing slash ("/" stays "/").
-    pub path: String,
-    /// Upper-case methods; empty = all.
-    pub methods: Vec<http::Method>,
-    pub upstream: Upstream,
-    pub policy: Policy,
-    pub groups: Vec<String>,
-    /// Forward the path exactly as sent even when it is not in canonical form (for apps that
-    /// need encoded slashes or `;` parameters); the decision still uses the normalised path.
-    pub raw_path: bool,
 }

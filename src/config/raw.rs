@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::model::{FieldMode, LogFormat, Policy, SameSite, SmtpTls};
+use super::model::{FieldMode, LogFormat, SameSite, SmtpTls};
 use super::oidc::RawOidc;
+use crate::policy::routes::RoutePolicy;
 
 // Every struct rejects unknown keys; every key has a default except what a route needs.
 
@@ -294,7 +295,7 @@ pub(super) struct RawRoute {
     pub(super) methods: Vec<String>,
     #[serde(default)]
     pub(super) upstream: Option<String>,
-    pub(super) policy: Policy,
+    pub(super) policy: RoutePolicy,
     #[serde(default)]
     pub(super) groups: Vec<String>,
     #[serde(default)]

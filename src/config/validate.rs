@@ -7,9 +7,9 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::model::{
-    AuthConfig, Config, IdentityHeaders, LogConfig, MetricsConfig, Policy, ProfileFields,
-    PublicUrl, Registration, Route, SameSite, SecurityConfig, ServerConfig, SessionConfig,
-    SmtpConfig, SmtpTls, StorageConfig, TlsConfig, Upstream,
+    AuthConfig, Config, IdentityHeaders, LogConfig, MetricsConfig, ProfileFields, PublicUrl,
+    Registration, SameSite, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
+    StorageConfig, TlsConfig,
 };
 use super::raw::{
     RawAuth, RawConfig, RawRoute, RawSecure, RawSecurity, RawServer, RawSession, RawSmtp,
@@ -21,6 +21,7 @@ use super::{
 };
 use crate::policy::host::HostPattern;
 use crate::policy::path::normalise_path;
+use crate::policy::routes::{Route, RoutePolicy, Upstream};
 
 fn cores() -> usize {
     std::thread::available_parallelism()
@@ -556,7 +557,7 @@ impl Validator {
                 "group names must be non-empty and contain no comma",
             );
         }
-        if !groups.is_empty() && raw.policy != Policy::Authenticated {
+        if !groups.is_empty() && raw.policy != RoutePolicy::Authenticated {
             self.problem(
                 &key("groups"),
                 "only meaningful with policy = \"authenticated\"",
@@ -576,7 +577,8 @@ impl Validator {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, Upstream};
+    use crate::config::Config;
+    use crate::policy::routes::Upstream;
 
     fn problems(text: &str) -> Vec<String> {
         match Config::from_toml(text) {

@@ -1,9 +1,57 @@
-//! Route matching and the access decision: which route a request belongs to (never decided by
-//! the path's letter case) and what its policy allows the caller.
+//! Routes: the validated `[[routes]]` model, which route a request belongs to (never decided
+//! by the path's letter case), and what its policy allows the caller.
+
+use std::net::SocketAddr;
 
 use http::Method;
+use serde::Deserialize;
 
-use crate::config::{Policy, Route};
+use super::host::HostPattern;
+
+/// A route's access policy (`policy` in `[[routes]]`).
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RoutePolicy {
+    /// Anyone, with or without a session.
+    Public,
+    /// A live session (and one of the route's groups, when it names any).
+    Authenticated,
+    /// Nobody.
+    Deny,
+}
+
+/// Where a route's requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// The built-in page showing what an upstream would receive.
+    Whoami,
+    /// An HTTP(S) server.
+    Http {
+        addr: SocketAddr,
+        tls: bool,
+        /// Host name for SNI and certificate verification.
+        sni: String,
+    },
+    /// No upstream: the route only answers forward-auth checks.
+    None,
+}
+
+/// One `[[routes]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub host: HostPattern,
+    /// Normalised path prefix without trailing slash ("/" stays "/").
+    pub path: String,
+    /// Upper-case methods; empty = all.
+    pub methods: Vec<Method>,
+    pub upstream: Upstream,
+    pub policy: RoutePolicy,
+    /// The caller must be in one of these (the role counts); empty: any session.
+    pub groups: Vec<String>,
+    /// Forward the path exactly as sent even when it is not in canonical form (for apps that
+    /// need encoded slashes or `;` parameters); the decision still uses the normalised path.
+    pub raw_path: bool,
+}
 
 /// Whether `path` (normalised) lies within the segment-wise prefix `prefix` (normalised).
 pub fn path_has_prefix(path: &str, prefix: &str) -> bool {
@@ -77,10 +125,10 @@ pub enum Access {
 /// `groups` includes the role.
 pub fn decide(route: &Route, groups: Option<&[String]>) -> Access {
     match (route.policy, groups) {
-        (Policy::Deny, _) => Access::Forbidden,
-        (Policy::Public, _) => Access::Allow,
-        (Policy::Authenticated, None) => Access::LoginRequired,
-        (Policy::Authenticated, Some(have)) => {
+        (RoutePolicy::Deny, _) => Access::Forbidden,
+        (RoutePolicy::Public, _) => Access::Allow,
+        (RoutePolicy::Authenticated, None) => Access::LoginRequired,
+        (RoutePolicy::Authenticated, Some(have)) => {
             if route.groups.is_empty() || route.groups.iter().any(|g| have.contains(g)) {
                 Access::Allow
             } else {
@@ -93,8 +141,6 @@ pub fn decide(route: &Route, groups: Option<&[String]>) -> Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Upstream;
-    use crate::policy::host::HostPattern;
 
     #[test]
     fn prefixes_match_whole_segments() {
@@ -105,7 +151,7 @@ mod tests {
         assert!(path_has_prefix("/anything", "/"));
     }
 
-    fn route(path: &str, policy: Policy, methods: &[Method], groups: &[&str]) -> Route {
+    fn route(path: &str, policy: RoutePolicy, methods: &[Method], groups: &[&str]) -> Route {
         Route {
             host: HostPattern::Any,
             path: path.into(),
@@ -120,9 +166,9 @@ mod tests {
     #[test]
     fn first_matching_route_wins_and_methods_filter() {
         let routes = vec![
-            route("/admin", Policy::Deny, &[], &[]),
-            route("/api", Policy::Public, &[Method::GET], &[]),
-            route("/", Policy::Authenticated, &[], &[]),
+            route("/admin", RoutePolicy::Deny, &[], &[]),
+            route("/api", RoutePolicy::Public, &[Method::GET], &[]),
+            route("/", RoutePolicy::Authenticated, &[], &[]),
         ];
         let find = |p: &str, m: Method| {
             find_route(&routes, "h", p, &m)
@@ -133,7 +179,7 @@ mod tests {
         assert_eq!(find("/administrator", Method::GET), Some(2));
         assert_eq!(find("/api/x", Method::GET), Some(1));
         assert_eq!(find("/api/x", Method::POST), Some(2));
-        let none: Vec<Route> = vec![route("/only", Policy::Public, &[], &[])];
+        let none: Vec<Route> = vec![route("/only", RoutePolicy::Public, &[], &[])];
         assert_eq!(
             find_route(&none, "h", "/other", &Method::GET).map(|r| r.is_none()),
             Ok(true)
@@ -143,9 +189,9 @@ mod tests {
     #[test]
     fn letter_case_never_decides_the_rule() {
         let routes = vec![
-            route("/admin", Policy::Deny, &[], &[]),
-            route("/Pub", Policy::Public, &[], &[]),
-            route("/", Policy::Authenticated, &[], &[]),
+            route("/admin", RoutePolicy::Deny, &[], &[]),
+            route("/Pub", RoutePolicy::Public, &[], &[]),
+            route("/", RoutePolicy::Authenticated, &[], &[]),
         ];
         let find = |p: &str| find_route(&routes, "h", p, &Method::GET).map(|r| r.map(|(i, _)| i));
         assert_eq!(find("/admin/x"), Ok(Some(0)));
@@ -163,10 +209,10 @@ mod tests {
     fn decisions_follow_policy_and_groups() {
         let admins = vec!["user".to_string(), "admins".to_string()];
         let plain = vec!["user".to_string()];
-        let deny = route("/", Policy::Deny, &[], &[]);
-        let public = route("/", Policy::Public, &[], &[]);
-        let authed = route("/", Policy::Authenticated, &[], &[]);
-        let grouped = route("/", Policy::Authenticated, &[], &["admins"]);
+        let deny = route("/", RoutePolicy::Deny, &[], &[]);
+        let public = route("/", RoutePolicy::Public, &[], &[]);
+        let authed = route("/", RoutePolicy::Authenticated, &[], &[]);
+        let grouped = route("/", RoutePolicy::Authenticated, &[], &["admins"]);
         assert_eq!(decide(&deny, Some(&admins)), Access::Forbidden);
         assert_eq!(decide(&public, None), Access::Allow);
         assert_eq!(decide(&authed, None), Access::LoginRequired);

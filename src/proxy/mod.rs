@@ -22,11 +22,11 @@ use crate::api::{self, error_response, ApiRequest, ApiResponse};
 use crate::app::App;
 use crate::auth::cookie;
 use crate::auth::session::Identity;
-use crate::config::Upstream;
 use crate::error::ApiError;
 use crate::policy::headers::{apply_plan, plan_upstream_headers, ForwardedFor, HeaderPlan};
 use crate::policy::host::request_host;
 use crate::policy::path::classify_path;
+use crate::policy::routes::Upstream;
 
 /// A kept-alive client connection may stay idle this long between requests.
 const KEEPALIVE_IDLE_SECS: u64 = 60;
