@@ -16,10 +16,11 @@ use crate::auth::password::Hasher;
 use crate::auth::ratelimit::IpLimiter;
 use crate::auth::session::{self, Authenticated, Identity};
 use crate::auth::session_cache::SessionCache;
-use crate::config::{Config, IdentityHeaders, Registration};
+use crate::config::{Config, Registration};
 use crate::error::ApiError;
 use crate::mail::Mailer;
 use crate::metrics::{Metrics, StoreOp};
+use crate::policy::headers::IdentityHeaders;
 use crate::policy::routes::Route;
 use crate::store::{AuditRecord, SessionKey, Store, StoreError};
 

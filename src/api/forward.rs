@@ -227,8 +227,8 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             // Every identity header is always present, empty when there is no session (or no
             // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
             // placeholder onto the forwarded request instead of removing the header.
-            let id = decision.identity.as_deref();
-            for (name, value) in identity_values(&policy.headers, id) {
+            let values = decision.identity.as_deref().map(|id| &id.header_values);
+            for (name, value) in identity_values(&policy.headers, values) {
                 resp.headers.push((name.clone(), value));
             }
             Ok(resp)

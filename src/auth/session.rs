@@ -226,6 +226,29 @@ mod tests {
     }
 
     #[test]
+    fn header_values_are_user_email_name_groups_and_id() {
+        let id = Identity::for_tests(
+            "u1",
+            "alice@example.com",
+            Some("alice"),
+            Some("Alice A"),
+            "user",
+            &["staff"],
+        );
+        let values: Vec<&[u8]> = id.header_values.iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(
+            values,
+            [
+                &b"alice"[..],
+                b"alice@example.com",
+                b"Alice A",
+                b"user,staff",
+                b"u1"
+            ]
+        );
+    }
+
+    #[test]
     fn liveness_checks_idle_absolute_status_and_account_expiry() {
         let id = Identity::for_tests("u", "e@x.io", None, None, "user", &[]);
         assert_eq!(id.user_header(), "e@x.io");

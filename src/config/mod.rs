@@ -20,9 +20,9 @@ mod secrets;
 mod validate;
 
 pub use model::{
-    AuthConfig, Config, FieldMode, IdentityHeaders, LogConfig, LogFormat, MetricsConfig,
-    ProfileFields, PublicUrl, Registration, SameSite, SecurityConfig, ServerConfig, SessionConfig,
-    SmtpConfig, SmtpTls, StorageConfig, TlsConfig,
+    AuthConfig, Config, FieldMode, LogConfig, LogFormat, MetricsConfig, ProfileFields, PublicUrl,
+    Registration, SameSite, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
+    StorageConfig, TlsConfig,
 };
 pub use oidc::{secret_env_name, ClaimNames, OidcProviderConfig, ProviderKind, TokenAuth};
 pub use secrets::Secret;

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http::HeaderName;
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::oidc::OidcProviderConfig;
 use super::secrets::Secret;
+use crate::policy::headers::IdentityHeaders;
 use crate::policy::routes::Route;
 
 /// The whole validated configuration.
@@ -215,29 +215,6 @@ pub struct SecurityConfig {
     pub validate_token: Option<Secret>,
     /// Audit entries older than this are deleted.
     pub audit_retention: Duration,
-}
-
-/// `[headers]`: the names of the identity headers sent upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityHeaders {
-    pub user: HeaderName,
-    pub email: HeaderName,
-    pub name: HeaderName,
-    pub groups: HeaderName,
-    pub user_id: HeaderName,
-}
-
-impl IdentityHeaders {
-    /// All configured names, for stripping.
-    pub fn all(&self) -> [&HeaderName; 5] {
-        [
-            &self.user,
-            &self.email,
-            &self.name,
-            &self.groups,
-            &self.user_id,
-        ]
-    }
 }
 
 /// `log.format`.

@@ -7,9 +7,8 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::model::{
-    AuthConfig, Config, IdentityHeaders, LogConfig, MetricsConfig, ProfileFields, PublicUrl,
-    Registration, SameSite, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StorageConfig, TlsConfig,
+    AuthConfig, Config, LogConfig, MetricsConfig, ProfileFields, PublicUrl, Registration, SameSite,
+    SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StorageConfig, TlsConfig,
 };
 use super::raw::{
     RawAuth, RawConfig, RawRoute, RawSecure, RawSecurity, RawServer, RawSession, RawSmtp,
@@ -19,6 +18,7 @@ use super::{
     parse_cidr, parse_duration, parse_public_url, parse_rate, parse_size, parse_upstream,
     ConfigProblem,
 };
+use crate::policy::headers::{fold_header_name, IdentityHeaders};
 use crate::policy::host::HostPattern;
 use crate::policy::path::normalise_path;
 use crate::policy::routes::{Route, RoutePolicy, Upstream};
@@ -84,7 +84,7 @@ impl Validator {
         };
         let mut seen = std::collections::HashSet::new();
         for h in headers.all() {
-            if !seen.insert(crate::policy::headers::fold_header_name(h.as_str())) {
+            if !seen.insert(fold_header_name(h.as_str())) {
                 self.problem("headers", format!("header {h} is configured twice"));
             }
         }

@@ -1,14 +1,38 @@
-//! What the upstream receives: identity headers stripped in every spelling and set from the
-//! session, the gateway's cookie removed, `X-Forwarded-*` set. Plain functions over `http`
-//! types; the Pingora glue applies the resulting plan.
+//! What the upstream receives: the configured identity header names, those headers stripped
+//! in every spelling and set from the session's values, the gateway's cookie removed,
+//! `X-Forwarded-*` set. Plain functions over `http` types; the Pingora glue applies the plan.
 
 use std::net::IpAddr;
 
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::auth::session::Identity;
-use crate::config::IdentityHeaders;
+/// `[headers]`: the names of the identity headers sent upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: HeaderName,
+    pub email: HeaderName,
+    pub name: HeaderName,
+    pub groups: HeaderName,
+    pub user_id: HeaderName,
+}
+
+impl IdentityHeaders {
+    /// All configured names, for stripping.
+    pub fn all(&self) -> [&HeaderName; 5] {
+        [
+            &self.user,
+            &self.email,
+            &self.name,
+            &self.groups,
+            &self.user_id,
+        ]
+    }
+}
+
+/// One identity's values for the identity headers, in the order of [`IdentityHeaders::all`]
+/// (user, email, name, groups, user id); empty where unset.
+pub type IdentityValues = [HeaderValue; 5];
 
 /// A header name as spoofing comparisons see it: lower-case, `_` folded to `-`.
 pub fn fold_header_name(name: &str) -> String {
@@ -57,7 +81,7 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 pub fn plan_upstream_headers(
     headers: &HeaderMap,
     names: &IdentityHeaders,
-    identity: Option<&Identity>,
+    identity: Option<&IdentityValues>,
     cookie_names: &[&str],
     fwd: &ForwardedFor<'_>,
 ) -> HeaderPlan {
@@ -110,10 +134,10 @@ pub fn plan_upstream_headers(
 /// Each identity header with its value for `identity` (empty values when there is none).
 pub fn identity_values<'a>(
     names: &'a IdentityHeaders,
-    identity: Option<&Identity>,
+    identity: Option<&IdentityValues>,
 ) -> [(&'a HeaderName, HeaderValue); 5] {
     let value = |i: usize| match identity {
-        Some(id) => id.header_values[i].clone(),
+        Some(values) => values[i].clone(),
         None => HeaderValue::from_static(""),
     };
     [
@@ -178,17 +202,21 @@ pub fn apply_plan(headers: &mut HeaderMap, plan: &HeaderPlan) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
-    fn identity() -> Identity {
-        Identity::for_tests(
-            "u1",
-            "alice@example.com",
-            Some("alice"),
-            Some("Alice A"),
-            "user",
-            &["staff"],
-        )
+    /// The values of a user "alice" in group "staff" (the role "user" first).
+    fn identity() -> IdentityValues {
+        ["alice", "alice@example.com", "Alice A", "user,staff", "u1"].map(HeaderValue::from_static)
+    }
+
+    /// The default `[headers]` names.
+    fn names() -> IdentityHeaders {
+        IdentityHeaders {
+            user: HeaderName::from_static("remote-user"),
+            email: HeaderName::from_static("remote-email"),
+            name: HeaderName::from_static("remote-name"),
+            groups: HeaderName::from_static("remote-groups"),
+            user_id: HeaderName::from_static("remote-user-id"),
+        }
     }
 
     fn fwd() -> ForwardedFor<'static> {
@@ -200,8 +228,7 @@ mod tests {
         }
     }
 
-    fn run(pairs: &[(&str, &str)], identity: Option<&Identity>) -> HeaderMap {
-        let config = Config::from_toml("").expect("defaults");
+    fn run(pairs: &[(&str, &str)], identity: Option<&IdentityValues>) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (k, v) in pairs {
             headers.append(
@@ -209,13 +236,8 @@ mod tests {
                 HeaderValue::from_str(v).expect("value"),
             );
         }
-        let plan = plan_upstream_headers(
-            &headers,
-            &config.headers,
-            identity,
-            &["authgate_session"],
-            &fwd(),
-        );
+        let plan =
+            plan_upstream_headers(&headers, &names(), identity, &["authgate_session"], &fwd());
         apply_plan(&mut headers, &plan);
         headers
     }

@@ -253,7 +253,7 @@ impl Gateway {
         let mut plan = plan_upstream_headers(
             headers,
             &self.app.policy().headers,
-            ctx.identity.as_deref(),
+            ctx.identity.as_deref().map(|id| &id.header_values),
             &names,
             &fwd,
         );
