@@ -85,11 +85,6 @@ impl Config {
             _ => Err(ConfigError(v.problems)),
         }
     }
-
-    /// The cookie name as sent on the wire (with `__Host-`/`__Secure-` prefix when Secure).
-    pub fn cookie_name(&self) -> String {
-        crate::auth::cookie::wire_name(&self.session)
-    }
 }
 
 /// Best-effort `line N` location for a TOML syntax error.
