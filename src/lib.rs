@@ -1,7 +1,8 @@
 //! authgate: an authentication gateway on Pingora and redb.
 //!
 //! A request travels: listener ([`server`]) → [`proxy`] decides (local API, or upstream after
-//! the session check and route policy) → [`api`] handler or upstream → one response writer.
+//! the session check and the route's [`policy`]) → [`api`] handler or upstream → one response
+//! writer.
 
 pub mod access;
 pub mod api;
