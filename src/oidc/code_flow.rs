@@ -11,7 +11,7 @@ use openidconnect::{
 };
 use serde_json::Value;
 
-use super::Discovered;
+use super::discovery::Discovered;
 use super::{
     refused, token_error, unavailable, Authorization, ExternalIdentity, OidcError, Provider,
 };
