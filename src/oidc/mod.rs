@@ -5,26 +5,26 @@
 //! Every request to a provider runs on a small runtime of its own, never on the threads that
 //! proxy traffic, with a timeout per request. This module knows nothing of users or sessions:
 //! it turns a callback into a verified [`ExternalIdentity`]; the API decides what it means.
+//!
+//! Here: the configured providers ([`Oidc`], [`Provider`]), their runtime, what a sign-in gives
+//! back or why it failed, and the two entry points the API calls, [`Oidc::authorize`] and
+//! [`Oidc::finish`], which pick the flow for the provider's kind. The flows themselves live in
+//! `code_flow` (OpenID Connect) and `oauth2` (plain OAuth2), discovery documents and keys in
+//! `discovery`, the HTTP client in `fetch`, and sign-ins awaiting their callback in [`flows`].
 
+mod code_flow;
+mod discovery;
 mod fetch;
 pub mod flows;
+mod oauth2;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata, CoreUserInfoClaims,
-};
-use openidconnect::{
-    AccessTokenHash, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId,
-    ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse, TokenUrl,
-};
-use serde_json::Value;
+use openidconnect::{AuthType, RedirectUrl, RequestTokenError};
 
 use crate::config::{OidcProviderConfig, ProviderKind, TokenAuth};
+use discovery::DiscoveryCache;
 use fetch::ProviderHttp;
 use flows::Flows;
 
@@ -33,12 +33,6 @@ const MAX_FLOWS: usize = 10_000;
 /// Sign-ins one client (IPv4 address or IPv6 /64) may have in progress at once.
 const FLOWS_PER_CLIENT: usize = 32;
 const FLOW_TTL: Duration = Duration::from_secs(600);
-/// Discovery documents are fetched again after this long (keys on demand, see below).
-const METADATA_TTL: Duration = Duration::from_secs(24 * 3600);
-/// After a failed discovery, sign-ins answer "unavailable" at once for this long.
-const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
-/// An unknown key id refetches the provider's keys at most this often.
-const JWKS_MIN_REFRESH: Duration = Duration::from_secs(1);
 
 /// Who the provider says signed in, after every check passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,30 +70,11 @@ pub struct Authorization {
     pub pkce_verifier: String,
 }
 
-/// A discovered OpenID Connect provider.
-#[derive(Clone)]
-struct Discovered {
-    metadata: CoreProviderMetadata,
-    fetched: Instant,
-    keys_fetched: Instant,
-}
-
 /// One configured provider with what was learnt about it.
 pub struct Provider {
     pub config: OidcProviderConfig,
     http: ProviderHttp,
-    discovered: RwLock<Option<Discovered>>,
-    metadata_ttl: Duration,
-    /// How long a failure (or a refresh started) holds off the next try.
-    retry_after: Duration,
-    /// When the last discovery without a document to fall back on failed.
-    failed_at: RwLock<Option<Instant>>,
-    /// When a stale document was last sent for again, and whether that is still under way
-    /// (one request at a time refreshes it).
-    refreshed_at: RwLock<Option<Instant>>,
-    refreshing: AtomicBool,
-    /// When the keys were last sent for, whether that worked or not.
-    keys_tried_at: RwLock<Option<Instant>>,
+    discovery: DiscoveryCache,
 }
 
 /// The configured providers, the flows in progress, and the runtime their requests run on.
@@ -203,28 +178,6 @@ fn refused(provider: &str, what: &str, e: impl std::fmt::Display) -> OidcError {
     OidcError::Refused(format!("the sign-in provider's answer was refused: {what}"))
 }
 
-/// A string claim the library does not model (Google's `hd`), lower-cased, read from the
-/// payload of an ID token whose signature and claims were already verified.
-fn unmodelled_claim(jwt: &str, name: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    let value = claims.get(name)?.as_str()?.trim().to_lowercase();
-    (!value.is_empty()).then_some(value)
-}
-
-/// Marks a discovery refresh under way; clears the mark when dropped.
-struct Refreshing<'a>(&'a AtomicBool);
-
-impl Drop for Refreshing<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
 /// An error with its sources, for the log.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut detail = e.to_string();
@@ -278,13 +231,7 @@ impl Provider {
         Ok(Provider {
             config: c.clone(),
             http,
-            discovered: RwLock::new(None),
-            metadata_ttl: METADATA_TTL,
-            retry_after: FAILURE_BACKOFF,
-            failed_at: RwLock::new(None),
-            refreshed_at: RwLock::new(None),
-            refreshing: AtomicBool::new(false),
-            keys_tried_at: RwLock::new(None),
+            discovery: DiscoveryCache::new(),
         })
     }
 
@@ -300,166 +247,17 @@ impl Provider {
         }
     }
 
-    /// The discovery document: fetched once, again after a day. While a stale document is
-    /// being fetched again (by one request at a time, at most every few seconds), or when that
-    /// fails, sign-ins go on with it. Without any document, a failure is remembered for a few
-    /// seconds so an outage answers at once instead of queuing requests behind timeouts.
-    async fn discovered(&self, issuer: &str) -> Result<Discovered, OidcError> {
-        let name = &self.config.name;
-        let cached = self
-            .discovered
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        match &cached {
-            Some(d) if d.fetched.elapsed() < self.metadata_ttl => return Ok(d.clone()),
-            Some(d) => {
-                let mut last = self.refreshed_at.write().unwrap_or_else(|p| p.into_inner());
-                if last.is_some_and(|t| t.elapsed() < self.retry_after)
-                    || self.refreshing.swap(true, Ordering::AcqRel)
-                {
-                    return Ok(d.clone());
-                }
-                *last = Some(Instant::now());
-            }
-            None => {
-                let recently_failed = self
-                    .failed_at
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_some_and(|t| t.elapsed() < self.retry_after);
-                if recently_failed {
-                    return Err(OidcError::Unavailable(
-                        "cannot reach the sign-in provider right now; try again in a moment".into(),
-                    ));
-                }
-            }
-        }
-        // Ends the refresh however this request ends (an error, or the caller giving up).
-        let _refresh = cached.as_ref().map(|_| Refreshing(&self.refreshing));
-        let issuer_url =
-            IssuerUrl::new(issuer.to_string()).map_err(|e| unavailable(name, "bad issuer", e))?;
-        match CoreProviderMetadata::discover_async(issuer_url, &self.http).await {
-            Ok(metadata) => {
-                let d = Discovered {
-                    metadata,
-                    fetched: Instant::now(),
-                    keys_fetched: Instant::now(),
-                };
-                *self.discovered.write().unwrap_or_else(|p| p.into_inner()) = Some(d.clone());
-                Ok(d)
-            }
-            Err(e) => {
-                let detail = error_chain(&e);
-                match cached {
-                    // Stale beats nothing: keep signing in with what we knew.
-                    Some(d) => {
-                        tracing::warn!(provider = %name, error = %detail, "discovery refresh failed; keeping the previous document");
-                        Ok(d)
-                    }
-                    None => {
-                        *self.failed_at.write().unwrap_or_else(|p| p.into_inner()) =
-                            Some(Instant::now());
-                        Err(unavailable(name, "discovery failed", detail))
-                    }
-                }
-            }
-        }
-    }
-
-    /// The provider's keys again, for a key id `d` does not know (the provider rotated keys):
-    /// the cached keys if another request fetched them since `d` was read, else fetched now,
-    /// at most once per [`JWKS_MIN_REFRESH`] whether that works or not. `None` if it is too
-    /// soon to ask again.
-    async fn refresh_keys(&self, d: &Discovered) -> Result<Option<Discovered>, OidcError> {
-        {
-            let cached = self.discovered.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = cached.as_ref().filter(|c| c.keys_fetched > d.keys_fetched) {
-                return Ok(Some(c.clone()));
-            }
-            let mut tried = self
-                .keys_tried_at
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            if d.keys_fetched.elapsed() < JWKS_MIN_REFRESH
-                || tried.is_some_and(|t| t.elapsed() < JWKS_MIN_REFRESH)
-            {
-                return Ok(None);
-            }
-            *tried = Some(Instant::now());
-        }
-        let keys = CoreJsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http)
-            .await
-            .map_err(|e| {
-                unavailable(&self.config.name, "key set refresh failed", error_chain(&e))
-            })?;
-        let mut cached = self.discovered.write().unwrap_or_else(|p| p.into_inner());
-        // Only the keys change: the document may have been refreshed meanwhile.
-        let mut fresh = cached.clone().unwrap_or_else(|| d.clone());
-        fresh.metadata = fresh.metadata.set_jwks(keys);
-        fresh.keys_fetched = Instant::now();
-        *cached = Some(fresh.clone());
-        tracing::info!(provider = %self.config.name, "signing keys refreshed");
-        Ok(Some(fresh))
-    }
-
-    fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
-        self.config
-            .scopes
-            .iter()
-            .filter(|s| s.as_str() != "openid")
-            .map(|s| Scope::new(s.clone()))
-    }
-
+    /// Start a sign-in with the flow of this provider's kind.
     async fn authorize(&self) -> Result<Authorization, OidcError> {
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let cfg = &self.config;
-        match &cfg.kind {
-            ProviderKind::Discovery { issuer_id, .. } => {
-                let d = self.discovered(issuer_id).await?;
-                let client = CoreClient::from_provider_metadata(
-                    d.metadata,
-                    ClientId::new(cfg.client_id.clone()),
-                    Some(ClientSecret::new(cfg.client_secret.0.clone())),
-                )
-                .set_redirect_uri(self.redirect_url()?);
-                let (url, state, nonce) = client
-                    .authorize_url(
-                        CoreAuthenticationFlow::AuthorizationCode,
-                        CsrfToken::new_random,
-                        Nonce::new_random,
-                    )
-                    .add_scopes(self.scopes())
-                    .set_pkce_challenge(challenge)
-                    .url();
-                Ok(Authorization {
-                    url,
-                    state: state.secret().clone(),
-                    nonce: nonce.secret().clone(),
-                    pkce_verifier: verifier.secret().clone(),
-                })
-            }
+        match &self.config.kind {
+            ProviderKind::Discovery { issuer_id, .. } => self.authorize_oidc(issuer_id).await,
             ProviderKind::OAuth2 {
                 authorization_url, ..
-            } => {
-                let client = oauth2::basic::BasicClient::new(ClientId::new(cfg.client_id.clone()))
-                    .set_auth_uri(AuthUrl::from_url(authorization_url.clone()))
-                    .set_redirect_uri(self.redirect_url()?);
-                let (url, state) = client
-                    .authorize_url(CsrfToken::new_random)
-                    .add_scopes(self.config.scopes.iter().map(|s| Scope::new(s.clone())))
-                    .set_pkce_challenge(challenge)
-                    .url();
-                Ok(Authorization {
-                    url,
-                    state: state.secret().clone(),
-                    nonce: String::new(),
-                    pkce_verifier: verifier.secret().clone(),
-                })
-            }
+            } => self.authorize_oauth2(authorization_url),
         }
     }
 
+    /// Finish a sign-in with the flow of this provider's kind.
     async fn finish(
         &self,
         code: String,
@@ -489,482 +287,5 @@ impl Provider {
                 .await
             }
         }
-    }
-
-    async fn finish_oidc(
-        &self,
-        issuer: &str,
-        code: String,
-        nonce: String,
-        verifier: String,
-    ) -> Result<ExternalIdentity, OidcError> {
-        let cfg = &self.config;
-        let name = cfg.name.as_str();
-        let mut d = self.discovered(issuer).await?;
-        let client_for = |d: &Discovered| -> Result<_, OidcError> {
-            Ok(CoreClient::from_provider_metadata(
-                d.metadata.clone(),
-                ClientId::new(cfg.client_id.clone()),
-                Some(ClientSecret::new(cfg.client_secret.0.clone())),
-            )
-            .set_redirect_uri(self.redirect_url()?)
-            .set_auth_type(self.auth_type()))
-        };
-        let client = client_for(&d)?;
-        let response = client
-            .exchange_code(AuthorizationCode::new(code))
-            .map_err(|e| unavailable(name, "the provider has no token endpoint", e))?
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| token_error(name, e))?;
-        let id_token = response
-            .id_token()
-            .ok_or_else(|| refused(name, "no ID token", "the token response has no id_token"))?;
-        let nonce = Nonce::new(nonce);
-        let mut client = client;
-        let claims = loop {
-            let checked = {
-                let verifier = client.id_token_verifier();
-                id_token.claims(&verifier, &nonce).cloned()
-            };
-            match checked {
-                Ok(c) => break c,
-                Err(ClaimsVerificationError::SignatureVerification(
-                    SignatureVerificationError::NoMatchingKey,
-                )) => match self.refresh_keys(&d).await? {
-                    Some(fresh) => {
-                        d = fresh;
-                        client = client_for(&d)?;
-                    }
-                    None => {
-                        return Err(refused(
-                            name,
-                            "the ID token is signed with an unknown key",
-                            "no matching key after refresh",
-                        ))
-                    }
-                },
-                Err(e) => {
-                    let what = match &e {
-                        ClaimsVerificationError::InvalidAudience(_) => {
-                            "the ID token is for another client"
-                        }
-                        ClaimsVerificationError::InvalidIssuer(_) => {
-                            "the ID token is from another issuer"
-                        }
-                        ClaimsVerificationError::InvalidNonce(_) => {
-                            "the ID token's nonce does not match"
-                        }
-                        ClaimsVerificationError::Expired(_) => "the ID token has expired",
-                        ClaimsVerificationError::SignatureVerification(_) => {
-                            "the ID token's signature is invalid"
-                        }
-                        _ => "the ID token is invalid",
-                    };
-                    return Err(refused(name, what, e));
-                }
-            }
-        };
-        // The access token must be the one the ID token was issued with.
-        if let Some(expected) = claims.access_token_hash() {
-            let verifier = client.id_token_verifier();
-            let alg = id_token
-                .signing_alg()
-                .map_err(|e| refused(name, "the ID token's algorithm is unusable", e))?;
-            let key = id_token
-                .signing_key(&verifier)
-                .map_err(|e| refused(name, "the ID token's key is unusable", e))?;
-            let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
-                .map_err(|e| refused(name, "the access token hash cannot be checked", e))?;
-            if actual != *expected {
-                return Err(refused(
-                    name,
-                    "the access token does not belong to the ID token",
-                    "at_hash mismatch",
-                ));
-            }
-        }
-        let mut identity = ExternalIdentity {
-            provider: cfg.name.clone(),
-            subject: claims.subject().as_str().to_string(),
-            email: claims.email().map(|e| e.as_str().trim().to_lowercase()),
-            email_verified: claims.email_verified().unwrap_or(false),
-            name: claims
-                .name()
-                .and_then(|n| n.get(None))
-                .map(|n| n.as_str().to_string()),
-            username: claims.preferred_username().map(|u| u.as_str().to_string()),
-            hosted_domain: unmodelled_claim(&id_token.to_string(), "hd"),
-        };
-        if identity.email.is_none() && client.user_info_url().is_some() {
-            // Some providers put the address in the userinfo answer only.
-            let info: CoreUserInfoClaims = client
-                .user_info(
-                    response.access_token().clone(),
-                    Some(claims.subject().clone()),
-                )
-                .map_err(|e| unavailable(name, "userinfo", e))?
-                .request_async(&self.http)
-                .await
-                .map_err(|e| match e {
-                    openidconnect::UserInfoError::Request(r) => {
-                        unavailable(name, "userinfo request failed", r)
-                    }
-                    other => refused(name, "the userinfo answer was refused", other),
-                })?;
-            identity.email = info.email().map(|e| e.as_str().trim().to_lowercase());
-            identity.email_verified = info.email_verified().unwrap_or(false);
-            if identity.name.is_none() {
-                identity.name = info
-                    .name()
-                    .and_then(|n| n.get(None))
-                    .map(|n| n.as_str().to_string());
-            }
-            if identity.username.is_none() {
-                identity.username = info.preferred_username().map(|u| u.as_str().to_string());
-            }
-        }
-        Ok(identity)
-    }
-
-    async fn finish_oauth2(
-        &self,
-        token_url: &url::Url,
-        userinfo_url: &url::Url,
-        emails_url: Option<&url::Url>,
-        code: String,
-        verifier: String,
-    ) -> Result<ExternalIdentity, OidcError> {
-        let cfg = &self.config;
-        let name = cfg.name.as_str();
-        let client = oauth2::basic::BasicClient::new(ClientId::new(cfg.client_id.clone()))
-            .set_client_secret(ClientSecret::new(cfg.client_secret.0.clone()))
-            .set_token_uri(TokenUrl::from_url(token_url.clone()))
-            .set_redirect_uri(self.redirect_url()?)
-            .set_auth_type(self.auth_type());
-        let response = client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-            .request_async(&self.http)
-            .await
-            .map_err(|e| token_error(name, e))?;
-        let token = response.access_token().secret().clone();
-        let info = self.get_json(userinfo_url, &token).await?;
-        let claim = |key: &str| -> Option<String> {
-            match info.get(key)? {
-                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }
-        };
-        let subject = claim(&cfg.claims.subject).ok_or_else(|| {
-            refused(
-                name,
-                "the userinfo answer has no subject",
-                format!("claim {:?} missing", cfg.claims.subject),
-            )
-        })?;
-        let mut email = claim(&cfg.claims.email).map(|e| e.to_lowercase());
-        let mut verified = match info.get("email_verified") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s == "true",
-            _ => false,
-        };
-        if let Some(url) = emails_url {
-            // GitHub style: [{"email", "primary", "verified"}]; the primary verified address wins.
-            let list = self.get_json(url, &token).await?;
-            let entries: Vec<(String, bool, bool)> = list
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|e| {
-                            Some((
-                                e.get("email")?.as_str()?.trim().to_lowercase(),
-                                e.get("primary").and_then(Value::as_bool).unwrap_or(false),
-                                e.get("verified").and_then(Value::as_bool).unwrap_or(false),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some((e, _, _)) = entries.iter().find(|(_, primary, v)| *primary && *v) {
-                email = Some(e.clone());
-                verified = true;
-            } else if let Some(current) = &email {
-                verified = entries.iter().any(|(e, _, v)| e == current && *v);
-            }
-        }
-        Ok(ExternalIdentity {
-            provider: cfg.name.clone(),
-            subject,
-            email,
-            email_verified: verified,
-            name: claim(&cfg.claims.name),
-            username: claim(&cfg.claims.username),
-            hosted_domain: None,
-        })
-    }
-
-    /// GET a JSON document with the access token, bounded in size.
-    async fn get_json(&self, url: &url::Url, token: &str) -> Result<Value, OidcError> {
-        let name = self.config.name.as_str();
-        let mut response = self
-            .http
-            .client()
-            .get(url.clone())
-            .bearer_auth(token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| unavailable(name, "userinfo request failed", e))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(unavailable(name, "userinfo request failed", status));
-        }
-        if !status.is_success() {
-            return Err(refused(name, "the userinfo request was refused", status));
-        }
-        let body = fetch::read_body(&mut response)
-            .await
-            .map_err(|e| unavailable(name, "userinfo request failed", e))?
-            .ok_or_else(|| {
-                refused(
-                    name,
-                    "the userinfo answer is too large",
-                    format!("over {} bytes", fetch::MAX_BODY),
-                )
-            })?;
-        serde_json::from_slice(&body)
-            .map_err(|e| refused(name, "the userinfo answer is not JSON", e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-
-    const SERVE: u8 = 0;
-    const FAIL: u8 = 1;
-    const HUGE: u8 = 2;
-    const SLOW: u8 = 3;
-
-    /// A provider stand-in on loopback: serves a discovery document and an empty key set,
-    /// or fails with 503, or answers discovery with a valid document padded over the limit (no
-    /// length given), or slowly. Counts the discovery and key set requests.
-    struct Stub {
-        issuer: String,
-        discoveries: Arc<AtomicUsize>,
-        key_sets: Arc<AtomicUsize>,
-        mode: Arc<AtomicU8>,
-    }
-
-    fn stub() -> Stub {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let issuer = format!("http://{}", listener.local_addr().expect("addr"));
-        let (discoveries, mode) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicU8::new(SERVE)),
-        );
-        let key_sets = Arc::new(AtomicUsize::new(0));
-        let (d, m, iss) = (Arc::clone(&discoveries), Arc::clone(&mode), issuer.clone());
-        let k = Arc::clone(&key_sets);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).to_string();
-                let discovery = head.contains("/.well-known/openid-configuration");
-                if discovery {
-                    d.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    k.fetch_add(1, Ordering::SeqCst);
-                }
-                if discovery && m.load(Ordering::SeqCst) == SLOW {
-                    std::thread::sleep(Duration::from_millis(300));
-                }
-                let body = if discovery {
-                    format!(
-                        r#"{{"issuer":"{iss}","authorization_endpoint":"{iss}/auth","token_endpoint":"{iss}/token","jwks_uri":"{iss}/jwks","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"]}}"#
-                    )
-                } else {
-                    r#"{"keys":[]}"#.to_string()
-                };
-                let _ = match m.load(Ordering::SeqCst) {
-                    FAIL => stream.write_all(
-                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    ),
-                    HUGE if discovery => stream
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n")
-                        .and_then(|_| {
-                            // A valid document, padded past the limit.
-                            let padded = format!(
-                                r#"{{"x_padding":"{}",{}"#,
-                                "a".repeat(2 << 20),
-                                &body[1..]
-                            );
-                            stream.write_all(padded.as_bytes())
-                        }),
-                    _ => stream.write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                        .as_bytes(),
-                    ),
-                };
-            }
-        });
-        Stub {
-            issuer,
-            discoveries,
-            key_sets,
-            mode,
-        }
-    }
-
-    fn provider(issuer: &str) -> Provider {
-        let config = crate::config::Config::from_toml(&format!(
-            "[[oidc]]\nname = \"corp\"\nissuer = \"{issuer}\"\nclient_id = \"c\"\nclient_secret = \"s\"\ntimeout = \"5s\"\n"
-        ))
-        .expect("config");
-        Provider::new(&config.oidc[0]).expect("provider")
-    }
-
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
-
-    #[test]
-    fn a_stale_document_is_fetched_again_by_one_request_and_kept_when_that_fails() {
-        let stub = stub();
-        let mut p = provider(&stub.issuer);
-        p.metadata_ttl = Duration::ZERO; // every document is stale at once
-        let count = || stub.discoveries.load(Ordering::SeqCst);
-        block_on(async {
-            p.discovered(&stub.issuer).await.expect("first fetch");
-            assert_eq!(count(), 1);
-            p.discovered(&stub.issuer).await.expect("refresh");
-            assert_eq!(count(), 2);
-            // Another request right after goes on with the stale document.
-            p.discovered(&stub.issuer).await.expect("stale");
-            assert_eq!(count(), 2);
-            // The provider fails: the next refresh keeps the document it had.
-            stub.mode.store(FAIL, Ordering::SeqCst);
-            *p.refreshed_at.write().expect("lock") = None;
-            p.discovered(&stub.issuer).await.expect("kept");
-            assert_eq!(count(), 3);
-            p.discovered(&stub.issuer).await.expect("kept");
-            assert_eq!(count(), 3, "no request queues behind a failing provider");
-        });
-    }
-
-    #[test]
-    fn one_stale_refresh_runs_at_a_time_however_long_it_takes() {
-        let stub = stub();
-        let mut p = provider(&stub.issuer);
-        p.metadata_ttl = Duration::ZERO;
-        p.retry_after = Duration::ZERO; // only the refresh under way holds others off
-        block_on(async {
-            p.discovered(&stub.issuer).await.expect("first fetch");
-            stub.mode.store(SLOW, Ordering::SeqCst);
-            let (a, b) = tokio::join!(p.discovered(&stub.issuer), p.discovered(&stub.issuer));
-            assert!(a.is_ok() && b.is_ok());
-        });
-        assert_eq!(stub.discoveries.load(Ordering::SeqCst), 2);
-        assert!(!p.refreshing.load(Ordering::SeqCst), "the mark is cleared");
-    }
-
-    #[test]
-    fn keys_another_request_fetched_are_used_and_fetching_is_limited() {
-        let stub = stub();
-        let p = provider(&stub.issuer);
-        let keys = || stub.key_sets.load(Ordering::SeqCst);
-        block_on(async {
-            let old = p.discovered(&stub.issuer).await.expect("discovery");
-            let at_start = keys();
-            // Just discovered: too soon to ask for the keys again.
-            assert!(p.refresh_keys(&old).await.expect("refresh").is_none());
-            std::thread::sleep(JWKS_MIN_REFRESH + Duration::from_millis(100));
-            let fresh = p
-                .refresh_keys(&old)
-                .await
-                .expect("refresh")
-                .expect("fetched");
-            assert_eq!(keys(), at_start + 1);
-            // A request still holding the old copy gets the keys fetched meanwhile.
-            let again = p
-                .refresh_keys(&old)
-                .await
-                .expect("refresh")
-                .expect("cached");
-            assert_eq!(again.keys_fetched, fresh.keys_fetched);
-            assert_eq!(keys(), at_start + 1);
-            // Holding the newest copy, it is too soon to fetch again.
-            assert!(p.refresh_keys(&fresh).await.expect("refresh").is_none());
-            assert_eq!(keys(), at_start + 1);
-        });
-    }
-
-    #[test]
-    fn without_a_document_a_failure_answers_at_once_for_a_while() {
-        let stub = stub();
-        stub.mode.store(FAIL, Ordering::SeqCst);
-        let p = provider(&stub.issuer);
-        block_on(async {
-            assert!(matches!(
-                p.discovered(&stub.issuer).await,
-                Err(OidcError::Unavailable(_))
-            ));
-            assert!(matches!(
-                p.discovered(&stub.issuer).await,
-                Err(OidcError::Unavailable(_))
-            ));
-        });
-        assert_eq!(stub.discoveries.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn unmodelled_claims_are_read_from_the_payload() {
-        use base64::Engine as _;
-        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-        let jwt = format!(
-            "{}.{}.sig",
-            enc(r#"{"alg":"RS256"}"#),
-            enc(r#"{"sub":"1","hd":"Corp.Example","n":3}"#)
-        );
-        assert_eq!(
-            unmodelled_claim(&jwt, "hd").as_deref(),
-            Some("corp.example")
-        );
-        assert_eq!(unmodelled_claim(&jwt, "n"), None);
-        assert_eq!(unmodelled_claim(&jwt, "missing"), None);
-        assert_eq!(unmodelled_claim("not-a-jwt", "hd"), None);
-        assert_eq!(unmodelled_claim("a.!!!.c", "hd"), None);
-    }
-
-    #[test]
-    fn an_answer_over_the_limit_is_refused_not_read_whole() {
-        let stub = stub();
-        stub.mode.store(HUGE, Ordering::SeqCst);
-        let p = provider(&stub.issuer);
-        let result = block_on(p.discovered(&stub.issuer));
-        assert!(matches!(result, Err(OidcError::Unavailable(_))));
-        assert_eq!(stub.discoveries.load(Ordering::SeqCst), 1);
-        // The same provider, answering normally, is fine.
-        stub.mode.store(SERVE, Ordering::SeqCst);
-        *p.failed_at.write().expect("lock") = None;
-        assert!(block_on(p.discovered(&stub.issuer)).is_ok());
     }
 }
