@@ -12,9 +12,13 @@ use authgate::auth::{cookie, session};
 use authgate::config::Config;
 use authgate::policy::path::normalise_path;
 use authgate::policy::routes::find_route;
-use authgate::store::{Role, SessionRecord, Store, UserRecord, UserStatus};
+use authgate::store::redb::RedbStore;
+use authgate::store::{
+    NewAccount, NewSession, Role, SessionRecord, SignIn, Store, UserRecord, UserStatus,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
+use tokio::runtime::Runtime;
 
 /// Sessions stored before measuring the lookup.
 const SESSIONS: usize = 2_000;
@@ -45,10 +49,58 @@ fn bench_routing(c: &mut Criterion) {
     });
 }
 
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("runtime")
+}
+
+/// The store read behind a session check not remembered: cookie parse → SHA-256 → one read of
+/// session and user → liveness.
+fn check_in_store(store: &Store, headers: &HeaderMap, wire_name: &str, now: i64) -> bool {
+    let tokens = cookie::session_token_refs(black_box(headers), wire_name);
+    futures_lite_block(async {
+        for token in tokens {
+            let Some(key) = session::key_for(token) else {
+                continue;
+            };
+            if let Some((s, u)) = store.get_session(&key).await.expect("store") {
+                if session::is_live(&s, &u, 7200, now) {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+/// Reads of redb complete without waiting: poll once, no runtime needed.
+fn futures_lite_block<T>(f: impl std::future::Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("a redb read waited"),
+    }
+}
+
+fn create_bench_user(rt: &Runtime, store: &Store) {
+    rt.block_on(store.create_user(NewAccount {
+        user: bench_user(),
+        invite: None,
+        identity: None,
+        session: None,
+    }))
+    .expect("user");
+}
+
 fn bench_session_check(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("bench.redb")).expect("store");
-    store.create_user(&bench_user(), None).expect("user");
+    let rt = runtime();
+    let store = Store::open_redb(&dir.path().join("bench.redb"), 64 << 20).expect("store");
+    create_bench_user(&rt, &store);
     let now = authgate::app::now_secs();
     let mut last = String::new();
     for _ in 0..SESSIONS {
@@ -63,12 +115,20 @@ fn bench_session_check(c: &mut Criterion) {
             ip: Some("127.0.0.1".into()),
             user_agent: Some("bench".into()),
         };
-        store
-            .create_session(&t.key, &record, 7200)
-            .expect("session");
+        rt.block_on(store.open_session(SignIn {
+            session: NewSession {
+                key: t.key,
+                record,
+                idle_secs: 7200,
+            },
+            replaces: Vec::new(),
+            identity: None,
+        }))
+        .expect("session");
         last = t.token;
     }
     let config = Config::from_toml("").expect("config");
+    let wire_name = cookie::wire_name(&config.session);
     let mut headers = HeaderMap::new();
     headers.insert(
         "cookie",
@@ -79,10 +139,8 @@ fn bench_session_check(c: &mut Criterion) {
         &format!("session check ({SESSIONS} sessions stored)"),
         |b| {
             b.iter(|| {
-                let tokens = cookie::session_tokens(black_box(&headers), &config.session);
-                let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                let found = session::check_tokens(&store, &refs, 7200, now).expect("store");
-                assert!(found.is_some());
+                let found = check_in_store(&store, &headers, &wire_name, now);
+                assert!(found);
                 black_box(found)
             })
         },
@@ -119,8 +177,11 @@ fn bench_many_sessions(c: &mut Criterion) {
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("many.redb");
-    let store = Store::open(&db).expect("store");
-    store.create_user(&bench_user(), None).expect("user");
+    let rt = runtime();
+    let store = Store::open_redb(&db, 64 << 20).expect("store");
+    create_bench_user(&rt, &store);
+    drop(store);
+    let store = RedbStore::open(&db).expect("store");
     let now = authgate::app::now_secs();
     let mut sample = Vec::new();
     let mut batch = Vec::with_capacity(50_000);
@@ -151,11 +212,11 @@ fn bench_many_sessions(c: &mut Criterion) {
     store.import_sessions(&batch, 7200).expect("import");
     drop(store);
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
-    Store::open(&db)
+    RedbStore::open(&db)
         .expect("reopen")
         .compact()
         .expect("compact");
-    let store = Store::open(&db).expect("reopen");
+    let store = Store::open_redb(&db, 64 << 20).expect("reopen");
     let compacted = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "{count} sessions: file {size} bytes ({} per session), after compaction {compacted} ({} per session)",
@@ -168,6 +229,7 @@ fn bench_many_sessions(c: &mut Criterion) {
         db.display()
     ))
     .expect("config");
+    let wire_name = cookie::wire_name(&config.session);
     let headers: Vec<HeaderMap> = sample
         .iter()
         .map(|t| {
@@ -186,18 +248,22 @@ fn bench_many_sessions(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 i = (i + 1) % headers.len();
-                let tokens = cookie::session_tokens(black_box(&headers[i]), &config.session);
-                let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-                let found = session::check_tokens(&store, &refs, 7200, now).expect("store");
-                assert!(found.is_some());
+                let found = check_in_store(&store, &headers[i], &wire_name, now);
+                assert!(found);
                 black_box(found)
             })
         },
     );
     drop(store);
-    let app = authgate::app::App::new(config, Store::open(&db).expect("store")).expect("app");
+    let store = Store::open_redb(&db, 64 << 20).expect("store");
+    let app = rt
+        .block_on(async { authgate::app::App::new(config, store) })
+        .expect("app");
     for h in &headers {
-        assert!(app.identify(h).expect("identify").is_some());
+        let found = rt
+            .block_on(app.auth.authenticate(h, now))
+            .expect("identify");
+        assert!(found.is_some());
     }
     let mut i = 0usize;
     c.bench_function(
@@ -208,7 +274,8 @@ fn bench_many_sessions(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 i = (i + 1) % headers.len();
-                let found = app.identify(black_box(&headers[i])).expect("identify");
+                let found = futures_lite_block(app.auth.authenticate(black_box(&headers[i]), now))
+                    .expect("identify");
                 black_box(found.is_some())
             })
         },

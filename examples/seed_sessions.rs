@@ -9,7 +9,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use authgate::auth::session;
-use authgate::store::{Role, SessionRecord, Store, UserRecord, UserStatus};
+use authgate::store::redb::RedbStore;
+use authgate::store::{NewAccount, Role, SessionRecord, UserRecord, UserStatus, Users as _};
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +22,7 @@ fn run() -> Result<(), String> {
     if path.exists() {
         return Err(format!("{db} exists: give a new file"));
     }
-    let store = Store::open(path).map_err(|e| e.to_string())?;
+    let store = RedbStore::open(path).map_err(|e| e.to_string())?;
     let now = authgate::app::now_secs();
     let user = UserRecord {
         id: "seeded-user".into(),
@@ -40,7 +41,17 @@ fn run() -> Result<(), String> {
         last_login_at: None,
         expires_at: None,
     };
-    store.create_user(&user, None).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime
+        .block_on(store.create_user(NewAccount {
+            user: user.clone(),
+            invite: None,
+            identity: None,
+            session: None,
+        }))
+        .map_err(|e| e.to_string())?;
     let every = (count / 10_000).max(1);
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(tokens_file).map_err(|e| format!("{tokens_file}: {e}"))?,

@@ -1,18 +1,17 @@
 //! The access decision for a request to a protected app, shared by the proxy path and the
-//! forward-auth endpoints: route match on the normalised path, session check, route policy.
+//! forward-auth endpoints: the route for the (canonical) host and normalised path, then the
+//! route's policy for who the authenticator says the request is from.
 
 use http::{HeaderMap, Method};
 
-use crate::app::App;
-use std::sync::Arc;
-
-use crate::auth::session::Identity;
+use crate::auth::authenticator::{Credential, Principal};
+use crate::config::Config;
 use crate::policy::routes::{decide, find_route, Access, Route, RoutePolicy};
 
 /// What to do with a request.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Serve it; `auth` is the session if one was presented (public routes may have none).
+    /// Serve it (public routes may have no principal).
     Allow,
     /// A session is needed and there is none.
     LoginRequired,
@@ -50,6 +49,29 @@ pub fn policy_name(route: &Route) -> &'static str {
     }
 }
 
+/// Who a request is from, as far as the authenticator could tell.
+#[derive(Debug, Clone)]
+pub enum Seen {
+    /// No credential names a live session.
+    Nobody,
+    Principal(Principal),
+    /// The store could not be read: nobody can be confirmed.
+    Unknown,
+}
+
+/// Ask the authenticator who a request is from; a store failure is [`Seen::Unknown`] (logged),
+/// so routes that need a session fail closed.
+pub async fn seen(app: &crate::app::App, headers: &HeaderMap) -> Seen {
+    match app.auth.authenticate(headers, crate::app::now_secs()).await {
+        Ok(Some(p)) => Seen::Principal(p),
+        Ok(None) => Seen::Nobody,
+        Err(e) => {
+            tracing::error!(error = %e, "session check failed");
+            Seen::Unknown
+        }
+    }
+}
+
 /// A decision with what it was based on.
 #[derive(Debug)]
 pub struct Decision<'a> {
@@ -57,21 +79,27 @@ pub struct Decision<'a> {
     pub route: Option<&'a Route>,
     /// The matched route's metrics label.
     pub label: Option<&'a std::sync::Arc<String>>,
-    /// Who the request is from, if it carries a live session (public routes may have none).
-    pub identity: Option<Arc<Identity>>,
-    /// The session came as a bearer token (to be kept from the upstream).
-    pub bearer_used: bool,
+    /// Who the request is from, when it is allowed for someone (public routes may have none).
+    pub principal: Option<Principal>,
+}
+
+impl Decision<'_> {
+    /// The credential came as a bearer session token, which the upstream must not receive.
+    pub fn bearer_used(&self) -> bool {
+        self.principal
+            .as_ref()
+            .is_some_and(|p| p.credential == Credential::BearerSession)
+    }
 }
 
 /// Decide for a request to a canonical `host` (from [`crate::policy::host::parse_host`]; empty
-/// when the request names none) and a *normalised* `path`.
+/// when the request names none) and a *normalised* `path`, from `seen`.
 pub fn evaluate<'a>(
-    app: &App,
     policy: &'a crate::app::Policy,
     host: &str,
     path: &str,
     method: &Method,
-    headers: &HeaderMap,
+    seen: Seen,
 ) -> Decision<'a> {
     let found = find_route(&policy.routes, host, path, method);
     let Ok(Some((index, route))) = found else {
@@ -83,39 +111,37 @@ pub fn evaluate<'a>(
             },
             route: None,
             label: None,
-            identity: None,
-            bearer_used: false,
+            principal: None,
         };
     };
-    let seen = match app.identify(headers) {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "session check failed");
-            if route.policy == RoutePolicy::Public {
-                None
-            } else {
-                return Decision {
-                    verdict: Verdict::Unavailable,
-                    route: Some(route),
-                    label: policy.labels.get(index),
-                    identity: None,
-                    bearer_used: false,
-                };
+    let label = policy.labels.get(index);
+    let principal = match seen {
+        Seen::Principal(p) if !p.second_factor_pending => Some(p),
+        // A session still waiting for its second factor is no session here.
+        Seen::Principal(_) | Seen::Nobody => None,
+        Seen::Unknown if route.policy == RoutePolicy::Public => None,
+        Seen::Unknown => {
+            return Decision {
+                verdict: Verdict::Unavailable,
+                route: Some(route),
+                label,
+                principal: None,
             }
         }
     };
-    let verdict = match decide(route, seen.as_ref().map(|s| s.identity.groups.as_slice())) {
+    let verdict = match decide(
+        route,
+        principal.as_ref().map(|p| p.identity().groups.as_slice()),
+    ) {
         Access::Allow => Verdict::Allow,
         Access::LoginRequired => Verdict::LoginRequired,
         Access::Forbidden => Verdict::Forbidden,
     };
-    let bearer_used = seen.as_ref().is_some_and(|s| s.via_bearer);
     Decision {
         verdict,
         route: Some(route),
-        label: policy.labels.get(index),
-        identity: seen.map(|s| s.identity),
-        bearer_used,
+        label,
+        principal,
     }
 }
 
@@ -133,11 +159,10 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// The login page URL that brings the user back to `original` afterwards.
-pub fn login_url(app: &App, original: &str) -> String {
-    let cfg = &app.config;
+pub fn login_url(config: &Config, original: &str) -> String {
     let rd: String = form_urlencoded::byte_serialize(original.as_bytes()).collect();
     format!(
         "{}{}/login?rd={rd}",
-        cfg.server.public_url.origin, cfg.auth.prefix
+        config.server.public_url.origin, config.auth.prefix
     )
 }

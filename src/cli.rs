@@ -1,15 +1,16 @@
 //! Administration from the shell (`authgate user ...`, `authgate invite create`), working on the
-//! same database file as the server. Each function returns what to print, or an error message.
+//! same database as the server. Each function returns what to print, or an error message.
 
 use crate::app::now_secs;
 use crate::auth::password::hash_blocking;
 use crate::config::{parse_duration, Config};
 use crate::store::{
-    AuditRecord, InviteRecord, Role, Store, UserRecord, UserStatus, UserWriteError,
+    AdminChange, AuditRecord, InviteRecord, NewAccount, Role, Store, UserRecord, UserStatus,
+    WriteError,
 };
 
 fn open(config: &Config) -> Result<Store, String> {
-    Store::open(&config.storage.path).map_err(|e| e.to_string())
+    Store::open_redb(&config.storage.path, config.storage.cache_size).map_err(|e| e.to_string())
 }
 
 fn parse_role(word: &str) -> Result<Role, String> {
@@ -21,16 +22,21 @@ fn parse_role(word: &str) -> Result<Role, String> {
     }
 }
 
-fn find(store: &Store, who: &str) -> Result<UserRecord, String> {
-    if let Some(u) = store.get_user(who.trim()).map_err(|e| e.to_string())? {
+async fn find(store: &Store, who: &str) -> Result<UserRecord, String> {
+    if let Some(u) = store
+        .get_user(who.trim())
+        .await
+        .map_err(|e| e.to_string())?
+    {
         return Ok(u);
     }
     crate::api::find_account(store, who)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user {who:?} (give an id, an email or a username)"))
 }
 
-fn audit(
+async fn audit(
     store: &Store,
     event: &str,
     target: Option<&str>,
@@ -44,16 +50,19 @@ fn audit(
         ip: None,
         detail,
     };
-    store.append_audit(&[entry]).map_err(|e| e.to_string())
+    store
+        .append_audit(vec![entry])
+        .await
+        .map_err(|e| e.to_string())
 }
 
-fn write_error(e: UserWriteError) -> String {
+fn write_error(e: WriteError) -> String {
     match e {
-        UserWriteError::EmailTaken => "this email address is already registered".into(),
-        UserWriteError::EmailConfusable => {
+        WriteError::EmailTaken => "this email address is already registered".into(),
+        WriteError::EmailConfusable => {
             "this email address looks too much like one that is already registered".into()
         }
-        UserWriteError::UsernameTaken => "this username is taken".into(),
+        WriteError::UsernameTaken => "this username is taken".into(),
         other => other.to_string(),
     }
 }
@@ -71,7 +80,7 @@ fn random_password() -> Result<String, String> {
 }
 
 /// `user add`: an active user; without a password one is generated and printed once.
-pub fn user_add(
+pub async fn user_add(
     config: &Config,
     email: &str,
     username: Option<&str>,
@@ -109,13 +118,22 @@ pub fn user_add(
         last_login_at: None,
         expires_at: None,
     };
-    store.create_user(&user, None).map_err(write_error)?;
+    let user = store
+        .create_user(NewAccount {
+            user,
+            invite: None,
+            identity: None,
+            session: None,
+        })
+        .await
+        .map_err(write_error)?;
     audit(
         &store,
         "account_created",
         Some(&user.id),
         Some(format!("role={}", role.as_str())),
-    )?;
+    )
+    .await?;
     let mut out = format!("created {} {} ({})", user.id, user.email, role.as_str());
     if generated {
         out.push_str(&format!("\npassword: {password}"));
@@ -123,16 +141,15 @@ pub fn user_add(
     Ok(out)
 }
 
-/// `user list`: one line per user.
 /// `setup-code`: the code setup from another machine asks for, while no owner exists. Works
 /// while the server runs (the code is a file beside the database, which the server created).
-pub fn setup_code(config: &Config) -> Result<String, String> {
+pub async fn setup_code(config: &Config) -> Result<String, String> {
     if let Some(code) = crate::auth::setup_code::read(config) {
         return Ok(code);
     }
-    match Store::open(&config.storage.path) {
+    match Store::open_redb(&config.storage.path, config.storage.cache_size) {
         Ok(store) => {
-            if store.owner_exists().map_err(|e| e.to_string())? {
+            if store.owner_exists().await.map_err(|e| e.to_string())? {
                 Err("setup is complete: an owner exists, so there is no setup code".into())
             } else {
                 crate::auth::setup_code::ensure(config)
@@ -149,7 +166,7 @@ pub fn setup_code(config: &Config) -> Result<String, String> {
 pub fn compact(config: &Config) -> Result<String, String> {
     let path = &config.storage.path;
     let before = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let store = open(config)?;
+    let store = crate::store::redb::RedbStore::open(path).map_err(|e| e.to_string())?;
     store.compact().map_err(|e| e.to_string())?;
     let after = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     Ok(format!(
@@ -158,9 +175,10 @@ pub fn compact(config: &Config) -> Result<String, String> {
     ))
 }
 
-pub fn user_list(config: &Config) -> Result<String, String> {
+/// `user list`: one line per user.
+pub async fn user_list(config: &Config) -> Result<String, String> {
     let store = open(config)?;
-    let mut users = store.list_users().map_err(|e| e.to_string())?;
+    let mut users = store.list_users().await.map_err(|e| e.to_string())?;
     users.sort_by_key(|u| u.created_at);
     let mut out = format!(
         "{:<32}  {:<30}  {:<16}  {:<6}  {:<8}  groups",
@@ -181,20 +199,22 @@ pub fn user_list(config: &Config) -> Result<String, String> {
 }
 
 /// `user passwd`: set the password and revoke every session of the user.
-pub fn user_passwd(config: &Config, who: &str, password: &str) -> Result<String, String> {
+pub async fn user_passwd(config: &Config, who: &str, password: &str) -> Result<String, String> {
     check_password(config, password)?;
     let store = open(config)?;
-    let user = find(&store, who)?;
+    let user = find(&store, who).await?;
     let hash = hash_blocking(password)?;
     let revoked = store
-        .set_password(&user.id, &hash, now_secs(), None)
+        .set_password(&user.id, hash, now_secs(), None)
+        .await
         .map_err(write_error)?;
     audit(
         &store,
         "password_reset",
         Some(&user.id),
         Some(format!("revoked={revoked}")),
-    )?;
+    )
+    .await?;
     Ok(format!(
         "password of {} changed; {revoked} sessions revoked",
         user.email
@@ -202,36 +222,35 @@ pub fn user_passwd(config: &Config, who: &str, password: &str) -> Result<String,
 }
 
 /// Apply an administrative change (never leaving no owner) and audit it.
-fn admin_change(
+async fn admin_change(
     config: &Config,
     who: &str,
     detail: String,
-    change: impl FnOnce(&mut UserRecord),
+    change: AdminChange,
 ) -> Result<(UserRecord, usize), String> {
     let store = open(config)?;
-    let user = find(&store, who)?;
+    let user = find(&store, who).await?;
     let (after, revoked) = store
-        .admin_update_user::<()>(&user.id, |u| {
-            change(u);
-            u.updated_at = now_secs();
-            Ok(())
-        })
-        .map_err(write_error)?
-        .map_err(|()| "refused".to_string())?;
+        .admin_update(&user.id, change, now_secs())
+        .await
+        .map_err(write_error)?;
     audit(
         &store,
         "admin_user_update",
         Some(&user.id),
         Some(format!("{detail} revoked={revoked}")),
-    )?;
+    )
+    .await?;
     Ok((after, revoked))
 }
 
 /// `user disable`: disable and revoke every session (never the last owner).
-pub fn user_disable(config: &Config, who: &str) -> Result<String, String> {
-    let (user, revoked) = admin_change(config, who, "status=disabled".into(), |u| {
-        u.status = UserStatus::Disabled
-    })?;
+pub async fn user_disable(config: &Config, who: &str) -> Result<String, String> {
+    let change = AdminChange {
+        status: Some(UserStatus::Disabled),
+        ..AdminChange::default()
+    };
+    let (user, revoked) = admin_change(config, who, "status=disabled".into(), change).await?;
     Ok(format!(
         "{} disabled; {revoked} sessions revoked",
         user.email
@@ -239,16 +258,18 @@ pub fn user_disable(config: &Config, who: &str) -> Result<String, String> {
 }
 
 /// `user role`: change the role (never demoting the last owner).
-pub fn user_role(config: &Config, who: &str, role: &str) -> Result<String, String> {
+pub async fn user_role(config: &Config, who: &str, role: &str) -> Result<String, String> {
     let role = parse_role(role)?;
-    let (user, _) = admin_change(config, who, format!("role={}", role.as_str()), |u| {
-        u.role = role
-    })?;
+    let change = AdminChange {
+        role: Some(role),
+        ..AdminChange::default()
+    };
+    let (user, _) = admin_change(config, who, format!("role={}", role.as_str()), change).await?;
     Ok(format!("{} is now {}", user.email, role.as_str()))
 }
 
 /// `invite create`: prints the code and the registration link.
-pub fn invite_create(
+pub async fn invite_create(
     config: &Config,
     role: &str,
     groups: Option<&str>,
@@ -290,14 +311,16 @@ pub fn invite_create(
         created_at: now,
     };
     store
-        .create_invite(&code, &invite)
+        .create_invite(code.clone(), invite)
+        .await
         .map_err(|e| e.to_string())?;
     audit(
         &store,
         "invite_create",
         None,
         Some(format!("role={} uses={uses}", role.as_str())),
-    )?;
+    )
+    .await?;
     Ok(format!(
         "{code}\n{}{}/register?invite={code}",
         config.server.public_url.origin, config.auth.prefix

@@ -162,6 +162,18 @@ fn with_config(arg: &ConfigArg, run: impl FnOnce(&Config) -> Result<String, Stri
     }
 }
 
+/// [`with_config`] for a command that works on the store (it runs on a small runtime).
+fn on_store<F>(arg: &ConfigArg, run: impl FnOnce(Config) -> F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<String, String>>,
+{
+    with_config(arg, |config| {
+        authgate::server::block_on(run(config.clone()))
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+    })
+}
+
 /// Where the configuration comes from.
 enum Source {
     File(PathBuf),
@@ -252,25 +264,33 @@ fn main() -> ExitCode {
                 } else {
                     None
                 };
-                with_config(&config, |c| {
-                    cli::user_add(c, &email, username.as_deref(), &role, password)
+                on_store(&config, |c| async move {
+                    cli::user_add(&c, &email, username.as_deref(), &role, password).await
                 })
             }
-            UserCommand::List { config } => with_config(&config, cli::user_list),
+            UserCommand::List { config } => {
+                on_store(&config, |c| async move { cli::user_list(&c).await })
+            }
             UserCommand::Passwd {
                 user,
                 password_stdin,
                 config,
             } => match read_password(password_stdin) {
-                Ok(p) => with_config(&config, |c| cli::user_passwd(c, &user, &p)),
+                Ok(p) => on_store(
+                    &config,
+                    |c| async move { cli::user_passwd(&c, &user, &p).await },
+                ),
                 Err(e) => finish(Err(e)),
             },
             UserCommand::Disable { user, config } => {
-                with_config(&config, |c| cli::user_disable(c, &user))
+                on_store(
+                    &config,
+                    |c| async move { cli::user_disable(&c, &user).await },
+                )
             }
-            UserCommand::Role { user, role, config } => {
-                with_config(&config, |c| cli::user_role(c, &user, &role))
-            }
+            UserCommand::Role { user, role, config } => on_store(&config, |c| async move {
+                cli::user_role(&c, &user, &role).await
+            }),
         },
         Command::Invite(InviteCommand::Create {
             role,
@@ -278,11 +298,11 @@ fn main() -> ExitCode {
             uses,
             expires,
             config,
-        }) => with_config(&config, |c| {
-            cli::invite_create(c, &role, groups.as_deref(), uses, expires.as_deref())
+        }) => on_store(&config, |c| async move {
+            cli::invite_create(&c, &role, groups.as_deref(), uses, expires.as_deref()).await
         }),
         Command::Compact(arg) => with_config(&arg, cli::compact),
-        Command::SetupCode(arg) => with_config(&arg, cli::setup_code),
+        Command::SetupCode(arg) => on_store(&arg, |c| async move { cli::setup_code(&c).await }),
         Command::HashPassword { password_stdin } => finish(
             read_password(password_stdin).and_then(|p| authgate::auth::password::hash_blocking(&p)),
         ),

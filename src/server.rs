@@ -10,10 +10,11 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
-use crate::app::{now_secs, App, Touch};
+use crate::app::{now_secs, App};
+use crate::auth::authenticator::Touch;
 use crate::config::Config;
 use crate::proxy::Gateway;
-use crate::store::{AuditRecord, SessionKey, Store, StoreError};
+use crate::store::{AuditRecord, SessionKey, Store};
 use crate::tls::CertStore;
 use pingora::listeners::tls::TlsSettings;
 use rustls::server::ResolvesServerCert;
@@ -120,7 +121,7 @@ pub fn build(
     if let Some(ca) = &config.server.upstream_ca_file {
         check_ca_file(ca)?;
     }
-    let store = Store::open_with_cache(&config.storage.path, config.storage.cache_size)?;
+    let store = Store::open_redb(&config.storage.path, config.storage.cache_size)?;
     announce_setup(&config, &store)?;
     let listen = config.server.listen.clone();
     let conf = server_conf(&config);
@@ -182,10 +183,7 @@ pub fn build(
 /// While no owner exists, say in the log where setup happens and what the setup code is (needed
 /// from anywhere but loopback).
 fn announce_setup(config: &Config, store: &Store) -> Result<(), StartError> {
-    if store
-        .owner_exists()
-        .map_err(|e| StartError::Other(e.to_string()))?
-    {
+    if block_on(store.owner_exists())?.map_err(|e| StartError::Other(e.to_string()))? {
         crate::auth::setup_code::remove(config);
         return Ok(());
     }
@@ -198,6 +196,15 @@ fn announce_setup(config: &Config, store: &Store) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Run a future to completion outside the server's runtimes (start-up and shut-down work).
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, StartError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Other(format!("no runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
 /// Run until SIGTERM/SIGINT, then write what is pending.
 pub fn run(config: Config, config_file: Option<std::path::PathBuf>) -> Result<(), StartError> {
     let listen = config.server.listen.clone();
@@ -206,10 +213,11 @@ pub fn run(config: Config, config_file: Option<std::path::PathBuf>) -> Result<()
     let (server, app) = build(config, config_file)?;
     tracing::info!(?listen, ?tls_listen, storage = %storage.display(), "authgate listening");
     server.run(RunArgs::default());
-    tracing::info!(
-        sessions = app.store.session_count().unwrap_or(0),
-        "authgate stopped"
-    );
+    let sessions = block_on(app.store.session_count())
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0);
+    tracing::info!(sessions, "authgate stopped");
     Ok(())
 }
 
@@ -240,11 +248,7 @@ impl pingora::apps::http_app::ServeHttp for MetricsPage {
                 "text/plain",
             )
         } else {
-            let app = Arc::clone(&self.app);
-            let rendered = tokio::task::spawn_blocking(move || app.render_metrics())
-                .await
-                .map_err(|e| format!("the metrics task failed: {e}"))
-                .and_then(|r| r);
+            let rendered = self.app.render_metrics().await;
             match rendered {
                 Ok(text) => (
                     http::StatusCode::OK,
@@ -356,6 +360,14 @@ struct Maintenance {
     app: Arc<App>,
 }
 
+/// Which sweep a batch belongs to.
+#[derive(Clone, Copy)]
+enum Sweep {
+    Sessions,
+    MailTokens,
+    Audit,
+}
+
 impl Maintenance {
     async fn flush(&self, pending: &mut HashMap<SessionKey, i64>) {
         if pending.is_empty() {
@@ -363,14 +375,8 @@ impl Maintenance {
         }
         let batch: Vec<Touch> = pending.drain().collect();
         let idle = self.app.idle_secs();
-        match self
-            .app
-            .blocking(move |s| s.touch_sessions(&batch, idle))
-            .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not record session activity"),
-            Err(e) => tracing::warn!(error = %e, "could not record session activity"),
+        if let Err(e) = self.app.store.touch_sessions(batch, idle).await {
+            tracing::warn!(error = %e, "could not record session activity");
         }
     }
 
@@ -380,17 +386,15 @@ impl Maintenance {
         }
         let batch = std::mem::take(pending);
         let n = batch.len();
-        match self.app.blocking(move |s| s.append_audit(&batch)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, lost = n, "could not write audit entries"),
-            Err(e) => tracing::error!(error = %e, lost = n, "could not write audit entries"),
+        if let Err(e) = self.app.store.append_audit(batch).await {
+            tracing::error!(error = %e, lost = n, "could not write audit entries");
         }
     }
 
     async fn sweep(&self) {
         let now = now_secs();
-        match self.app.blocking(move |s| s.expire_accounts(now)).await {
-            Ok(Ok((ids, removed))) => {
+        match self.app.store.expire_accounts(now).await {
+            Ok((ids, removed)) => {
                 for id in &ids {
                     self.app.audit(
                         "account_expired",
@@ -401,45 +405,37 @@ impl Maintenance {
                     );
                 }
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "account expiry failed"),
             Err(e) => tracing::warn!(error = %e, "account expiry failed"),
         }
         let now = now_secs();
-        self.in_batches("expired sessions", now, Store::sweep_expired_sessions)
+        self.in_batches("expired sessions", now, Sweep::Sessions)
             .await;
-        self.in_batches("expired mailed tokens", now, Store::sweep_expired_tokens)
+        self.in_batches("expired mailed tokens", now, Sweep::MailTokens)
             .await;
         let retention =
             i64::try_from(self.app.config.security.audit_retention.as_secs()).unwrap_or(i64::MAX);
         let cutoff = now.saturating_sub(retention);
-        self.in_batches(
-            "audit entries past their retention",
-            cutoff,
-            Store::sweep_audit,
-        )
-        .await;
+        self.in_batches("audit entries past their retention", cutoff, Sweep::Audit)
+            .await;
     }
 
-    /// Run `sweep` (one transaction of at most `SWEEP_BATCH` deletions before `at`) until a
+    /// Run a sweep (one transaction of at most `SWEEP_BATCH` deletions before `at`) until a
     /// batch comes back short, so one sweep never holds the write lock for long.
-    async fn in_batches(
-        &self,
-        what: &'static str,
-        at: i64,
-        sweep: fn(&Store, i64, usize) -> Result<usize, StoreError>,
-    ) {
+    async fn in_batches(&self, what: &'static str, at: i64, sweep: Sweep) {
+        let store = &self.app.store;
         let mut total = 0;
         loop {
-            match self.app.blocking(move |s| sweep(s, at, SWEEP_BATCH)).await {
-                Ok(Ok(n)) => {
+            let done = match sweep {
+                Sweep::Sessions => store.sweep_expired_sessions(at, SWEEP_BATCH).await,
+                Sweep::MailTokens => store.sweep_expired_tokens(at, SWEEP_BATCH).await,
+                Sweep::Audit => store.sweep_audit(at, SWEEP_BATCH).await,
+            };
+            match done {
+                Ok(n) => {
                     total += n;
                     if n < SWEEP_BATCH {
                         break;
                     }
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "sweep of {what} failed");
-                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "sweep of {what} failed");
@@ -457,7 +453,7 @@ impl Maintenance {
 impl BackgroundService for Maintenance {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let (Some(mut touches), Some(mut audits)) = (
-            self.app.take_touch_receiver(),
+            self.app.auth.take_touch_receiver(),
             self.app.take_audit_receiver(),
         ) else {
             return;
@@ -484,8 +480,7 @@ impl BackgroundService for Maintenance {
                 Some(entry) = audits.recv() => audit_pending.push(entry),
                 _ = audit_flush.tick() => self.write_audit(&mut audit_pending).await,
                 _ = storage_check.tick() => {
-                    let store = self.app.store.clone();
-                    let _ = tokio::task::spawn_blocking(move || store.recover()).await;
+                    self.app.store.recover().await;
                 }
                 Some((key, at)) = touches.recv() => {
                     pending.entry(key).and_modify(|t| *t = (*t).max(at)).or_insert(at);

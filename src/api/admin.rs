@@ -7,15 +7,15 @@ use http::StatusCode;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
-use super::account::{conflict, require_admin};
 use super::body::json_body;
 use super::browser::query_param;
+use super::common::{refused, require_admin};
 use super::response::ApiResponse;
 use super::{views, ApiRequest, CREATED};
-use crate::app::{bearer_token, now_secs, App};
-use crate::auth::session::Authenticated;
+use crate::app::{now_secs, App};
+use crate::auth::authenticator::{bearer_token, Principal};
 use crate::error::ApiError;
-use crate::store::{IdentityRecord, InviteRecord, Role, UserRecord, UserStatus};
+use crate::store::{AdminChange, IdentityRecord, InviteRecord, Role, UserRecord, UserStatus};
 
 /// Audit entries per page at most.
 const AUDIT_PAGE_MAX: usize = 500;
@@ -68,7 +68,7 @@ fn admin_user_with_identities(u: &UserRecord, identities: &[&IdentityRecord]) ->
 }
 
 /// Only an owner may act on an owner, or make one.
-fn may_touch(actor: &Authenticated, target_role: Role) -> Result<(), ApiError> {
+fn may_touch(actor: &Principal, target_role: Role) -> Result<(), ApiError> {
     if target_role == Role::Owner && actor.user.role != Role::Owner {
         return Err(ApiError::Forbidden(
             "only an owner may change an owner".into(),
@@ -83,7 +83,7 @@ pub async fn list_users(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    require_admin(&app, &req)?;
+    require_admin(&app, &req).await?;
     let status = match query_param(&req, "status").filter(|s| !s.is_empty()) {
         Some(word) => Some(
             parse_status(&word)
@@ -94,10 +94,11 @@ pub async fn list_users(
     let q = query_param(&req, "q")
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
-    let identities = app.store.all_identities()?;
+    let identities = app.store.all_identities().await?;
     let users: Vec<Value> = app
         .store
-        .list_users()?
+        .list_users()
+        .await?
         .iter()
         .filter(|u| status.is_none_or(|s| u.status == s))
         .filter(|u| {
@@ -133,11 +134,11 @@ pub async fn get_user(
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    require_admin(&app, &req)?;
+    require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
-    let user = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
-    let sessions = app.store.user_sessions(&id)?.len();
-    let identities = app.store.user_identities(&id)?;
+    let user = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
+    let sessions = app.store.user_sessions(&id).await?.len();
+    let identities = app.store.user_identities(&id).await?;
     let linked: Vec<&IdentityRecord> = identities.iter().collect();
     Ok(ApiResponse::ok(
         StatusCode::OK,
@@ -152,17 +153,17 @@ pub async fn unlink_identity(
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let actor = require_admin(&app, &req)?;
+    let actor = require_admin(&app, &req).await?;
     let (id, provider) = match params.as_slice() {
         [id, provider] => (id.clone(), provider.clone()),
         _ => return Err(ApiError::NotFound),
     };
-    let user = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    let user = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
     may_touch(&actor, user.role)?;
-    let (uid, p) = (id.clone(), provider.clone());
     let outcome = app
-        .blocking(move |s| s.unlink_identity(&uid, &p, |_, _| true))
-        .await??;
+        .store
+        .unlink_identity(&id, &provider, crate::store::UnlinkRule::Always)
+        .await?;
     if outcome != crate::store::Unlink::Done {
         return Err(ApiError::NotFound);
     }
@@ -186,7 +187,7 @@ pub async fn patch_user(
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let actor = require_admin(&app, &req)?;
+    let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
     let mut body = json_body(&req)?;
     let role = body.text(&["role"]).map(|w| parse_role(&w));
@@ -215,37 +216,23 @@ pub async fn patch_user(
         body.problem("expiresAt", *p);
     }
     body.finish()?;
-    let target = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
     may_touch(&actor, target.role)?;
     if let Some(Some(r)) = role {
         may_touch(&actor, r)?;
     }
-    let now = now_secs();
+    let change = AdminChange {
+        role: role.flatten(),
+        status: status.flatten(),
+        groups: groups.and_then(Result::ok),
+        expires_at: expires.and_then(Result::ok),
+        email_verified: verified,
+    };
     let (user, revoked) = app
-        .blocking(move |s| {
-            s.admin_update_user::<()>(&id, |u| {
-                if let Some(Some(r)) = role {
-                    u.role = r;
-                }
-                if let Some(Some(st)) = status {
-                    u.status = st;
-                }
-                if let Some(Ok(g)) = groups {
-                    u.groups = g;
-                }
-                if let Some(Ok(e)) = expires {
-                    u.expires_at = e;
-                }
-                if let Some(v) = verified {
-                    u.email_verified = v;
-                }
-                u.updated_at = now;
-                Ok(())
-            })
-        })
-        .await?
-        .map_err(conflict)?
-        .map_err(|()| ApiError::Internal("user change refused".into()))?;
+        .store
+        .admin_update(&id, change, now_secs())
+        .await
+        .map_err(refused)?;
     let detail = format!(
         "role={} status={} groups={} revoked={revoked}",
         user.role.as_str(),
@@ -272,14 +259,11 @@ pub async fn delete_user(
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let actor = require_admin(&app, &req)?;
+    let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
-    let target = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
     may_touch(&actor, target.role)?;
-    let gone = id.clone();
-    app.blocking(move |s| s.delete_user(&gone))
-        .await?
-        .map_err(conflict)?;
+    app.store.delete_user(&id).await.map_err(refused)?;
     app.audit(
         "admin_user_delete",
         Some(req.client_ip),
@@ -296,14 +280,11 @@ pub async fn revoke_user_sessions(
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let actor = require_admin(&app, &req)?;
+    let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
-    let target = app.store.get_user(&id)?.ok_or(ApiError::NotFound)?;
+    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
     may_touch(&actor, target.role)?;
-    let who = id.clone();
-    let n = app
-        .blocking(move |s| s.delete_user_sessions(&who, None))
-        .await??;
+    let n = app.store.revoke_user_sessions(&id, None).await?;
     app.audit(
         "admin_sessions_revoke",
         Some(req.client_ip),
@@ -345,7 +326,7 @@ pub async fn create_invite(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let actor = require_admin(&app, &req)?;
+    let actor = require_admin(&app, &req).await?;
     let mut body = json_body(&req)?;
     let role = match body.text(&["role"]) {
         None => Some(Role::User),
@@ -397,9 +378,9 @@ pub async fn create_invite(
         created_by: Some(actor.user.id.clone()),
         created_at: now,
     };
-    let (stored, stored_code) = (invite.clone(), code.clone());
-    app.blocking(move |s| s.create_invite(&stored_code, &stored))
-        .await??;
+    app.store
+        .create_invite(code.clone(), invite.clone())
+        .await?;
     app.audit(
         "invite_create",
         Some(req.client_ip),
@@ -423,8 +404,8 @@ pub async fn list_invites(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let actor = require_admin(&app, &req)?;
-    let mut invites = app.store.list_invites()?;
+    let actor = require_admin(&app, &req).await?;
+    let mut invites = app.store.list_invites().await?;
     invites.sort_by_key(|i| std::cmp::Reverse(i.created_at));
     // Only owners see invites that make owners.
     let list: Vec<Value> = invites
@@ -446,18 +427,12 @@ pub async fn delete_invite(
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let actor = require_admin(&app, &req)?;
+    let actor = require_admin(&app, &req).await?;
     let given = params.first().cloned().unwrap_or_default();
     let by_code = crate::store::invite_id(&crate::store::invite_key(&given));
-    let actor_role = actor.user.role;
-    let deleted = app
-        .blocking(move |s| {
-            let allowed = |i: &InviteRecord| i.role != Role::Owner || actor_role == Role::Owner;
-            Ok::<_, crate::store::StoreError>(
-                s.delete_invite(&given, allowed)? || s.delete_invite(&by_code, allowed)?,
-            )
-        })
-        .await??;
+    let owner_role_too = actor.user.role == Role::Owner;
+    let deleted = app.store.delete_invite(&given, owner_role_too).await?
+        || app.store.delete_invite(&by_code, owner_role_too).await?;
     if !deleted {
         return Err(ApiError::NotFound);
     }
@@ -481,7 +456,7 @@ pub async fn audit_log(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    require_admin(&app, &req)?;
+    require_admin(&app, &req).await?;
     let before = match query_param(&req, "before") {
         Some(b) => Some(
             b.parse::<u64>()
@@ -497,7 +472,7 @@ pub async fn audit_log(
             .ok_or_else(|| ApiError::field("limit", "must be from 1 to 500"))?,
         None => 100,
     };
-    let entries = app.store.list_audit(before, limit)?;
+    let entries = app.store.list_audit(before, limit).await?;
     let next = if entries.len() == limit {
         entries.last().map(|(id, _)| *id)
     } else {
@@ -534,23 +509,18 @@ pub async fn validate(
     let actor = if by_token {
         None
     } else {
-        Some(require_admin(&app, &req)?)
+        Some(require_admin(&app, &req).await?)
     };
     let now = now_secs();
-    let ((updated, from_accounts), swept) = app
-        .blocking(move |s| {
-            let accounts = s.expire_accounts(now)?;
-            let mut swept = 0;
-            loop {
-                let n = s.sweep_expired_sessions(now, 5_000)?;
-                swept += n;
-                if n < 5_000 {
-                    break;
-                }
-            }
-            Ok::<_, crate::store::StoreError>((accounts, swept))
-        })
-        .await??;
+    let (updated, from_accounts) = app.store.expire_accounts(now).await?;
+    let mut swept = 0;
+    loop {
+        let n = app.store.sweep_expired_sessions(now, 5_000).await?;
+        swept += n;
+        if n < 5_000 {
+            break;
+        }
+    }
     for id in &updated {
         app.audit(
             "account_expired",

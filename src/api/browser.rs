@@ -8,10 +8,43 @@ use http::{Method, StatusCode};
 
 use super::response::ApiResponse;
 use super::ApiRequest;
-use crate::app::App;
+use crate::app::{now_secs, App};
 use crate::auth::redirect::{safe_redirect, RedirectPolicy};
 use crate::error::ApiError;
-use crate::pages::{self, FormValues};
+use crate::pages::{self, FormValues, Page, ProviderLink, Site};
+
+/// What the pages need to know about the gateway now.
+pub async fn site(app: &App) -> Result<Site, ApiError> {
+    let settings = app.settings().await?;
+    Ok(Site {
+        prefix: app.config.auth.prefix.clone(),
+        providers: app
+            .oidc
+            .providers()
+            .iter()
+            .map(|p| ProviderLink {
+                name: p.config.name.clone(),
+                display_name: p.config.display_name.clone(),
+            })
+            .collect(),
+        mail: app.mailer.is_some(),
+        native_signin: settings.native_signin,
+        registration: settings.registration,
+        owner_exists: app.store.owner_exists().await?,
+        password_min_length: app.config.auth.password_min_length,
+        fields: app.config.auth.fields,
+        idle_secs: app.idle_secs(),
+    })
+}
+
+/// A page as a response, with the headers every page is served with.
+pub fn render(page: Page) -> ApiResponse {
+    ApiResponse::new(page.status, "text/html; charset=utf-8", page.html)
+        .with_header(http::header::CONTENT_SECURITY_POLICY, Page::csp())
+        .with_header(http::header::X_FRAME_OPTIONS, "DENY")
+        .with_header(http::header::REFERRER_POLICY, "no-referrer")
+        .with_header(http::header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+}
 
 /// A query parameter, decoded.
 pub fn query_param(req: &ApiRequest, name: &str) -> Option<String> {
@@ -64,7 +97,11 @@ pub async fn forgot_page(
     _req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(pages::forgot_password(&app, None, StatusCode::OK))
+    Ok(render(pages::forgot_password(
+        &site(&app).await?,
+        None,
+        StatusCode::OK,
+    )))
 }
 
 /// `GET /reset-password?token=`.
@@ -73,12 +110,12 @@ pub async fn reset_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(pages::reset_password(
-        &app,
+    Ok(render(pages::reset_password(
+        &site(&app).await?,
         &values_from_query(&req),
         None,
         StatusCode::OK,
-    ))
+    )))
 }
 
 /// `GET /verify-email?token=`.
@@ -87,12 +124,12 @@ pub async fn verify_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(pages::verify_email(
-        &app,
+    Ok(render(pages::verify_email(
+        &site(&app).await?,
         &values_from_query(&req),
         None,
         StatusCode::OK,
-    ))
+    )))
 }
 
 /// `GET /login`.
@@ -101,12 +138,12 @@ pub async fn login_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(pages::login(
-        &app,
+    Ok(render(pages::login(
+        &site(&app).await?,
         &values_from_query(&req),
         None,
         StatusCode::OK,
-    ))
+    )))
 }
 
 /// `GET /register`.
@@ -115,12 +152,12 @@ pub async fn register_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(pages::register(
-        &app,
+    Ok(render(pages::register(
+        &site(&app).await?,
         &values_from_query(&req),
         None,
         StatusCode::OK,
-    ))
+    )))
 }
 
 /// `GET /setup`.
@@ -129,13 +166,13 @@ pub async fn setup_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(pages::setup(
-        &app,
+    Ok(render(pages::setup(
+        &site(&app).await?,
         &values_from_query(&req),
         None,
         StatusCode::OK,
         !req.client_ip.is_loopback(),
-    ))
+    )))
 }
 
 /// `GET /` (the account page); without a session, the login page.
@@ -144,13 +181,16 @@ pub async fn account_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    match app.authenticate(&req.headers)? {
-        Some(auth) => {
-            let sessions = app.store.user_sessions(&auth.user.id)?;
-            let linked = app.store.user_identities(&auth.user.id)?;
-            Ok(pages::account(&app, &auth, &sessions, &linked, None))
+    match app.auth.authenticate(&req.headers, now_secs()).await? {
+        Some(auth) if !auth.second_factor_pending => {
+            let sessions = app.store.user_sessions(&auth.user.id).await?;
+            let linked = app.store.user_identities(&auth.user.id).await?;
+            let site = site(&app).await?;
+            Ok(render(pages::account(
+                &site, &auth, &sessions, &linked, None,
+            )))
         }
-        None => Ok(redirect(
+        _ => Ok(redirect(
             StatusCode::FOUND,
             &format!(
                 "{}{}/login",
@@ -216,12 +256,17 @@ pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
     })
 }
 
-/// Turn a handler's answer to a form post into what a browser expects.
-pub fn form_outcome(
+/// Turn a handler's answer to a form post into what a browser expects. A page that cannot be
+/// rendered (the store failing) is the error page instead.
+pub async fn form_outcome(
     app: &App,
     post: FormPost,
     result: Result<ApiResponse, ApiError>,
 ) -> ApiResponse {
+    let site = match site(app).await {
+        Ok(site) => site,
+        Err(e) => return super::error_response(&e, true),
+    };
     let FormPost {
         path,
         values,
@@ -238,25 +283,25 @@ pub fn form_outcome(
             let target = match path.as_str() {
                 "/logout" | "/logout-all" => after_logout(app, &values.rd),
                 "/forgot-password" => {
-                    return pages::notice(
-                        app,
+                    return render(pages::notice(
+                        &site,
                         StatusCode::OK,
                         "Check your email",
                         "If an account exists for this address, we have sent a link to choose a new password. It is valid for 30 minutes.",
-                    )
+                    ))
                 }
                 "/verify-email" => {
-                    return pages::notice(app, StatusCode::OK, "Email address confirmed", "Thank you: you can sign in now.")
+                    return render(pages::notice(&site, StatusCode::OK, "Email address confirmed", "Thank you: you can sign in now."))
                 }
                 "/reset-password" => {
-                    return pages::notice(app, StatusCode::OK, "Password changed", "Sign in with your new password.")
+                    return render(pages::notice(&site, StatusCode::OK, "Password changed", "Sign in with your new password."))
                 }
                 "/register" if cookies.is_empty() => {
-                    return pages::page(
+                    return render(pages::page(
                         StatusCode::CREATED,
                         "Account created",
                         "<h1>Account created</h1><p>An administrator must approve your account before you can sign in.</p>",
-                    );
+                    ));
                 }
                 _ => after_login(app, &values.rd),
             };
@@ -274,23 +319,24 @@ pub fn form_outcome(
                 other => other.client_message(),
             };
             let status = err.status();
-            let mut page = match path.as_str() {
-                "/login" => pages::login(app, &values, Some(&message), status),
-                "/register" => pages::register(app, &values, Some(&message), status),
-                "/setup" => pages::setup(app, &values, Some(&message), status, !loopback),
-                "/forgot-password" => pages::forgot_password(app, Some(&message), status),
-                "/reset-password" => pages::reset_password(app, &values, Some(&message), status),
-                "/verify-email" => pages::verify_email(app, &values, Some(&message), status),
+            let page = match path.as_str() {
+                "/login" => pages::login(&site, &values, Some(&message), status),
+                "/register" => pages::register(&site, &values, Some(&message), status),
+                "/setup" => pages::setup(&site, &values, Some(&message), status, !loopback),
+                "/forgot-password" => pages::forgot_password(&site, Some(&message), status),
+                "/reset-password" => pages::reset_password(&site, &values, Some(&message), status),
+                "/verify-email" => pages::verify_email(&site, &values, Some(&message), status),
                 _ => pages::page(
                     status,
                     "Something went wrong",
                     &format!(
                         "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"{}/\">Back to your account</a></p>",
-                        super::escape_html(&message),
-                        super::escape_html(&app.config.auth.prefix)
+                        pages::esc(&message),
+                        pages::esc(&app.config.auth.prefix)
                     ),
                 ),
             };
+            let mut page = render(page);
             if let Some(secs) = err.retry_after() {
                 page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
             }

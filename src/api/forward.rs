@@ -175,7 +175,7 @@ pub async fn verify(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    decide(&app, &req, Mode::Verify)
+    decide(&app, &req, Mode::Verify).await
 }
 
 /// `GET /forward`.
@@ -184,10 +184,10 @@ pub async fn forward(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    decide(&app, &req, Mode::Forward)
+    decide(&app, &req, Mode::Forward).await
 }
 
-fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiError> {
+async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiError> {
     if !crate::net::is_trusted(req.peer_ip, &app.config.server.trusted_proxies) {
         tracing::warn!(peer = %req.peer_ip, "forward-auth request from an untrusted peer refused");
         return Err(ApiError::Forbidden(
@@ -212,13 +212,13 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             tracing::warn!(%problem, "forward-auth request cannot be decided");
             ApiError::Forbidden(problem)
         })?;
+    let seen = access::seen(app, &req.headers).await;
     let decision = access::evaluate(
-        app,
         &policy,
         &original.canonical_host,
         &path,
         &original.method,
-        &req.headers,
+        seen,
     );
     app.metrics.decision("forward", decision.verdict.name());
     match decision.verdict {
@@ -227,7 +227,10 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
             // Every identity header is always present, empty when there is no session (or no
             // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
             // placeholder onto the forwarded request instead of removing the header.
-            let values = decision.identity.as_deref().map(|id| &id.header_values);
+            let values = decision
+                .principal
+                .as_ref()
+                .map(|p| &p.identity().header_values);
             for (name, value) in identity_values(&policy.headers, values) {
                 resp.headers.push((name.clone(), value));
             }
@@ -240,7 +243,7 @@ fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiErr
                 } else {
                     StatusCode::SEE_OTHER
                 };
-                let location = login_url(app, &original.url());
+                let location = login_url(&app.config, &original.url());
                 return Ok(ApiResponse::new(
                     status,
                     "text/plain; charset=utf-8",

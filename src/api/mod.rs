@@ -2,15 +2,18 @@
 //! [`ApiResponse`], testable without a socket. [`handle`] routes and turns errors into the
 //! JSON envelope.
 
-mod account;
 mod admin;
 mod body;
 mod browser;
+mod common;
 mod forward;
+mod me;
 mod oidc;
 mod recovery;
 mod response;
 mod settings;
+mod signin;
+mod signup;
 mod validate;
 mod views;
 
@@ -24,14 +27,13 @@ use crate::app::App;
 use crate::auth::csrf;
 use crate::error::ApiError;
 
-pub use account::find_account;
 pub use admin::{new_invite_code, parse_groups};
 pub use body::{form_or_json_body, json_body, Body};
+pub use common::find_account;
 pub use response::{error_response, escape_html, ApiResponse};
 pub use validate::{
     email as validate_email, password as validate_password, username as validate_username,
 };
-pub use views::rfc3339_text;
 
 /// A request for the API, already read in full (bounded by `server.max_body`).
 #[derive(Debug, Clone)]
@@ -56,7 +58,11 @@ impl ApiRequest {
     }
 }
 
-type Handler = fn(Arc<App>, ApiRequest, Vec<String>) -> account::BoxFuture;
+/// The future every handler returns.
+pub type BoxFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<ApiResponse, ApiError>> + Send>>;
+
+type Handler = fn(Arc<App>, ApiRequest, Vec<String>) -> BoxFuture;
 
 /// One endpoint: method, path pattern (`{}` matches one segment), handler.
 struct Endpoint {
@@ -118,21 +124,21 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(GET, "/health", settings::health),
             endpoint!(GET, "/config", settings::config),
             endpoint!(POST, "/config/update", settings::config_update),
-            endpoint!(GET, "/setup/exists", account::setup_exists),
-            endpoint!(POST, "/setup", account::setup),
-            endpoint!(POST, "/register", account::register),
-            endpoint!(POST, "/login", account::login),
-            endpoint!(GET, "/logout", account::logout),
-            endpoint!(POST, "/logout", account::logout),
-            endpoint!(POST, "/logout-all", account::logout_all),
-            endpoint!(GET, "/me", account::me),
-            endpoint!(PATCH, "/me", account::update_me),
+            endpoint!(GET, "/setup/exists", signup::setup_exists),
+            endpoint!(POST, "/setup", signup::setup),
+            endpoint!(POST, "/register", signup::register),
+            endpoint!(POST, "/login", signin::login),
+            endpoint!(GET, "/logout", signin::logout),
+            endpoint!(POST, "/logout", signin::logout),
+            endpoint!(POST, "/logout-all", signin::logout_all),
+            endpoint!(GET, "/me", me::me),
+            endpoint!(PATCH, "/me", me::update_me),
             endpoint!(DELETE, "/me/identities/{}", oidc::unlink_mine),
             endpoint!(POST, "/unlink", oidc::unlink_mine),
-            endpoint!(POST, "/change-password", account::change_password),
-            endpoint!(POST, "/password", account::change_password),
-            endpoint!(GET, "/sessions", account::sessions),
-            endpoint!(DELETE, "/sessions/{}", account::revoke_session),
+            endpoint!(POST, "/change-password", me::change_password),
+            endpoint!(POST, "/password", me::change_password),
+            endpoint!(GET, "/sessions", me::sessions),
+            endpoint!(DELETE, "/sessions/{}", me::revoke_session),
         ]
     })
 }
@@ -199,7 +205,7 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
         None => Err(ApiError::NotFound),
     };
     let mut response = match (form, result) {
-        (Some(post), result) => browser::form_outcome(app, post, result),
+        (Some(post), result) => browser::form_outcome(app, post, result).await,
         (None, Ok(r)) => r,
         (None, Err(e)) => {
             let mut r = error_response(&e, false);
@@ -252,7 +258,7 @@ mod handler_tests {
 
     fn app(dir: &std::path::Path) -> Arc<App> {
         let config = Config::from_toml("").expect("defaults");
-        let store = Store::open(&dir.join("db.redb")).expect("store");
+        let store = Store::open_redb(&dir.join("db.redb"), 1 << 20).expect("store");
         App::new(config, store).expect("app")
     }
 

@@ -15,23 +15,24 @@ use base64::Engine as _;
 use http::header::SET_COOKIE;
 use http::StatusCode;
 
-use super::account::{
-    conflict, find_account_by_email, mint_token, new_session, new_user_id, password_sign_in_open,
-    require_session, with_session_cookie,
-};
 use super::browser::{after_login, query_param, redirect};
+use super::common::{
+    audit_account_created, audit_login, find_account_by_email, new_session, new_user_id, refused,
+    require_session, sign_in_replacing, with_session_cookie,
+};
 use super::response::{error_response, ApiResponse};
 use super::{validate, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::cookie;
 use crate::auth::redirect::{safe_redirect, RedirectPolicy};
+use crate::auth::signin::{may_register, may_sign_in, password_sign_in_open, Invite, Way};
 use crate::config::{FieldMode, Registration, SameSite};
 use crate::error::ApiError;
 use crate::oidc::flows::{FlowError, PendingFlow};
 use crate::oidc::{ExternalIdentity, OidcError, Provider};
 use crate::store::{
-    IdentityError, IdentityRecord, InviteError, Role, SessionKey, SessionRecord, Unlink,
-    UserRecord, UserStatus, UserWriteError,
+    IdentityRecord, IdentitySignIn, NewAccount, PasswordSignIn, Role, Unlink, UnlinkRule,
+    UserRecord, UserStatus, WriteError,
 };
 
 /// The provider named in the path (`/oauth/{name}`), or `google` for the alias.
@@ -52,19 +53,27 @@ impl From<OidcError> for ApiError {
 /// An error as a page for browsers (with a way back, never an automatic retry), or the JSON
 /// envelope for other clients. The flow cookie stays: a forged callback must not break a
 /// sign-in the browser has in progress in another tab (it expires by itself).
-fn failure(app: &App, req: &ApiRequest, e: &ApiError) -> ApiResponse {
+async fn failure(app: &App, req: &ApiRequest, e: &ApiError) -> ApiResponse {
     let resp = if crate::access::wants_html(&req.headers) {
-        if let ApiError::Internal(detail) = e {
-            tracing::error!(error = %detail, "internal error");
-        }
+        // Logs an internal error's detail.
+        let shown = e.client_message();
         let message = match e {
             ApiError::InvalidToken => {
                 "This sign-in expired, was already used, or was started in another browser. Please start again.".to_string()
             }
             ApiError::Internal(_) => "Something went wrong on our side. Please try again.".to_string(),
-            other => capitalise(&other.to_string()),
+            _ => capitalise(&shown),
         };
-        let mut page = crate::pages::notice(app, e.status(), "Sign-in did not complete", &message);
+        let site = match super::browser::site(app).await {
+            Ok(site) => site,
+            Err(e) => return error_response(&e, true),
+        };
+        let mut page = super::browser::render(crate::pages::notice(
+            &site,
+            e.status(),
+            "Sign-in did not complete",
+            &message,
+        ));
         if let Some(secs) = e.retry_after() {
             page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
         }
@@ -121,7 +130,7 @@ pub async fn start(
     }
     match result {
         Err(e @ ApiError::NotFound) => Err(e),
-        Err(e) => Ok(failure(&app, &req, &e)),
+        Err(e) => Ok(failure(&app, &req, &e).await),
         ok => ok,
     }
 }
@@ -139,7 +148,7 @@ async fn begin(
     let on = |v: Option<String>| v.is_some_and(|v| matches!(v.as_str(), "1" | "true" | "on"));
     let remember = on(query_param(req, "remember"));
     let link_user = if on(query_param(req, "link")) {
-        Some(require_session(app, req)?.user.id)
+        Some(require_session(app, req).await?.user.id.clone())
     } else {
         None
     };
@@ -160,10 +169,14 @@ async fn begin(
         rd,
         invite,
         link_user,
+        now_secs(),
     );
     flow.remember = remember;
-    flow.client = Some(crate::auth::ratelimit::bucket(req.client_ip));
-    app.oidc.flows.insert(&auth.state, flow);
+    flow.client = Some(crate::auth::limits::bucket(req.client_ip).to_string());
+    app.oidc
+        .flows
+        .insert(app.store.flows(), &auth.state, flow)
+        .await?;
     // Set again each time, so the cookie lives as long as the newest flow it binds.
     Ok(redirect(StatusCode::FOUND, auth.url.as_str()).with_header(
         SET_COOKIE,
@@ -199,7 +212,7 @@ pub async fn callback(
                     Some(format!("provider={name} code={}", e.code())),
                 );
             }
-            Ok(failure(&app, &req, &e))
+            Ok(failure(&app, &req, &e).await)
         }
     }
 }
@@ -215,10 +228,13 @@ async fn finish(
         .oidc
         .flows
         .take(
+            app.store.flows(),
             &state,
             &cfg.name,
             &cookie::flow_values(&req.headers, &app.config.session),
+            now_secs(),
         )
+        .await?
         .map_err(|e| {
             if e != FlowError::Unknown || !state.is_empty() {
                 tracing::info!(provider = %cfg.name, reason = ?e, "sign-in callback with an unusable state");
@@ -311,13 +327,13 @@ async fn finish(
     if let Some(user_id) = &flow.link_user {
         return link(app, req, provider, &ext, user_id).await;
     }
-    let found = app.store.find_identity(&cfg.name, &ext.subject)?;
+    let found = app.store.find_identity(&cfg.name, &ext.subject).await?;
     if let Some((_, user)) = found {
         return sign_in(app, req, provider, &ext, user, &flow).await;
     }
     // Not linked yet: an existing account by email (only if the operator allows it), or a new one.
     let email = email_ok(&ext)?;
-    if let Some(user) = find_account_by_email(&app.store, &email)? {
+    if let Some(user) = find_account_by_email(&app.store, &email).await? {
         // Only an address the account has proven (or the owner's, set up by the operator):
         // anyone can register a password account under someone else's unverified address and
         // wait for its owner to sign in with a provider.
@@ -329,7 +345,7 @@ async fn finish(
             )));
         }
         let identity = identity_record(&ext, &user.id);
-        check_may_sign_in(app, &user)?;
+        check_may_sign_in(app, provider, &user).await?;
         return link_and_sign_in(app, req, provider, identity, user, &flow).await;
     }
     let email = usable(&email)?;
@@ -348,24 +364,19 @@ fn identity_record(ext: &ExternalIdentity, user_id: &str) -> IdentityRecord {
 }
 
 /// The same checks as a password login once the password was right.
-fn check_may_sign_in(app: &App, user: &UserRecord) -> Result<(), ApiError> {
-    let now = now_secs();
-    match user.status {
-        UserStatus::Active if user.expires_at.is_some_and(|t| t <= now) => {
-            Err(ApiError::AccountDisabled)
-        }
-        UserStatus::Active => {
-            if app.config.auth.require_email_verification
-                && !user.email_verified
-                && user.role != Role::Owner
-            {
-                Err(ApiError::EmailNotVerified)
-            } else {
-                Ok(())
-            }
-        }
-        UserStatus::Pending => Err(ApiError::AccountPending),
-        UserStatus::Disabled => Err(ApiError::AccountDisabled),
+async fn check_may_sign_in(
+    app: &App,
+    provider: &Provider,
+    user: &UserRecord,
+) -> Result<(), ApiError> {
+    may_sign_in(&app.gate().await?, way(provider), user, now_secs())
+}
+
+/// How the sign-in policy sees a sign-in through `provider`.
+fn way(provider: &Provider) -> Way<'_> {
+    Way::Provider {
+        display_name: &provider.config.display_name,
+        auto_register: provider.config.auto_register,
     }
 }
 
@@ -375,44 +386,42 @@ fn check_may_sign_in(app: &App, user: &UserRecord) -> Result<(), ApiError> {
 fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> ApiResponse {
     let to = after_login(app, &flow.rd);
     let resp = if app.config.session.same_site == SameSite::Strict {
-        let to = crate::api::escape_html(&to);
-        crate::pages::page(
+        let to = crate::pages::esc(&to);
+        super::browser::render(crate::pages::page(
             StatusCode::OK,
             "Signed in",
             &format!(
                 "<meta http-equiv=\"refresh\" content=\"0;url={to}\"><h1>Signed in</h1>\
                  <p><a href=\"{to}\">Continue</a></p>"
             ),
-        )
+        ))
     } else {
         redirect(StatusCode::SEE_OTHER, &to)
     };
     with_session_cookie(resp, app, token, flow.remember)
 }
 
-/// Open a session for `user_id` (`write` also records what the identity needs), audit the
-/// login, and send the browser on.
-async fn open_session<E>(
+/// Open a session for `user_id` through `identity`, audit the login, and send the browser on.
+async fn open_session(
     app: &Arc<App>,
     req: &ApiRequest,
     provider: &Provider,
     user_id: &str,
     flow: &PendingFlow,
-    write: impl FnOnce(&crate::store::Store, &SessionKey, &SessionRecord, i64) -> Result<(), E>
-        + Send
-        + 'static,
-    refused: impl FnOnce(E) -> ApiError,
-) -> Result<ApiResponse, ApiError>
-where
-    E: From<crate::store::StoreError> + Send + 'static,
-{
-    let (token, _) =
-        super::account::open_session(app, req, user_id, flow.remember, write, refused).await?;
-    app.audit(
-        "login",
-        Some(req.client_ip),
-        Some(user_id),
-        None,
+    identity: IdentitySignIn,
+) -> Result<ApiResponse, ApiError> {
+    let (token, session) = new_session(app, req, user_id, flow.remember, now_secs())?;
+    let mut sign_in = sign_in_replacing(app, req, session);
+    sign_in.identity = Some(identity);
+    app.store.open_session(sign_in).await.map_err(|e| match e {
+        // The link or the user went away meanwhile.
+        WriteError::NotFound => ApiError::SignInRefused("the account is no longer linked".into()),
+        other => refused(other),
+    })?;
+    audit_login(
+        app,
+        req,
+        user_id,
         Some(format!("provider={}", provider.config.name)),
     );
     Ok(signed_in(app, flow, &token.token))
@@ -427,23 +436,13 @@ async fn sign_in(
     user: UserRecord,
     flow: &PendingFlow,
 ) -> Result<ApiResponse, ApiError> {
-    check_may_sign_in(app, &user)?;
-    let (name, subject, email) = (
-        provider.config.name.clone(),
-        ext.subject.clone(),
-        ext.email.clone(),
-    );
-    let write = move |s: &crate::store::Store, key: &SessionKey, record: &SessionRecord, idle| {
-        s.sign_in_with_identity(&name, &subject, email, key, record, idle)
+    check_may_sign_in(app, provider, &user).await?;
+    let identity = IdentitySignIn::Linked {
+        provider: provider.config.name.clone(),
+        subject: ext.subject.clone(),
+        email: ext.email.clone(),
     };
-    open_session(app, req, provider, &user.id, flow, write, |e| match e {
-        // The link or the user went away meanwhile.
-        UserWriteError::NotFound => {
-            ApiError::SignInRefused("the account is no longer linked".into())
-        }
-        other => conflict(other),
-    })
-    .await
+    open_session(app, req, provider, &user.id, flow, identity).await
 }
 
 /// Link a verified address's identity to the existing account with that address and sign in.
@@ -455,10 +454,15 @@ async fn link_and_sign_in(
     user: UserRecord,
     flow: &PendingFlow,
 ) -> Result<ApiResponse, ApiError> {
-    let write = move |s: &crate::store::Store, key: &SessionKey, record: &SessionRecord, idle| {
-        s.link_identity(&identity, Some((key, record, idle)))
-    };
-    let signed_in = open_session(app, req, provider, &user.id, flow, write, identity_error).await?;
+    let signed_in = open_session(
+        app,
+        req,
+        provider,
+        &user.id,
+        flow,
+        IdentitySignIn::Link(identity),
+    )
+    .await?;
     app.audit(
         "identity_linked",
         Some(req.client_ip),
@@ -469,17 +473,12 @@ async fn link_and_sign_in(
     Ok(signed_in)
 }
 
-fn identity_error(e: IdentityError) -> ApiError {
+/// The answer to a refused link or identity sign-up.
+fn identity_error(e: WriteError) -> ApiError {
     match e {
-        IdentityError::Taken => {
-            ApiError::Conflict("this provider account is already linked to another account".into())
-        }
-        IdentityError::Invite(InviteError::Invalid) => ApiError::InvalidToken,
         // The account was deleted between finding it and linking it.
-        IdentityError::User(UserWriteError::NotFound) => {
-            ApiError::SignInRefused("the account no longer exists".into())
-        }
-        IdentityError::Invite(InviteError::User(u)) | IdentityError::User(u) => conflict(u),
+        WriteError::NotFound => ApiError::SignInRefused("the account no longer exists".into()),
+        other => refused(other),
     }
 }
 
@@ -492,15 +491,15 @@ async fn link(
     user_id: &str,
 ) -> Result<ApiResponse, ApiError> {
     // The browser must still be signed in as the user who asked.
-    let auth = require_session(app, req)?;
+    let auth = require_session(app, req).await?;
     if auth.user.id != user_id {
         return Err(ApiError::Forbidden(
             "signed in as someone else than when linking started".into(),
         ));
     }
-    let identity = identity_record(ext, user_id);
-    app.blocking(move |s| s.link_identity(&identity, None))
-        .await?
+    app.store
+        .link_identity(identity_record(ext, user_id))
+        .await
         .map_err(identity_error)?;
     app.audit(
         "identity_linked",
@@ -523,7 +522,7 @@ pub async fn unlink_mine(
     req: ApiRequest,
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let auth = require_session(&app, &req)?;
+    let auth = require_session(&app, &req).await?;
     let provider = match params.first() {
         Some(p) => p.clone(),
         None => {
@@ -539,16 +538,19 @@ pub async fn unlink_mine(
         .iter()
         .map(|p| p.config.name.clone())
         .collect();
-    let native = app.native_signin();
-    let (uid, p) = (auth.user.id.clone(), provider.clone());
+    let native = app.settings().await?.native_signin;
+    let rule = UnlinkRule::KeepAWayIn {
+        configured,
+        password: if native {
+            PasswordSignIn::Everyone
+        } else {
+            PasswordSignIn::OwnerOnly
+        },
+    };
     let outcome = app
-        .blocking(move |s| {
-            s.unlink_identity(&uid, &p, |user, rest| {
-                rest.iter().any(|r| configured.contains(r))
-                    || (user.password_hash.is_some() && password_sign_in_open(native, user))
-            })
-        })
-        .await??;
+        .store
+        .unlink_identity(&auth.user.id, &provider, rule)
+        .await?;
     match outcome {
         Unlink::NotLinked => Err(ApiError::NotFound),
         Unlink::Refused => Err(ApiError::Conflict(
@@ -586,23 +588,15 @@ async fn register(
     flow: &PendingFlow,
 ) -> Result<ApiResponse, ApiError> {
     let cfg = &provider.config;
-    if !cfg.auto_register {
-        return Err(ApiError::Forbidden(format!(
-            "no account here is linked to this {} account; ask an administrator",
-            cfg.display_name
-        )));
-    }
-    let mode = app.registration();
-    let first_user = !app.store.owner_exists()?;
+    let gate = app.gate().await?;
     let invite = flow.invite.clone();
-    let status = match (mode, &invite) {
-        _ if first_user => return Err(ApiError::SetupRequired),
-        (Registration::Closed, _) => return Err(ApiError::RegistrationDisabled),
-        (_, Some(_)) => UserStatus::Active,
-        (Registration::Invite, None) => return Err(ApiError::InviteRequired),
-        (Registration::Open, None) => UserStatus::Active,
-        (Registration::Approval, None) => UserStatus::Pending,
+    // The code is checked, and counted, in the write.
+    let carried = if invite.is_some() {
+        Invite::Usable
+    } else {
+        Invite::None
     };
+    let status = may_register(&gate, way(provider), carried)?;
     let fields = &app.config.auth.fields;
     let mut username = None;
     if fields.username != FieldMode::Off {
@@ -611,7 +605,7 @@ async fn register(
             .as_deref()
             .and_then(|u| validate::username(u).ok())
         {
-            if app.store.find_user(&candidate)?.is_none() {
+            if app.store.find_user(&candidate).await?.is_none() {
                 username = Some(candidate);
             }
         }
@@ -624,7 +618,8 @@ async fn register(
         None
     };
     let now = now_secs();
-    let mut user = UserRecord {
+    let log_in = status == UserStatus::Active;
+    let user = UserRecord {
         id: new_user_id()?,
         email,
         username,
@@ -638,72 +633,45 @@ async fn register(
         password_hash: None,
         created_at: now,
         updated_at: now,
-        last_login_at: None,
+        last_login_at: log_in.then_some(now),
         expires_at: None,
     };
-    let log_in = status == UserStatus::Active;
-    let token = mint_token()?;
-    let record = new_session(app, req, &user.id, flow.remember, now);
-    if log_in {
-        user.last_login_at = Some(now);
-    }
-    let identity = identity_record(ext, &user.id);
-    let (key, idle) = (token.key, app.idle_secs());
-    let code = invite.clone();
-    let bad_invite = if mode == Registration::Invite {
+    let (token, session) = new_session(app, req, &user.id, flow.remember, now)?;
+    let mut account = NewAccount {
+        identity: Some(identity_record(ext, &user.id)),
+        user,
+        invite,
+        session: log_in.then_some(session),
+    };
+    let bad_invite = if gate.registration == Registration::Invite {
         ApiError::InviteRequired
     } else {
         ApiError::InvalidToken
     };
-    let created = app
-        .blocking(move |s| {
-            let mut user = user;
-            let first = log_in.then_some((&key, &record, idle));
-            let mut result = s.create_user_with_identity(
-                &mut user,
-                &identity,
-                code.as_deref().map(|c| (c, now)),
-                first,
-            );
-            if matches!(
-                result,
-                Err(IdentityError::User(UserWriteError::UsernameTaken))
-            ) {
-                // Taken since we looked: create without one.
-                user.username = None;
-                result = s.create_user_with_identity(
-                    &mut user,
-                    &identity,
-                    code.as_deref().map(|c| (c, now)),
-                    first,
-                );
-            }
-            result.map(|()| user)
-        })
-        .await?;
+    let mut created = app.store.create_user(account.clone()).await;
+    if matches!(created, Err(WriteError::UsernameTaken)) {
+        // Taken (or retired) since we looked: create without one.
+        account.user.username = None;
+        created = app.store.create_user(account).await;
+    }
     let user = match created {
         Ok(u) => u,
-        Err(IdentityError::Taken) => {
+        Err(WriteError::IdentityTaken) => {
             // The same person's first sign-in finished in another tab: sign in to that account.
             let (_, user) = app
                 .store
-                .find_identity(&cfg.name, &ext.subject)?
+                .find_identity(&cfg.name, &ext.subject)
+                .await?
                 .ok_or_else(|| ApiError::Conflict("please try again".into()))?;
             return sign_in(app, req, provider, ext, user, flow).await;
         }
-        Err(IdentityError::Invite(InviteError::Invalid)) => return Err(bad_invite),
+        Err(WriteError::InviteInvalid) => return Err(bad_invite),
         Err(e) => return Err(identity_error(e)),
     };
-    super::account::audit_account_created(app, req, &user, Some(&cfg.name));
+    audit_account_created(app, req, &user, Some(&cfg.name));
     if !log_in {
         return Err(ApiError::AccountPending);
     }
-    app.audit(
-        "login",
-        Some(req.client_ip),
-        Some(&user.id),
-        None,
-        Some(format!("provider={}", cfg.name)),
-    );
+    audit_login(app, req, &user.id, Some(format!("provider={}", cfg.name)));
     Ok(signed_in(app, flow, &token.token))
 }

@@ -8,16 +8,15 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::account::{conflict, find_account, find_account_by_email};
 use super::body::form_or_json_body;
+use super::common::{find_account, find_account_by_email, refused};
 use super::response::ApiResponse;
 use super::{validate, ApiRequest};
 use crate::app::{now_secs, App};
-use crate::auth::lockout::AccountKey;
-use crate::auth::mail_throttle::Admission;
+use crate::auth::limits::{admit_mail_client, admit_mail_recipient, AccountKey};
 use crate::auth::session;
 use crate::error::ApiError;
-use crate::store::{TokenKind, TokenRecord, UserRecord, UserStatus};
+use crate::store::{Admission, TokenKind, TokenRecord, UserRecord, UserStatus};
 
 /// A password-reset link is valid this long.
 const RESET_VALID_SECS: i64 = 30 * 60;
@@ -74,26 +73,34 @@ fn note_throttled(
 /// Whether a request from `ip` that would mail a `kind` link (if its address had an account)
 /// is within the per-client limit. Counted before the account is looked up, so the limit
 /// reveals nothing about which addresses exist.
-fn client_may_ask(app: &App, ip: IpAddr, kind: TokenKind) -> bool {
-    match app.mail_throttle.admit_client(ip, now_secs()) {
-        Admission::Allowed => true,
-        Admission::Refused { first } => {
-            note_throttled(app, kind, Limit::Ip, ip, None, first);
-            false
-        }
-    }
+async fn client_may_ask(app: &App, ip: IpAddr, kind: TokenKind) -> Result<bool, ApiError> {
+    Ok(
+        match admit_mail_client(app.store.counters(), ip, now_secs()).await? {
+            Admission::Allowed => true,
+            Admission::Refused { first } => {
+                note_throttled(app, kind, Limit::Ip, ip, None, first);
+                false
+            }
+        },
+    )
 }
 
 /// Mint a token for `user`, store its hash, and mail the link, unless the account was mailed
 /// too recently or too often. Returns whether a mail is on its way. The work runs in the
 /// background so that the answer does not reveal (by time) whether the account exists.
-fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind, ip: IpAddr) -> bool {
+async fn mail_token(
+    app: &Arc<App>,
+    user: UserRecord,
+    kind: TokenKind,
+    ip: IpAddr,
+) -> Result<bool, ApiError> {
     let Ok(mailer) = app.mailer().cloned() else {
-        return false;
+        return Ok(false);
     };
-    if let Admission::Refused { first } = app.mail_throttle.admit_recipient(&user.id, now_secs()) {
+    let admitted = admit_mail_recipient(app.store.counters(), &user.id, now_secs()).await?;
+    if let Admission::Refused { first } = admitted {
         note_throttled(app, kind, Limit::Address, ip, Some(&user.id), first);
-        return false;
+        return Ok(false);
     }
     let app = Arc::clone(app);
     tokio::spawn(async move {
@@ -117,12 +124,9 @@ fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind, ip: IpAddr) -> 
             expires_at: now_secs() + valid,
         };
         let key = token.key;
-        match app.blocking(move |s| s.put_token(&key, &record)).await {
-            Ok(Ok(())) => {}
-            _ => {
-                tracing::error!("could not store a mailed token; no mail sent");
-                return;
-            }
+        if let Err(e) = app.store.put_token(key, record).await {
+            tracing::error!(error = %e, "could not store a mailed token; no mail sent");
+            return;
         }
         let link = app.link(page, &token.token);
         let body = match kind {
@@ -141,13 +145,15 @@ fn mail_token(app: &Arc<App>, user: UserRecord, kind: TokenKind, ip: IpAddr) -> 
         app.metrics.mail(kind_label(kind), "sent");
         mailer.send_later(&user.email, subject, body);
     });
-    true
+    Ok(true)
 }
 
 /// Send the verification mail to a newly registered user (when verification is required). It
 /// counts towards the account's mail limit like any other.
-pub fn send_verification(app: &Arc<App>, user: &UserRecord, ip: IpAddr) {
-    mail_token(app, user.clone(), TokenKind::EmailVerification, ip);
+pub async fn send_verification(app: &Arc<App>, user: &UserRecord, ip: IpAddr) {
+    if let Err(e) = mail_token(app, user.clone(), TokenKind::EmailVerification, ip).await {
+        tracing::error!(error = %e, "no verification mail for a new account");
+    }
 }
 
 fn token_key(raw: Option<String>) -> Result<crate::store::SessionKey, ApiError> {
@@ -168,11 +174,11 @@ pub async fn forgot_password(
     let identifier = body.required_text(&["email", "identifier"]);
     body.finish()?;
     let kind = TokenKind::PasswordReset;
-    if client_may_ask(&app, req.client_ip, kind) {
-        if let Some(user) = find_account(&app.store, &identifier.unwrap_or_default())? {
+    if client_may_ask(&app, req.client_ip, kind).await? {
+        if let Some(user) = find_account(&app.store, &identifier.unwrap_or_default()).await? {
             if user.status == UserStatus::Active {
                 let id = user.id.clone();
-                if mail_token(&app, user, kind, req.client_ip) {
+                if mail_token(&app, user, kind, req.client_ip).await? {
                     app.audit(
                         "password_reset_requested",
                         Some(req.client_ip),
@@ -206,7 +212,8 @@ pub async fn reset_password(
     // Refuse unknown tokens before spending a hash on them.
     if app
         .store
-        .get_token(&key)?
+        .get_token(&key)
+        .await?
         .is_none_or(|t| t.kind != TokenKind::PasswordReset)
     {
         return Err(ApiError::InvalidToken);
@@ -217,12 +224,14 @@ pub async fn reset_password(
     let hash = app.hasher.hash(password).await?;
     let now = now_secs();
     let user_id = app
-        .blocking(move |s| s.reset_password(&key, &hash, now))
-        .await?
-        .map_err(conflict)?
+        .store
+        .reset_password(key, hash, now)
+        .await
+        .map_err(refused)?
         .ok_or(ApiError::InvalidToken)?;
     app.lockout
-        .record_success(&AccountKey::User(user_id.clone()));
+        .record_success(app.store.counters(), &AccountKey::User(user_id.clone()))
+        .await?;
     app.audit(
         "password_reset",
         Some(req.client_ip),
@@ -249,9 +258,10 @@ pub async fn verify_email(
     let key = token_key(token)?;
     let now = now_secs();
     let user_id = app
-        .blocking(move |s| s.verify_email(&key, now))
-        .await?
-        .map_err(conflict)?
+        .store
+        .verify_email(key, now)
+        .await
+        .map_err(refused)?
         .ok_or(ApiError::InvalidToken)?;
     app.audit(
         "email_verified",
@@ -279,10 +289,11 @@ pub async fn resend_verification(
     let email = body.required_text(&["email"]);
     body.finish()?;
     let kind = TokenKind::EmailVerification;
-    if client_may_ask(&app, req.client_ip, kind) {
-        if let Some(user) = find_account_by_email(&app.store, &email.unwrap_or_default())? {
+    if client_may_ask(&app, req.client_ip, kind).await? {
+        let found = find_account_by_email(&app.store, &email.unwrap_or_default()).await?;
+        if let Some(user) = found {
             if !user.email_verified && user.status != UserStatus::Disabled {
-                mail_token(&app, user, kind, req.client_ip);
+                mail_token(&app, user, kind, req.client_ip).await?;
             }
         }
     }

@@ -82,20 +82,7 @@ pub fn error_response(err: &ApiError, html: bool) -> ApiResponse {
 }
 
 /// Escape text for HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::pages::esc as escape_html;
 
 #[cfg(test)]
 mod tests {

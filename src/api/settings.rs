@@ -5,13 +5,14 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::account::require_admin;
 use super::body::json_body;
+use super::common::require_admin;
 use super::response::ApiResponse;
 use super::ApiRequest;
-use crate::app::{App, Overrides, SETTING_NATIVE_SIGNIN, SETTING_REGISTRATION};
+use crate::app::{App, Effective};
 use crate::config::Registration;
 use crate::error::ApiError;
+use crate::store::Override;
 
 /// `GET /status`.
 pub async fn status(
@@ -19,11 +20,12 @@ pub async fn status(
     _req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let needs_setup = !app.store.owner_exists()?;
+    let needs_setup = !app.store.owner_exists().await?;
+    let settings = app.settings().await?;
     let data = json!({
         "needsSetup": needs_setup,
-        "registration": app.registration().as_str(),
-        "nativeSignin": app.native_signin(),
+        "registration": settings.registration.as_str(),
+        "nativeSignin": settings.native_signin,
         "providers": providers(&app),
     });
     Ok(ApiResponse::ok(StatusCode::OK, "ok", data))
@@ -50,7 +52,7 @@ pub async fn health(
     _req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    if app.store.healthy() {
+    if app.store.healthy().await {
         Ok(ApiResponse::ok(
             StatusCode::OK,
             "ok",
@@ -63,12 +65,11 @@ pub async fn health(
     }
 }
 
-fn config_view(app: &App) -> Value {
-    let registration = app.registration();
+fn config_view(settings: &Effective) -> Value {
     json!({
-        "nativeSignin": app.native_signin(),
-        "register": registration != Registration::Closed,
-        "registration": registration.as_str(),
+        "nativeSignin": settings.native_signin,
+        "register": settings.registration != Registration::Closed,
+        "registration": settings.registration.as_str(),
     })
 }
 
@@ -78,20 +79,44 @@ pub async fn config(
     _req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(ApiResponse::ok(StatusCode::OK, "ok", config_view(&app)))
+    let settings = app.settings().await?;
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "ok",
+        config_view(&settings),
+    ))
 }
 
-/// `POST /config/update` (owner/admin): store overrides of the file's registration settings.
+/// `POST /config/update` (owner/admin): store overrides of the file's registration settings;
+/// `null` for a key goes back to the file's value.
 pub async fn config_update(
     app: Arc<App>,
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let auth = require_admin(&app, &req)?;
+    let auth = require_admin(&app, &req).await?;
     let mut body = json_body(&req)?;
-    let native = body.flag(&["nativeSignin", "native_signin"]);
-    let register = body.flag(&["register"]);
-    let word = body.text(&["registration"]);
+    let clear_registration = matches!(body.value(&["registration"]), Some(Value::Null))
+        || matches!(body.value(&["register"]), Some(Value::Null));
+    let clear_native = matches!(
+        body.value(&["nativeSignin", "native_signin"]),
+        Some(Value::Null)
+    );
+    let native = if clear_native {
+        None
+    } else {
+        body.flag(&["nativeSignin", "native_signin"])
+    };
+    let register = if clear_registration {
+        None
+    } else {
+        body.flag(&["register"])
+    };
+    let word = if clear_registration {
+        None
+    } else {
+        body.text(&["registration"])
+    };
     let mut registration = register.map(|open| {
         if open {
             Registration::Open
@@ -119,36 +144,42 @@ pub async fn config_update(
             "cannot be false while no sign-in provider is configured",
         );
     }
+    if clear_native && !app.config.auth.native_signin && app.oidc.providers().is_empty() {
+        body.problem(
+            "nativeSignin",
+            "the file's value needs a sign-in provider, and none is configured",
+        );
+    }
     body.finish()?;
 
-    let mut overrides: Overrides = app.overrides();
-    let mut writes: Vec<(&'static str, Value)> = Vec::new();
-    if let Some(r) = registration {
-        overrides.registration = Some(r);
-        writes.push((SETTING_REGISTRATION, json!(r.as_str())));
-    }
-    if let Some(n) = native {
-        overrides.native_signin = Some(n);
-        writes.push((SETTING_NATIVE_SIGNIN, json!(n)));
-    }
-    if !writes.is_empty() {
-        app.blocking(move |s| {
-            let refs: Vec<(&str, Value)> = writes.into_iter().collect();
-            s.put_settings(&refs)
-        })
-        .await??;
-        app.set_overrides(overrides);
+    let registration_change = match (registration, clear_registration) {
+        (_, true) => Override::Clear,
+        (Some(r), false) => Override::Set(r.as_str().to_string()),
+        (None, false) => Override::Keep,
+    };
+    let native_change = match (native, clear_native) {
+        (_, true) => Override::Clear,
+        (Some(n), false) => Override::Set(n),
+        (None, false) => Override::Keep,
+    };
+    if registration_change != Override::Keep || native_change != Override::Keep {
+        let detail =
+            format!("registration={registration_change:?} native_signin={native_change:?}");
+        app.store
+            .set_overrides(registration_change, native_change)
+            .await?;
         app.audit(
             "config_update",
             Some(req.client_ip),
             Some(&auth.user.id),
             None,
-            Some(format!("{overrides:?}")),
+            Some(detail),
         );
     }
+    let settings = app.settings().await?;
     Ok(ApiResponse::ok(
         StatusCode::OK,
         "settings updated",
-        config_view(&app),
+        config_view(&settings),
     ))
 }

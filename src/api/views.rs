@@ -15,11 +15,6 @@ pub fn rfc3339(secs: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// RFC 3339 UTC for Unix seconds, as text (empty if out of range).
-pub fn rfc3339_text(secs: i64) -> String {
-    rfc3339(secs).as_str().unwrap_or_default().to_string()
-}
-
 /// The public shape of a user.
 pub fn user(u: &UserRecord) -> Value {
     json!({

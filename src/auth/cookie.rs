@@ -109,8 +109,9 @@ pub fn clear_cookie(cfg: &SessionConfig) -> String {
         .to_string()
 }
 
-/// Like [`session_tokens`], borrowing from the headers, for the cookie named `wire_name`
-/// (the request path: no copies).
+/// The values of the cookie named `wire_name` in the request's `Cookie` header(s), in order,
+/// borrowed (no copies): the one cookie reader. Malformed pairs and non-UTF-8 headers are
+/// skipped, never an error.
 pub fn session_token_refs<'h>(headers: &'h HeaderMap, wire_name: &str) -> Vec<&'h str> {
     let mut out = Vec::new();
     for value in headers.get_all(COOKIE) {
@@ -122,25 +123,6 @@ pub fn session_token_refs<'h>(headers: &'h HeaderMap, wire_name: &str) -> Vec<&'
                     if out.len() == MAX_CANDIDATES {
                         return out;
                     }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The session tokens the request carries in its `Cookie` header(s) under the wire name, in order.
-/// Malformed pairs and non-UTF-8 headers are skipped, never an error.
-pub fn session_tokens(headers: &HeaderMap, cfg: &SessionConfig) -> Vec<String> {
-    let name = wire_name(cfg);
-    let mut out = Vec::new();
-    for value in headers.get_all(COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for cookie in Cookie::split_parse(text).flatten() {
-            if cookie.name() == name && !cookie.value().is_empty() {
-                out.push(cookie.value().to_string());
-                if out.len() == MAX_CANDIDATES {
-                    return out;
                 }
             }
         }
@@ -223,10 +205,11 @@ mod tests {
             HeaderValue::from_bytes(b"authgate_session=\xff\xfe").expect("bytes"),
         );
         h.append(COOKIE, HeaderValue::from_static("authgate_session=three"));
-        assert_eq!(session_tokens(&h, &c), vec!["one", "two", "three"]);
+        let name = wire_name(&c);
+        assert_eq!(session_token_refs(&h, &name), vec!["one", "two", "three"]);
         let mut many = HeaderMap::new();
         many.append(COOKIE, HeaderValue::from_static("authgate_session=1; authgate_session=2; authgate_session=3; authgate_session=4; authgate_session=5"));
-        assert_eq!(session_tokens(&many, &c).len(), MAX_CANDIDATES);
-        assert!(session_tokens(&HeaderMap::new(), &c).is_empty());
+        assert_eq!(session_token_refs(&many, &name).len(), MAX_CANDIDATES);
+        assert!(session_token_refs(&HeaderMap::new(), &name).is_empty());
     }
 }

@@ -1,13 +1,14 @@
-//! Authentication building blocks: passwords, session tokens, the cookie, lockout, rate limits,
-//! mail throttling and the setup code.
+//! The sign-in core: the one [`authenticator::Authenticator`] (credentials → principal), the
+//! one sign-in policy ([`signin`]), passwords, session tokens, the cookie, lockout and limits,
+//! the setup code.
 
+pub mod authenticator;
 pub mod cookie;
 pub mod csrf;
-pub mod lockout;
-pub mod mail_throttle;
+pub mod limits;
 pub mod password;
-pub mod ratelimit;
 pub mod redirect;
 pub mod session;
 pub mod session_cache;
 pub mod setup_code;
+pub mod signin;

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use crate::store::{Role, SessionKey, SessionRecord, Store, StoreError, UserRecord, UserStatus};
+use crate::store::{Role, SessionKey, SessionRecord, UserRecord, UserStatus};
 
 /// A freshly minted session token and its storage key.
 pub struct NewToken {
@@ -148,46 +148,12 @@ impl Identity {
     }
 }
 
-/// A request's valid session.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub key: SessionKey,
-    pub session: SessionRecord,
-    pub user: UserRecord,
-    pub identity: Identity,
-}
-
 /// Whether a stored session (and its user) may be used at `now`.
 pub fn is_live(session: &SessionRecord, user: &UserRecord, idle_secs: i64, now: i64) -> bool {
     now < session.expires_at
         && now < session.last_seen.saturating_add(idle_secs)
         && user.status == UserStatus::Active
         && user.expires_at.is_none_or(|t| now < t)
-}
-
-/// Find the first presented token that names a live session. Store failures are returned so
-/// the caller can fail closed.
-pub fn check_tokens(
-    store: &Store,
-    tokens: &[&str],
-    idle_secs: i64,
-    now: i64,
-) -> Result<Option<Authenticated>, StoreError> {
-    for token in tokens {
-        let Some(key) = key_for(token) else { continue };
-        if let Some((session, user)) = store.get_session_and_user(&key)? {
-            if is_live(&session, &user, idle_secs, now) {
-                let identity = Identity::from_user(&user);
-                return Ok(Some(Authenticated {
-                    key,
-                    session,
-                    user,
-                    identity,
-                }));
-            }
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

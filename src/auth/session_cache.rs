@@ -1,20 +1,27 @@
-//! Live sessions kept in memory in front of the database, so the per-request session check
-//! is a hash lookup instead of a read transaction.
+//! Live sessions kept in memory in front of the store, so the per-request session check is a
+//! hash lookup instead of a database read.
 //!
-//! Correctness rests on the store's epoch: every write that can end a session or change what
-//! it stands for (logout, revocation, password change, user changes, sweeps) advances it, and
-//! an entry is used only in the epoch in which it was read. Time-based expiry (absolute, idle,
-//! account expiry) is checked on every hit. Only live sessions of active users are kept.
+//! Correctness rests on the store's announcements ([`StoreEvent`]): a session that ended is
+//! removed, every session of a user who changed is removed, and a copy read before such an
+//! announcement is never kept after it (an insert carries the sequence number seen before the
+//! read, and is dropped when an announcement since then concerns it). Time-based expiry
+//! (absolute, idle, account expiry) is checked on every hit. Only live sessions of active
+//! users are kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::auth::session::Identity;
-use crate::store::SessionKey;
+use crate::store::{Listener, SessionKey, SessionRecord, StoreEvent, UserRecord};
 
 /// Independent locks, so threads rarely wait for each other.
 const SHARDS: usize = 64;
+
+/// Announcements remembered for inserts racing them; an insert older than all of them is
+/// dropped (it will be read again).
+const RECENT_EVENTS: usize = 1024;
 
 /// Keys are SHA-256 digests: their first eight bytes are already a good hash.
 #[derive(Default)]
@@ -33,17 +40,25 @@ impl Hasher for DigestHasher {
 
 type Shard = HashMap<SessionKey, Entry, BuildHasherDefault<DigestHasher>>;
 
-struct Entry {
-    epoch: u64,
-    identity: Arc<Identity>,
+/// What a live session stands for, read once from the store.
+#[derive(Debug)]
+pub struct LiveSession {
+    pub key: SessionKey,
+    pub session: SessionRecord,
+    pub user: UserRecord,
+    pub identity: Identity,
     /// The earlier of the session's absolute expiry and the account's expiry.
-    valid_until: i64,
+    pub valid_until: i64,
+}
+
+struct Entry {
+    live: Arc<LiveSession>,
     last_seen: i64,
 }
 
 /// A session found in memory.
 pub struct Hit {
-    pub identity: Arc<Identity>,
+    pub live: Arc<LiveSession>,
     pub last_seen: i64,
 }
 
@@ -51,6 +66,10 @@ pub struct Hit {
 pub struct SessionCache {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
+    /// Advanced by every announcement.
+    seq: AtomicU64,
+    /// The latest announcements with their sequence numbers, oldest first.
+    recent: Mutex<VecDeque<(u64, StoreEvent)>>,
 }
 
 impl SessionCache {
@@ -58,6 +77,8 @@ impl SessionCache {
         SessionCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: (capacity / SHARDS).max(1),
+            seq: AtomicU64::new(0),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_EVENTS)),
         }
     }
 
@@ -65,46 +86,92 @@ impl SessionCache {
         &self.shards[usize::from(key[31]) % SHARDS]
     }
 
-    /// The live session for `key` as of `epoch`, if it is in memory.
-    pub fn get(&self, key: &SessionKey, epoch: u64, now: i64, idle_secs: i64) -> Option<Hit> {
-        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        let e = shard.get(key)?;
-        (e.epoch == epoch && now < e.valid_until && now < e.last_seen.saturating_add(idle_secs))
-            .then(|| Hit {
-                identity: Arc::clone(&e.identity),
-                last_seen: e.last_seen,
-            })
+    /// Read before reading a session from the store; pass it to [`SessionCache::insert`].
+    pub fn sequence(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
     }
 
-    /// Keep a session read (live) from the database in `epoch`.
-    pub fn insert(
-        &self,
-        key: SessionKey,
-        epoch: u64,
-        identity: Arc<Identity>,
-        valid_until: i64,
-        last_seen: i64,
-    ) {
+    /// The live session for `key`, if it is in memory and not past its time limits.
+    pub fn get(&self, key: &SessionKey, now: i64, idle_secs: i64) -> Option<Hit> {
+        let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        let e = shard.get(key)?;
+        (now < e.live.valid_until && now < e.last_seen.saturating_add(idle_secs)).then(|| Hit {
+            live: Arc::clone(&e.live),
+            last_seen: e.last_seen,
+        })
+    }
+
+    /// Keep a session read (live) from the store after `seq` was taken: dropped when an
+    /// announcement since then concerns it, so a copy never outlives a change.
+    pub fn insert(&self, live: Arc<LiveSession>, seq: u64) {
+        let key = live.key;
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        if self.sequence() != seq && self.changed_since(seq, &live) {
+            return;
+        }
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             shard.clear();
         }
-        shard.insert(
-            key,
-            Entry {
-                epoch,
-                identity,
-                valid_until,
-                last_seen,
-            },
-        );
+        let last_seen = live.session.last_seen;
+        shard.insert(key, Entry { live, last_seen });
     }
 
-    /// Record activity that will be written to the database (so idle expiry follows it).
+    /// Whether an announcement after `seq` concerns `live` (or may have: too old to tell).
+    fn changed_since(&self, seq: u64, live: &LiveSession) -> bool {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        match recent.front() {
+            Some((oldest, _)) if *oldest <= seq + 1 => {}
+            // Announcements were forgotten since: assume the worst.
+            _ => return true,
+        }
+        recent
+            .iter()
+            .filter(|(s, _)| *s > seq)
+            .any(|(_, e)| match e {
+                StoreEvent::SessionEnded(k) => *k == live.key,
+                StoreEvent::UserChanged(id) => *id == live.user.id,
+                StoreEvent::Everything => true,
+            })
+    }
+
+    /// Record activity that will be written to the store (so idle expiry follows it).
     pub fn seen(&self, key: &SessionKey, at: i64) {
         let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = shard.get_mut(key) {
             e.last_seen = e.last_seen.max(at);
+        }
+    }
+
+    /// Apply an announcement: first remembered (for racing inserts), then applied.
+    fn apply(&self, event: &StoreEvent) {
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+            if recent.len() == RECENT_EVENTS {
+                recent.pop_front();
+            }
+            recent.push_back((seq, event.clone()));
+        }
+        match event {
+            StoreEvent::SessionEnded(key) => {
+                self.shard(key)
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(key);
+            }
+            StoreEvent::UserChanged(id) => {
+                for shard in self.shards.iter() {
+                    shard
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|_, e| e.live.user.id != *id);
+                }
+            }
+            StoreEvent::Everything => {
+                for shard in self.shards.iter() {
+                    shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                }
+            }
         }
     }
 
@@ -121,36 +188,115 @@ impl SessionCache {
     }
 }
 
+impl Listener for SessionCache {
+    fn changed(&self, event: &StoreEvent) {
+        self.apply(event);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Role, UserStatus};
 
-    fn id() -> Arc<Identity> {
-        Arc::new(Identity::for_tests(
-            "u1",
-            "a@example.com",
-            Some("a"),
-            None,
-            "user",
-            &[],
-        ))
+    fn live(key: SessionKey, user_id: &str, valid_until: i64, last_seen: i64) -> Arc<LiveSession> {
+        let user = UserRecord {
+            id: user_id.into(),
+            email: format!("{user_id}@example.com"),
+            username: None,
+            full_name: None,
+            first_name: None,
+            last_name: None,
+            role: Role::User,
+            groups: vec![],
+            status: UserStatus::Active,
+            email_verified: false,
+            password_hash: None,
+            created_at: 0,
+            updated_at: 0,
+            last_login_at: None,
+            expires_at: None,
+        };
+        let session = SessionRecord {
+            user_id: user_id.into(),
+            created_at: 0,
+            expires_at: valid_until,
+            last_seen,
+            indexed_expiry: 0,
+            remember: false,
+            ip: None,
+            user_agent: None,
+        };
+        Arc::new(LiveSession {
+            key,
+            identity: Identity::from_user(&user),
+            session,
+            user,
+            valid_until,
+        })
     }
 
     #[test]
-    fn hits_only_in_the_same_epoch_and_while_live() {
+    fn hits_only_while_live_and_idle_follows_activity() {
         let c = SessionCache::new(1000);
         let key = [7u8; 32];
-        c.insert(key, 5, id(), 1_000, 100);
-        assert!(c.get(&key, 5, 150, 3600).is_some());
-        // Any invalidating write since: a miss.
-        assert!(c.get(&key, 6, 150, 3600).is_none());
-        // Absolute or account expiry.
-        assert!(c.get(&key, 5, 1_000, 3600).is_none());
-        // Idle expiry, moved by recorded activity.
-        assert!(c.get(&key, 5, 200, 100).is_none());
+        c.insert(live(key, "u1", 1_000, 100), c.sequence());
+        assert!(c.get(&key, 150, 3600).is_some());
+        assert!(
+            c.get(&key, 1_000, 3600).is_none(),
+            "absolute or account expiry"
+        );
+        assert!(c.get(&key, 200, 100).is_none(), "idle");
         c.seen(&key, 150);
-        assert!(c.get(&key, 5, 200, 100).is_some());
-        assert!(c.get(&[8u8; 32], 5, 150, 3600).is_none());
+        assert!(c.get(&key, 200, 100).is_some());
+        assert!(c.get(&[8u8; 32], 150, 3600).is_none());
+    }
+
+    #[test]
+    fn announcements_remove_only_what_they_concern() {
+        let c = SessionCache::new(1000);
+        let (a, b, other) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        for (k, u) in [(a, "u1"), (b, "u1"), (other, "u2")] {
+            c.insert(live(k, u, 1_000, 0), c.sequence());
+        }
+        c.changed(&StoreEvent::SessionEnded(a));
+        assert!(c.get(&a, 1, 3600).is_none());
+        assert!(
+            c.get(&b, 1, 3600).is_some(),
+            "another session of the user stays"
+        );
+        c.changed(&StoreEvent::UserChanged("u1".into()));
+        assert!(c.get(&b, 1, 3600).is_none());
+        assert!(c.get(&other, 1, 3600).is_some(), "other users stay");
+        c.changed(&StoreEvent::Everything);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_copy_read_before_an_announcement_is_never_kept_after_it() {
+        let c = SessionCache::new(1000);
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        // Read (sequence taken), then the session ends, then the stale copy arrives.
+        let seq = c.sequence();
+        c.changed(&StoreEvent::SessionEnded(a));
+        c.insert(live(a, "u1", 1_000, 0), seq);
+        assert!(c.get(&a, 1, 3600).is_none());
+        // An unrelated announcement does not stop another session from being kept.
+        c.insert(live(b, "u1", 1_000, 0), seq);
+        assert!(c.get(&b, 1, 3600).is_some());
+        // A user change since the read stops every session of that user.
+        let seq = c.sequence();
+        c.changed(&StoreEvent::UserChanged("u1".into()));
+        c.insert(live(b, "u1", 1_000, 0), seq);
+        assert!(c.get(&b, 1, 3600).is_none());
+        // Too many announcements since the read to tell: dropped.
+        let seq = c.sequence();
+        for i in 0..=RECENT_EVENTS {
+            let other = u8::try_from(i % 250).unwrap_or(0) + 3;
+            c.changed(&StoreEvent::SessionEnded([other; 32]));
+        }
+        c.insert(live(b, "u1", 1_000, 0), seq);
+        assert!(c.get(&b, 1, 3600).is_none());
     }
 
     #[test]
@@ -160,7 +306,7 @@ mod tests {
             let mut key = [0u8; 32];
             key[..4].copy_from_slice(&i.to_le_bytes());
             key[31] = (i % 251) as u8;
-            c.insert(key, 1, id(), i64::MAX, 0);
+            c.insert(live(key, "u", i64::MAX, 0), c.sequence());
         }
         assert!(c.len() <= SHARDS * 4, "{}", c.len());
         assert!(!c.is_empty());

@@ -1,13 +1,13 @@
-//! Sign-ins waiting for the provider's answer: kept in memory, bound to the browser that started
-//! them, usable once, for ten minutes at most.
+//! Sign-ins waiting for the provider's answer: kept behind the store (a callback may reach
+//! another instance), bound to the browser that started them, usable once, for ten minutes at
+//! most. The store bounds how many wait, in all and per client.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::store::{FlowLimits, FlowRecord, SignInFlows, StoreError};
 
 /// What the callback needs to finish a sign-in.
 #[derive(Debug, Clone)]
@@ -24,12 +24,14 @@ pub struct PendingFlow {
     pub link_user: Option<String>,
     /// A persistent session ("keep me signed in").
     pub remember: bool,
-    /// Who started it (IPv6 by /64), for the per-client limit.
-    pub client: Option<IpAddr>,
-    created: Instant,
+    /// Who started it (IPv4 address or IPv6 /64), for the per-client limit.
+    pub client: Option<String>,
+    /// Unix seconds.
+    created_at: i64,
 }
 
 impl PendingFlow {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         provider: &str,
         binding: &str,
@@ -38,6 +40,7 @@ impl PendingFlow {
         rd: String,
         invite: Option<String>,
         link_user: Option<String>,
+        now: i64,
     ) -> PendingFlow {
         PendingFlow {
             provider: provider.to_string(),
@@ -49,7 +52,37 @@ impl PendingFlow {
             link_user,
             remember: false,
             client: None,
-            created: Instant::now(),
+            created_at: now,
+        }
+    }
+
+    fn into_record(self) -> FlowRecord {
+        FlowRecord {
+            provider: self.provider,
+            binding: self.binding,
+            nonce: self.nonce,
+            pkce_verifier: self.pkce_verifier,
+            rd: self.rd,
+            invite: self.invite,
+            link_user: self.link_user,
+            remember: self.remember,
+            client: self.client,
+            created_at: self.created_at,
+        }
+    }
+
+    fn from_record(r: FlowRecord) -> PendingFlow {
+        PendingFlow {
+            provider: r.provider,
+            binding: r.binding,
+            nonce: r.nonce,
+            pkce_verifier: r.pkce_verifier,
+            rd: r.rd,
+            invite: r.invite,
+            link_user: r.link_user,
+            remember: r.remember,
+            client: r.client,
+            created_at: r.created_at,
         }
     }
 }
@@ -66,147 +99,100 @@ pub enum FlowError {
     OtherProvider,
 }
 
-/// The pending sign-ins, keyed by the SHA-256 of their `state`.
+/// The rules for waiting sign-ins; the flows themselves are in the store.
+#[derive(Debug, Clone, Copy)]
 pub struct Flows {
-    inner: Mutex<Inner>,
-    capacity: usize,
-    /// Flows one client may have waiting; its oldest makes room. Keeps one client from
-    /// pushing everybody else's sign-ins out.
-    per_client: usize,
-    ttl: Duration,
+    limits: FlowLimits,
 }
 
-type Key = [u8; 32];
-
-#[derive(Default)]
-struct Inner {
-    map: HashMap<Key, PendingFlow>,
-    /// Each client's flows, oldest first.
-    clients: HashMap<IpAddr, VecDeque<Key>>,
-}
-
-/// Flows without a known client share one bucket.
-const NO_CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
-
-impl Inner {
-    fn remove(&mut self, key: &Key) -> Option<PendingFlow> {
-        let flow = self.map.remove(key)?;
-        let client = flow.client.unwrap_or(NO_CLIENT);
-        if let Some(queue) = self.clients.get_mut(&client) {
-            queue.retain(|k| k != key);
-            if queue.is_empty() {
-                self.clients.remove(&client);
-            }
-        }
-        Some(flow)
-    }
-
-    /// Remove the oldest flow of `client`.
-    fn evict_oldest_of(&mut self, client: IpAddr) {
-        if let Some(oldest) = self.clients.get(&client).and_then(|q| q.front()).copied() {
-            self.remove(&oldest);
-        }
-    }
+fn key_of(state: &str) -> [u8; 32] {
+    Sha256::digest(state.as_bytes()).into()
 }
 
 impl Flows {
+    /// At most `capacity` flows wait, `per_client` of one client; each for `ttl`.
     pub fn new(capacity: usize, per_client: usize, ttl: Duration) -> Flows {
         Flows {
-            inner: Mutex::new(Inner::default()),
-            capacity: capacity.max(1),
-            per_client: per_client.max(1),
-            ttl,
+            limits: FlowLimits {
+                capacity: capacity.max(1),
+                per_client: per_client.max(1),
+                ttl: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
+            },
         }
     }
 
-    /// Remember a flow under its `state`. A client at its limit loses its oldest flow. When
-    /// full, expired flows go first, then the oldest flow of the client with the most: flooding
-    /// from many addresses pushes out the flooders' own flows before a person's single one.
-    pub fn insert(&self, state: &str, flow: PendingFlow) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let client = flow.client.unwrap_or(NO_CLIENT);
-        if inner.clients.get(&client).map_or(0, VecDeque::len) >= self.per_client {
-            inner.evict_oldest_of(client);
-        }
-        if inner.map.len() >= self.capacity {
-            let ttl = self.ttl;
-            let expired: Vec<Key> = inner
-                .map
-                .iter()
-                .filter(|(_, f)| f.created.elapsed() >= ttl)
-                .map(|(k, _)| *k)
-                .collect();
-            for k in &expired {
-                inner.remove(k);
-            }
-        }
-        if inner.map.len() >= self.capacity {
-            let busiest = inner
-                .clients
-                .iter()
-                .max_by_key(|(_, q)| q.len())
-                .map(|(c, _)| *c);
-            if let Some(busiest) = busiest {
-                inner.evict_oldest_of(busiest);
-            }
-        }
-        let key: Key = Sha256::digest(state.as_bytes()).into();
-        // (A state is 128 random bits: a repeat cannot happen, but must not leave a stale entry.)
-        inner.remove(&key);
-        inner.map.insert(key, flow);
-        inner.clients.entry(client).or_default().push_back(key);
+    /// Remember a flow under the hash of its `state` (see [`SignInFlows::put_flow`] for what
+    /// makes room).
+    pub async fn insert(
+        &self,
+        store: &dyn SignInFlows,
+        state: &str,
+        flow: PendingFlow,
+    ) -> Result<(), StoreError> {
+        store
+            .put_flow(key_of(state), flow.into_record(), self.limits)
+            .await
     }
 
     /// Take the flow of `state` (it can never be used again, whatever the outcome) and check
-    /// that it is fresh, for `provider`, and bound to one of the browser's flow cookies.
-    pub fn take(
+    /// that it is fresh at `now`, for `provider`, and bound to one of the browser's flow
+    /// cookies.
+    pub async fn take(
         &self,
+        store: &dyn SignInFlows,
         state: &str,
         provider: &str,
         cookies: &[String],
-    ) -> Result<PendingFlow, FlowError> {
-        let key: Key = Sha256::digest(state.as_bytes()).into();
-        let flow = self
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key)
-            .ok_or(FlowError::Unknown)?;
-        if flow.created.elapsed() >= self.ttl {
-            return Err(FlowError::Expired);
+        now: i64,
+    ) -> Result<Result<PendingFlow, FlowError>, StoreError> {
+        let Some(record) = store.take_flow(key_of(state)).await? else {
+            return Ok(Err(FlowError::Unknown));
+        };
+        let flow = PendingFlow::from_record(record);
+        if now - flow.created_at >= self.limits.ttl {
+            return Ok(Err(FlowError::Expired));
         }
         let bound = cookies.iter().any(|c| {
             let h: [u8; 32] = Sha256::digest(c.as_bytes()).into();
             bool::from(h.ct_eq(&flow.binding))
         });
         if !bound {
-            return Err(FlowError::OtherBrowser);
+            return Ok(Err(FlowError::OtherBrowser));
         }
         if flow.provider != provider {
-            return Err(FlowError::OtherProvider);
+            return Ok(Err(FlowError::OtherProvider));
         }
-        Ok(flow)
-    }
-
-    /// Flows waiting now.
-    pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .map
-            .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        Ok(Ok(flow))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::memory::MemoryFlows;
+    use async_trait::async_trait;
 
-    fn flow(provider: &str, binding: &str) -> PendingFlow {
+    /// The in-memory flows as a store offers them.
+    #[derive(Default)]
+    struct Memory(MemoryFlows);
+
+    #[async_trait]
+    impl SignInFlows for Memory {
+        async fn put_flow(
+            &self,
+            key: [u8; 32],
+            flow: FlowRecord,
+            limits: FlowLimits,
+        ) -> Result<(), StoreError> {
+            self.0.put(key, flow, limits);
+            Ok(())
+        }
+        async fn take_flow(&self, key: [u8; 32]) -> Result<Option<FlowRecord>, StoreError> {
+            Ok(self.0.take(&key))
+        }
+    }
+
+    fn flow(provider: &str, binding: &str, now: i64) -> PendingFlow {
         PendingFlow::new(
             provider,
             binding,
@@ -215,97 +201,106 @@ mod tests {
             String::new(),
             None,
             None,
+            now,
         )
     }
 
-    #[test]
-    fn a_flow_is_used_once_by_the_browser_that_started_it() {
-        let flows = Flows::new(10, 10, Duration::from_secs(600));
-        flows.insert("s1", flow("corp", "b1"));
+    async fn take(
+        flows: &Flows,
+        store: &Memory,
+        state: &str,
+        provider: &str,
+        cookie: &str,
+        now: i64,
+    ) -> Result<PendingFlow, FlowError> {
+        flows
+            .take(store, state, provider, &[cookie.to_string()], now)
+            .await
+            .expect("store")
+    }
+
+    #[tokio::test]
+    async fn a_flow_is_used_once_by_the_browser_that_started_it() {
+        let (flows, store) = (
+            Flows::new(10, 10, Duration::from_secs(600)),
+            Memory::default(),
+        );
+        flows
+            .insert(&store, "s1", flow("corp", "b1", 0))
+            .await
+            .expect("put");
         assert_eq!(
-            flows.take("s1", "corp", &["other".into()]).err(),
+            take(&flows, &store, "s1", "corp", "other", 1).await.err(),
             Some(FlowError::OtherBrowser)
         );
         // Refused once, gone: the rightful browser cannot use it either.
         assert_eq!(
-            flows.take("s1", "corp", &["b1".into()]).err(),
+            take(&flows, &store, "s1", "corp", "b1", 1).await.err(),
             Some(FlowError::Unknown)
         );
-        flows.insert("s2", flow("corp", "b1"));
+        flows
+            .insert(&store, "s2", flow("corp", "b1", 0))
+            .await
+            .expect("put");
         assert_eq!(
-            flows.take("s2", "google", &["b1".into()]).err(),
+            take(&flows, &store, "s2", "google", "b1", 1).await.err(),
             Some(FlowError::OtherProvider)
         );
-        flows.insert("s3", flow("corp", "b1"));
+        flows
+            .insert(&store, "s3", flow("corp", "b1", 0))
+            .await
+            .expect("put");
         let f = flows
-            .take("s3", "corp", &["x".into(), "b1".into()])
+            .take(&store, "s3", "corp", &["x".into(), "b1".into()], 1)
+            .await
+            .expect("store")
             .expect("bound");
         assert_eq!(f.nonce, "n");
         assert_eq!(
-            flows.take("s3", "corp", &["b1".into()]).err(),
+            take(&flows, &store, "s3", "corp", "b1", 1).await.err(),
             Some(FlowError::Unknown)
         );
         assert_eq!(
-            flows.take("never", "corp", &["b1".into()]).err(),
+            take(&flows, &store, "never", "corp", "b1", 1).await.err(),
             Some(FlowError::Unknown)
         );
     }
 
-    #[test]
-    fn flows_expire_and_the_oldest_make_room() {
-        let flows = Flows::new(2, 2, Duration::from_millis(30));
-        flows.insert("a", flow("p", "b"));
-        std::thread::sleep(Duration::from_millis(40));
+    #[tokio::test]
+    async fn flows_expire_and_one_client_makes_room_from_its_own() {
+        let (flows, store) = (
+            Flows::new(10, 3, Duration::from_secs(600)),
+            Memory::default(),
+        );
+        flows
+            .insert(&store, "old", flow("p", "b", 0))
+            .await
+            .expect("put");
         assert_eq!(
-            flows.take("a", "p", &["b".into()]).err(),
+            take(&flows, &store, "old", "p", "b", 600).await.err(),
             Some(FlowError::Expired)
         );
-        let flows = Flows::new(2, 2, Duration::from_secs(600));
-        flows.insert("a", flow("p", "b"));
-        flows.insert("b", flow("p", "b"));
-        flows.insert("c", flow("p", "b"));
-        assert_eq!(flows.len(), 2);
-        assert_eq!(
-            flows.take("a", "p", &["b".into()]).err(),
-            Some(FlowError::Unknown)
-        );
-        assert!(flows.take("c", "p", &["b".into()]).is_ok());
-
-        // One client floods: only its own flows make room, others' stay.
-        let flows = Flows::new(100, 3, Duration::from_secs(600));
         let from = |ip: &str| {
-            let mut f = flow("p", "b");
-            f.client = Some(ip.parse().expect("ip"));
+            let mut f = flow("p", "b", 0);
+            f.client = Some(ip.to_string());
             f
         };
-        flows.insert("victim", from("192.0.2.1"));
+        flows
+            .insert(&store, "victim", from("192.0.2.1"))
+            .await
+            .expect("put");
         for i in 0..50 {
-            flows.insert(&format!("flood{i}"), from("198.51.100.7"));
+            flows
+                .insert(&store, &format!("flood{i}"), from("198.51.100.7"))
+                .await
+                .expect("put");
         }
-        assert_eq!(flows.len(), 4);
-        assert!(flows.take("victim", "p", &["b".into()]).is_ok());
-        assert!(flows.take("flood49", "p", &["b".into()]).is_ok());
+        assert_eq!(store.0.sizes().0, 4);
+        assert!(take(&flows, &store, "victim", "p", "b", 1).await.is_ok());
+        assert!(take(&flows, &store, "flood49", "p", "b", 1).await.is_ok());
         assert_eq!(
-            flows.take("flood0", "p", &["b".into()]).err(),
+            take(&flows, &store, "flood0", "p", "b", 1).await.err(),
             Some(FlowError::Unknown)
         );
-
-        // Many clients flood a full table: the busiest lose their flows, not a person's one.
-        let flows = Flows::new(10, 4, Duration::from_secs(600));
-        flows.insert("person", from("192.0.2.1"));
-        for i in 0..200 {
-            flows.insert(&format!("f{i}"), from(&format!("198.51.100.{}", i % 5)));
-        }
-        assert_eq!(flows.len(), 10);
-        assert!(flows.take("person", "p", &["b".into()]).is_ok());
-        // The bookkeeping stays in step with the table.
-        let inner = flows.inner.lock().expect("lock");
-        assert_eq!(
-            inner.clients.values().map(VecDeque::len).sum::<usize>(),
-            inner.map.len()
-        );
-        assert!(!inner
-            .clients
-            .contains_key(&"192.0.2.1".parse::<IpAddr>().expect("ip")));
     }
 }

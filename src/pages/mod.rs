@@ -9,11 +9,10 @@ use base64::Engine as _;
 use http::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::api::{escape_html as esc, ApiResponse};
-use crate::app::App;
-use crate::auth::session::{self, Authenticated};
-use crate::config::{FieldMode, Registration};
-use crate::store::SessionRecord;
+use crate::auth::session;
+use crate::auth::session_cache::LiveSession;
+use crate::config::{FieldMode, ProfileFields, Registration};
+use crate::store::{IdentityRecord, SessionKey, SessionRecord};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem;color:#1d1d1f;background:#fafafa}\
 h1{font-size:1.5rem}form{display:grid;gap:.75rem;margin:1rem 0}label{display:grid;gap:.25rem;font-weight:600}\
@@ -24,6 +23,70 @@ button.secondary{background:#555}.error{background:#fde8e8;border:1px solid #c33
 a.button{display:block;text-align:center;padding:.6rem;border-radius:4px;background:#333;color:#fff;text-decoration:none;margin:.5rem 0}\
 form.inline{display:inline;margin:0 0 0 .5rem}form.inline button{padding:.2rem .6rem;background:#555}\
 :focus{outline:3px solid #f5a623}";
+
+/// Escape text for HTML element content and attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Unix seconds as RFC 3339 UTC text (empty if out of range).
+fn when(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A finished page: what the API answers a browser with.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub status: StatusCode,
+    /// The whole document.
+    pub html: String,
+}
+
+impl Page {
+    /// The `Content-Security-Policy` every page is served with.
+    pub fn csp() -> &'static str {
+        csp()
+    }
+}
+
+/// A sign-in provider as the pages show it.
+#[derive(Debug, Clone)]
+pub struct ProviderLink {
+    pub name: String,
+    pub display_name: String,
+}
+
+/// What the pages need to know about the gateway, read by the caller for each page.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub prefix: String,
+    pub providers: Vec<ProviderLink>,
+    /// Mail is configured (forgot-password is offered).
+    pub mail: bool,
+    pub native_signin: bool,
+    pub registration: Registration,
+    pub owner_exists: bool,
+    pub password_min_length: usize,
+    pub fields: ProfileFields,
+    pub idle_secs: i64,
+}
 
 /// `Content-Security-Policy` for every page: nothing but the inline stylesheet above.
 fn csp() -> &'static str {
@@ -37,18 +100,14 @@ fn csp() -> &'static str {
 }
 
 /// A complete page response.
-pub fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
+pub fn page(status: StatusCode, title: &str, body: &str) -> Page {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><style>{STYLE}</style></head>\n<body><main>\n{body}\n</main></body></html>\n",
         title = esc(title),
     );
-    ApiResponse::new(status, "text/html; charset=utf-8", html)
-        .with_header(http::header::CONTENT_SECURITY_POLICY, csp())
-        .with_header(http::header::X_FRAME_OPTIONS, "DENY")
-        .with_header(http::header::REFERRER_POLICY, "no-referrer")
-        .with_header(http::header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+    Page { status, html }
 }
 
 /// Values a form shows again after a failed post (never the password).
@@ -98,16 +157,11 @@ fn text_input(
 }
 
 /// `GET /login`.
-pub fn login(
-    app: &App,
-    values: &FormValues,
-    error: Option<&str>,
-    status: StatusCode,
-) -> ApiResponse {
-    let prefix = &app.config.auth.prefix;
-    let native = app.native_signin();
+pub fn login(site: &Site, values: &FormValues, error: Option<&str>, status: StatusCode) -> Page {
+    let prefix = &site.prefix;
+    let native = site.native_signin;
     let mut body = format!("<h1>Sign in</h1>{}", error_box(error));
-    let providers = app.oidc.providers();
+    let providers = &site.providers;
     if !providers.is_empty() {
         let rd = if values.rd.is_empty() {
             String::new()
@@ -122,9 +176,9 @@ pub fn login(
             body.push_str(&format!(
                 "<a class=\"button\" href=\"{}/oauth/{}{}\">Sign in with {}</a>",
                 esc(prefix),
-                esc(&p.config.name),
+                esc(&p.name),
                 esc(&rd),
-                esc(&p.config.display_name)
+                esc(&p.display_name)
             ));
         }
         body.push_str("</div>");
@@ -161,20 +215,20 @@ pub fn login(
     if !native {
         body.push_str("</details>");
     }
-    if app.mailer.is_some() && native {
+    if site.mail && native {
         body.push_str(&format!(
             "<p class=\"note\"><a href=\"{}/forgot-password\">Forgot your password?</a></p>",
             esc(prefix)
         ));
     }
     let rd_query = rd_query(&values.rd);
-    if !app.store.owner_exists().unwrap_or(true) {
+    if !site.owner_exists {
         body.push_str(&format!(
             "<p class=\"note\">No account exists yet: <a href=\"{}/setup{}\">create the owner account</a>.</p>",
             esc(prefix),
             esc(&rd_query)
         ));
-    } else if app.registration() != Registration::Closed && native {
+    } else if site.registration != Registration::Closed && native {
         body.push_str(&format!(
             "<p class=\"note\">No account? <a href=\"{}/register{}\">Register</a>.</p>",
             esc(prefix),
@@ -195,11 +249,11 @@ fn rd_query(rd: &str) -> String {
     }
 }
 
-fn account_form(app: &App, action: &str, values: &FormValues, button: &str) -> String {
-    let f = &app.config.auth.fields;
+fn account_form(site: &Site, action: &str, values: &FormValues, button: &str) -> String {
+    let f = &site.fields;
     let mut form = format!(
         "<form method=\"post\" action=\"{}{}\">",
-        esc(&app.config.auth.prefix),
+        esc(&site.prefix),
         esc(action)
     );
     form.push_str(&text_input(
@@ -261,7 +315,7 @@ fn account_form(app: &App, action: &str, values: &FormValues, button: &str) -> S
     ));
     form.push_str(&format!(
         "<p class=\"note\">At least {} characters.</p>",
-        app.config.auth.password_min_length
+        site.password_min_length
     ));
     form.push_str(&hidden_rd(&values.rd));
     form.push_str(&format!(
@@ -272,22 +326,17 @@ fn account_form(app: &App, action: &str, values: &FormValues, button: &str) -> S
 }
 
 /// `GET /register`.
-pub fn register(
-    app: &App,
-    values: &FormValues,
-    error: Option<&str>,
-    status: StatusCode,
-) -> ApiResponse {
+pub fn register(site: &Site, values: &FormValues, error: Option<&str>, status: StatusCode) -> Page {
     let mut body = format!("<h1>Create an account</h1>{}", error_box(error));
-    if !app.store.owner_exists().unwrap_or(true) {
+    if !site.owner_exists {
         body.push_str(&format!(
             "<p>This gateway has no owner yet, so nobody can register. \
              <a href=\"{}/setup\">Set it up</a> first.</p>",
-            esc(&app.config.auth.prefix)
+            esc(&site.prefix)
         ));
         return page(status, "Create an account", &body);
     }
-    match app.registration() {
+    match site.registration {
         Registration::Closed => body.push_str("<p>Registration is closed on this site.</p>"),
         Registration::Invite if values.invite.is_empty() => {
             body.push_str("<p>Registration needs an invitation: open the link you were sent.</p>")
@@ -303,12 +352,12 @@ pub fn register(
                     form_urlencoded::byte_serialize(values.invite.as_bytes()).collect();
                 format!("/register?invite={code}")
             };
-            body.push_str(&account_form(app, &action, values, "Create account"));
+            body.push_str(&account_form(site, &action, values, "Create account"));
         }
     }
     body.push_str(&format!(
         "<p class=\"note\">Already registered? <a href=\"{}/login{}\">Sign in</a>.</p>",
-        esc(&app.config.auth.prefix),
+        esc(&site.prefix),
         esc(&rd_query(&values.rd))
     ));
     page(status, "Create an account", &body)
@@ -317,23 +366,23 @@ pub fn register(
 /// `GET /setup`. `needs_code`: the visitor is not on the gateway's own machine, so the form
 /// asks for the setup code from the log.
 pub fn setup(
-    app: &App,
+    site: &Site,
     values: &FormValues,
     error: Option<&str>,
     status: StatusCode,
     needs_code: bool,
-) -> ApiResponse {
+) -> Page {
     let mut body = format!("<h1>Set up authgate</h1>{}", error_box(error));
-    if app.store.owner_exists().unwrap_or(true) {
+    if site.owner_exists {
         body.push_str(&format!(
             "<p>This gateway is already set up. <a href=\"{}/login\">Sign in</a>.</p>",
-            esc(&app.config.auth.prefix)
+            esc(&site.prefix)
         ));
     } else {
         body.push_str(
             "<p class=\"note\">Create the owner account. The owner administers this gateway.</p>",
         );
-        let mut form = account_form(app, "/setup", values, "Create owner account");
+        let mut form = account_form(site, "/setup", values, "Create owner account");
         if needs_code {
             let field = format!(
                 "{}<p class=\"note\">You are not on the gateway's own machine, so setup needs the \
@@ -352,10 +401,10 @@ pub fn setup(
 }
 
 /// `GET /forgot-password`.
-pub fn forgot_password(app: &App, error: Option<&str>, status: StatusCode) -> ApiResponse {
-    let prefix = esc(&app.config.auth.prefix);
+pub fn forgot_password(site: &Site, error: Option<&str>, status: StatusCode) -> Page {
+    let prefix = esc(&site.prefix);
     let mut body = format!("<h1>Forgot your password?</h1>{}", error_box(error));
-    if app.mailer.is_none() {
+    if !site.mail {
         body.push_str(
             "<p>Password reset by email is not available on this site. Ask an administrator.</p>",
         );
@@ -371,12 +420,12 @@ pub fn forgot_password(app: &App, error: Option<&str>, status: StatusCode) -> Ap
 
 /// `GET /reset-password?token=`.
 pub fn reset_password(
-    app: &App,
+    site: &Site,
     values: &FormValues,
     error: Option<&str>,
     status: StatusCode,
-) -> ApiResponse {
-    let prefix = esc(&app.config.auth.prefix);
+) -> Page {
+    let prefix = esc(&site.prefix);
     let body = format!(
         "<h1>Choose a new password</h1>{}<form method=\"post\" action=\"{prefix}/reset-password\">\
          <input type=\"hidden\" name=\"token\" value=\"{}\">{}<p class=\"note\">At least {} characters.</p>\
@@ -384,23 +433,23 @@ pub fn reset_password(
         error_box(error),
         esc(&values.token),
         text_input("New password", "password", "password", "", true, "new-password"),
-        app.config.auth.password_min_length,
+        site.password_min_length,
     );
     page(status, "Choose a new password", &body)
 }
 
 /// `GET /verify-email?token=`: a button, so that link scanners fetching the URL confirm nothing.
 pub fn verify_email(
-    app: &App,
+    site: &Site,
     values: &FormValues,
     error: Option<&str>,
     status: StatusCode,
-) -> ApiResponse {
+) -> Page {
     let body = format!(
         "<h1>Confirm your email address</h1>{}<form method=\"post\" action=\"{}/verify-email\">\
          <input type=\"hidden\" name=\"token\" value=\"{}\"><button type=\"submit\">Confirm</button></form>",
         error_box(error),
-        esc(&app.config.auth.prefix),
+        esc(&site.prefix),
         esc(&values.token),
     );
     page(status, "Confirm your email address", &body)
@@ -408,31 +457,31 @@ pub fn verify_email(
 
 /// Asked when another site sent the browser to the logout address: a button signs out (a
 /// same-origin post), so a link or an image elsewhere cannot.
-pub fn confirm_logout(app: &App, rd: &str) -> ApiResponse {
+pub fn confirm_logout(site: &Site, rd: &str) -> Page {
     let body = format!(
         "<h1>Sign out?</h1><p>Another site sent you here to sign out.</p>\
          <form method=\"post\" action=\"{}/logout\">{}<button type=\"submit\">Sign out</button></form>\
          <p><a href=\"{}/\">Stay signed in</a></p>",
-        esc(&app.config.auth.prefix),
+        esc(&site.prefix),
         hidden_rd(rd),
-        esc(&app.config.auth.prefix),
+        esc(&site.prefix),
     );
     page(StatusCode::OK, "Sign out?", &body)
 }
 
 /// A short page with a message and a link to the login page.
-pub fn notice(app: &App, status: StatusCode, title: &str, message: &str) -> ApiResponse {
+pub fn notice(site: &Site, status: StatusCode, title: &str, message: &str) -> Page {
     let body = format!(
         "<h1>{}</h1><p role=\"status\">{}</p><p><a href=\"{}/login\">Sign in</a></p>",
         esc(title),
         esc(message),
-        esc(&app.config.auth.prefix)
+        esc(&site.prefix)
     );
     page(status, title, &body)
 }
 
-fn session_row(key: &crate::store::SessionKey, s: &SessionRecord, current: bool) -> String {
-    let when = crate::api::rfc3339_text(s.last_seen);
+fn session_row(key: &SessionKey, s: &SessionRecord, current: bool) -> String {
+    let when = when(s.last_seen);
     format!(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         esc(&when),
@@ -450,13 +499,13 @@ fn session_row(key: &crate::store::SessionKey, s: &SessionRecord, current: bool)
 /// provider identities (read by the caller, so a storage failure is an error page, never an
 /// empty list).
 pub fn account(
-    app: &App,
-    auth: &Authenticated,
-    sessions: &[(crate::store::SessionKey, SessionRecord)],
-    linked: &[crate::store::IdentityRecord],
+    site: &Site,
+    auth: &LiveSession,
+    sessions: &[(SessionKey, SessionRecord)],
+    linked: &[IdentityRecord],
     notice: Option<&str>,
-) -> ApiResponse {
-    let prefix = esc(&app.config.auth.prefix);
+) -> Page {
+    let prefix = esc(&site.prefix);
     let u = &auth.user;
     let mut body = String::from("<h1>Your account</h1>");
     if let Some(n) = notice {
@@ -476,18 +525,18 @@ pub fn account(
     let mut rows = String::new();
     for (key, s) in sessions
         .iter()
-        .filter(|(_, s)| session::is_live(s, u, app.idle_secs(), now))
+        .filter(|(_, s)| session::is_live(s, u, site.idle_secs, now))
     {
         rows.push_str(&session_row(key, s, *key == auth.key));
     }
     body.push_str(&format!(
         "<h2>Sessions</h2><table><tr><th>Last seen</th><th>IP</th><th>Browser</th><th></th></tr>{rows}</table>"
     ));
-    let providers = app.oidc.providers();
+    let providers = &site.providers;
     if !providers.is_empty() {
         body.push_str("<h2>Sign-in providers</h2><table>");
         for p in providers {
-            let row = match linked.iter().find(|i| i.provider == p.config.name) {
+            let row = match linked.iter().find(|i| i.provider == p.name) {
                 Some(i) => format!(
                     "linked{} <form method=\"post\" action=\"{prefix}/unlink\" class=\"inline\">\
                      <input type=\"hidden\" name=\"provider\" value=\"{}\">\
@@ -496,16 +545,16 @@ pub fn account(
                         .as_deref()
                         .map(|e| format!(" ({})", esc(e)))
                         .unwrap_or_default(),
-                    esc(&p.config.name)
+                    esc(&p.name)
                 ),
                 None => format!(
                     "<a href=\"{prefix}/oauth/{}?link=1\">Link</a>",
-                    esc(&p.config.name)
+                    esc(&p.name)
                 ),
             };
             body.push_str(&format!(
                 "<tr><th>{}</th><td>{row}</td></tr>",
-                esc(&p.config.display_name)
+                esc(&p.display_name)
             ));
         }
         body.push_str("</table>");
@@ -548,16 +597,10 @@ mod tests {
             "<t>",
             &format!("<p>{}</p>", esc("\"><script>alert(1)</script>")),
         );
-        let body = String::from_utf8_lossy(&r.body);
+        let body = &r.html;
         assert!(!body.contains("<script>"), "{body}");
         assert!(body.contains("&lt;t&gt;"));
-        let policy = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == http::header::CONTENT_SECURITY_POLICY)
-            .and_then(|(_, v)| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let policy = Page::csp();
         assert!(
             policy.starts_with("default-src 'none'; style-src 'sha256-"),
             "{policy}"

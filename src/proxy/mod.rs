@@ -20,8 +20,8 @@ use tracing::Instrument as _;
 use crate::access::{self, login_url, wants_html, Verdict};
 use crate::api::{self, error_response, ApiRequest, ApiResponse};
 use crate::app::App;
+use crate::auth::authenticator::Principal;
 use crate::auth::cookie;
-use crate::auth::session::Identity;
 use crate::error::ApiError;
 use crate::policy::headers::{apply_plan, plan_upstream_headers, ForwardedFor, HeaderPlan};
 use crate::policy::host::request_host;
@@ -56,7 +56,8 @@ pub struct RequestCtx {
     /// The client reached us over TLS.
     tls: bool,
     upstream: Option<(SocketAddr, bool, String)>,
-    identity: Option<Arc<Identity>>,
+    /// Who the request is from (public routes may have nobody).
+    principal: Option<Principal>,
     /// The session arrived as a bearer token: keep it from the upstream.
     bearer_used: bool,
     /// Carried on every log line of the request and sent upstream as `X-Request-Id`.
@@ -216,7 +217,7 @@ impl Gateway {
             "text/plain; charset=utf-8",
             "login required\n",
         )
-        .with_header(LOCATION, &login_url(&self.app, &original))
+        .with_header(LOCATION, &login_url(&self.app.config, &original))
         .with_header(http::header::CACHE_CONTROL, "no-store")
     }
 
@@ -253,7 +254,7 @@ impl Gateway {
         let mut plan = plan_upstream_headers(
             headers,
             &self.app.policy().headers,
-            ctx.identity.as_deref().map(|id| &id.header_values),
+            ctx.principal.as_ref().map(|p| &p.identity().header_values),
             &names,
             &fwd,
         );
@@ -277,7 +278,7 @@ impl ProxyHttp for Gateway {
             peer_trusted: false,
             tls: false,
             upstream: None,
-            identity: None,
+            principal: None,
             bearer_used: false,
             request_id: String::new(),
             started: std::time::Instant::now(),
@@ -377,16 +378,16 @@ impl ProxyHttp for Gateway {
         let method = session.req_header().method.clone();
         let span = tracing::info_span!("request", id = %ctx.request_id);
         let policy = app.policy();
-        let decision = span.in_scope(|| {
-            access::evaluate(
-                app,
-                &policy,
-                host.as_ref().map_or("", |h| h.canonical.as_str()),
-                &path,
-                &method,
-                &session.req_header().headers,
-            )
-        });
+        let seen = access::seen(app, &session.req_header().headers)
+            .instrument(span)
+            .await;
+        let decision = access::evaluate(
+            &policy,
+            host.as_ref().map_or("", |h| h.canonical.as_str()),
+            &path,
+            &method,
+            seen,
+        );
         app.metrics.decision("proxy", decision.verdict.name());
         ctx.route_label = decision.label.cloned();
         ctx.policy_label = decision.route.map_or("none", access::policy_name);
@@ -430,8 +431,8 @@ impl ProxyHttp for Gateway {
                 return self.refuse(session, ApiError::Unauthorized).await;
             }
         };
-        ctx.bearer_used = decision.bearer_used;
-        ctx.identity = decision.identity;
+        ctx.bearer_used = decision.bearer_used();
+        ctx.principal = decision.principal;
         ctx.host = host.map(|h| h.sent);
         if !route.raw_path {
             ctx.upstream_target = canonical_target;

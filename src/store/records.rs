@@ -372,6 +372,37 @@ impl InviteRecord {
     }
 }
 
+/// A provider account linked to a local user. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRecord {
+    pub provider: String,
+    pub subject: String,
+    pub user_id: String,
+    /// The address the provider gave at the last sign-in (informational).
+    pub email: Option<String>,
+    pub linked_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+/// A sign-in waiting for a provider's answer, as stored (the state itself is the key, hashed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowRecord {
+    pub provider: String,
+    /// SHA-256 of the flow cookie's value, binding the flow to the browser that started it.
+    pub binding: [u8; 32],
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub rd: String,
+    pub invite: Option<String>,
+    /// Link the identity to this signed-in user instead of signing in.
+    pub link_user: Option<String>,
+    pub remember: bool,
+    /// Who started it (IPv4 address or IPv6 /64), for the per-client limit.
+    pub client: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
 /// What a mailed token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -540,6 +540,19 @@ fn config_update_is_admin_only_and_persists() {
     assert_eq!(r.json()["data"]["register"], true);
     let r = owner.post_json("/auth/config/update", &json!({"registration": "sometimes"}));
     assert_eq!(r.status, 400);
+    // `null` drops the override: the file's value (open by default) is in force again, also
+    // after a restart.
+    let r = owner.post_json("/auth/config/update", &json!({"registration": null}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["data"]["registration"], "open");
+    s.restart();
+    let r = Client::new(s.port).get("/auth/config");
+    assert_eq!(r.json()["data"]["registration"], "open");
+    let r = s.client().post_json(
+        "/auth/register",
+        &json!({"email": "m@example.com", "password": "some password"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
 }
 
 #[test]

@@ -1,0 +1,201 @@
+//! The one session check: every credential a request presents (the session cookie, a session
+//! as a bearer token when enabled; API tokens next) resolves here to a [`Principal`], from
+//! memory when the session was checked before and nothing that could end it was announced
+//! since, else with one store read. The proxy, forward auth and the API all use it.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+use tokio::sync::mpsc;
+
+use crate::auth::cookie;
+use crate::auth::session::{self, Identity};
+use crate::auth::session_cache::{LiveSession, SessionCache};
+use crate::metrics::{Metrics, StoreOp};
+use crate::store::{SessionKey, Store, StoreError};
+
+/// Last-seen is written at most this often per session.
+pub const TOUCH_INTERVAL_SECS: i64 = 60;
+/// Live sessions kept in memory at most.
+const SESSION_CACHE_ENTRIES: usize = 65_536;
+/// Pending last-seen updates held at most; beyond that updates are dropped (they are advisory).
+const TOUCH_QUEUE: usize = 8192;
+
+/// A last-seen update waiting to be written.
+pub type Touch = (SessionKey, i64);
+
+/// How the credential that authenticated a request was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// The session cookie.
+    Cookie,
+    /// A session token in `Authorization: Bearer` (`session.bearer`): kept from the upstream.
+    BearerSession,
+}
+
+/// Who a request is from: a live session and how it was presented.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub live: Arc<LiveSession>,
+    pub credential: Credential,
+    /// A second factor is still to be given: nothing but the second-factor endpoints accept
+    /// such a session. (No factor can be enrolled yet, so this is always false.)
+    pub second_factor_pending: bool,
+}
+
+impl Deref for Principal {
+    type Target = LiveSession;
+    fn deref(&self) -> &LiveSession {
+        &self.live
+    }
+}
+
+impl Principal {
+    /// The identity upstreams are told.
+    pub fn identity(&self) -> &Identity {
+        &self.live.identity
+    }
+}
+
+/// Resolves credentials to principals.
+pub struct Authenticator {
+    store: Store,
+    cache: Arc<SessionCache>,
+    cookie_name: String,
+    bearer: bool,
+    idle_secs: i64,
+    metrics: Arc<Metrics>,
+    touches: mpsc::Sender<Touch>,
+    touch_rx: std::sync::Mutex<Option<mpsc::Receiver<Touch>>>,
+}
+
+impl Authenticator {
+    /// A session check over `store`, listening to its announcements.
+    pub fn new(
+        store: Store,
+        session: &crate::config::SessionConfig,
+        metrics: Arc<Metrics>,
+    ) -> Authenticator {
+        let cache = Arc::new(SessionCache::new(SESSION_CACHE_ENTRIES));
+        store.events().listen(cache.clone());
+        let (tx, rx) = mpsc::channel(TOUCH_QUEUE);
+        Authenticator {
+            store,
+            cache,
+            cookie_name: cookie::wire_name(session),
+            bearer: session.bearer,
+            idle_secs: i64::try_from(session.idle_timeout.as_secs()).unwrap_or(i64::MAX),
+            metrics,
+            touches: tx,
+            touch_rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+
+    /// The idle timeout in seconds.
+    pub fn idle_secs(&self) -> i64 {
+        self.idle_secs
+    }
+
+    /// The storage keys of the session tokens a request presents (cookie first, then bearer
+    /// when enabled), well-formed ones only: what a logout ends or a new sign-in replaces.
+    pub fn presented_keys(&self, headers: &HeaderMap) -> Vec<SessionKey> {
+        self.presented(headers)
+            .filter_map(|(t, _)| session::key_for(t))
+            .collect()
+    }
+
+    fn presented<'h>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> impl Iterator<Item = (&'h str, Credential)> + 'h {
+        let cookies = cookie::session_token_refs(headers, &self.cookie_name);
+        let bearer = if self.bearer {
+            bearer_token(headers)
+        } else {
+            None
+        };
+        cookies
+            .into_iter()
+            .map(|t| (t, Credential::Cookie))
+            .chain(bearer.map(|t| (t, Credential::BearerSession)))
+    }
+
+    /// The first presented credential that names a live session. A store failure is an error
+    /// so callers fail closed. Queues a last-seen update when one is due; never writes itself.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now: i64,
+    ) -> Result<Option<Principal>, StoreError> {
+        for (token, credential) in self.presented(headers) {
+            let Some(key) = session::key_for(token) else {
+                continue;
+            };
+            if let Some(hit) = self.cache.get(&key, now, self.idle_secs) {
+                self.note_activity(&key, hit.last_seen, now);
+                return Ok(Some(Principal {
+                    live: hit.live,
+                    credential,
+                    second_factor_pending: false,
+                }));
+            }
+            // Taken before the read: an announcement after it makes what we read unusable.
+            let seq = self.cache.sequence();
+            let started = Instant::now();
+            let found = self.store.get_session(&key).await;
+            self.metrics
+                .store_time(StoreOp::SessionCheck, started.elapsed());
+            let Some((stored, user)) = found? else {
+                continue;
+            };
+            if !session::is_live(&stored, &user, self.idle_secs, now) {
+                continue;
+            }
+            let live = Arc::new(LiveSession {
+                key,
+                identity: Identity::from_user(&user),
+                valid_until: stored.expires_at.min(user.expires_at.unwrap_or(i64::MAX)),
+                session: stored,
+                user,
+            });
+            self.note_activity(&key, live.session.last_seen, now);
+            self.cache.insert(Arc::clone(&live), seq);
+            return Ok(Some(Principal {
+                live,
+                credential,
+                second_factor_pending: false,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Queue a last-seen update when one is due (at most once a minute per session).
+    fn note_activity(&self, key: &SessionKey, last_seen: i64, now: i64) {
+        if now - last_seen >= TOUCH_INTERVAL_SECS && self.touches.try_send((*key, now)).is_ok() {
+            self.cache.seen(key, now);
+        }
+    }
+
+    /// The receiving end of last-seen updates, for the maintenance task (taken once).
+    pub fn take_touch_receiver(&self) -> Option<mpsc::Receiver<Touch>> {
+        self.touch_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Sessions held in memory now.
+    pub fn remembered(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}

@@ -1,0 +1,347 @@
+//! The storage traits for [`RedbStore`]: reads run inline (a redb point read takes a few
+//! microseconds), writes on the blocking pool (they fsync).
+
+use async_trait::async_trait;
+
+use super::RedbStore;
+use crate::store::records::{
+    AuditRecord, FlowRecord, IdentityRecord, InviteRecord, SessionRecord, TokenKind, TokenRecord,
+    UserRecord,
+};
+use crate::store::{
+    AdminChange, Admission, Audit, Backend, CounterKind, Counters, EventWindow, Events, FlowLimits,
+    Identities, Invites, Limit, MailTokens, NewAccount, NewSession, Override, ProfileChange,
+    SessionKey, Sessions, Settings, SignIn, SignInFlows, StoreError, StoredOverrides, Unlink,
+    UnlinkRule, Users, WriteError,
+};
+
+#[async_trait]
+impl Users for RedbStore {
+    async fn owner_exists(&self) -> Result<bool, StoreError> {
+        self.owner_exists_now()
+    }
+    async fn user_count(&self) -> Result<u64, StoreError> {
+        self.user_count_blocking()
+    }
+    async fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.get_user_now(id)
+    }
+    async fn find_user(&self, identifier: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.find_user_now(identifier)
+    }
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.list_users_now()
+    }
+    async fn create_owner(
+        &self,
+        user: UserRecord,
+        session: Option<NewSession>,
+    ) -> Result<UserRecord, WriteError> {
+        self.blocking(move |s| s.create_owner_blocking(user, session))
+            .await?
+    }
+    async fn create_user(&self, account: NewAccount) -> Result<UserRecord, WriteError> {
+        self.blocking(move |s| s.create_user_blocking(account))
+            .await?
+    }
+    async fn update_profile(
+        &self,
+        id: &str,
+        change: ProfileChange,
+        now: i64,
+    ) -> Result<UserRecord, WriteError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.update_profile_blocking(&id, change, now))
+            .await?
+    }
+    async fn admin_update(
+        &self,
+        id: &str,
+        change: AdminChange,
+        now: i64,
+    ) -> Result<(UserRecord, usize), WriteError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.admin_update_blocking(&id, change, now))
+            .await?
+    }
+    async fn delete_user(&self, id: &str) -> Result<UserRecord, WriteError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.delete_user_blocking(&id)).await?
+    }
+    async fn set_password(
+        &self,
+        id: &str,
+        hash: String,
+        now: i64,
+        keep: Option<SessionKey>,
+    ) -> Result<usize, WriteError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.set_password_blocking(&id, hash, now, keep))
+            .await?
+    }
+    async fn upgrade_password_hash(
+        &self,
+        id: &str,
+        old: String,
+        new: String,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.upgrade_password_hash_blocking(&id, &old, &new))
+            .await?
+    }
+    async fn expire_accounts(&self, now: i64) -> Result<(Vec<String>, usize), StoreError> {
+        self.blocking(move |s| s.expire_accounts_blocking(now))
+            .await?
+    }
+}
+
+#[async_trait]
+impl Sessions for RedbStore {
+    async fn open_session(&self, sign_in: SignIn) -> Result<(), WriteError> {
+        self.blocking(move |s| s.open_session_blocking(sign_in))
+            .await?
+    }
+    async fn get_session(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<(SessionRecord, UserRecord)>, StoreError> {
+        self.get_session_now(key)
+    }
+    async fn end_sessions(&self, keys: Vec<SessionKey>) -> Result<usize, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.blocking(move |s| s.end_sessions_blocking(&keys))
+            .await?
+    }
+    async fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<SessionKey>,
+    ) -> Result<usize, StoreError> {
+        let id = user_id.to_string();
+        self.blocking(move |s| s.revoke_user_sessions_blocking(&id, keep.as_ref()))
+            .await?
+    }
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(SessionKey, SessionRecord)>, StoreError> {
+        self.user_sessions_now(user_id)
+    }
+    async fn touch_sessions(
+        &self,
+        touches: Vec<(SessionKey, i64)>,
+        idle_secs: i64,
+    ) -> Result<usize, StoreError> {
+        self.blocking(move |s| s.touch_sessions_blocking(&touches, idle_secs))
+            .await?
+    }
+    async fn sweep_expired_sessions(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
+        self.blocking(move |s| s.sweep_expired_sessions_blocking(now, limit))
+            .await?
+    }
+    async fn session_count(&self) -> Result<u64, StoreError> {
+        self.session_count_now()
+    }
+    fn set_sessions_per_user(&self, max: usize) {
+        self.inner
+            .sessions_per_user
+            .store(max.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl Invites for RedbStore {
+    async fn create_invite(&self, code: String, invite: InviteRecord) -> Result<(), StoreError> {
+        self.blocking(move |s| s.create_invite_blocking(&code, &invite))
+            .await?
+    }
+    async fn get_invite(&self, code: &str) -> Result<Option<InviteRecord>, StoreError> {
+        self.get_invite_now(code)
+    }
+    async fn list_invites(&self) -> Result<Vec<InviteRecord>, StoreError> {
+        self.list_invites_now()
+    }
+    async fn delete_invite(&self, id: &str, owner_role_too: bool) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |s| s.delete_invite_blocking(&id, owner_role_too))
+            .await?
+    }
+}
+
+#[async_trait]
+impl MailTokens for RedbStore {
+    async fn put_token(&self, key: SessionKey, token: TokenRecord) -> Result<(), StoreError> {
+        self.blocking(move |s| s.put_token_blocking(&key, &token))
+            .await?
+    }
+    async fn get_token(&self, key: &SessionKey) -> Result<Option<TokenRecord>, StoreError> {
+        self.get_token_now(key)
+    }
+    async fn reset_password(
+        &self,
+        key: SessionKey,
+        hash: String,
+        now: i64,
+    ) -> Result<Option<String>, WriteError> {
+        self.blocking(move |s| {
+            s.redeem_token_blocking(&key, TokenKind::PasswordReset, Some(hash), now)
+        })
+        .await?
+    }
+    async fn verify_email(&self, key: SessionKey, now: i64) -> Result<Option<String>, WriteError> {
+        self.blocking(move |s| {
+            s.redeem_token_blocking(&key, TokenKind::EmailVerification, None, now)
+        })
+        .await?
+    }
+    async fn sweep_expired_tokens(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
+        self.blocking(move |s| s.sweep_expired_tokens_blocking(now, limit))
+            .await?
+    }
+}
+
+#[async_trait]
+impl Identities for RedbStore {
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(IdentityRecord, UserRecord)>, StoreError> {
+        self.find_identity_now(provider, subject)
+    }
+    async fn user_identities(&self, user_id: &str) -> Result<Vec<IdentityRecord>, StoreError> {
+        self.user_identities_now(user_id)
+    }
+    async fn all_identities(&self) -> Result<Vec<IdentityRecord>, StoreError> {
+        self.all_identities_now()
+    }
+    async fn link_identity(&self, identity: IdentityRecord) -> Result<(), WriteError> {
+        self.blocking(move |s| s.link_identity_blocking(identity))
+            .await?
+    }
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        rule: UnlinkRule,
+    ) -> Result<Unlink, StoreError> {
+        let (user_id, provider) = (user_id.to_string(), provider.to_string());
+        self.blocking(move |s| s.unlink_identity_blocking(&user_id, &provider, &rule))
+            .await?
+    }
+}
+
+#[async_trait]
+impl Settings for RedbStore {
+    async fn overrides(&self) -> Result<StoredOverrides, StoreError> {
+        self.overrides_now()
+    }
+    async fn set_overrides(
+        &self,
+        registration: Override<String>,
+        native_signin: Override<bool>,
+    ) -> Result<StoredOverrides, StoreError> {
+        self.blocking(move |s| s.set_overrides_blocking(registration, native_signin))
+            .await?
+    }
+}
+
+#[async_trait]
+impl Audit for RedbStore {
+    async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError> {
+        self.blocking(move |s| s.append_audit_blocking(&entries))
+            .await?
+    }
+    async fn list_audit(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+        self.list_audit_now(before, limit)
+    }
+    async fn sweep_audit(&self, cutoff: i64, limit: usize) -> Result<usize, StoreError> {
+        self.blocking(move |s| s.sweep_audit_blocking(cutoff, limit))
+            .await?
+    }
+}
+
+/// One process, so counters live in its memory: nothing to write, nothing to wait for.
+#[async_trait]
+impl Counters for RedbStore {
+    async fn add_event(
+        &self,
+        kind: CounterKind,
+        key: &str,
+        now: i64,
+        window: i64,
+        keep: u32,
+    ) -> Result<EventWindow, StoreError> {
+        Counters::add_event(&self.inner.counters, kind, key, now, window, keep).await
+    }
+    async fn count(
+        &self,
+        kind: CounterKind,
+        key: &str,
+        now: i64,
+        window: i64,
+    ) -> Result<EventWindow, StoreError> {
+        Counters::count(&self.inner.counters, kind, key, now, window).await
+    }
+    async fn clear(&self, kind: CounterKind, key: &str) -> Result<(), StoreError> {
+        Counters::clear(&self.inner.counters, kind, key).await
+    }
+    async fn admit(
+        &self,
+        kind: CounterKind,
+        key: &str,
+        now: i64,
+        limits: &[Limit],
+    ) -> Result<Admission, StoreError> {
+        Counters::admit(&self.inner.counters, kind, key, now, limits).await
+    }
+    async fn lock(&self, kind: CounterKind, key: &str, until: i64) -> Result<(), StoreError> {
+        Counters::lock(&self.inner.counters, kind, key, until).await
+    }
+    async fn locked_until(
+        &self,
+        kind: CounterKind,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Counters::locked_until(&self.inner.counters, kind, key, now).await
+    }
+}
+
+/// One process: a sign-in's callback always comes back here, so flows live in memory.
+#[async_trait]
+impl SignInFlows for RedbStore {
+    async fn put_flow(
+        &self,
+        key: [u8; 32],
+        flow: FlowRecord,
+        limits: FlowLimits,
+    ) -> Result<(), StoreError> {
+        self.inner.flows.put(key, flow, limits);
+        Ok(())
+    }
+    async fn take_flow(&self, key: [u8; 32]) -> Result<Option<FlowRecord>, StoreError> {
+        Ok(self.inner.flows.take(&key))
+    }
+}
+
+#[async_trait]
+impl Backend for RedbStore {
+    async fn healthy(&self) -> bool {
+        self.healthy_blocking()
+    }
+    async fn recover(&self) -> bool {
+        self.blocking(|s| s.recover_blocking())
+            .await
+            .unwrap_or(false)
+    }
+    fn events(&self) -> &Events {
+        &self.inner.events
+    }
+}
