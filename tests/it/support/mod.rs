@@ -5,6 +5,7 @@
 
 pub mod echo;
 pub mod express;
+pub mod log;
 pub mod oidc;
 pub mod proxies;
 pub mod smtp;
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub use echo::Echo;
+
+use log::CapturedLog;
 
 /// Install the npm packages locked in `dir` (`npm ci`) once per test run, if any of `packages`
 /// is missing.
@@ -84,11 +87,17 @@ pub fn free_port() -> u16 {
 }
 
 /// A running gateway process; stopped on drop.
+///
+/// Its stderr is read as it is written: [`TestServer::log`] is what it has logged so far,
+/// [`TestServer::wait_for_log`] waits for a line. The log level is `[log] level` of the
+/// config (`warn` unless the sections given set `[log]`), never the caller's `RUST_LOG`: a
+/// test that needs an `info` line sets the level itself.
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub config_path: PathBuf,
     child: Option<Child>,
+    log: CapturedLog,
 }
 
 /// Config text for a gateway on `port` with its database in `dir`; `server_extra` goes into
@@ -149,6 +158,7 @@ impl TestServer {
             port,
             config_path,
             child: None,
+            log: CapturedLog::none(),
         };
         s.spawn();
         s
@@ -163,14 +173,16 @@ impl TestServer {
 
     /// Start the process and wait until it is healthy; `Err` with its stderr if it exits.
     fn try_spawn(&mut self) -> Result<(), String> {
-        let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
             .args(["serve", "--config"])
             .arg(&self.config_path)
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn authgate");
+        self.log = CapturedLog::capture(child.stderr.take().expect("stderr"));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -181,15 +193,16 @@ impl TestServer {
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let mut err = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = e.read_to_string(&mut err);
-                    }
                     self.child = None;
+                    let err = self.log.finish(Duration::from_secs(5));
                     return Err(format!("authgate exited early ({status}): {err}"));
                 }
             }
-            assert!(Instant::now() < deadline, "authgate did not become healthy");
+            assert!(
+                Instant::now() < deadline,
+                "authgate did not become healthy: {}",
+                self.log.text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -198,6 +211,21 @@ impl TestServer {
         if let Err(e) = self.try_spawn() {
             panic!("{e}");
         }
+    }
+
+    /// What the running (or last) process has logged so far.
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    /// The first line the running process logs (or has logged) that contains `needle`,
+    /// waiting up to `timeout`; panics with the log so far if none comes.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        self.log
+            .wait_for_line(|line| line.contains(needle), timeout)
+            .unwrap_or_else(|log| {
+                panic!("authgate logged no line containing {needle:?} within {timeout:?}:\n{log}")
+            })
     }
 
     /// Base URL.
@@ -215,7 +243,7 @@ impl TestServer {
         Client::new(self.port)
     }
 
-    /// Send SIGTERM and wait; returns how long the process took to exit and its stderr.
+    /// Send SIGTERM and wait; returns how long the process took to exit and its whole stderr.
     pub fn stop(&mut self) -> (Duration, String) {
         let Some(mut child) = self.child.take() else {
             return (Duration::ZERO, String::new());
@@ -235,11 +263,7 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(10));
         }
         let elapsed = started.elapsed();
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        (elapsed, err)
+        (elapsed, self.log.finish(Duration::from_secs(10)))
     }
 
     /// Kill with SIGKILL (no clean shutdown).
