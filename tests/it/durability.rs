@@ -173,7 +173,7 @@ fn json_logs_are_one_object_per_line_without_secrets() {
     let owner = s.setup_owner();
     let token = owner.cookie.clone().expect("cookie");
     s.client().login("owner", "owner-password-1");
-    std::thread::sleep(Duration::from_millis(200));
+    s.wait_for_log("\"event\":\"login\"", Duration::from_secs(10));
     let (_, log) = s.stop();
     let mut events = Vec::new();
     for line in log.lines().filter(|l| !l.trim().is_empty()) {

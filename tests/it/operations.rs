@@ -114,7 +114,11 @@ fn https_listener_speaks_http1_and_h2_and_reloads_its_certificate() {
         // A broken renewal is refused; the working certificate stays.
         std::fs::write(&key, "not a key\n").expect("write");
         server.signal("HUP");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let refused = server.wait_for_log("the certificate in use stays", Duration::from_secs(10));
+        assert!(
+            refused.contains("private key") && refused.contains(&key.display().to_string()),
+            "{refused}"
+        );
         let c = TlsConn::open(addr, "localhost", &ca.der(), &[b"http/1.1"])
             .await
             .expect("connection after a failed reload");
@@ -362,7 +366,8 @@ fn sighup_reloads_routes_and_headers_and_keeps_them_on_a_bad_file() {
         "[[routes]]\npath = \"/\"\npolicy = \"sometimes\"\n",
     );
     server.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    let refused = server.wait_for_log("was not reloaded", Duration::from_secs(10));
+    assert!(refused.contains("sometimes"), "{refused}");
     assert_eq!(owner.get("/app").status, 403);
     assert_eq!(server.client().get("/auth/health").status, 200);
 
@@ -378,7 +383,8 @@ fn sighup_reloads_routes_and_headers_and_keeps_them_on_a_bad_file() {
     )
     .expect("config");
     server.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    let warned = server.wait_for_log("only after a restart", Duration::from_secs(10));
+    assert!(warned.contains("server"), "{warned}");
     let (_, stderr) = server.stop();
     assert!(stderr.contains("was not reloaded"), "{stderr}");
     assert!(stderr.contains("sometimes"), "{stderr}");

@@ -350,7 +350,7 @@ fn remembered_sessions_follow_every_change_on_the_next_request() {
 fn a_request_id_reaches_the_upstream_and_every_log_line_of_the_request() {
     let echo = Echo::start();
     let up = echo.upstream();
-    let mut s = TestServer::start(&format!(
+    let s = TestServer::start(&format!(
         "[log]\nlevel = \"info\"\n[[routes]]\npath = \"/\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\n"
     ));
     let mut c = s.setup_owner();
@@ -383,15 +383,11 @@ fn a_request_id_reaches_the_upstream_and_every_log_line_of_the_request() {
         Some(&json!({"identifier": "owner", "password": "owner-password-1"})),
         &[("x-request-id", "login-req-42")],
     );
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let (_, log) = s.stop();
-    let line = log
-        .lines()
-        .find(|l| l.contains("event=\"login\"") || l.contains("event=login"))
-        .unwrap_or_default();
+    let line = s.wait_for_log("event=\"login\"", std::time::Duration::from_secs(10));
     assert!(
         line.contains("login-req-42"),
-        "login audit line without the request id: {line:?}\n{log}"
+        "login audit line without the request id: {line:?}\n{}",
+        s.log()
     );
 }
 
