@@ -31,17 +31,20 @@ fn callback(port: u16, name: &str) -> String {
 
 fn setup(extra_oidc: &str, extra: &str, claims_in_id_token: bool) -> Setup {
     let echo = Echo::start();
-    let port = free_port();
-    let provider = TestProvider::start(&[callback(port, "corp")], claims_in_id_token);
-    let gateway = TestServer::start_on(
-        port,
-        "",
-        &format!(
+    // The provider must know the gateway's callback: a gateway that has to start again on
+    // another port gets a provider that knows the new one.
+    let mut started = None;
+    let gateway = TestServer::start_with(|port| {
+        let provider = TestProvider::start(&[callback(port, "corp")], claims_in_id_token);
+        let sections = format!(
             "{extra}\n{}\n[[routes]]\npath = \"/\"\nupstream = \"{}\"\npolicy = \"authenticated\"\n",
             oidc_section("corp", &provider, extra_oidc),
             echo.upstream()
-        ),
-    );
+        );
+        started = Some(provider);
+        (String::new(), sections)
+    });
+    let provider = started.expect("the provider started with the gateway");
     let owner = gateway.setup_owner();
     Setup {
         echo,
@@ -576,19 +579,17 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
 #[test]
 fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
     let echo = Echo::start();
-    let port = free_port();
-    let provider = TestProvider::start(
-        &[
-            format!("http://127.0.0.1:{port}/auth/google/callback"),
-            callback(port, "plain"),
-        ],
-        true,
-    );
-    let issuer = provider.issuer();
-    let gateway = TestServer::start_on(
-        port,
-        "",
-        &format!(
+    let mut started = None;
+    let gateway = TestServer::start_with(|port| {
+        let provider = TestProvider::start(
+            &[
+                format!("http://127.0.0.1:{port}/auth/google/callback"),
+                callback(port, "plain"),
+            ],
+            true,
+        );
+        let issuer = provider.issuer();
+        let sections = format!(
             "[[oidc]]\nname = \"google\"\nissuer = \"{issuer}\"\nclient_id = \"authgate\"\nclient_secret = \"provider-test-secret\"\n\
              redirect_url = \"http://127.0.0.1:{port}/auth/google/callback\"\nallowed_domains = [\"corp.example\"]\ncheck_hosted_domain = true\n\
              [[oidc]]\nname = \"plain\"\nauthorization_url = \"{issuer}/auth\"\ntoken_url = \"{issuer}/token\"\n\
@@ -602,8 +603,12 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
                 std::fs::write(&path, "provider-test-secret\n").expect("secret file");
                 path.display().to_string()
             }
-        ),
-    );
+        );
+        started = Some(provider);
+        (String::new(), sections)
+    });
+    let provider = started.expect("the provider started with the gateway");
+    let (port, issuer) = (gateway.port, provider.issuer());
     gateway.setup_owner();
     let status = gateway.client().get("/auth/status").json();
     assert_eq!(status["data"]["providers"][0]["displayName"], "Google");
