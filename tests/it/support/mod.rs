@@ -52,8 +52,14 @@ pub fn ensure_npm_packages(done: &std::sync::Mutex<bool>, dir: &Path, packages: 
 }
 
 /// Start `node script args...` in `dir` and wait (up to 30 s) for the first line it prints,
-/// which says it is ready. Its output keeps being read, so a full pipe never stops it.
-pub fn spawn_node(dir: &Path, script: &str, args: &[String], what: &str) -> (Child, String) {
+/// which says it is ready. Its output keeps being read, so a full pipe never stops it. `Err`
+/// with its stderr if it exits before that line.
+pub fn spawn_node(
+    dir: &Path,
+    script: &str,
+    args: &[String],
+    what: &str,
+) -> Result<(Child, String), String> {
     use std::io::BufRead as _;
     let mut child = Command::new("node")
         .arg(dir.join(script))
@@ -61,10 +67,11 @@ pub fn spawn_node(dir: &Path, script: &str, args: &[String], what: &str) -> (Chi
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("node (Node.js) is needed: run scripts/deps.sh");
     let stdout = child.stdout.take().expect("stdout");
+    let stderr = CapturedLog::capture(child.stderr.take().expect("stderr"));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = std::io::BufReader::new(stdout);
@@ -76,10 +83,21 @@ pub fn spawn_node(dir: &Path, script: &str, args: &[String], what: &str) -> (Chi
             rest.clear();
         }
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("{what} did not start"));
-    (child, line)
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(line) if !line.is_empty() => Ok((child, line)),
+        Ok(_) => {
+            let status = child.wait().expect("wait for node");
+            Err(format!(
+                "{what} exited ({status}): {}",
+                stderr.finish(Duration::from_secs(5))
+            ))
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not start: {}", stderr.text());
+        }
+    }
 }
 
 /// A running gateway process; stopped on drop.
