@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::oidc::{oidc_section, param, with_param, Browser, TestProvider};
-use crate::support::{free_port, Client, Echo, TestServer};
+use crate::support::{closed_port, Client, Echo, TestServer};
 
 /// The answer has this status and says this (case-insensitively).
 fn expect_answer(r: &crate::support::Reply, status: u16, says: &str) {
@@ -674,12 +674,13 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
 #[test]
 fn a_provider_outage_gives_a_clear_page_never_a_500_or_a_loop() {
     // One provider on a closed port, one that accepts and never answers.
-    let closed = free_port();
+    let closed = closed_port();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let silent_port = silent.local_addr().expect("addr").port();
     let s = TestServer::start(&format!(
         "[[oidc]]\nname = \"down\"\nissuer = \"http://127.0.0.1:{closed}\"\nclient_id = \"a\"\nclient_secret = \"b\"\n\
-         [[oidc]]\nname = \"slow\"\nissuer = \"http://127.0.0.1:{silent_port}\"\nclient_id = \"a\"\nclient_secret = \"b\"\ntimeout = \"1s\"\n"
+         [[oidc]]\nname = \"slow\"\nissuer = \"http://127.0.0.1:{silent_port}\"\nclient_id = \"a\"\nclient_secret = \"b\"\ntimeout = \"1s\"\n",
+        closed = closed.port
     ));
     let mut b = Browser::new();
     let r = b.get(&s.url("/auth/oauth/down"));

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{free_port, raw_request, Client, Echo, TestServer};
+use crate::support::{closed_port, raw_request, Client, Echo, TestServer};
 
 #[test]
 fn a_logged_in_user_reaches_the_upstream_with_identity_headers() {
@@ -241,14 +241,15 @@ fn whoami_shows_the_identity_an_upstream_would_get() {
 
 #[test]
 fn upstream_down_is_502_and_timeout_is_504() {
-    let dead = free_port();
+    let dead = closed_port();
     let echo = Echo::start();
     let s = TestServer::start_full(
         "upstream_timeout = \"1s\"",
         &format!(
             "[[routes]]\npath = \"/dead\"\nupstream = \"127.0.0.1:{dead}\"\npolicy = \"public\"\n\
          [[routes]]\npath = \"/\"\nupstream = \"{}\"\npolicy = \"public\"\n",
-            echo.upstream()
+            echo.upstream(),
+            dead = dead.port
         ),
     );
     let mut c = s.client();

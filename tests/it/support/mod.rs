@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub use echo::Echo;
-pub use ports::free_port;
+pub use ports::{closed_port, free_port};
 
 use log::CapturedLog;
 use ports::{listens_on, on_a_free_port, says_address_in_use, NotStarted};

@@ -10,9 +10,9 @@
 //! - when its process reports the address in use, starts again from scratch on a fresh port
 //!   ([`on_a_free_port`]), its configuration written anew.
 //!
-//! `free_port` is used only under such a retry. A fixture that can listen on a port of the
-//! system's choosing (the echo upstream, the SMTP sink, the Express app) binds port 0 and
-//! needs none of this.
+//! `free_port` is used only under such a retry. A port that must stay closed comes from
+//! [`closed_port`]; a fixture that can listen on a port of the system's choosing (the echo
+//! upstream, the SMTP sink, the Express app) binds port 0 and needs neither.
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -102,4 +102,24 @@ pub fn listens_on(pid: u32, port: u16) -> bool {
                 .is_some_and(|inode| listening.contains(inode))
         })
     })
+}
+
+/// A loopback port where connections are refused for as long as this lives: bound, so no one
+/// else can listen there, but never listened on.
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+/// A port nothing listens on (an upstream or provider that is down).
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(([127, 0, 0, 1], 0).into())
+        .expect("bind a closed port");
+    let port = socket.local_addr().expect("local address").port();
+    ClosedPort {
+        port,
+        _socket: socket,
+    }
 }
