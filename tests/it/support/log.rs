@@ -74,35 +74,30 @@ impl CapturedLog {
         matches: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> Result<String, String> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(line) = state.text.lines().find(|l| matches(l)) {
-                return Ok(line.to_string());
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if state.closed || left.is_zero() {
-                return Err(state.text.clone());
-            }
-            state = self
-                .shared
-                .grew
-                .wait_timeout(state, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let state = self.wait(timeout, |text| text.lines().any(&matches));
+        state
+            .text
+            .lines()
+            .find(|l| matches(l))
+            .map(str::to_string)
+            .ok_or_else(|| state.text.clone())
     }
 
     /// Wait (up to `timeout`) for the stream to close, as it does once the process has exited;
     /// then everything it wrote. A process's children that keep the stream open only make
     /// this wait the whole `timeout`.
     pub fn finish(&self, timeout: Duration) -> String {
+        self.wait(timeout, |_| false).text.clone()
+    }
+
+    /// Wait until the text so far is `enough`, the stream closes or `timeout` passes.
+    fn wait(&self, timeout: Duration, enough: impl Fn(&str) -> bool) -> MutexGuard<'_, State> {
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
-        while !state.closed {
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
+            if enough(&state.text) || state.closed || left.is_zero() {
+                return state;
             }
             state = self
                 .shared
@@ -111,7 +106,6 @@ impl CapturedLog {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        state.text.clone()
     }
 }
 

@@ -213,16 +213,8 @@ impl TestServer {
 
     /// Start the process and wait until it is healthy on its port.
     fn try_spawn(&mut self) -> Result<(), NotStarted> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
-            .args(["serve", "--config"])
-            .arg(&self.config_path)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn authgate");
-        self.log = CapturedLog::capture(child.stderr.take().expect("stderr"));
+        let (child, log) = serve(&self.config_path);
+        self.log = log;
         let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -389,17 +381,7 @@ pub fn refuses_to_start_with(
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
         std::fs::write(&path, config(port)).expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn authgate");
-        let stderr = CapturedLog::capture(child.stderr.take().expect("stderr"));
+        let (mut child, stderr) = serve(&path);
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -426,6 +408,24 @@ pub fn refuses_to_start_with(
         );
         Ok((status, err))
     })
+}
+
+/// Start `authgate serve` on the config file `config`, in the config's directory, its stderr
+/// read as it is written. The config's `[log] level` decides what it logs: a `RUST_LOG` in
+/// the caller's environment is not passed on.
+fn serve(config: &Path) -> (Child, CapturedLog) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .current_dir(config.parent().expect("the config's directory"))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn authgate");
+    let stderr = CapturedLog::capture(child.stderr.take().expect("stderr"));
+    (child, stderr)
 }
 
 /// Whether the gateway's log says an address it should listen on is taken: refused at its
