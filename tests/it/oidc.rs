@@ -318,6 +318,8 @@ fn id_tokens_for_another_audience_or_issuer_expired_or_signed_by_an_unknown_key_
     let old = s.provider.kid.clone();
     s.provider.restart();
     assert_ne!(s.provider.kid, old);
+    // The gateway asks for the keys at most once a second, the last time during the
+    // foreign-key attempt above: this waits out that stated interval, not an event.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "dave|dave@corp.example|1");
