@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::ports::{on_a_free_port, says_address_in_use, NotStarted};
+use super::ports::{on_a_free_port, NotStarted};
 use super::Reply;
 
 /// The client id and secret every test provider registers.
@@ -71,13 +71,7 @@ impl TestProvider {
             &[self.options.to_string()],
             "the provider",
         )
-        .map_err(|why| {
-            if says_address_in_use(&why) {
-                NotStarted::PortTaken(why)
-            } else {
-                NotStarted::Failed(why)
-            }
-        })?;
+        .map_err(NotStarted::exited)?;
         let ready: Value = serde_json::from_str(&line).expect("provider ready line");
         assert_eq!(ready["ready"], true, "{line}");
         self.kid = ready["kid"].as_str().unwrap_or_default().to_string();

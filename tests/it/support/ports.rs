@@ -47,6 +47,17 @@ pub enum NotStarted {
     Failed(String),
 }
 
+impl NotStarted {
+    /// A process that exited saying `why`: the port was taken if it says the address is in use.
+    pub fn exited(why: String) -> NotStarted {
+        if says_address_in_use(&why) {
+            NotStarted::PortTaken(why)
+        } else {
+            NotStarted::Failed(why)
+        }
+    }
+}
+
 /// Call `start` with a port from [`free_port`] until it does not report the port taken (at
 /// most a few times); panics with the reason otherwise.
 pub fn on_a_free_port<T>(mut start: impl FnMut(u16) -> Result<T, NotStarted>) -> T {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::log::CapturedLog;
-use super::ports::{listens_on, on_a_free_port, says_address_in_use, NotStarted};
+use super::ports::{listens_on, on_a_free_port, NotStarted};
 
 /// A proxy process; killed on drop.
 pub struct Proxy {
@@ -82,12 +82,9 @@ fn run(
             if let Some(log) = error_log.and_then(|p| std::fs::read_to_string(p).ok()) {
                 said.push_str(&log);
             }
-            let why = format!("{what} exited ({status}): {said}");
-            return Err(if says_address_in_use(&said) {
-                NotStarted::PortTaken(why)
-            } else {
-                NotStarted::Failed(why)
-            });
+            return Err(NotStarted::exited(format!(
+                "{what} exited ({status}): {said}"
+            )));
         }
         if Instant::now() > deadline {
             let _ = child.kill();
