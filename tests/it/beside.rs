@@ -3,10 +3,24 @@
 
 use serde_json::json;
 
-use crate::support::proxies::{caddy, nginx};
-use crate::support::{free_port, Client, Echo, TestServer};
+use crate::support::proxies::{caddy, nginx, Proxy};
+use crate::support::{Client, Echo, TestServer};
 
 const ROUTES: &str = "[[routes]]\npath = \"/public\"\npolicy = \"public\"\n\n[[routes]]\npath = \"/\"\npolicy = \"authenticated\"\n";
+
+/// A gateway with `routes` and, in front of it, `proxy` (nginx or Caddy) to `echo`; the
+/// gateway's public URL is the proxy's. Each needs the other's port, so a gateway that has to
+/// start again on another port gets a new proxy too.
+fn behind(proxy: fn(u16, u16) -> Proxy, routes: &str, echo: &Echo) -> (TestServer, Proxy) {
+    let mut front = None;
+    let gateway = TestServer::start_with(|port| {
+        let p = proxy(port, echo.addr.port());
+        let public_url = format!("public_url = \"http://127.0.0.1:{}\"", p.port);
+        front = Some(p);
+        (public_url, routes.to_string())
+    });
+    (gateway, front.expect("the proxy started with the gateway"))
+}
 
 /// Identity headers with a non-empty value.
 fn remote_headers(h: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
@@ -87,12 +101,8 @@ fn check_identity_and_spoofing(proxy_port: u16) {
 #[test]
 fn nginx_auth_request_passes_the_session_identity_and_never_a_spoofed_one() {
     let echo = Echo::start();
-    let nginx_port = free_port();
-    let s = TestServer::start_full(
-        &format!("public_url = \"http://127.0.0.1:{nginx_port}\""),
-        ROUTES,
-    );
-    let _nginx = nginx(nginx_port, s.port, echo.addr.port());
+    let (_gateway, proxy) = behind(nginx, ROUTES, &echo);
+    let nginx_port = proxy.port;
     check_identity_and_spoofing(nginx_port);
     // No session: nginx answers 401, and nothing reaches the app.
     let mut anon = Client::new(nginx_port);
@@ -106,12 +116,8 @@ fn nginx_auth_request_passes_the_session_identity_and_never_a_spoofed_one() {
 #[test]
 fn caddy_forward_auth_passes_the_session_identity_and_redirects_browsers() {
     let echo = Echo::start();
-    let caddy_port = free_port();
-    let s = TestServer::start_full(
-        &format!("public_url = \"http://127.0.0.1:{caddy_port}\""),
-        ROUTES,
-    );
-    let _caddy = caddy(caddy_port, s.port, echo.addr.port());
+    let (_gateway, proxy) = behind(caddy, ROUTES, &echo);
+    let caddy_port = proxy.port;
     check_identity_and_spoofing(caddy_port);
     let mut anon = Client::new(caddy_port);
     let r = anon.get_with(
@@ -359,12 +365,8 @@ fn confused_paths_never_reach_the_app(proxy_port: u16) {
 #[test]
 fn nginx_spoofed_decision_headers_and_confused_paths_change_nothing() {
     let echo = Echo::start();
-    let nginx_port = free_port();
-    let s = TestServer::start_full(
-        &format!("public_url = \"http://127.0.0.1:{nginx_port}\""),
-        DECISION_ROUTES,
-    );
-    let _nginx = nginx(nginx_port, s.port, echo.addr.port());
+    let (_gateway, proxy) = behind(nginx, DECISION_ROUTES, &echo);
+    let nginx_port = proxy.port;
     spoofing_never_changes_the_decision(nginx_port);
     confused_paths_never_reach_the_app(nginx_port);
 }
@@ -372,12 +374,8 @@ fn nginx_spoofed_decision_headers_and_confused_paths_change_nothing() {
 #[test]
 fn caddy_spoofed_decision_headers_and_confused_paths_change_nothing() {
     let echo = Echo::start();
-    let caddy_port = free_port();
-    let s = TestServer::start_full(
-        &format!("public_url = \"http://127.0.0.1:{caddy_port}\""),
-        DECISION_ROUTES,
-    );
-    let _caddy = caddy(caddy_port, s.port, echo.addr.port());
+    let (_gateway, proxy) = behind(caddy, DECISION_ROUTES, &echo);
+    let caddy_port = proxy.port;
     spoofing_never_changes_the_decision(caddy_port);
     confused_paths_never_reach_the_app(caddy_port);
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -69,7 +69,27 @@ fn sigkill_loses_no_acknowledged_write() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Kill in the middle of the stream, once writes of every kind have been acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        {
+            let acked = acked.lock().expect("acked");
+            if acked.registered.len() >= 10
+                && !acked.live_sessions.is_empty()
+                && !acked.logged_out.is_empty()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "too little traffic: {} registrations, {} live sessions, {} logouts acknowledged",
+                acked.registered.len(),
+                acked.live_sessions.len(),
+                acked.logged_out.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     s.kill();
     stop.store(true, Ordering::Relaxed);
     for w in workers {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{config_text, free_port, Client, TestServer};
+use crate::support::{config_text, refuses_to_start_with, Client, TestServer};
 
 #[test]
 fn users_and_sessions_survive_a_restart() {
@@ -59,22 +59,14 @@ fn sigterm_stops_within_the_shutdown_timeout() {
 #[test]
 fn a_corrupt_database_stops_startup_and_is_left_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(port, dir.path(), "", "")).expect("config");
     let db = dir.path().join("data/authgate.redb");
     std::fs::create_dir_all(db.parent().expect("parent")).expect("dir");
     let garbage: Vec<u8> = (0..64 * 1024u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     std::fs::write(&db, &garbage).expect("garbage");
-    let out = Command::new(env!("CARGO_BIN_EXE_authgate"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (status, stderr) = refuses_to_start_with(|port| config_text(port, dir.path(), "", ""));
+    assert_eq!(status.code(), Some(1));
     assert!(
         stderr.contains("corrupt") && stderr.contains("untouched"),
         "{stderr}"
@@ -109,7 +101,8 @@ fn check_config(path: &std::path::Path) -> std::process::Output {
 fn check_config_reports_problems_with_their_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, config_text(free_port(), dir.path(), "", "")).expect("write");
+    // check-config binds nothing: any port will do.
+    std::fs::write(&good, config_text(8080, dir.path(), "", "")).expect("write");
     let out = check_config(&good);
     assert!(
         out.status.success(),
@@ -173,7 +166,7 @@ fn json_logs_are_one_object_per_line_without_secrets() {
     let owner = s.setup_owner();
     let token = owner.cookie.clone().expect("cookie");
     s.client().login("owner", "owner-password-1");
-    std::thread::sleep(Duration::from_millis(200));
+    s.wait_for_log("\"event\":\"login\"", Duration::from_secs(10));
     let (_, log) = s.stop();
     let mut events = Vec::new();
     for line in log.lines().filter(|l| !l.trim().is_empty()) {

@@ -3,7 +3,6 @@
 //! expiry and the CLI.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -25,8 +24,9 @@ fn user_id(c: &mut Client) -> String {
 fn password_reset_by_mail_end_to_end() {
     let smtp = SmtpSink::start();
     let s = TestServer::start(&smtp.config());
-    s.setup_owner();
+    let mut owner = s.setup_owner();
     let mut user = s.register("reset@example.com", "old password 1");
+    let id = user_id(&mut user);
     let mut other_device = s.client();
     other_device.login("reset@example.com", "old password 1");
 
@@ -90,7 +90,16 @@ fn password_reset_by_mail_end_to_end() {
         &json!({"token": "garbage", "password": "another password"}),
     );
     assert_eq!(code(&r), (400, "INVALID_TOKEN".into()));
-    std::thread::sleep(Duration::from_millis(300));
+    // A mail is asked for (and audited) while the request is answered, and audit entries are
+    // written in order: once the later reset's entry is there, so is every mail asked for
+    // before it, and only the account's was.
+    let entries = owner.audit_until(|e| e["event"] == "password_reset");
+    let mailed: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["event"] == "password_reset_requested")
+        .map(|e| &e["target"])
+        .collect();
+    assert_eq!(mailed, [&json!(id)], "{entries:?}");
     assert!(smtp.mails_to("nobody@example.com").is_empty());
     assert_eq!(smtp.mails_to("reset@example.com").len(), 1);
 }

@@ -121,18 +121,29 @@ fn a_full_hash_queue_answers_503_and_health_stays_up() {
     );
     s.setup_owner();
     let port = s.port;
+    // A login refused with 503 says the queue is full.
+    let (full, seen_full) = std::sync::mpsc::channel();
+    let seen_full = std::sync::Mutex::new(seen_full);
     let replies = race(12, move |i| {
         if i == 0 {
-            // Health answers while the hashing pool is saturated.
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            // Health answers while the hashing pool is saturated (if no login is ever
+            // refused, the assertion on the refusals below says so).
+            let _ = seen_full
+                .lock()
+                .expect("receiver")
+                .recv_timeout(std::time::Duration::from_secs(10));
             return Client::new(port).get("/auth/health");
         }
-        login_from(
+        let r = login_from(
             &mut Client::new(port),
             &format!("192.0.2.{i}"),
             "owner",
             "owner-password-1",
-        )
+        );
+        if r.status == 503 {
+            let _ = full.send(());
+        }
+        r
     });
     assert_eq!(replies[0].status, 200, "health");
     let busy: Vec<_> = replies[1..].iter().filter(|r| r.status == 503).collect();

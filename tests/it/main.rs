@@ -8,6 +8,7 @@ mod confusion;
 mod crash;
 mod durability;
 mod escalation;
+mod fixtures;
 mod forward_auth;
 mod hostile;
 mod lifecycle;

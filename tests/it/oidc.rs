@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::support::oidc::{oidc_section, param, with_param, Browser, TestProvider};
-use crate::support::{free_port, Client, Echo, TestServer};
+use crate::support::{closed_port, Client, Echo, TestServer};
 
 /// The answer has this status and says this (case-insensitively).
 fn expect_answer(r: &crate::support::Reply, status: u16, says: &str) {
@@ -31,17 +31,20 @@ fn callback(port: u16, name: &str) -> String {
 
 fn setup(extra_oidc: &str, extra: &str, claims_in_id_token: bool) -> Setup {
     let echo = Echo::start();
-    let port = free_port();
-    let provider = TestProvider::start(&[callback(port, "corp")], claims_in_id_token);
-    let gateway = TestServer::start_on(
-        port,
-        "",
-        &format!(
+    // The provider must know the gateway's callback: a gateway that has to start again on
+    // another port gets a provider that knows the new one.
+    let mut started = None;
+    let gateway = TestServer::start_with(|port| {
+        let provider = TestProvider::start(&[callback(port, "corp")], claims_in_id_token);
+        let sections = format!(
             "{extra}\n{}\n[[routes]]\npath = \"/\"\nupstream = \"{}\"\npolicy = \"authenticated\"\n",
             oidc_section("corp", &provider, extra_oidc),
             echo.upstream()
-        ),
-    );
+        );
+        started = Some(provider);
+        (String::new(), sections)
+    });
+    let provider = started.expect("the provider started with the gateway");
     let owner = gateway.setup_owner();
     Setup {
         echo,
@@ -315,6 +318,8 @@ fn id_tokens_for_another_audience_or_issuer_expired_or_signed_by_an_unknown_key_
     let old = s.provider.kid.clone();
     s.provider.restart();
     assert_ne!(s.provider.kid, old);
+    // The gateway asks for the keys at most once a second, the last time during the
+    // foreign-key attempt above: this waits out that stated interval, not an event.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let mut b = Browser::new();
     let r = b.sign_in(&s.start_url(""), "dave|dave@corp.example|1");
@@ -576,19 +581,17 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
 #[test]
 fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
     let echo = Echo::start();
-    let port = free_port();
-    let provider = TestProvider::start(
-        &[
-            format!("http://127.0.0.1:{port}/auth/google/callback"),
-            callback(port, "plain"),
-        ],
-        true,
-    );
-    let issuer = provider.issuer();
-    let gateway = TestServer::start_on(
-        port,
-        "",
-        &format!(
+    let mut started = None;
+    let gateway = TestServer::start_with(|port| {
+        let provider = TestProvider::start(
+            &[
+                format!("http://127.0.0.1:{port}/auth/google/callback"),
+                callback(port, "plain"),
+            ],
+            true,
+        );
+        let issuer = provider.issuer();
+        let sections = format!(
             "[[oidc]]\nname = \"google\"\nissuer = \"{issuer}\"\nclient_id = \"authgate\"\nclient_secret = \"provider-test-secret\"\n\
              redirect_url = \"http://127.0.0.1:{port}/auth/google/callback\"\nallowed_domains = [\"corp.example\"]\ncheck_hosted_domain = true\n\
              [[oidc]]\nname = \"plain\"\nauthorization_url = \"{issuer}/auth\"\ntoken_url = \"{issuer}/token\"\n\
@@ -602,8 +605,12 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
                 std::fs::write(&path, "provider-test-secret\n").expect("secret file");
                 path.display().to_string()
             }
-        ),
-    );
+        );
+        started = Some(provider);
+        (String::new(), sections)
+    });
+    let provider = started.expect("the provider started with the gateway");
+    let (port, issuer) = (gateway.port, provider.issuer());
     gateway.setup_owner();
     let status = gateway.client().get("/auth/status").json();
     assert_eq!(status["data"]["providers"][0]["displayName"], "Google");
@@ -669,12 +676,13 @@ fn the_google_alias_and_a_plain_oauth2_provider_work_end_to_end() {
 #[test]
 fn a_provider_outage_gives_a_clear_page_never_a_500_or_a_loop() {
     // One provider on a closed port, one that accepts and never answers.
-    let closed = free_port();
+    let closed = closed_port();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let silent_port = silent.local_addr().expect("addr").port();
     let s = TestServer::start(&format!(
         "[[oidc]]\nname = \"down\"\nissuer = \"http://127.0.0.1:{closed}\"\nclient_id = \"a\"\nclient_secret = \"b\"\n\
-         [[oidc]]\nname = \"slow\"\nissuer = \"http://127.0.0.1:{silent_port}\"\nclient_id = \"a\"\nclient_secret = \"b\"\ntimeout = \"1s\"\n"
+         [[oidc]]\nname = \"slow\"\nissuer = \"http://127.0.0.1:{silent_port}\"\nclient_id = \"a\"\nclient_secret = \"b\"\ntimeout = \"1s\"\n",
+        closed = closed.port
     ));
     let mut b = Browser::new();
     let r = b.get(&s.url("/auth/oauth/down"));

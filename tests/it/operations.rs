@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::support::tls::{TestCa, TlsConn, TlsEcho};
-use crate::support::{config_text, free_port, refuses_to_start, Client, Echo, TestServer};
+use crate::support::{config_text, free_port, refuses_to_start_with, Client, Echo, TestServer};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -34,15 +34,18 @@ fn https_listener_speaks_http1_and_h2_and_reloads_its_certificate() {
     let certs = tempfile::tempdir().expect("dir");
     let first = ca.leaf(&["localhost", "127.0.0.1"]);
     let (cert, key) = first.write(certs.path());
-    let tls_port = free_port();
-    let server = TestServer::start_full(
-        &format!(
-            "tls_listen = [\"127.0.0.1:{tls_port}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
-            toml_path(&cert),
-            toml_path(&key)
-        ),
-        "[[routes]]\npath = \"/\"\nupstream = \"whoami\"\npolicy = \"public\"\n",
-    );
+    let mut tls_port = 0;
+    let server = TestServer::start_with(|_| {
+        tls_port = free_port();
+        (
+            format!(
+                "tls_listen = [\"127.0.0.1:{tls_port}\"]\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+                toml_path(&cert),
+                toml_path(&key)
+            ),
+            "[[routes]]\npath = \"/\"\nupstream = \"whoami\"\npolicy = \"public\"\n".into(),
+        )
+    });
     let addr: SocketAddr = format!("127.0.0.1:{tls_port}").parse().expect("addr");
     let rt = runtime();
     rt.block_on(async {
@@ -114,7 +117,11 @@ fn https_listener_speaks_http1_and_h2_and_reloads_its_certificate() {
         // A broken renewal is refused; the working certificate stays.
         std::fs::write(&key, "not a key\n").expect("write");
         server.signal("HUP");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let refused = server.wait_for_log("the certificate in use stays", Duration::from_secs(10));
+        assert!(
+            refused.contains("private key") && refused.contains(&key.display().to_string()),
+            "{refused}"
+        );
         let c = TlsConn::open(addr, "localhost", &ca.der(), &[b"http/1.1"])
             .await
             .expect("connection after a failed reload");
@@ -136,8 +143,7 @@ fn unusable_certificate_files_stop_start_up_with_the_reason() {
     std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nnot base64!\n").expect("write");
     let missing = dir.path().join("missing.pem");
 
-    let config = |cert: &std::path::Path, key: &std::path::Path| {
-        let port = free_port();
+    let config = |port: u16, cert: &std::path::Path, key: &std::path::Path| {
         config_text(
             port,
             dir.path(),
@@ -150,28 +156,29 @@ fn unusable_certificate_files_stop_start_up_with_the_reason() {
             "",
         )
     };
-    let err = refuses_to_start(&config(&missing, &key));
+    let err = refuses_to_start_with(|port| config(port, &missing, &key)).1;
     assert!(
         err.contains("missing.pem") && err.contains("certificate"),
         "{err}"
     );
-    let err = refuses_to_start(&config(&garbage, &key));
+    let err = refuses_to_start_with(|port| config(port, &garbage, &key)).1;
     assert!(err.contains("garbage.pem"), "{err}");
-    let err = refuses_to_start(&config(&cert, &garbage));
+    let err = refuses_to_start_with(|port| config(port, &cert, &garbage)).1;
     assert!(
         err.contains("garbage.pem") && err.contains("private key"),
         "{err}"
     );
-    let err = refuses_to_start(&config(&cert, &other_key));
+    let err = refuses_to_start_with(|port| config(port, &cert, &other_key)).1;
     assert!(err.contains("does not belong"), "{err}");
     // tls_listen without the files is a configuration error.
-    let port = free_port();
-    let err = refuses_to_start(&config_text(
-        port,
-        dir.path(),
-        &format!("tls_listen = [\"127.0.0.1:{}\"]", free_port()),
-        "",
-    ));
+    let (_, err) = refuses_to_start_with(|port| {
+        config_text(
+            port,
+            dir.path(),
+            &format!("tls_listen = [\"127.0.0.1:{}\"]", free_port()),
+            "",
+        )
+    });
     assert!(
         err.contains("server.tls_cert") && err.contains("server.tls_key"),
         "{err}"
@@ -216,12 +223,14 @@ fn https_upstreams_get_sni_and_are_verified() {
     // An unusable CA file is refused at start-up.
     let bad = ca_dir.path().join("bad.pem");
     std::fs::write(&bad, "hello\n").expect("write");
-    let err = refuses_to_start(&config_text(
-        free_port(),
-        ca_dir.path(),
-        &format!("upstream_ca_file = \"{}\"", toml_path(&bad)),
-        "",
-    ));
+    let (_, err) = refuses_to_start_with(|port| {
+        config_text(
+            port,
+            ca_dir.path(),
+            &format!("upstream_ca_file = \"{}\"", toml_path(&bad)),
+            "",
+        )
+    });
     assert!(err.contains("server.upstream_ca_file"), "{err}");
 }
 
@@ -244,13 +253,17 @@ fn sample(text: &str, prefix: &str) -> f64 {
 #[test]
 fn metrics_listener_serves_prometheus_text() {
     let echo = Echo::start();
-    let metrics_port = free_port();
-    let server = TestServer::start(&format!(
-        "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
-         [[routes]]\npath = \"/public\"\nupstream = \"{up}\"\npolicy = \"public\"\n\
-         [[routes]]\npath = \"/\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\n",
-        up = echo.upstream()
-    ));
+    let mut metrics_port = 0;
+    let server = TestServer::start_with(|_| {
+        metrics_port = free_port();
+        let sections = format!(
+            "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
+             [[routes]]\npath = \"/public\"\nupstream = \"{up}\"\npolicy = \"public\"\n\
+             [[routes]]\npath = \"/\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\n",
+            up = echo.upstream()
+        );
+        (String::new(), sections)
+    });
     let mut owner = server.setup_owner();
     assert_eq!(owner.get("/app").status, 200);
     let mut anon = server.client();
@@ -362,7 +375,8 @@ fn sighup_reloads_routes_and_headers_and_keeps_them_on_a_bad_file() {
         "[[routes]]\npath = \"/\"\npolicy = \"sometimes\"\n",
     );
     server.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    let refused = server.wait_for_log("was not reloaded", Duration::from_secs(10));
+    assert!(refused.contains("sometimes"), "{refused}");
     assert_eq!(owner.get("/app").status, 403);
     assert_eq!(server.client().get("/auth/health").status, 200);
 
@@ -378,7 +392,8 @@ fn sighup_reloads_routes_and_headers_and_keeps_them_on_a_bad_file() {
     )
     .expect("config");
     server.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    let warned = server.wait_for_log("only after a restart", Duration::from_secs(10));
+    assert!(warned.contains("server"), "{warned}");
     let (_, stderr) = server.stop();
     assert!(stderr.contains("was not reloaded"), "{stderr}");
     assert!(stderr.contains("sometimes"), "{stderr}");

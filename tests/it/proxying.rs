@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{free_port, raw_request, Client, Echo, TestServer};
+use crate::support::{closed_port, raw_request, Client, Echo, TestServer};
 
 #[test]
 fn a_logged_in_user_reaches_the_upstream_with_identity_headers() {
@@ -241,14 +241,15 @@ fn whoami_shows_the_identity_an_upstream_would_get() {
 
 #[test]
 fn upstream_down_is_502_and_timeout_is_504() {
-    let dead = free_port();
+    let dead = closed_port();
     let echo = Echo::start();
     let s = TestServer::start_full(
         "upstream_timeout = \"1s\"",
         &format!(
             "[[routes]]\npath = \"/dead\"\nupstream = \"127.0.0.1:{dead}\"\npolicy = \"public\"\n\
          [[routes]]\npath = \"/\"\nupstream = \"{}\"\npolicy = \"public\"\n",
-            echo.upstream()
+            echo.upstream(),
+            dead = dead.port
         ),
     );
     let mut c = s.client();
@@ -350,7 +351,7 @@ fn remembered_sessions_follow_every_change_on_the_next_request() {
 fn a_request_id_reaches_the_upstream_and_every_log_line_of_the_request() {
     let echo = Echo::start();
     let up = echo.upstream();
-    let mut s = TestServer::start(&format!(
+    let s = TestServer::start(&format!(
         "[log]\nlevel = \"info\"\n[[routes]]\npath = \"/\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\n"
     ));
     let mut c = s.setup_owner();
@@ -383,15 +384,11 @@ fn a_request_id_reaches_the_upstream_and_every_log_line_of_the_request() {
         Some(&json!({"identifier": "owner", "password": "owner-password-1"})),
         &[("x-request-id", "login-req-42")],
     );
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let (_, log) = s.stop();
-    let line = log
-        .lines()
-        .find(|l| l.contains("event=\"login\"") || l.contains("event=login"))
-        .unwrap_or_default();
+    let line = s.wait_for_log("event=\"login\"", std::time::Duration::from_secs(10));
     assert!(
         line.contains("login-req-42"),
-        "login audit line without the request id: {line:?}\n{log}"
+        "login audit line without the request id: {line:?}\n{}",
+        s.log()
     );
 }
 

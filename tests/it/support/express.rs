@@ -21,7 +21,8 @@ impl Express {
         static DONE: Mutex<bool> = Mutex::new(false);
         super::ensure_npm_packages(&DONE, &app_dir(), &["express"]);
         let (child, line) =
-            super::spawn_node(&app_dir(), "app.mjs", &["0".into()], "the Express app");
+            super::spawn_node(&app_dir(), "app.mjs", &["0".into()], "the Express app")
+                .unwrap_or_else(|why| panic!("{why}"));
         let port = line
             .trim()
             .strip_prefix("listening ")

@@ -1,17 +1,20 @@
 //! Test fixtures: the real `authgate` binary on an ephemeral loopback port, a real echo
-//! upstream, and an HTTP client that keeps the session cookie.
+//! upstream, and an HTTP client that keeps the session cookie. How the fixtures choose their
+//! ports, so that tests running in parallel never share one, is in [`ports`].
 
 #![allow(dead_code)]
 
 pub mod echo;
 pub mod express;
+pub mod log;
 pub mod oidc;
+pub mod ports;
 pub mod proxies;
 pub mod smtp;
 pub mod tls;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +22,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub use echo::Echo;
+pub use ports::{closed_port, free_port};
+
+use log::CapturedLog;
+use ports::{listens_on, on_a_free_port, says_address_in_use, NotStarted};
 
 /// Install the npm packages locked in `dir` (`npm ci`) once per test run, if any of `packages`
 /// is missing.
@@ -45,8 +52,14 @@ pub fn ensure_npm_packages(done: &std::sync::Mutex<bool>, dir: &Path, packages: 
 }
 
 /// Start `node script args...` in `dir` and wait (up to 30 s) for the first line it prints,
-/// which says it is ready. Its output keeps being read, so a full pipe never stops it.
-pub fn spawn_node(dir: &Path, script: &str, args: &[String], what: &str) -> (Child, String) {
+/// which says it is ready. Its output keeps being read, so a full pipe never stops it. `Err`
+/// with its stderr if it exits before that line.
+pub fn spawn_node(
+    dir: &Path,
+    script: &str,
+    args: &[String],
+    what: &str,
+) -> Result<(Child, String), String> {
     use std::io::BufRead as _;
     let mut child = Command::new("node")
         .arg(dir.join(script))
@@ -54,10 +67,11 @@ pub fn spawn_node(dir: &Path, script: &str, args: &[String], what: &str) -> (Chi
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("node (Node.js) is needed: run scripts/deps.sh");
     let stdout = child.stdout.take().expect("stdout");
+    let stderr = CapturedLog::capture(child.stderr.take().expect("stderr"));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut reader = std::io::BufReader::new(stdout);
@@ -69,26 +83,42 @@ pub fn spawn_node(dir: &Path, script: &str, args: &[String], what: &str) -> (Chi
             rest.clear();
         }
     });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("{what} did not start"));
-    (child, line)
-}
-
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(line) if !line.is_empty() => Ok((child, line)),
+        Ok(_) => {
+            let status = child.wait().expect("wait for node");
+            Err(format!(
+                "{what} exited ({status}): {}",
+                stderr.finish(Duration::from_secs(5))
+            ))
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not start: {}", stderr.text());
+        }
+    }
 }
 
 /// A running gateway process; stopped on drop.
+///
+/// Its port comes from [`free_port`] and is retried (see [`ports`]): `start`, `start_full`
+/// and `start_with` write the config anew on a fresh port when an address it should listen
+/// on is taken (the binary exits with "cannot listen on ...: Address already in use").
+/// `start_on` takes a port other parties were told beforehand and cannot retry; `respawn`
+/// and `restart` keep the port they had. It counts as started once it answers
+/// `/auth/health` on a port its own process listens on.
+///
+/// Its stderr is read as it is written: [`TestServer::log`] is what it has logged so far,
+/// [`TestServer::wait_for_log`] waits for a line. The log level is `[log] level` of the
+/// config (`warn` unless the sections given set `[log]`), never the caller's `RUST_LOG`: a
+/// test that needs an `info` line sets the level itself.
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub config_path: PathBuf,
     child: Option<Child>,
+    log: CapturedLog,
 }
 
 /// Config text for a gateway on `port` with its database in `dir`; `server_extra` goes into
@@ -132,11 +162,30 @@ impl TestServer {
 
     /// Start with extra `[server]` keys and extra sections.
     pub fn start_full(server_extra: &str, extra: &str) -> TestServer {
-        TestServer::start_on(free_port(), server_extra, extra)
+        TestServer::start_with(|_| (server_extra.to_string(), extra.to_string()))
     }
 
-    /// [`TestServer::start_full`] on a given port (known before the config is written).
+    /// Start on a fresh port with config text that depends on it or names more ports:
+    /// `config(port)` gives the extra `[server]` keys and the sections. When a port the config
+    /// names is taken, `config` is called again with a new port, so it takes every other
+    /// port it names from [`free_port`] itself, and starts there whatever must know the
+    /// gateway's port (a proxy in front, a provider sending browsers back).
+    pub fn start_with(mut config: impl FnMut(u16) -> (String, String)) -> TestServer {
+        on_a_free_port(|port| {
+            let (server_extra, extra) = config(port);
+            TestServer::launch(port, &server_extra, &extra)
+        })
+    }
+
+    /// [`TestServer::start_full`] on a given port (known before the config is written); no
+    /// retry if it is taken.
     pub fn start_on(port: u16, server_extra: &str, extra: &str) -> TestServer {
+        TestServer::launch(port, server_extra, extra).unwrap_or_else(|e| match e {
+            NotStarted::PortTaken(why) | NotStarted::Failed(why) => panic!("{why}"),
+        })
+    }
+
+    fn launch(port: u16, server_extra: &str, extra: &str) -> Result<TestServer, NotStarted> {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("config.toml");
         std::fs::write(
@@ -149,9 +198,10 @@ impl TestServer {
             port,
             config_path,
             child: None,
+            log: CapturedLog::none(),
         };
-        s.spawn();
-        s
+        s.try_spawn()?;
+        Ok(s)
     }
 
     /// Start with routes: everything to `upstream` behind `policy`.
@@ -161,43 +211,64 @@ impl TestServer {
         ))
     }
 
-    /// Start the process and wait until it is healthy; `Err` with its stderr if it exits.
-    fn try_spawn(&mut self) -> Result<(), String> {
-        let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
-            .args(["serve", "--config"])
-            .arg(&self.config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn authgate");
+    /// Start the process and wait until it is healthy on its port.
+    fn try_spawn(&mut self) -> Result<(), NotStarted> {
+        let (child, log) = serve(&self.config_path);
+        self.log = log;
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = Client::new(self.port).try_get("/auth/health") {
-                if r.status == 200 {
-                    return Ok(());
-                }
+            // Whoever took the port would answer too: only our own process counts.
+            if listens_on(pid, self.port)
+                && Client::new(self.port)
+                    .try_get("/auth/health")
+                    .is_ok_and(|r| r.status == 200)
+            {
+                return Ok(());
             }
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let mut err = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = e.read_to_string(&mut err);
-                    }
-                    self.child = None;
-                    return Err(format!("authgate exited early ({status}): {err}"));
-                }
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok()?);
+            let log = match exited {
+                Some(_) => self.log.finish(Duration::from_secs(5)),
+                None => self.log.text(),
+            };
+            if lost_an_address(&log) {
+                self.kill();
+                return Err(NotStarted::PortTaken(log));
             }
-            assert!(Instant::now() < deadline, "authgate did not become healthy");
+            if let Some(status) = exited {
+                self.child = None;
+                return Err(NotStarted::Failed(format!(
+                    "authgate exited early ({status}): {log}"
+                )));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "authgate did not become healthy: {log}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn spawn(&mut self) {
-        if let Err(e) = self.try_spawn() {
-            panic!("{e}");
+        if let Err(NotStarted::PortTaken(why) | NotStarted::Failed(why)) = self.try_spawn() {
+            panic!("{why}");
         }
+    }
+
+    /// What the running (or last) process has logged so far.
+    pub fn log(&self) -> String {
+        self.log.text()
+    }
+
+    /// The first line the running process logs (or has logged) that contains `needle`,
+    /// waiting up to `timeout`; panics with the log so far if none comes.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        self.log
+            .wait_for_line(|line| line.contains(needle), timeout)
+            .unwrap_or_else(|log| {
+                panic!("authgate logged no line containing {needle:?} within {timeout:?}:\n{log}")
+            })
     }
 
     /// Base URL.
@@ -215,7 +286,7 @@ impl TestServer {
         Client::new(self.port)
     }
 
-    /// Send SIGTERM and wait; returns how long the process took to exit and its stderr.
+    /// Send SIGTERM and wait; returns how long the process took to exit and its whole stderr.
     pub fn stop(&mut self) -> (Duration, String) {
         let Some(mut child) = self.child.take() else {
             return (Duration::ZERO, String::new());
@@ -235,11 +306,7 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(10));
         }
         let elapsed = started.elapsed();
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        (elapsed, err)
+        (elapsed, self.log.finish(Duration::from_secs(10)))
     }
 
     /// Kill with SIGKILL (no clean shutdown).
@@ -295,41 +362,78 @@ impl TestServer {
 }
 
 /// Run `authgate serve` on `config` (text) and expect it to refuse to start: returns its
-/// stderr. Panics if it is still running after 20 s or exits successfully.
+/// stderr. For a config refused before it binds anything (an invalid one); one that names
+/// ports goes through [`refuses_to_start_with`].
 pub fn refuses_to_start(config: &str) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).expect("config");
+    refuses_to_start_with(|_| config.to_string()).1
+}
+
+/// Run `authgate serve` on the config text `config(port)` gives (`port` is fresh, for its
+/// listen address) and expect it to refuse to start: returns its exit status and stderr. The
+/// binary checks its listen addresses before anything else, so when it refuses only because
+/// one of them is taken, `config` is called again with a new port; it takes any other port it
+/// names from [`free_port`] itself. Panics if it is still running after 20 s or exits
+/// successfully.
+pub fn refuses_to_start_with(
+    mut config: impl FnMut(u16) -> String,
+) -> (std::process::ExitStatus, String) {
+    on_a_free_port(|port| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, config(port)).expect("config");
+        let (mut child, stderr) = serve(&path);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "authgate started although it should have refused: {}",
+                    stderr.text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let err = stderr.finish(Duration::from_secs(5));
+        if lost_an_address(&err) {
+            return Err(NotStarted::PortTaken(err));
+        }
+        assert!(!status.success(), "exit status {status}: {err}");
+        assert!(
+            !err.contains("panicked"),
+            "start-up refused by a panic, not a message: {err}"
+        );
+        Ok((status, err))
+    })
+}
+
+/// Start `authgate serve` on the config file `config`, in the config's directory, its stderr
+/// read as it is written. The config's `[log] level` decides what it logs: a `RUST_LOG` in
+/// the caller's environment is not passed on.
+fn serve(config: &Path) -> (Child, CapturedLog) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
         .args(["serve", "--config"])
-        .arg(&path)
-        .current_dir(dir.path())
+        .arg(config)
+        .current_dir(config.parent().expect("the config's directory"))
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn authgate");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("authgate started although it should have refused");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    assert!(!status.success(), "exit status {status}: {err}");
-    assert!(
-        !err.contains("panicked"),
-        "start-up refused by a panic, not a message: {err}"
-    );
-    err
+    let stderr = CapturedLog::capture(child.stderr.take().expect("stderr"));
+    (child, stderr)
+}
+
+/// Whether the gateway's log says an address it should listen on is taken: refused at its
+/// own check before start-up ("cannot listen on ..."), or found taken by Pingora's bind just
+/// after, which retries for half a minute without answering.
+fn lost_an_address(log: &str) -> bool {
+    (log.contains("cannot listen on") && says_address_in_use(log))
+        || log.contains("is in use, will try again")
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {

@@ -1,6 +1,9 @@
 //! A real OpenID Connect provider (`oidc-provider` from the npm registry, see `tests/oidc`)
 //! on a loopback port, and a browser that keeps cookies per origin and walks through the
 //! provider's login form.
+//!
+//! The provider takes its port from `free_port` and starts again on a fresh one when it exits
+//! because the port is taken (see `ports`); it is ready once it says it listens.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -10,7 +13,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{free_port, Reply};
+use super::ports::{on_a_free_port, NotStarted};
+use super::Reply;
 
 /// The client id and secret every test provider registers.
 pub const CLIENT_ID: &str = "authgate";
@@ -40,40 +44,43 @@ impl TestProvider {
     /// `claims_in_id_token`: the ID token carries email and profile (else only userinfo does).
     pub fn start(redirect_uris: &[String], claims_in_id_token: bool) -> TestProvider {
         ensure_packages();
-        let port = free_port();
-        let options = json!({
-            "port": port,
-            "claimsInIdToken": claims_in_id_token,
-            "clients": [{
-                "client_id": CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-                "redirect_uris": redirect_uris,
-            }],
-        });
-        let mut p = TestProvider {
-            port,
-            options,
-            child: None,
-            kid: String::new(),
-        };
-        p.spawn();
-        p
+        on_a_free_port(|port| {
+            let options = json!({
+                "port": port,
+                "claimsInIdToken": claims_in_id_token,
+                "clients": [{
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                    "redirect_uris": redirect_uris,
+                }],
+            });
+            let mut p = TestProvider {
+                port,
+                options,
+                child: None,
+                kid: String::new(),
+            };
+            p.try_spawn().map(|()| p)
+        })
     }
 
-    fn spawn(&mut self) {
+    fn try_spawn(&mut self) -> Result<(), NotStarted> {
         let (child, line) = super::spawn_node(
             &provider_dir(),
             "provider.mjs",
             &[self.options.to_string()],
             "the provider",
-        );
+        )
+        .map_err(NotStarted::exited)?;
         let ready: Value = serde_json::from_str(&line).expect("provider ready line");
         assert_eq!(ready["ready"], true, "{line}");
         self.kid = ready["kid"].as_str().unwrap_or_default().to_string();
         self.child = Some(child);
+        Ok(())
     }
 
-    /// Stop and start again on the same port: same clients, a new signing key.
+    /// Stop and start again on the same port (the gateway knows it as the issuer, so no
+    /// retry elsewhere): same clients, a new signing key.
     pub fn restart(&mut self) {
         self.stop();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -84,7 +91,9 @@ impl TestProvider {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.spawn();
+        if let Err(NotStarted::PortTaken(why) | NotStarted::Failed(why)) = self.try_spawn() {
+            panic!("{why}");
+        }
     }
 
     pub fn stop(&mut self) {
