@@ -22,3 +22,6 @@ pub mod proxy;
 pub mod server;
 pub mod store;
 pub mod tls;
+
+#[cfg(test)]
+mod layout;

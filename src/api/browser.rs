@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::header::{LOCATION, SET_COOKIE};
 use http::{Method, StatusCode};
 
+use super::common::live_sessions;
 use super::response::ApiResponse;
 use super::ApiRequest;
 use crate::app::{now_secs, App};
@@ -33,7 +34,6 @@ pub async fn site(app: &App) -> Result<Site, ApiError> {
         owner_exists: app.store.owner_exists().await?,
         password_min_length: app.config.auth.password_min_length,
         fields: app.config.auth.fields,
-        idle_secs: app.idle_secs(),
     })
 }
 
@@ -183,7 +183,7 @@ pub async fn account_page(
 ) -> Result<ApiResponse, ApiError> {
     match app.auth.authenticate(&req.headers, now_secs()).await? {
         Some(auth) if !auth.second_factor_pending => {
-            let sessions = app.store.user_sessions(&auth.user.id).await?;
+            let sessions = live_sessions(&app, &auth.user).await?;
             let linked = app.store.user_identities(&auth.user.id).await?;
             let site = site(&app).await?;
             Ok(render(pages::account(

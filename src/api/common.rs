@@ -13,7 +13,9 @@ use crate::auth::authenticator::Principal;
 use crate::auth::cookie;
 use crate::auth::session::{self, NewToken};
 use crate::error::ApiError;
-use crate::store::{NewSession, SessionRecord, SignIn, Store, StoreError, UserRecord, WriteError};
+use crate::store::{
+    NewSession, SessionKey, SessionRecord, SignIn, Store, StoreError, UserRecord, WriteError,
+};
 
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT: usize = 256;
@@ -272,4 +274,16 @@ mod tests {
         assert!(by_email("owner@bücher.de").await);
         assert!(!by_email("owner").await, "a username is not an address");
     }
+}
+
+/// The user's sessions that are live now (expired ones wait for the sweep), as listed to them.
+pub async fn live_sessions(
+    app: &App,
+    user: &UserRecord,
+) -> Result<Vec<(SessionKey, SessionRecord)>, StoreError> {
+    let now = now_secs();
+    let idle = app.idle_secs();
+    let mut sessions = app.store.user_sessions(&user.id).await?;
+    sessions.retain(|(_, s)| session::is_live(s, user, idle, now));
+    Ok(sessions)
 }

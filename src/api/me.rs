@@ -7,7 +7,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::body::{form_or_json_body, json_body};
-use super::common::{refused, require_session, with_cleared_cookie};
+use super::common::{live_sessions, refused, require_session, with_cleared_cookie};
 use super::response::ApiResponse;
 use super::signin::check_password;
 use super::signup::read_profile;
@@ -141,14 +141,9 @@ pub async fn sessions(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let auth = require_session(&app, &req).await?;
-    let now = now_secs();
-    let idle = app.idle_secs();
-    let mut list: Vec<(i64, Value)> = app
-        .store
-        .user_sessions(&auth.user.id)
+    let mut list: Vec<(i64, Value)> = live_sessions(&app, &auth.user)
         .await?
         .into_iter()
-        .filter(|(_, s)| session::is_live(s, &auth.user, idle, now))
         .map(|(key, s)| {
             let view = json!({
                 "id": session::public_id(&key),

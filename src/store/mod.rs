@@ -466,7 +466,7 @@ impl Store {
 
     /// The embedded redb backend on the file at `path`.
     pub fn open_redb(path: &std::path::Path, cache_bytes: usize) -> Result<Store, OpenError> {
-        Ok(Store(Arc::new(redb::RedbStore::open_with_cache(
+        Ok(Store(Arc::new(self::redb::RedbStore::open_with_cache(
             path,
             cache_bytes,
         )?)))
