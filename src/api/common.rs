@@ -204,6 +204,18 @@ pub(crate) fn audit_login(app: &Arc<App>, req: &ApiRequest, user_id: &str, detai
     app.audit("login", Some(req.client_ip), Some(user_id), None, detail);
 }
 
+/// The user's sessions that are live now (expired ones wait for the sweep), as listed to them.
+pub async fn live_sessions(
+    app: &App,
+    user: &UserRecord,
+) -> Result<Vec<(SessionKey, SessionRecord)>, StoreError> {
+    let now = now_secs();
+    let idle = app.idle_secs();
+    let mut sessions = app.store.user_sessions(&user.id).await?;
+    sessions.retain(|(_, s)| session::is_live(s, user, idle, now));
+    Ok(sessions)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,16 +286,4 @@ mod tests {
         assert!(by_email("owner@bücher.de").await);
         assert!(!by_email("owner").await, "a username is not an address");
     }
-}
-
-/// The user's sessions that are live now (expired ones wait for the sweep), as listed to them.
-pub async fn live_sessions(
-    app: &App,
-    user: &UserRecord,
-) -> Result<Vec<(SessionKey, SessionRecord)>, StoreError> {
-    let now = now_secs();
-    let idle = app.idle_secs();
-    let mut sessions = app.store.user_sessions(&user.id).await?;
-    sessions.retain(|(_, s)| session::is_live(s, user, idle, now));
-    Ok(sessions)
 }
