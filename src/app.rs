@@ -102,6 +102,8 @@ pub struct App {
     pub mailer: Option<Arc<Mailer>>,
     /// Sign-in providers and the rules for sign-ins in progress.
     pub oidc: crate::oidc::Oidc,
+    /// Upstream host names, looked up when connecting.
+    pub resolver: crate::net::resolve::Resolver,
     audits: mpsc::Sender<AuditRecord>,
     audit_rx: Mutex<Option<mpsc::Receiver<AuditRecord>>>,
 }
@@ -141,6 +143,7 @@ impl App {
             hasher,
             mailer,
             oidc,
+            resolver: crate::net::resolve::Resolver::system(),
             store,
             audits: audit_tx,
             audit_rx: Mutex::new(Some(audit_rx)),

@@ -123,6 +123,7 @@ pub fn build(
     }
     let store = Store::open_redb(&config.storage.path, config.storage.cache_size)?;
     announce_setup(&config, &store)?;
+    warn_unresolved(&config.routes);
     let listen = config.server.listen.clone();
     let conf = server_conf(&config);
     let app = App::new(config, store).map_err(StartError::Other)?;
@@ -194,6 +195,27 @@ fn announce_setup(config: &Config, store: &Store) -> Result<(), StartError> {
         "no owner yet: create the owner account at the setup page; from another machine it asks for this setup code (also printed by `authgate setup-code`)"
     );
     Ok(())
+}
+
+/// Upstream names are looked up when connecting, so one that does not resolve now does not
+/// stop the gateway (the container may not be up yet); say so, though.
+fn warn_unresolved(routes: &[crate::policy::routes::Route]) {
+    use std::net::ToSocketAddrs as _;
+    for route in routes {
+        if let crate::policy::routes::Upstream::Http {
+            target: crate::policy::routes::Target::Name { host, port },
+            ..
+        } = &route.upstream
+        {
+            if let Err(e) = (host.as_str(), *port).to_socket_addrs() {
+                tracing::warn!(
+                    upstream = %format!("{host}:{port}"),
+                    error = %e,
+                    "upstream does not resolve now; its requests get 502 until it does"
+                );
+            }
+        }
+    }
 }
 
 /// Run a future to completion outside the server's runtimes (start-up and shut-down work).
@@ -304,6 +326,8 @@ impl Reloader {
         };
         match Config::load(path) {
             Ok(new) => {
+                let routes = new.routes.clone();
+                tokio::task::spawn_blocking(move || warn_unresolved(&routes));
                 let restart = self.app.apply_reload(&new);
                 tracing::info!(
                     config = %path.display(),

@@ -5,13 +5,13 @@
 //! [`Config::from_toml`]), the error types, and the parsers of durations, sizes, rates, URLs,
 //! networks and upstreams.
 
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::policy::routes::Upstream;
+use crate::policy::routes::{Target, Upstream};
 
 mod model;
 mod oidc;
@@ -195,19 +195,29 @@ fn parse_upstream(text: &str) -> Result<Upstream, String> {
     } else {
         format!("{rest}:{}", if tls { 443 } else { 80 })
     };
-    let host = with_port
+    let (host, port) = with_port
         .rsplit_once(':')
-        .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
-        .unwrap_or_default();
-    let addr = with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {with_port:?}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{with_port:?} resolves to no address"))?;
+        .unwrap_or((with_port.as_str(), ""));
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("{text:?}: the port must be a number from 1 to 65535"))?;
+    let target = match host.parse::<IpAddr>() {
+        Ok(ip) => Target::Addr(SocketAddr::new(ip, port)),
+        Err(_) => match url::Host::parse(host) {
+            Ok(url::Host::Domain(name)) if !name.is_empty() => Target::Name {
+                host: name.trim_end_matches('.').to_string(),
+                port,
+            },
+            _ => return Err(format!("{text:?}: {host:?} is not a host name or address")),
+        },
+    };
     Ok(Upstream::Http {
-        addr,
+        target,
         tls,
-        sni: host,
+        sni: host.to_string(),
     })
 }
 
@@ -221,6 +231,64 @@ fn has_port(hostport: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstreams_keep_names_for_connect_time() {
+        let addr = |t: &str| Target::Addr(t.parse().expect("addr"));
+        let name = |h: &str, port| Target::Name {
+            host: h.into(),
+            port,
+        };
+        // text → (target, tls, sni)
+        let cases = [
+            ("127.0.0.1:3000", addr("127.0.0.1:3000"), false, "127.0.0.1"),
+            ("http://[::1]:8080/", addr("[::1]:8080"), false, "::1"),
+            ("https://10.0.0.5", addr("10.0.0.5:443"), true, "10.0.0.5"),
+            ("app:3000", name("app", 3000), false, "app"),
+            (
+                "http://App.Internal",
+                name("app.internal", 80),
+                false,
+                "App.Internal",
+            ),
+            (
+                "https://api.example.com",
+                name("api.example.com", 443),
+                true,
+                "api.example.com",
+            ),
+            // Not looked up now: a name that does not resolve yet is fine.
+            (
+                "never-resolves.invalid:9",
+                name("never-resolves.invalid", 9),
+                false,
+                "never-resolves.invalid",
+            ),
+        ];
+        for (text, target, tls, sni) in cases {
+            assert_eq!(
+                parse_upstream(text),
+                Ok(Upstream::Http {
+                    target,
+                    tls,
+                    sni: sni.into()
+                }),
+                "{text}"
+            );
+        }
+        for bad in [
+            "app:0",
+            "app:http",
+            "app:99999",
+            "a b:80",
+            "http://x/y",
+            "u@h:1",
+            "",
+        ] {
+            assert!(parse_upstream(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_upstream("whoami"), Ok(Upstream::Whoami));
+    }
 
     #[test]
     fn durations_sizes_and_rates_parse() {

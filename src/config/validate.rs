@@ -578,7 +578,7 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-    use crate::policy::routes::Upstream;
+    use crate::policy::routes::{Target, Upstream};
 
     fn problems(text: &str) -> Vec<String> {
         match Config::from_toml(text) {
@@ -667,7 +667,7 @@ mod tests {
         assert_eq!(
             c.routes[0].upstream,
             Upstream::Http {
-                addr: "127.0.0.1:3000".parse().expect("addr"),
+                target: Target::Addr("127.0.0.1:3000".parse().expect("addr")),
                 tls: false,
                 sni: "127.0.0.1".into()
             }

@@ -27,13 +27,21 @@ pub enum Upstream {
     Whoami,
     /// An HTTP(S) server.
     Http {
-        addr: SocketAddr,
+        target: Target,
         tls: bool,
         /// Host name for SNI and certificate verification.
         sni: String,
     },
     /// No upstream: the route only answers forward-auth checks.
     None,
+}
+
+/// Where an HTTP(S) upstream listens: an address as written, or a host name looked up when
+/// connecting (so a container that moves is followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Addr(SocketAddr),
+    Name { host: String, port: u16 },
 }
 
 /// One `[[routes]]` entry.

@@ -19,14 +19,14 @@ use tracing::Instrument as _;
 
 use crate::access::{self, login_url, wants_html, Verdict};
 use crate::api::{self, error_response, ApiRequest, ApiResponse};
-use crate::app::App;
+use crate::app::{App, Policy};
 use crate::auth::authenticator::Principal;
 use crate::auth::cookie;
 use crate::error::ApiError;
 use crate::policy::headers::{apply_plan, plan_upstream_headers, ForwardedFor, HeaderPlan};
 use crate::policy::host::request_host;
 use crate::policy::path::classify_path;
-use crate::policy::routes::Upstream;
+use crate::policy::routes::{Target, Upstream};
 
 /// A kept-alive client connection may stay idle this long between requests.
 const KEEPALIVE_IDLE_SECS: u64 = 60;
@@ -55,7 +55,15 @@ pub struct RequestCtx {
     peer_trusted: bool,
     /// The client reached us over TLS.
     tls: bool,
-    upstream: Option<(SocketAddr, bool, String)>,
+    /// The policy snapshot the request was decided by; its header plan is used too, so one
+    /// request never sees two reload generations.
+    policy: Option<Arc<Policy>>,
+    /// The chosen upstream: where, over TLS or not, and the name for SNI.
+    upstream: Option<(Target, bool, String)>,
+    /// The upstream's addresses once looked up, tried in turn when connecting fails.
+    upstream_addrs: Option<Arc<[SocketAddr]>>,
+    /// Connection attempts that failed so far.
+    upstream_attempts: usize,
     /// Who the request is from (public routes may have nobody).
     principal: Option<Principal>,
     /// The session arrived as a bearer token: keep it from the upstream.
@@ -221,7 +229,26 @@ impl Gateway {
         .with_header(http::header::CACHE_CONTROL, "no-store")
     }
 
-    fn header_plan(&self, session: &Session, ctx: &RequestCtx) -> HeaderPlan {
+    /// The addresses to connect to for `target`: as written, or looked up now (a failed
+    /// lookup is the upstream's failure: 502).
+    async fn upstream_addrs(&self, target: &Target) -> pingora::Result<Arc<[SocketAddr]>> {
+        match target {
+            Target::Addr(addr) => Ok(Arc::from([*addr])),
+            Target::Name { host, port } => {
+                self.app.resolver.resolve(host, *port).await.map_err(|e| {
+                    tracing::warn!(error = %e, "upstream lookup failed");
+                    pingora::Error::create(
+                        ErrorType::ConnectNoRoute,
+                        ErrorSource::Upstream,
+                        Some(e.to_string().into()),
+                        None,
+                    )
+                })
+            }
+        }
+    }
+
+    fn header_plan(&self, session: &Session, ctx: &RequestCtx, policy: &Policy) -> HeaderPlan {
         let headers = &session.req_header().headers;
         let trusted = |name: &str| {
             ctx.peer_trusted
@@ -253,7 +280,7 @@ impl Gateway {
         let names: Vec<&str> = self.cookie_names.iter().map(String::as_str).collect();
         let mut plan = plan_upstream_headers(
             headers,
-            &self.app.policy().headers,
+            &policy.headers,
             ctx.principal.as_ref().map(|p| &p.identity().header_values),
             &names,
             &fwd,
@@ -277,7 +304,10 @@ impl ProxyHttp for Gateway {
             peer_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             peer_trusted: false,
             tls: false,
+            policy: None,
             upstream: None,
+            upstream_addrs: None,
+            upstream_attempts: 0,
             principal: None,
             bearer_used: false,
             request_id: String::new(),
@@ -378,6 +408,7 @@ impl ProxyHttp for Gateway {
         let method = session.req_header().method.clone();
         let span = tracing::info_span!("request", id = %ctx.request_id);
         let policy = app.policy();
+        ctx.policy = Some(Arc::clone(&policy));
         let seen = access::seen(app, &session.req_header().headers)
             .instrument(span)
             .await;
@@ -439,12 +470,12 @@ impl ProxyHttp for Gateway {
         }
 
         match &route.upstream {
-            Upstream::Http { addr, tls, sni } => {
-                ctx.upstream = Some((*addr, *tls, sni.clone()));
+            Upstream::Http { target, tls, sni } => {
+                ctx.upstream = Some((target.clone(), *tls, sni.clone()));
                 Ok(false)
             }
             Upstream::Whoami => {
-                let plan = self.header_plan(session, ctx);
+                let plan = self.header_plan(session, ctx, &policy);
                 let req = session.req_header();
                 let mut shown = req.headers.clone();
                 apply_plan(&mut shown, &plan);
@@ -469,14 +500,28 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let Some((addr, tls, sni)) = ctx.upstream.clone() else {
+        let Some((target, tls, sni)) = ctx.upstream.clone() else {
             return Err(pingora::Error::explain(
                 ErrorType::InternalError,
                 "no upstream selected",
             ));
         };
         ctx.upstream_started = Some(std::time::Instant::now());
-        let mut peer = HttpPeer::new(addr, tls, sni);
+        let addrs = match &ctx.upstream_addrs {
+            Some(addrs) => Arc::clone(addrs),
+            None => {
+                let addrs = self.upstream_addrs(&target).await?;
+                ctx.upstream_addrs = Some(Arc::clone(&addrs));
+                addrs
+            }
+        };
+        let Some(addr) = addrs.get(ctx.upstream_attempts % addrs.len().max(1)) else {
+            return Err(pingora::Error::explain(
+                ErrorType::InternalError,
+                "the upstream has no address",
+            ));
+        };
+        let mut peer = HttpPeer::new(*addr, tls, sni);
         let server = &self.app.config.server;
         peer.options.connection_timeout = Some(server.upstream_connect_timeout);
         peer.options.read_timeout = Some(server.upstream_timeout);
@@ -493,7 +538,14 @@ impl ProxyHttp for Gateway {
         if let Some(target) = ctx.upstream_target.take() {
             upstream_request.set_raw_path(&target)?;
         }
-        let plan = self.header_plan(session, ctx);
+        // Decided by this snapshot, so planned by it too; without one nothing is sent.
+        let Some(policy) = ctx.policy.clone() else {
+            return Err(pingora::Error::explain(
+                ErrorType::InternalError,
+                "no policy snapshot for the request",
+            ));
+        };
+        let plan = self.header_plan(session, ctx, &policy);
         for name in &plan.remove {
             upstream_request.remove_header(name);
         }
@@ -558,6 +610,23 @@ impl ProxyHttp for Gateway {
             tracing::debug!(request_id = %ctx.request_id, error = %e, "client closed the connection");
         }
         client_left
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<pingora::Error>,
+    ) -> Box<pingora::Error> {
+        // A name with several addresses: try the next one (each at most once).
+        ctx.upstream_attempts += 1;
+        let addresses = ctx.upstream_addrs.as_ref().map_or(0, |a| a.len());
+        if ctx.upstream_attempts < addresses {
+            tracing::debug!(request_id = %ctx.request_id, peer = %peer, error = %e, "trying the upstream's next address");
+            e.set_retry(true);
+        }
+        e
     }
 
     async fn fail_to_proxy(

@@ -1,5 +1,7 @@
 //! Proxying: routes, policies, identity headers, header and cookie stripping, upstream errors.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::support::{closed_port, raw_request, Client, Echo, TestServer};
@@ -274,6 +276,38 @@ fn upstream_down_is_502_and_timeout_is_504() {
         r.body
     );
     assert_eq!(Client::new(s.port).get("/fine").status, 200);
+}
+
+#[test]
+fn upstream_names_are_looked_up_when_connecting() {
+    let echo = Echo::start();
+    // The echo listens on 127.0.0.1 only: if `localhost` also names ::1, that address is
+    // refused and the next one is tried.
+    let by_name = echo.upstream().replace("127.0.0.1", "localhost");
+    let s = TestServer::start_full(
+        "",
+        &format!(
+            "[[routes]]\npath = \"/nowhere\"\nupstream = \"http://never-resolves.invalid:8080\"\npolicy = \"public\"\n\
+         [[routes]]\npath = \"/\"\nupstream = \"{by_name}\"\npolicy = \"public\"\n"
+        ),
+    );
+    // A name that does not resolve does not stop the gateway: it says so and answers 502.
+    s.wait_for_log("upstream does not resolve now", Duration::from_secs(10));
+    let mut c = s.client();
+    for _ in 0..3 {
+        let r = c.get("/by-name");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["uri"], "/by-name");
+    }
+    let r = c.get("/nowhere/x");
+    assert_eq!(
+        (r.status, r.code()),
+        (502, "BAD_GATEWAY".to_string()),
+        "{}",
+        r.body
+    );
+    s.wait_for_log("upstream lookup failed", Duration::from_secs(10));
+    assert_eq!(c.get("/by-name").status, 200, "other routes are unaffected");
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! The client's address: the direct peer, or, when the peer is a trusted proxy, the rightmost
-//! untrusted hop of `X-Forwarded-For`.
+//! Addresses: the client's (the direct peer, or, when the peer is a trusted proxy, the
+//! rightmost untrusted hop of `X-Forwarded-For`), and the upstreams' ([`resolve`]).
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+pub mod resolve;
 
 /// Whether `ip` lies in one of the trusted proxy ranges.
 pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
