@@ -13,7 +13,7 @@ use super::common::{refused, require_admin};
 use super::response::ApiResponse;
 use super::{views, ApiRequest, CREATED};
 use crate::app::{now_secs, App};
-use crate::auth::authenticator::{bearer_token, Principal};
+use crate::auth::authenticator::bearer_token;
 use crate::error::ApiError;
 use crate::store::{AdminChange, IdentityRecord, InviteRecord, Role, UserRecord, UserStatus};
 
@@ -67,9 +67,11 @@ fn admin_user_with_identities(u: &UserRecord, identities: &[&IdentityRecord]) ->
     v
 }
 
-/// Only an owner may act on an owner, or make one.
-fn may_touch(actor: &Principal, target_role: Role) -> Result<(), ApiError> {
-    if target_role == Role::Owner && actor.user.role != Role::Owner {
+/// Whether an administrator with `actor` role may act on an account (or invite) with
+/// `target_role`: only an owner may act on an owner, or make one. (Who is an administrator
+/// at all is `require_admin`'s decision.)
+fn may_touch(actor: Role, target_role: Role) -> Result<(), ApiError> {
+    if target_role == Role::Owner && actor != Role::Owner {
         return Err(ApiError::Forbidden(
             "only an owner may change an owner".into(),
         ));
@@ -159,7 +161,7 @@ pub async fn unlink_identity(
         _ => return Err(ApiError::NotFound),
     };
     let user = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(&actor, user.role)?;
+    may_touch(actor.user.role, user.role)?;
     let outcome = app
         .store
         .unlink_identity(&id, &provider, crate::store::UnlinkRule::Always)
@@ -217,9 +219,9 @@ pub async fn patch_user(
     }
     body.finish()?;
     let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(&actor, target.role)?;
+    may_touch(actor.user.role, target.role)?;
     if let Some(Some(r)) = role {
-        may_touch(&actor, r)?;
+        may_touch(actor.user.role, r)?;
     }
     let change = AdminChange {
         role: role.flatten(),
@@ -262,7 +264,7 @@ pub async fn delete_user(
     let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
     let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(&actor, target.role)?;
+    may_touch(actor.user.role, target.role)?;
     app.store.delete_user(&id).await.map_err(refused)?;
     app.audit(
         "admin_user_delete",
@@ -283,7 +285,7 @@ pub async fn revoke_user_sessions(
     let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
     let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(&actor, target.role)?;
+    may_touch(actor.user.role, target.role)?;
     let n = app.store.revoke_user_sessions(&id, None).await?;
     app.audit(
         "admin_sessions_revoke",
@@ -362,7 +364,7 @@ pub async fn create_invite(
     let (Some(role), Ok(groups), Some(uses)) = (role, groups, uses) else {
         return Err(ApiError::invalid("invalid invite"));
     };
-    may_touch(&actor, role)?;
+    may_touch(actor.user.role, role)?;
     let now = now_secs();
     let code = new_invite_code()?;
     let invite = InviteRecord {
@@ -410,7 +412,7 @@ pub async fn list_invites(
     // Only owners see invites that make owners.
     let list: Vec<Value> = invites
         .iter()
-        .filter(|i| may_touch(&actor, i.role).is_ok())
+        .filter(|i| may_touch(actor.user.role, i.role).is_ok())
         .map(invite_view)
         .collect();
     Ok(ApiResponse::ok(
@@ -532,4 +534,31 @@ pub async fn validate(
     }
     let data = json!({"removedSessions": from_accounts + swept, "updatedIds": updated});
     Ok(ApiResponse::ok(StatusCode::OK, "validated", data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_owners_touch_owners() {
+        use Role::{Admin, Owner, User};
+        // (actor, target) → allowed
+        let cases = [
+            (Owner, Owner, true),
+            (Owner, Admin, true),
+            (Owner, User, true),
+            (Admin, Owner, false),
+            (Admin, Admin, true),
+            (Admin, User, true),
+            (User, Owner, false),
+        ];
+        for (actor, target, allowed) in cases {
+            let got = may_touch(actor, target);
+            assert_eq!(got.is_ok(), allowed, "{actor:?} → {target:?}");
+            if let Err(e) = got {
+                assert_eq!(e.code(), "FORBIDDEN");
+            }
+        }
+    }
 }
