@@ -4,12 +4,17 @@
 #   bash benches/load.sh                       # from the repository root; about 2 minutes
 #   DURATION=5s CONNECTIONS=64 THREADS=2 bash benches/load.sh
 #   SKIP_LOGIN=1 bash benches/load.sh          # without the login flood
+#   BIN=/path/to/authgate SEED=/path/to/seed_sessions bash benches/load.sh
+#                                              # another build (e.g. an older commit's), side by side
 #
 # Builds the release binary, starts an nginx upstream answering "ok", a plain nginx
 # proxy_pass, authgate (public and authenticated routes, /auth/verify) and nginx auth_request
 # in front of authgate, then runs wrk against each, one after the other, with the same
 # settings (default -t1 -c32 -d10s --latency, each after a discarded 2 s warm-up). Prints
-# req/s, p50 and p99 per row and the ratios the performance targets are stated in. The second
+# req/s, p50 and p99 per row and the ratios the performance targets are stated in. One row
+# repeats the authenticated route while 50 logouts a second end other sessions (seeded into the
+# database before start by examples/seed_sessions.rs), for the cost of what a logout makes the
+# gateway forget. The second
 # part floods /auth/login and compares the login rate with what argon2 allows on this machine,
 # and the authenticated route's p99 during the flood with its p99 at rest.
 #
@@ -51,13 +56,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Quiet unless it fails (cargo prints warnings even with --quiet). Waits for the build lock
-# when someone else is building.
-if ! cargo build --release --quiet >"$work/build.log" 2>&1; then
-  cat "$work/build.log" >&2
-  fail "cargo build --release failed"
+# when someone else is building. BIN and SEED name binaries built elsewhere instead.
+if [ -z "${BIN:-}" ] || [ -z "${SEED:-}" ]; then
+  if ! cargo build --release --quiet --bin authgate --example seed_sessions >"$work/build.log" 2>&1; then
+    cat "$work/build.log" >&2
+    fail "cargo build --release failed"
+  fi
 fi
-bin=$root/target/release/authgate
+bin=${BIN:-$root/target/release/authgate}
+seed=${SEED:-$root/target/release/examples/seed_sessions}
 [ -x "$bin" ] || fail "$bin was not built"
+[ -x "$seed" ] || fail "$seed was not built"
 
 # --- ports and processes --------------------------------------------------------------------
 
@@ -156,6 +165,11 @@ path = "/app"
 upstream = "127.0.0.1:$up_port"
 policy = "authenticated"
 CONF
+# Sessions for the logouts row, of another user, seeded before start: 50 a second for the
+# warm-up and the measurement, and then some.
+logout_sessions=${LOGOUT_SESSIONS:-3000}
+"$seed" "$work/authgate.redb" "$logout_sessions" "$work/logout-tokens.txt" >"$work/seed.log" 2>&1 ||
+  { cat "$work/seed.log" >&2; fail "seeding sessions failed"; }
 if ! "$bin" check-config --config "$work/authgate.toml" >"$work/check.log" 2>&1; then
   cat "$work/check.log" >&2
   fail "the generated authgate config does not validate"
@@ -187,7 +201,7 @@ cookie=$(tr -d '\r' <"$work/login.headers" |
 
 start_nginx auth_request "$authreq_port"
 
-# --- the six rows ---------------------------------------------------------------------------
+# --- the rows ---------------------------------------------------------------------------
 
 verify_headers=(-H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: http"
   -H "X-Forwarded-Host: 127.0.0.1:$gw_port" -H "X-Forwarded-Uri: /app/x")
@@ -251,6 +265,21 @@ row "authgate public /public/x" "$gw/public/x"
 row "authgate authenticated /app/x" "$gw/app/x" -H "Cookie: $cookie"
 row "authgate /auth/verify" "$gw/auth/verify" -H "Cookie: $cookie" "${verify_headers[@]}"
 row "nginx auth_request + authgate" "http://127.0.0.1:$authreq_port/app/x" -H "Cookie: $cookie"
+
+# The authenticated route again, while other sessions end at 50 a second.
+logout_for=$(( ${duration%s} + ${warmup%s} + 2 ))s
+export LOGOUT_TOKENS=$work/logout-tokens.txt
+first_token=$(head -n 1 "$LOGOUT_TOKENS")
+[ -n "$first_token" ] || fail "no seeded session tokens"
+expect 200 "a seeded session" -H "Cookie: authgate_session=$first_token" "$gw/app/x"
+wrk -t1 -c1 -d"$logout_for" -s benches/load/logout.lua "$gw/auth/logout" >"$work/logouts.txt" 2>&1 &
+logout_pid=$!
+pids+=("$logout_pid")
+row "authgate /app/x, 50 logouts/s beside" "$gw/app/x" -H "Cookie: $cookie"
+wait "$logout_pid" || { cat "$work/logouts.txt" >&2; fail "wrk failed for the logouts"; }
+expect 401 "a seeded session after its logout" -H "Cookie: authgate_session=$first_token" "$gw/app/x"
+logout_rate=$(awk '/Requests\/sec:/ { printf "%.0f", $2 }' "$work/logouts.txt")
+logout_problems=$(wrk_problems "$work/logouts.txt")
 
 # --- login flood ----------------------------------------------------------------------------
 
@@ -348,6 +377,9 @@ ratio_line "authenticated proxying / nginx proxy_pass" "${rps[3]}" "${rps[1]}" "
 ratio_line "authenticated / public" "${rps[3]}" "${rps[2]}" ">=" 0.95
 ratio_line "/auth/verify / nginx proxy_pass" "${rps[4]}" "${rps[1]}" ">=" 1.50
 ratio_line "nginx auth_request / nginx proxy_pass" "${rps[5]}" "${rps[1]}" "" ""
+echo "logouts beside row 7: ${logout_rate:-?}/s${logout_problems:+   WARNING: $logout_problems}"
+ratio_line "authenticated with logouts / at rest (req/s)" "${rps[6]}" "${rps[3]}" "" ""
+ratio_line "authenticated with logouts / at rest (p99)" "${p99[6]}" "${p99[3]}" "" ""
 
 if [ -n "$login" ]; then
   # flood_parse FILE: "successful-logins/s non-2xx p99-ms" (successes = requests - non-2xx).
