@@ -87,13 +87,8 @@ fn futures_lite_block<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 fn create_bench_user(rt: &Runtime, store: &Store) {
-    rt.block_on(store.create_user(NewAccount {
-        user: bench_user(),
-        invite: None,
-        identity: None,
-        session: None,
-    }))
-    .expect("user");
+    rt.block_on(store.create_user(NewAccount::of(bench_user())))
+        .expect("user");
 }
 
 fn bench_session_check(c: &mut Criterion) {
@@ -149,21 +144,11 @@ fn bench_session_check(c: &mut Criterion) {
 
 fn bench_user() -> UserRecord {
     UserRecord {
-        id: "u1".into(),
-        email: "bench@example.com".into(),
         username: Some("bench".into()),
         full_name: Some("Bench User".into()),
-        first_name: None,
-        last_name: None,
-        role: Role::User,
         groups: vec!["staff".into()],
-        status: UserStatus::Active,
         email_verified: true,
-        password_hash: None,
-        created_at: 0,
-        updated_at: 0,
-        last_login_at: None,
-        expires_at: None,
+        ..UserRecord::new("u1", "bench@example.com", Role::User, UserStatus::Active, 0)
     }
 }
 

@@ -25,32 +25,23 @@ fn run() -> Result<(), String> {
     let store = RedbStore::open(path).map_err(|e| e.to_string())?;
     let now = authgate::app::now_secs();
     let user = UserRecord {
-        id: "seeded-user".into(),
-        email: "seeded@example.com".into(),
         username: Some("seeded".into()),
         full_name: Some("Seeded User".into()),
-        first_name: None,
-        last_name: None,
-        role: Role::User,
         groups: vec!["staff".into()],
-        status: UserStatus::Active,
         email_verified: true,
-        password_hash: None,
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
-        expires_at: None,
+        ..UserRecord::new(
+            "seeded-user",
+            "seeded@example.com",
+            Role::User,
+            UserStatus::Active,
+            now,
+        )
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| e.to_string())?;
     runtime
-        .block_on(store.create_user(NewAccount {
-            user: user.clone(),
-            invite: None,
-            identity: None,
-            session: None,
-        }))
+        .block_on(store.create_user(NewAccount::of(user.clone())))
         .map_err(|e| e.to_string())?;
     let every = (count / 10_000).max(1);
     let mut out = std::io::BufWriter::new(

@@ -101,30 +101,15 @@ pub async fn user_add(
     let now = now_secs();
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| e.to_string())?;
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
     let user = UserRecord {
-        id: id.iter().map(|b| format!("{b:02x}")).collect(),
-        email,
         username,
-        full_name: None,
-        first_name: None,
-        last_name: None,
-        role,
-        groups: Vec::new(),
-        status: UserStatus::Active,
         email_verified: true,
         password_hash: Some(hash_blocking(&password)?),
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
-        expires_at: None,
+        ..UserRecord::new(&id, &email, role, UserStatus::Active, now)
     };
     let user = store
-        .create_user(NewAccount {
-            user,
-            invite: None,
-            identity: None,
-            session: None,
-        })
+        .create_user(NewAccount::of(user))
         .await
         .map_err(write_error)?;
     audit(

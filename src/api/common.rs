@@ -223,29 +223,11 @@ mod tests {
 
     async fn stored(store: &Store, id: &str, email: &str, username: Option<&str>) {
         let user = UserRecord {
-            id: id.into(),
-            email: email.into(),
             username: username.map(str::to_string),
-            full_name: None,
-            first_name: None,
-            last_name: None,
-            role: Role::User,
-            groups: vec![],
-            status: UserStatus::Active,
-            email_verified: false,
-            password_hash: Some("h".into()),
-            created_at: 1,
-            updated_at: 1,
-            last_login_at: None,
-            expires_at: None,
+            ..UserRecord::new(id, email, Role::User, UserStatus::Active, 1)
         };
         store
-            .create_user(NewAccount {
-                user,
-                invite: None,
-                identity: None,
-                session: None,
-            })
+            .create_user(NewAccount::of(user))
             .await
             .expect("created");
     }

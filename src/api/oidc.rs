@@ -620,21 +620,12 @@ async fn register(
     let now = now_secs();
     let log_in = status == UserStatus::Active;
     let user = UserRecord {
-        id: new_user_id()?,
-        email,
         username,
         full_name,
-        first_name: None,
-        last_name: None,
-        role: Role::User,
         groups: cfg.default_groups.clone(),
-        status,
         email_verified: true,
-        password_hash: None,
-        created_at: now,
-        updated_at: now,
         last_login_at: log_in.then_some(now),
-        expires_at: None,
+        ..UserRecord::new(&new_user_id()?, &email, Role::User, status, now)
     };
     let (token, session) = new_session(app, req, &user.id, flow.remember, now)?;
     let mut account = NewAccount {

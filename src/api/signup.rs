@@ -139,21 +139,13 @@ async fn application(
     let hash = app.hasher.hash(password).await?;
     let now = now_secs();
     let user = UserRecord {
-        id: new_user_id()?,
-        email,
         username: profile.username.flatten(),
         full_name: profile.full_name.flatten(),
         first_name: profile.first_name.flatten(),
         last_name: profile.last_name.flatten(),
-        role,
-        groups: Vec::new(),
-        status,
-        email_verified: false,
         password_hash: Some(hash),
-        created_at: now,
-        updated_at: now,
         last_login_at: log_in.then_some(now),
-        expires_at: None,
+        ..UserRecord::new(&new_user_id()?, &email, role, status, now)
     };
     Ok(Application { user, log_in })
 }

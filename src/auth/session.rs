@@ -128,21 +128,10 @@ impl Identity {
             _ => Role::User,
         };
         let user = UserRecord {
-            id: id.into(),
-            email: email.into(),
             username: username.map(str::to_string),
             full_name: name.map(str::to_string),
-            first_name: None,
-            last_name: None,
-            role,
             groups: groups.iter().map(|g| g.to_string()).collect(),
-            status: UserStatus::Active,
-            email_verified: false,
-            password_hash: None,
-            created_at: 0,
-            updated_at: 0,
-            last_login_at: None,
-            expires_at: None,
+            ..UserRecord::new(id, email, role, UserStatus::Active, 0)
         };
         Identity::from_user(&user)
     }
@@ -220,21 +209,10 @@ mod tests {
         assert_eq!(id.user_header(), "e@x.io");
         assert_eq!(id.groups_header, "user");
         let mut user = UserRecord {
-            id: "u".into(),
-            email: "e@x.io".into(),
-            username: None,
-            full_name: None,
             first_name: Some("A".into()),
             last_name: Some("B".into()),
-            role: Role::Admin,
             groups: vec!["admin".into(), "ops".into()],
-            status: UserStatus::Active,
-            email_verified: false,
-            password_hash: None,
-            created_at: 0,
-            updated_at: 0,
-            last_login_at: None,
-            expires_at: None,
+            ..UserRecord::new("u", "e@x.io", Role::Admin, UserStatus::Active, 0)
         };
         let ident = Identity::from_user(&user);
         assert_eq!(ident.name.as_deref(), Some("A B"));

@@ -200,23 +200,8 @@ mod tests {
     use crate::store::{Role, UserStatus};
 
     fn live(key: SessionKey, user_id: &str, valid_until: i64, last_seen: i64) -> Arc<LiveSession> {
-        let user = UserRecord {
-            id: user_id.into(),
-            email: format!("{user_id}@example.com"),
-            username: None,
-            full_name: None,
-            first_name: None,
-            last_name: None,
-            role: Role::User,
-            groups: vec![],
-            status: UserStatus::Active,
-            email_verified: false,
-            password_hash: None,
-            created_at: 0,
-            updated_at: 0,
-            last_login_at: None,
-            expires_at: None,
-        };
+        let email = format!("{user_id}@example.com");
+        let user = UserRecord::new(user_id, &email, Role::User, UserStatus::Active, 0);
         let session = SessionRecord {
             user_id: user_id.into(),
             created_at: 0,

@@ -216,21 +216,10 @@ mod tests {
 
     fn user(role: Role, status: UserStatus, verified: bool, expires_at: Option<i64>) -> UserRecord {
         UserRecord {
-            id: "u".into(),
-            email: "u@example.com".into(),
-            username: None,
-            full_name: None,
-            first_name: None,
-            last_name: None,
-            role,
-            groups: vec![],
-            status,
             email_verified: verified,
             password_hash: Some("h".into()),
-            created_at: 0,
-            updated_at: 0,
-            last_login_at: None,
             expires_at,
+            ..UserRecord::new("u", "u@example.com", role, status, 0)
         }
     }
 

@@ -51,6 +51,18 @@ pub struct NewAccount {
     pub session: Option<NewSession>,
 }
 
+impl NewAccount {
+    /// Just the user: no invite, identity or first session.
+    pub fn of(user: UserRecord) -> NewAccount {
+        NewAccount {
+            user,
+            invite: None,
+            identity: None,
+            session: None,
+        }
+    }
+}
+
 /// A sign-in: the new session, the sessions the browser presented (replaced, never left
 /// behind), and the provider identity it came through, if any.
 #[derive(Debug, Clone)]

@@ -121,6 +121,30 @@ pub struct UserRecord {
     pub expires_at: Option<i64>,
 }
 
+impl UserRecord {
+    /// A user with `role` and `status` created at `now`: no names, groups, password or
+    /// expiry, address not verified, never signed in. Set the rest with struct update syntax.
+    pub fn new(id: &str, email: &str, role: Role, status: UserStatus, now: i64) -> UserRecord {
+        UserRecord {
+            id: id.into(),
+            email: email.into(),
+            username: None,
+            full_name: None,
+            first_name: None,
+            last_name: None,
+            role,
+            groups: Vec::new(),
+            status,
+            email_verified: false,
+            password_hash: None,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            expires_at: None,
+        }
+    }
+}
+
 /// A stored session, keyed by the SHA-256 of its token. Times are Unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {

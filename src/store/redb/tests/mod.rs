@@ -38,20 +38,14 @@ impl Listener for Recorder {
 }
 
 fn create(store: &RedbStore, user: UserRecord) -> Result<UserRecord, WriteError> {
-    store.create_user_blocking(NewAccount {
-        user,
-        invite: None,
-        identity: None,
-        session: None,
-    })
+    store.create_user_blocking(NewAccount::of(user))
 }
 
 fn with_identity(user: UserRecord, identity: IdentityRecord, invite: Option<&str>) -> NewAccount {
     NewAccount {
-        user,
         invite: invite.map(str::to_string),
         identity: Some(identity),
-        session: None,
+        ..NewAccount::of(user)
     }
 }
 
@@ -101,21 +95,9 @@ impl RedbStore {
 
 fn user(id: &str, email: &str, username: Option<&str>) -> UserRecord {
     UserRecord {
-        id: id.into(),
-        email: email.into(),
         username: username.map(str::to_string),
-        full_name: None,
-        first_name: None,
-        last_name: None,
-        role: Role::User,
-        groups: vec![],
-        status: UserStatus::Active,
-        email_verified: false,
         password_hash: Some("h".into()),
-        created_at: 1,
-        updated_at: 1,
-        last_login_at: None,
-        expires_at: None,
+        ..UserRecord::new(id, email, Role::User, UserStatus::Active, 1)
     }
 }
 
