@@ -5,16 +5,19 @@
 #   DURATION=5s CONNECTIONS=64 THREADS=2 bash benches/load.sh
 #   SKIP_LOGIN=1 bash benches/load.sh          # without the login flood
 #   BIN=/path/to/authgate SEED=/path/to/seed_sessions bash benches/load.sh
-#                                              # another build (e.g. an older commit's), side by side
+#                                              # another build instead of this tree's
+#   BEFORE_BIN=/old/authgate BEFORE_SEED=/old/seed_sessions SKIP_LOGIN=1 bash benches/load.sh
+#                                              # also: /app/x at rest and with logouts on
+#                                              # both builds, alternating, in one run
 #
 # Builds the release binary, starts an nginx upstream answering "ok", a plain nginx
 # proxy_pass, authgate (public and authenticated routes, /auth/verify) and nginx auth_request
 # in front of authgate, then runs wrk against each, one after the other, with the same
 # settings (default -t1 -c32 -d10s --latency, each after a discarded 2 s warm-up). Prints
 # req/s, p50 and p99 per row and the ratios the performance targets are stated in. One row
-# repeats the authenticated route while 50 logouts a second end other sessions (seeded into the
-# database before start by examples/seed_sessions.rs), for the cost of what a logout makes the
-# gateway forget. The second
+# repeats the authenticated route over the sessions of 1000 users, at rest and while 50 logouts
+# a second end other sessions (all seeded into the database before start by
+# examples/seed_sessions.rs), for the cost of what a logout makes the gateway forget. The second
 # part floods /auth/login and compares the login rate with what argon2 allows on this machine,
 # and the authenticated route's p99 during the flood with its p99 at rest.
 #
@@ -70,12 +73,13 @@ seed=${SEED:-$root/target/release/examples/seed_sessions}
 
 # --- ports and processes --------------------------------------------------------------------
 
-# A random port in 20000-39999 that nothing answers on and that is not taken by this script.
+# A random port in 20000-31999 (below the kernel's ephemeral range, so no outgoing connection
+# holds it) that nothing answers on and that is not taken by this script.
 taken=" "
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % 12000))
     [[ $taken == *" $p "* ]] && continue
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
     echo "$p"
@@ -131,24 +135,35 @@ expect() {
   got=$(status "$@")
   [ "$got" = "$want" ] && return
   cat "$work/curl.err" >&2
-  [ -s "$work/authgate.log" ] && { echo "authgate's log (last lines):" >&2; tail -n 20 "$work/authgate.log" >&2; }
+  [ -s "${gw_log:-}" ] && { echo "authgate's log (last lines):" >&2; tail -n 20 "$gw_log" >&2; }
   fail "$what answered $got, expected $want (curl $*)"
 }
 
 start_nginx upstream "$up_port"
 start_nginx proxy "$proxy_port"
 
-# authgate: only what differs from the shipped config.toml is set; every other key keeps its
-# documented default (threads = cores, hash_concurrency = cores, hash_queue = 64, ...).
-cat >"$work/authgate.toml" <<CONF
+user=bench
+password=bench-password-0123456789
+# Sessions for the logouts row, of another user, seeded before start: 50 a second for the
+# warm-up and the measurement, and then some.
+logout_sessions=${LOGOUT_SESSIONS:-6000}
+
+# start_gateway TAG BIN SEED PORT: authgate from BIN on PORT, with its own database seeded by
+# SEED (the same build's examples/seed_sessions), an owner, and a session. Sets gw_pid and
+# cookie; the log is $work/TAG.log, the seeded tokens $work/TAG-tokens.txt.
+start_gateway() {
+  local tag=$1 gbin=$2 gseed=$3 port=$4 url=http://127.0.0.1:$4 code i
+  # Only what differs from the shipped config.toml is set; every other key keeps its
+  # documented default (threads = cores, hash_concurrency = cores, hash_queue = 64, ...).
+  cat >"$work/$tag.toml" <<CONF
 # Written by benches/load.sh; everything not set here is the default of config.toml.
 [server]
-listen = ["127.0.0.1:$gw_port"]
-public_url = "http://127.0.0.1:$gw_port"
+listen = ["127.0.0.1:$port"]
+public_url = "$url"
 trusted_proxies = ["127.0.0.1/32"]
 
 [storage]
-path = "$work/authgate.redb"
+path = "$work/$tag.redb"
 
 [log]
 level = "warn"
@@ -165,46 +180,45 @@ path = "/app"
 upstream = "127.0.0.1:$up_port"
 policy = "authenticated"
 CONF
-# Sessions for the logouts row, of another user, seeded before start: 50 a second for the
-# warm-up and the measurement, and then some.
-logout_sessions=${LOGOUT_SESSIONS:-3000}
-"$seed" "$work/authgate.redb" "$logout_sessions" "$work/logout-tokens.txt" >"$work/seed.log" 2>&1 ||
-  { cat "$work/seed.log" >&2; fail "seeding sessions failed"; }
-if ! "$bin" check-config --config "$work/authgate.toml" >"$work/check.log" 2>&1; then
-  cat "$work/check.log" >&2
-  fail "the generated authgate config does not validate"
-fi
-env -u RUST_LOG "$bin" serve --config "$work/authgate.toml" </dev/null >"$work/authgate.log" 2>&1 &
-gw_pid=$!
-pids+=("$gw_pid")
-wait_listen "$gw_port" "$gw_pid" authgate "$work/authgate.log"
-gw=http://127.0.0.1:$gw_port
-for ((i = 0; i < 500; i++)); do
-  [ "$(status "$gw/auth/health")" = 200 ] && break
-  sleep 0.01
-done
-expect 200 "authgate /auth/health" "$gw/auth/health"
+  "$gseed" "$work/$tag.redb" "$logout_sessions" "$work/$tag-tokens.txt" >"$work/$tag-seed.log" 2>&1 ||
+    { cat "$work/$tag-seed.log" >&2; fail "seeding sessions failed ($tag)"; }
+  if ! "$gbin" check-config --config "$work/$tag.toml" >"$work/$tag-check.log" 2>&1; then
+    cat "$work/$tag-check.log" >&2
+    fail "the generated authgate config does not validate ($tag)"
+  fi
+  env -u RUST_LOG "$gbin" serve --config "$work/$tag.toml" </dev/null >"$work/$tag.log" 2>&1 &
+  gw_pid=$!
+  pids+=("$gw_pid")
+  wait_listen "$port" "$gw_pid" "authgate ($tag)" "$work/$tag.log"
+  for ((i = 0; i < 500; i++)); do
+    [ "$(status "$url/auth/health")" = 200 ] && break
+    sleep 0.01
+  done
+  gw_log=$work/$tag.log
+  expect 200 "authgate /auth/health ($tag)" "$url/auth/health"
+  # The owner account, then a login for the session cookie (name=value from Set-Cookie).
+  expect 201 "POST /auth/setup ($tag)" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"bench@example.com\",\"username\":\"$user\",\"password\":\"$password\"}" \
+    "$url/auth/setup"
+  code=$(curl -s -D "$work/$tag-login.headers" -o /dev/null -w '%{http_code}' --max-time 10 \
+    -H 'Content-Type: application/json' -d "{\"identifier\":\"$user\",\"password\":\"$password\"}" \
+    "$url/auth/login" || true)
+  [ "$code" = 200 ] || fail "POST /auth/login answered $code, expected 200 ($tag)"
+  cookie=$(tr -d '\r' <"$work/$tag-login.headers" |
+    awk 'tolower($1) == "set-cookie:" { split($2, kv, ";"); if (kv[1] ~ /=./) { print kv[1]; exit } }')
+  [ -n "$cookie" ] || fail "POST /auth/login set no cookie ($tag)"
+}
 
-# The owner account, then a login for the session cookie (name=value from Set-Cookie).
-user=bench
-password=bench-password-0123456789
-expect 201 "POST /auth/setup" -H 'Content-Type: application/json' \
-  -d "{\"email\":\"bench@example.com\",\"username\":\"$user\",\"password\":\"$password\"}" \
-  "$gw/auth/setup"
-code=$(curl -s -D "$work/login.headers" -o /dev/null -w '%{http_code}' --max-time 10 \
-  -H 'Content-Type: application/json' -d "{\"identifier\":\"$user\",\"password\":\"$password\"}" \
-  "$gw/auth/login" || true)
-[ "$code" = 200 ] || fail "POST /auth/login answered $code, expected 200"
-cookie=$(tr -d '\r' <"$work/login.headers" |
-  awk 'tolower($1) == "set-cookie:" { split($2, kv, ";"); if (kv[1] ~ /=./) { print kv[1]; exit } }')
-[ -n "$cookie" ] || fail "POST /auth/login set no cookie"
+start_gateway authgate "$bin" "$seed" "$gw_port"
+gw=http://127.0.0.1:$gw_port
+main_pid=$gw_pid main_cookie=$cookie
 
 start_nginx auth_request "$authreq_port"
 
 # --- the rows ---------------------------------------------------------------------------
 
-verify_headers=(-H "X-Forwarded-Method: GET" -H "X-Forwarded-Proto: http"
-  -H "X-Forwarded-Host: 127.0.0.1:$gw_port" -H "X-Forwarded-Uri: /app/x")
+# What nginx's auth_request sends /auth/verify (the only headers that endpoint reads).
+verify_headers=(-H "X-Original-URL: http://127.0.0.1:$gw_port/app/x" -H "X-Original-Method: GET")
 
 # Authentication must really be applied where it is measured: no cookie, no 200.
 expect 401 "authgate /app/x without the cookie" "$gw/app/x"
@@ -244,14 +258,22 @@ wrk_socket_errors() {
 }
 
 # row NAME URL [wrk/curl header args...]: require a 200, warm up, measure, record.
+# With row_script set, wrk runs that script too and the check request uses the first session
+# of $SESSION_TOKENS.
+row_script=""
 row() {
-  local name=$1 url=$2 out parsed r a b
+  local name=$1 url=$2 out parsed r a b script=()
   shift 2
-  expect 200 "$name" "$@" "$url"
+  if [ -n "$row_script" ]; then
+    script=(-s "$row_script")
+    expect 200 "$name" -H "Cookie: authgate_session=$(head -n 1 "$SESSION_TOKENS")" "$url"
+  else
+    expect 200 "$name" "$@" "$url"
+  fi
   out="$work/row${#names[@]}.txt"
-  wrk -t"$threads" -c"$connections" -d"$warmup" "$@" "$url" >/dev/null 2>&1 ||
+  wrk -t"$threads" -c"$connections" -d"$warmup" "${script[@]}" "$@" "$url" >/dev/null 2>&1 ||
     fail "wrk warm-up failed for $name"
-  wrk -t"$threads" -c"$connections" -d"$duration" --latency "$@" "$url" >"$out" 2>&1 ||
+  wrk -t"$threads" -c"$connections" -d"$duration" --latency "${script[@]}" "$@" "$url" >"$out" 2>&1 ||
     { cat "$out" >&2; fail "wrk failed for $name"; }
   parsed=$(wrk_parse "$out") || { cat "$out" >&2; fail "could not read wrk's output for $name"; }
   read -r r a b <<<"$parsed"
@@ -266,20 +288,100 @@ row "authgate authenticated /app/x" "$gw/app/x" -H "Cookie: $cookie"
 row "authgate /auth/verify" "$gw/auth/verify" -H "Cookie: $cookie" "${verify_headers[@]}"
 row "nginx auth_request + authgate" "http://127.0.0.1:$authreq_port/app/x" -H "Cookie: $cookie"
 
-# The authenticated route again, while other sessions end at 50 a second.
-logout_for=$(( ${duration%s} + ${warmup%s} + 2 ))s
-export LOGOUT_TOKENS=$work/logout-tokens.txt
-first_token=$(head -n 1 "$LOGOUT_TOKENS")
+# Logouts in the background: `logouts_start TAG URL` ends the next unused seeded sessions of
+# gateway TAG at about 50 a second for a row's warm-up and measurement (a slice of its tokens
+# of its own, so every logout really ends a session); `logouts_stop` waits for it and sets
+# logout_rate and logout_problems.
+logout_for=$(( ${duration%s} + ${warmup%s} + 2 ))
+declare -A logout_next=()
+logouts_start() {
+  local tag=$1 url=$2 first last
+  first=${logout_next[$tag]:-1}
+  last=$((first + 60 * logout_for - 1))
+  logout_next[$tag]=$((last + 1))
+  sed -n "${first},${last}p" "$work/$tag-tokens.txt" >"$work/logout-slice.txt"
+  [ "$(wc -l <"$work/logout-slice.txt")" -gt $((50 * logout_for)) ] ||
+    fail "too few seeded sessions left for $tag: raise LOGOUT_SESSIONS"
+  LOGOUT_TOKENS=$work/logout-slice.txt wrk -t1 -c1 -d"${logout_for}s" -s benches/load/logout.lua \
+    "$url/auth/logout" >"$work/logouts.txt" 2>&1 &
+  logout_pid=$!
+  pids+=("$logout_pid")
+}
+logouts_stop() {
+  wait "$logout_pid" || { cat "$work/logouts.txt" >&2; fail "wrk failed for the logouts"; }
+  logout_rate=$(awk '/Requests\/sec:/ { printf "%.0f", $2 }' "$work/logouts.txt")
+  logout_problems=$(wrk_problems "$work/logouts.txt")
+}
+
+# The authenticated route with the sessions of many users in use (the last $in_use seeded
+# sessions, never logged out, in turn), at rest and while other sessions end at 50 a second.
+in_use=${SESSIONS_IN_USE:-1000}
+first_token=$(head -n 1 "$work/authgate-tokens.txt")
 [ -n "$first_token" ] || fail "no seeded session tokens"
 expect 200 "a seeded session" -H "Cookie: authgate_session=$first_token" "$gw/app/x"
-wrk -t1 -c1 -d"$logout_for" -s benches/load/logout.lua "$gw/auth/logout" >"$work/logouts.txt" 2>&1 &
-logout_pid=$!
-pids+=("$logout_pid")
-row "authgate /app/x, 50 logouts/s beside" "$gw/app/x" -H "Cookie: $cookie"
-wait "$logout_pid" || { cat "$work/logouts.txt" >&2; fail "wrk failed for the logouts"; }
-expect 401 "a seeded session after its logout" -H "Cookie: authgate_session=$first_token" "$gw/app/x"
-logout_rate=$(awk '/Requests\/sec:/ { printf "%.0f", $2 }' "$work/logouts.txt")
-logout_problems=$(wrk_problems "$work/logouts.txt")
+tail -n "$in_use" "$work/authgate-tokens.txt" >"$work/authgate-inuse.txt"
+export SESSION_TOKENS=$work/authgate-inuse.txt
+row_script=benches/load/sessions.lua
+row "authgate /app/x, $in_use sessions" "$gw/app/x"
+logouts_start authgate "$gw"
+row "  the same + 50 logouts/s" "$gw/app/x"
+logouts_stop
+row_script=""
+# (wrk builds one request it never sends before the first; the third is certainly sent.)
+third_token=$(sed -n 3p "$work/authgate-tokens.txt")
+expect 401 "a seeded session after its logout" -H "Cookie: authgate_session=$third_token" "$gw/app/x"
+row7_logouts=$logout_rate row7_problems=$logout_problems
+
+# --- before and after, side by side -----------------------------------------------------------
+
+# With BEFORE_BIN and BEFORE_SEED (another build's authgate and examples/seed_sessions), the
+# authenticated route at rest and with 50 logouts a second is measured on both builds in the
+# same run, alternating (ABBA) for ROUNDS rounds (3), and the medians are compared.
+compare=""
+if [ -n "${BEFORE_BIN:-}" ]; then
+  [ -x "$BEFORE_BIN" ] && [ -x "${BEFORE_SEED:-}" ] ||
+    fail "BEFORE_BIN and BEFORE_SEED must both name executables"
+  before_port=$(free_port)
+  taken+="$before_port "
+  start_gateway before "$BEFORE_BIN" "$BEFORE_SEED" "$before_port"
+  before_url=http://127.0.0.1:$before_port
+  cookie=$main_cookie gw_log=$work/authgate.log
+  rounds=${ROUNDS:-3}
+  declare -A cmp_rps=() cmp_p99=()
+  tail -n "$in_use" "$work/before-tokens.txt" >"$work/before-inuse.txt"
+  # measure TAG URL WITH_LOGOUTS: one warmed-up wrk run over the gateway's sessions in use;
+  # appends to cmp_*[TAG/rest|logouts].
+  measure() {
+    local tag=$1 url=$2 busy=$3 key out parsed r a b files
+    key=$tag/$([ "$busy" = 1 ] && echo logouts || echo rest)
+    # This tree's gateway keeps its files under the name "authgate".
+    files=$([ "$tag" = after ] && echo authgate || echo "$tag")
+    export SESSION_TOKENS=$work/$files-inuse.txt
+    expect 200 "$key" -H "Cookie: authgate_session=$(head -n 1 "$SESSION_TOKENS")" "$url/app/x"
+    [ "$busy" = 1 ] && logouts_start "$files" "$url"
+    out=$work/cmp.txt
+    wrk -t"$threads" -c"$connections" -d"$warmup" -s benches/load/sessions.lua "$url/app/x" >/dev/null 2>&1 ||
+      fail "wrk warm-up failed for $key"
+    wrk -t"$threads" -c"$connections" -d"$duration" --latency -s benches/load/sessions.lua "$url/app/x" >"$out" 2>&1 ||
+      { cat "$out" >&2; fail "wrk failed for $key"; }
+    [ "$busy" = 1 ] && logouts_stop
+    parsed=$(wrk_parse "$out") || { cat "$out" >&2; fail "could not read wrk's output for $key"; }
+    read -r r a b <<<"$parsed"
+    cmp_rps[$key]+="$r " cmp_p99[$key]+="$b "
+  }
+  for ((round = 1; round <= rounds; round++)); do
+    for busy in 0 1; do
+      if ((round % 2)); then
+        measure after "$gw" "$busy"
+        measure before "$before_url" "$busy"
+      else
+        measure before "$before_url" "$busy"
+        measure after "$gw" "$busy"
+      fi
+    done
+  done
+  compare=1
+fi
 
 # --- login flood ----------------------------------------------------------------------------
 
@@ -337,7 +439,7 @@ if [ "${SKIP_LOGIN:-0}" != 1 ]; then
   pids+=("$during_pid")
   wait "$flood_pid" || { cat "$work/flood2.txt" >&2; fail "wrk failed for the second login flood"; }
   wait "$during_pid" || { cat "$work/during.txt" >&2; fail "wrk failed during the login flood"; }
-  kill -0 "$gw_pid" 2>/dev/null || { cat "$work/authgate.log" >&2; fail "authgate died in the login flood"; }
+  kill -0 "$main_pid" 2>/dev/null || { cat "$work/authgate.log" >&2; fail "authgate died in the login flood"; }
   expect 200 "authgate /app/x after the login flood" -H "Cookie: $cookie" "$gw/app/x"
   login=1
 fi
@@ -352,6 +454,7 @@ nginx_v=$("$nginx_bin" -v 2>&1 | sed 's|.*nginx/||')
 
 echo "machine: $cores cores, ${cpu:-unknown CPU}, Linux $(uname -r); wrk $wrk_v, nginx $nginx_v"
 echo "commit:  $git_rev"
+[ -n "${BIN:-}" ] && echo "binary:  $bin (BIN)"
 echo "load:    wrk -t$threads -c$connections -d$duration --latency, one row at a time, each after a $warmup warm-up"
 echo
 printf '%-34s %10s %9s %9s\n' "" "req/s" "p50 ms" "p99 ms"
@@ -377,9 +480,27 @@ ratio_line "authenticated proxying / nginx proxy_pass" "${rps[3]}" "${rps[1]}" "
 ratio_line "authenticated / public" "${rps[3]}" "${rps[2]}" ">=" 0.95
 ratio_line "/auth/verify / nginx proxy_pass" "${rps[4]}" "${rps[1]}" ">=" 1.50
 ratio_line "nginx auth_request / nginx proxy_pass" "${rps[5]}" "${rps[1]}" "" ""
-echo "logouts beside row 7: ${logout_rate:-?}/s${logout_problems:+   WARNING: $logout_problems}"
-ratio_line "authenticated with logouts / at rest (req/s)" "${rps[6]}" "${rps[3]}" "" ""
-ratio_line "authenticated with logouts / at rest (p99)" "${p99[6]}" "${p99[3]}" "" ""
+echo "logouts beside row 8: ${row7_logouts:-?}/s${row7_problems:+   WARNING: $row7_problems}"
+ratio_line "$in_use sessions with logouts / at rest (req/s)" "${rps[7]}" "${rps[6]}" "" ""
+ratio_line "$in_use sessions with logouts / at rest (p99)" "${p99[7]}" "${p99[6]}" "" ""
+
+if [ -n "$compare" ]; then
+  median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  echo
+  echo "before and after, side by side: /app/x over $in_use sessions, $rounds rounds alternating, medians"
+  echo "  (before: $BEFORE_BIN)"
+  printf '  %-34s %10s %9s   %s\n' "" "req/s" "p99 ms" "(each round's req/s)"
+  for key in before/rest after/rest before/logouts after/logouts; do
+    printf '  %-34s %10s %9s   (%s)\n' "$key" "$(median <<<"${cmp_rps[$key]}")" \
+      "$(median <<<"${cmp_p99[$key]}")" "${cmp_rps[$key]% }"
+  done
+  for tag in before after; do
+    ratio_line "  $tag: with logouts / at rest (req/s)" "$(median <<<"${cmp_rps[$tag/logouts]}")" \
+      "$(median <<<"${cmp_rps[$tag/rest]}")" "" ""
+    ratio_line "  $tag: with logouts / at rest (p99)" "$(median <<<"${cmp_p99[$tag/logouts]}")" \
+      "$(median <<<"${cmp_p99[$tag/rest]}")" "" ""
+  done
+fi
 
 if [ -n "$login" ]; then
   # flood_parse FILE: "successful-logins/s non-2xx p99-ms" (successes = requests - non-2xx).
