@@ -139,3 +139,156 @@ fn touch_never_resurrects_a_deleted_session() {
     );
     assert!(store.session_for_tests(&[7; 32]).expect("read").is_none());
 }
+
+/// What each write announces: exactly what it changed, and nothing when nothing changed (a
+/// copy in memory is dropped only when it must be).
+#[test]
+fn writes_announce_exactly_what_they_changed() {
+    use crate::store::AdminChange;
+    let (_d, store) = temp_store();
+    let heard = Arc::new(Recorder::default());
+    store.inner.events.listen(heard.clone());
+    let ended = |k: u8| StoreEvent::SessionEnded([k; 32]);
+    let changed = |id: &str| StoreEvent::UserChanged(id.into());
+    type Write<'a> = Box<dyn Fn(&RedbStore) + 'a>;
+    // (what is done) → what is heard
+    let cases: Vec<(&str, Write, Vec<StoreEvent>)> = vec![
+        (
+            "create an owner and a user",
+            Box::new(|s| {
+                let owner = UserRecord {
+                    role: Role::Owner,
+                    ..user("0", "o@x.io", None)
+                };
+                create(s, owner).map(drop).expect("write");
+                create(s, user("1", "a@x.io", None))
+                    .map(drop)
+                    .expect("write");
+            }),
+            vec![],
+        ),
+        (
+            "open a session",
+            Box::new(|s| {
+                s.open_session_for_tests([1; 32], session("1", 100, 1000), 500)
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![],
+        ),
+        (
+            "touch it",
+            Box::new(|s| {
+                s.touch_sessions_blocking(&[([1; 32], 150)], 500)
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![],
+        ),
+        (
+            "end an unknown session",
+            Box::new(|s| {
+                s.end_sessions_blocking(&[[9; 32]])
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![],
+        ),
+        (
+            "end it",
+            Box::new(|s| {
+                s.end_sessions_blocking(&[[1; 32], [9; 32]])
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![ended(1)],
+        ),
+        (
+            "revoke a user without sessions",
+            Box::new(|s| {
+                s.revoke_user_sessions_blocking("1", None)
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![],
+        ),
+        (
+            "an admin change that changes nothing",
+            Box::new(|s| {
+                let same = AdminChange {
+                    status: Some(UserStatus::Active),
+                    ..AdminChange::default()
+                };
+                s.admin_update_blocking("1", same, 5)
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![],
+        ),
+        (
+            "a rename to the same name",
+            Box::new(|s| rename(s, "1", None).map(drop).expect("write")),
+            vec![],
+        ),
+        (
+            "a rename",
+            Box::new(|s| rename(s, "1", Some("al")).map(drop).expect("write")),
+            vec![changed("1")],
+        ),
+        (
+            "revoke a user with sessions",
+            Box::new(|s| {
+                s.open_session_for_tests([2; 32], session("1", 100, 1000), 500)
+                    .map(drop)
+                    .expect("write");
+                s.revoke_user_sessions_blocking("1", None)
+                    .map(drop)
+                    .expect("write");
+            }),
+            vec![changed("1")],
+        ),
+        (
+            "disable the user",
+            Box::new(|s| {
+                let off = AdminChange {
+                    status: Some(UserStatus::Disabled),
+                    ..AdminChange::default()
+                };
+                s.admin_update_blocking("1", off, 6)
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![changed("1")],
+        ),
+        (
+            "sweep expired sessions",
+            Box::new(|s| {
+                s.open_session_for_tests([3; 32], session("1", 100, 120), 500)
+                    .map(drop)
+                    .expect("write");
+                s.sweep_expired_sessions_blocking(10_000, 100)
+                    .map(drop)
+                    .expect("write");
+            }),
+            vec![ended(3)],
+        ),
+        (
+            "sweep with nothing expired",
+            Box::new(|s| {
+                s.sweep_expired_sessions_blocking(10_000, 100)
+                    .map(drop)
+                    .expect("write")
+            }),
+            vec![],
+        ),
+        (
+            "delete the user",
+            Box::new(|s| s.delete_user_blocking("1").map(drop).expect("write")),
+            vec![changed("1")],
+        ),
+    ];
+    for (what, write, want) in cases {
+        write(&store);
+        assert_eq!(heard.take(), want, "{what}");
+    }
+}
