@@ -73,56 +73,45 @@ fn code_only(text: &str) -> String {
     out
 }
 
+/// The identifier `text` starts with (after spaces), if any.
+fn leading_name(text: &str) -> Option<String> {
+    let name: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
 /// Top-level modules named after `crate::` in `code`, including `use crate::{a, b::c}`.
 fn crate_references(code: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = code;
     while let Some(i) = rest.find("crate::") {
         rest = &rest[i + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            // Only the first segment of each item in the group, at the group's top level.
-            let mut depth = 0;
-            let mut item = String::new();
-            for c in group.chars() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => {
-                        let name: String = item
-                            .trim()
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_')
-                            .collect();
-                        if !name.is_empty() {
-                            out.insert(name);
-                        }
+        let Some(group) = rest.strip_prefix('{') else {
+            out.extend(leading_name(rest));
+            continue;
+        };
+        // Only the first segment of each item in the group, at the group's top level.
+        let mut depth = 0;
+        let mut item = String::new();
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' | ',' if depth == 0 => {
+                    out.extend(leading_name(&item));
+                    item.clear();
+                    if c == '}' {
                         break;
                     }
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        let name: String = item
-                            .trim()
-                            .chars()
-                            .take_while(|c| c.is_alphanumeric() || *c == '_')
-                            .collect();
-                        if !name.is_empty() {
-                            out.insert(name);
-                        }
-                        item.clear();
-                        continue;
-                    }
-                    _ => {}
+                    continue;
                 }
-                if depth == 0 {
-                    item.push(c);
-                }
+                '}' => depth -= 1,
+                _ => {}
             }
-        } else {
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                out.insert(name);
+            if depth == 0 {
+                item.push(c);
             }
         }
     }

@@ -33,6 +33,20 @@ pub(crate) async fn client_within_limit(
         })
 }
 
+/// The answer for a locked account, audited as `event`.
+fn locked(app: &App, req: &ApiRequest, account: &AccountKey, event: &str, secs: u64) -> ApiError {
+    app.audit(
+        event,
+        Some(req.client_ip),
+        None,
+        Some(&account.to_string()),
+        None,
+    );
+    ApiError::AccountLocked {
+        retry_after_secs: secs,
+    }
+}
+
 /// Check a password for an account under the lockout and the client's failure limit, shared
 /// by every path that checks one. `user` is `None` for an unknown identifier (checked against
 /// a dummy hash, so it costs the same). Returns whether the password matched.
@@ -49,16 +63,7 @@ pub(crate) async fn check_password(
     if let Err(secs) = app.lockout.check(counters, account, now).await? {
         // A locked account costs the same as any other attempt: no timing signal.
         app.hasher.verify(password, None).await?;
-        app.audit(
-            "login_locked",
-            Some(req.client_ip),
-            None,
-            Some(&account.to_string()),
-            None,
-        );
-        return Err(ApiError::AccountLocked {
-            retry_after_secs: secs,
-        });
+        return Err(locked(app, req, account, "login_locked", secs));
     }
     let phc = user.and_then(|u| u.password_hash.clone());
     let verified = app.hasher.verify(password.clone(), phc.clone()).await?;
@@ -69,16 +74,7 @@ pub(crate) async fn check_password(
             .await?;
         if let Some(secs) = app.lockout.record_failure(counters, account, now).await? {
             app.metrics.lockout();
-            app.audit(
-                "lockout",
-                Some(req.client_ip),
-                None,
-                Some(&account.to_string()),
-                None,
-            );
-            return Err(ApiError::AccountLocked {
-                retry_after_secs: secs,
-            });
+            return Err(locked(app, req, account, "lockout", secs));
         }
         return Ok(false);
     }
