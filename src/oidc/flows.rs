@@ -170,27 +170,6 @@ impl Flows {
 mod tests {
     use super::*;
     use crate::store::memory::MemoryFlows;
-    use async_trait::async_trait;
-
-    /// The in-memory flows as a store offers them.
-    #[derive(Default)]
-    struct Memory(MemoryFlows);
-
-    #[async_trait]
-    impl SignInFlows for Memory {
-        async fn put_flow(
-            &self,
-            key: [u8; 32],
-            flow: FlowRecord,
-            limits: FlowLimits,
-        ) -> Result<(), StoreError> {
-            self.0.put(key, flow, limits);
-            Ok(())
-        }
-        async fn take_flow(&self, key: [u8; 32]) -> Result<Option<FlowRecord>, StoreError> {
-            Ok(self.0.take(&key))
-        }
-    }
 
     fn flow(provider: &str, binding: &str, now: i64) -> PendingFlow {
         PendingFlow::new(
@@ -207,7 +186,7 @@ mod tests {
 
     async fn take(
         flows: &Flows,
-        store: &Memory,
+        store: &MemoryFlows,
         state: &str,
         provider: &str,
         cookie: &str,
@@ -223,7 +202,7 @@ mod tests {
     async fn a_flow_is_used_once_by_the_browser_that_started_it() {
         let (flows, store) = (
             Flows::new(10, 10, Duration::from_secs(600)),
-            Memory::default(),
+            MemoryFlows::default(),
         );
         flows
             .insert(&store, "s1", flow("corp", "b1", 0))
@@ -270,7 +249,7 @@ mod tests {
     async fn flows_expire_and_one_client_makes_room_from_its_own() {
         let (flows, store) = (
             Flows::new(10, 3, Duration::from_secs(600)),
-            Memory::default(),
+            MemoryFlows::default(),
         );
         flows
             .insert(&store, "old", flow("p", "b", 0))
@@ -295,7 +274,7 @@ mod tests {
                 .await
                 .expect("put");
         }
-        assert_eq!(store.0.sizes().0, 4);
+        assert_eq!(store.sizes().0, 4);
         assert!(take(&flows, &store, "victim", "p", "b", 1).await.is_ok());
         assert!(take(&flows, &store, "flood49", "p", "b", 1).await.is_ok());
         assert_eq!(

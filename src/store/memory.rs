@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Admission, CounterKind, Counters, EventWindow, FlowLimits, FlowRecord, Limit, StoreError,
+    Admission, CounterKind, Counters, EventWindow, FlowLimits, FlowRecord, Limit, SignInFlows,
+    StoreError,
 };
 
 /// Keys a table holds at most.
@@ -226,6 +227,23 @@ impl Counters for MemoryCounters {
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
         Ok(MemoryCounters::locked_until(self, kind, key, now))
+    }
+}
+
+/// The sign-ins of one process, as the storage seam offers them.
+#[async_trait]
+impl SignInFlows for MemoryFlows {
+    async fn put_flow(
+        &self,
+        key: [u8; 32],
+        flow: FlowRecord,
+        limits: FlowLimits,
+    ) -> Result<(), StoreError> {
+        self.put(key, flow, limits);
+        Ok(())
+    }
+    async fn take_flow(&self, key: [u8; 32]) -> Result<Option<FlowRecord>, StoreError> {
+        Ok(self.take(&key))
     }
 }
 

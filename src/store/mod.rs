@@ -453,17 +453,21 @@ pub trait SignInFlows: Send + Sync {
     async fn take_flow(&self, key: [u8; 32]) -> Result<Option<FlowRecord>, StoreError>;
 }
 
-/// A backend: every capability, its health, and its change announcements.
+/// A backend: every capability, its health, and its change announcements. Counters and
+/// waiting sign-ins are reached through it, so a single-process backend can keep them in
+/// memory while a shared one stores them.
 #[async_trait]
-pub trait Backend:
-    Users + Sessions + Invites + MailTokens + Identities + Settings + Audit + Counters + SignInFlows
-{
+pub trait Backend: Users + Sessions + Invites + MailTokens + Identities + Settings + Audit {
     /// Whether the database answers reads and writes (for `/auth/health`).
     async fn healthy(&self) -> bool;
     /// Try to get a failed database working again; returns whether it works now.
     async fn recover(&self) -> bool;
     /// Where committed changes are announced.
     fn events(&self) -> &Events;
+    /// The counters the limits use.
+    fn counters(&self) -> &dyn Counters;
+    /// The sign-ins waiting for a provider.
+    fn flows(&self) -> &dyn SignInFlows;
 }
 
 /// The storage backend chosen at start; cheap to clone.
@@ -482,18 +486,6 @@ impl Store {
             path,
             cache_bytes,
         )?)))
-    }
-}
-
-impl Store {
-    /// The counters, as the limits use them.
-    pub fn counters(&self) -> &dyn Counters {
-        self.0.as_ref()
-    }
-
-    /// The waiting sign-ins, as the provider flows use them.
-    pub fn flows(&self) -> &dyn SignInFlows {
-        self.0.as_ref()
     }
 }
 

@@ -5,14 +5,12 @@ use async_trait::async_trait;
 
 use super::RedbStore;
 use crate::store::records::{
-    AuditRecord, FlowRecord, IdentityRecord, InviteRecord, SessionRecord, TokenKind, TokenRecord,
-    UserRecord,
+    AuditRecord, IdentityRecord, InviteRecord, SessionRecord, TokenKind, TokenRecord, UserRecord,
 };
 use crate::store::{
-    AdminChange, Admission, Audit, Backend, CounterKind, Counters, EventWindow, Events, FlowLimits,
-    Identities, Invites, Limit, MailTokens, NewAccount, NewSession, Override, ProfileChange,
-    SessionKey, Sessions, Settings, SignIn, SignInFlows, StoreError, StoredOverrides, Unlink,
-    UnlinkRule, Users, WriteError,
+    AdminChange, Audit, Backend, Counters, Events, Identities, Invites, MailTokens, NewAccount,
+    NewSession, Override, ProfileChange, SessionKey, Sessions, Settings, SignIn, SignInFlows,
+    StoreError, StoredOverrides, Unlink, UnlinkRule, Users, WriteError,
 };
 
 #[async_trait]
@@ -267,70 +265,6 @@ impl Audit for RedbStore {
     }
 }
 
-/// One process, so counters live in its memory: nothing to write, nothing to wait for.
-#[async_trait]
-impl Counters for RedbStore {
-    async fn add_event(
-        &self,
-        kind: CounterKind,
-        key: &str,
-        now: i64,
-        window: i64,
-        keep: u32,
-    ) -> Result<EventWindow, StoreError> {
-        Counters::add_event(&self.inner.counters, kind, key, now, window, keep).await
-    }
-    async fn count(
-        &self,
-        kind: CounterKind,
-        key: &str,
-        now: i64,
-        window: i64,
-    ) -> Result<EventWindow, StoreError> {
-        Counters::count(&self.inner.counters, kind, key, now, window).await
-    }
-    async fn clear(&self, kind: CounterKind, key: &str) -> Result<(), StoreError> {
-        Counters::clear(&self.inner.counters, kind, key).await
-    }
-    async fn admit(
-        &self,
-        kind: CounterKind,
-        key: &str,
-        now: i64,
-        limits: &[Limit],
-    ) -> Result<Admission, StoreError> {
-        Counters::admit(&self.inner.counters, kind, key, now, limits).await
-    }
-    async fn lock(&self, kind: CounterKind, key: &str, until: i64) -> Result<(), StoreError> {
-        Counters::lock(&self.inner.counters, kind, key, until).await
-    }
-    async fn locked_until(
-        &self,
-        kind: CounterKind,
-        key: &str,
-        now: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        Counters::locked_until(&self.inner.counters, kind, key, now).await
-    }
-}
-
-/// One process: a sign-in's callback always comes back here, so flows live in memory.
-#[async_trait]
-impl SignInFlows for RedbStore {
-    async fn put_flow(
-        &self,
-        key: [u8; 32],
-        flow: FlowRecord,
-        limits: FlowLimits,
-    ) -> Result<(), StoreError> {
-        self.inner.flows.put(key, flow, limits);
-        Ok(())
-    }
-    async fn take_flow(&self, key: [u8; 32]) -> Result<Option<FlowRecord>, StoreError> {
-        Ok(self.inner.flows.take(&key))
-    }
-}
-
 #[async_trait]
 impl Backend for RedbStore {
     async fn healthy(&self) -> bool {
@@ -343,5 +277,13 @@ impl Backend for RedbStore {
     }
     fn events(&self) -> &Events {
         &self.inner.events
+    }
+    /// One process, so counters live in its memory: nothing to write, nothing to wait for.
+    fn counters(&self) -> &dyn Counters {
+        &self.inner.counters
+    }
+    /// One process: a sign-in's callback always comes back here, so flows live in memory.
+    fn flows(&self) -> &dyn SignInFlows {
+        &self.inner.flows
     }
 }
