@@ -9,28 +9,12 @@ use subtle::ConstantTimeEq;
 
 use crate::store::{FlowLimits, FlowRecord, SignInFlows, StoreError};
 
-/// What the callback needs to finish a sign-in.
-#[derive(Debug, Clone)]
-pub struct PendingFlow {
-    pub provider: String,
-    /// SHA-256 of the flow cookie's value.
-    binding: [u8; 32],
-    pub nonce: String,
-    pub pkce_verifier: String,
-    /// Where to go afterwards (already checked when the flow started, checked again at the end).
-    pub rd: String,
-    pub invite: Option<String>,
-    /// Link the identity to this signed-in user instead of signing in.
-    pub link_user: Option<String>,
-    /// A persistent session ("keep me signed in").
-    pub remember: bool,
-    /// Who started it (IPv4 address or IPv6 /64), for the per-client limit.
-    pub client: Option<String>,
-    /// Unix seconds.
-    created_at: i64,
-}
+/// What the callback needs to finish a sign-in: the stored record itself.
+pub type PendingFlow = FlowRecord;
 
-impl PendingFlow {
+impl FlowRecord {
+    /// A flow started at `now` by the browser holding the flow cookie `binding` (only its
+    /// hash is kept); not persistent and of no known client until those are set.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         provider: &str,
@@ -41,8 +25,8 @@ impl PendingFlow {
         invite: Option<String>,
         link_user: Option<String>,
         now: i64,
-    ) -> PendingFlow {
-        PendingFlow {
+    ) -> FlowRecord {
+        FlowRecord {
             provider: provider.to_string(),
             binding: Sha256::digest(binding.as_bytes()).into(),
             nonce,
@@ -53,36 +37,6 @@ impl PendingFlow {
             remember: false,
             client: None,
             created_at: now,
-        }
-    }
-
-    fn into_record(self) -> FlowRecord {
-        FlowRecord {
-            provider: self.provider,
-            binding: self.binding,
-            nonce: self.nonce,
-            pkce_verifier: self.pkce_verifier,
-            rd: self.rd,
-            invite: self.invite,
-            link_user: self.link_user,
-            remember: self.remember,
-            client: self.client,
-            created_at: self.created_at,
-        }
-    }
-
-    fn from_record(r: FlowRecord) -> PendingFlow {
-        PendingFlow {
-            provider: r.provider,
-            binding: r.binding,
-            nonce: r.nonce,
-            pkce_verifier: r.pkce_verifier,
-            rd: r.rd,
-            invite: r.invite,
-            link_user: r.link_user,
-            remember: r.remember,
-            client: r.client,
-            created_at: r.created_at,
         }
     }
 }
@@ -129,9 +83,7 @@ impl Flows {
         state: &str,
         flow: PendingFlow,
     ) -> Result<(), StoreError> {
-        store
-            .put_flow(key_of(state), flow.into_record(), self.limits)
-            .await
+        store.put_flow(key_of(state), flow, self.limits).await
     }
 
     /// Take the flow of `state` (it can never be used again, whatever the outcome) and check
@@ -145,10 +97,9 @@ impl Flows {
         cookies: &[String],
         now: i64,
     ) -> Result<Result<PendingFlow, FlowError>, StoreError> {
-        let Some(record) = store.take_flow(key_of(state)).await? else {
+        let Some(flow) = store.take_flow(key_of(state)).await? else {
             return Ok(Err(FlowError::Unknown));
         };
-        let flow = PendingFlow::from_record(record);
         if now - flow.created_at >= self.limits.ttl {
             return Ok(Err(FlowError::Expired));
         }

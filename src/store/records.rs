@@ -420,6 +420,7 @@ pub struct FlowRecord {
     pub invite: Option<String>,
     /// Link the identity to this signed-in user instead of signing in.
     pub link_user: Option<String>,
+    /// A persistent session ("keep me signed in").
     pub remember: bool,
     /// Who started it (IPv4 address or IPv6 /64), for the per-client limit.
     pub client: Option<String>,
