@@ -29,20 +29,12 @@ pub fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
-/// Settings stored in the database that override the file (`POST /auth/config/update`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Overrides {
-    pub registration: Option<Registration>,
-    pub native_signin: Option<bool>,
-}
-
-/// The registration settings in force: the file's, or a stored override.
+/// The registration settings in force: the file's, or a stored override
+/// (`POST /auth/config/update`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Effective {
     pub registration: Registration,
     pub native_signin: bool,
-    /// What the database overrides (the rest comes from the file).
-    pub overrides: Overrides,
 }
 
 /// Audit entries waiting to be written at most; beyond that they reach only the log.
@@ -157,18 +149,15 @@ impl App {
     /// the database holds in an unknown form counts as none.
     pub async fn settings(&self) -> Result<Effective, StoreError> {
         let stored = self.store.overrides().await?;
-        let overrides = Overrides {
-            registration: stored.registration.as_deref().and_then(Registration::parse),
-            native_signin: stored.native_signin,
-        };
         Ok(Effective {
-            registration: overrides
+            registration: stored
                 .registration
+                .as_deref()
+                .and_then(Registration::parse)
                 .unwrap_or(self.config.auth.registration),
-            native_signin: overrides
+            native_signin: stored
                 .native_signin
                 .unwrap_or(self.config.auth.native_signin),
-            overrides,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The audit log: entries by an increasing id, swept past their retention.
 
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::{RedbStore, AUDIT};
 use crate::store::records::{self, AuditRecord};
@@ -80,11 +80,5 @@ impl RedbStore {
         }
         txn.commit()?;
         Ok(old.len())
-    }
-
-    /// Number of audit entries.
-    pub fn audit_len(&self) -> Result<u64, StoreError> {
-        let txn = self.db()?.begin_read()?;
-        Ok(txn.open_table(AUDIT)?.len()?)
     }
 }
