@@ -194,6 +194,8 @@ impl App {
             ("smtp", old.smtp != new.smtp),
             ("oidc", old.oidc != new.oidc),
             ("metrics", old.metrics != new.metrics),
+            // The branding (with the logo and stylesheet files) is read once, at start.
+            ("ui", old.ui != new.ui),
         ];
         changed
             .into_iter()
@@ -297,5 +299,8 @@ mod tests {
         assert_eq!(app.apply_reload(&rotated), vec!["smtp"]);
         let token = Config::from_toml(&base("one", "t2")).expect("config");
         assert_eq!(app.apply_reload(&token), vec!["security"]);
+        let renamed = Config::from_toml(&format!("{}[ui]\ntitle = \"Other\"\n", base("one", "t1")))
+            .expect("config");
+        assert_eq!(app.apply_reload(&renamed), vec!["ui"]);
     }
 }

@@ -1,9 +1,9 @@
 //! The configuration file, in stages: `raw.rs` is the file's layout as serde structs (unknown
 //! keys rejected, defaults filled in), `validate.rs` turns it into the validated [`Config`]
 //! of `model.rs` that the rest of the program uses, `secrets.rs` reads secret keys, `oidc.rs`
-//! is the `[[oidc]]` section. This file has the entry points ([`Config::load`],
-//! [`Config::from_toml`]), the error types, and the parsers of durations, sizes, rates, URLs,
-//! networks and upstreams.
+//! is the `[[oidc]]` section, `ui.rs` checks `[ui]` and reads its files. This file has the
+//! entry points ([`Config::load`], [`Config::from_toml`]), the error types, and the parsers of
+//! durations, sizes, rates, URLs, networks, upstreams and colours.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -17,12 +17,13 @@ mod model;
 mod oidc;
 mod raw;
 mod secrets;
+mod ui;
 mod validate;
 
 pub use model::{
     AuthConfig, Config, FieldMode, LogConfig, LogFormat, MetricsConfig, ProfileFields, PublicUrl,
-    Registration, SameSite, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StorageConfig, TlsConfig,
+    Registration, Rgb, SameSite, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
+    StorageConfig, TlsConfig, UiAsset, UiConfig,
 };
 pub use oidc::{secret_env_name, ClaimNames, OidcProviderConfig, ProviderKind, TokenAuth};
 pub use secrets::Secret;
@@ -131,6 +132,29 @@ pub fn parse_rate(text: &str) -> Result<(u32, Duration), String> {
         return Err(format!("invalid rate {text:?}: must be positive"));
     }
     Ok((count, window))
+}
+
+/// Parse a CSS hex colour, `#rgb` or `#rrggbb` (either case).
+pub fn parse_color(text: &str) -> Result<Rgb, String> {
+    let bad = || format!("{text:?} is not a colour such as \"#0b57d0\" or \"#06c\"");
+    let digits = text.trim().strip_prefix('#').ok_or_else(bad)?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let channel = |hex: &str| u8::from_str_radix(hex, 16).map_err(|_| bad());
+    match digits.len() {
+        // `#abc` is `#aabbcc`: each digit stands for itself twice (0xa * 17 = 0xaa).
+        3 => {
+            let short = |i: usize| channel(&digits[i..=i]).map(|v| v * 17);
+            Ok(Rgb(short(0)?, short(1)?, short(2)?))
+        }
+        6 => Ok(Rgb(
+            channel(&digits[0..2])?,
+            channel(&digits[2..4])?,
+            channel(&digits[4..6])?,
+        )),
+        _ => Err(bad()),
+    }
 }
 
 fn parse_public_url(text: &str) -> Result<PublicUrl, String> {
@@ -288,6 +312,34 @@ mod tests {
             assert!(parse_upstream(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_upstream("whoami"), Ok(Upstream::Whoami));
+    }
+
+    #[test]
+    fn colours_parse_in_both_notations() {
+        let cases = [
+            ("#0b57d0", Some(Rgb(0x0b, 0x57, 0xd0))),
+            ("#0B57D0", Some(Rgb(0x0b, 0x57, 0xd0))),
+            ("#06c", Some(Rgb(0x00, 0x66, 0xcc))),
+            ("#FFF", Some(Rgb(255, 255, 255))),
+            ("#000000", Some(Rgb(0, 0, 0))),
+            (" #abcdef ", Some(Rgb(0xab, 0xcd, 0xef))),
+            ("0b57d0", None),
+            ("#0b57d", None),
+            ("#0b57d0ff", None),
+            ("#12", None),
+            ("#", None),
+            ("", None),
+            ("#ggg", None),
+            ("#+1+2+3", None),
+            ("#éé", None),
+            ("red", None),
+            ("rgb(1,2,3)", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_color(text).ok(), want, "{text:?}");
+        }
+        assert_eq!(Rgb(0x0b, 0x57, 0xd0).hex(), "#0b57d0");
+        assert_eq!(parse_color("#ABC").map(|c| c.hex()), Ok("#aabbcc".into()));
     }
 
     #[test]

@@ -28,6 +28,57 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Sign-in providers, in file order.
     pub oidc: Vec<OidcProviderConfig>,
+    pub ui: UiConfig,
+}
+
+/// `ui.title` when the file has none.
+pub const DEFAULT_TITLE: &str = "authgate";
+
+/// `[ui]`: the portal's branding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiConfig {
+    /// The site's name: page titles ("Sign in · Title"), headings, mail subjects. Default "authgate".
+    pub title: String,
+    /// An image file's content, served at `{prefix}/assets/logo`.
+    pub logo: Option<UiAsset>,
+    /// Accent colour (buttons, links, focus), validated `#rgb` / `#rrggbb`.
+    pub accent_color: Option<Rgb>,
+    /// An operator stylesheet appended after the built-in one (UTF-8 text).
+    pub custom_css: Option<String>,
+    /// Plain text shown under every form (e.g. who to ask for help).
+    pub help_text: Option<String>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            title: DEFAULT_TITLE.into(),
+            logo: None,
+            accent_color: None,
+            custom_css: None,
+            help_text: None,
+        }
+    }
+}
+
+/// A file read at start-up and served as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiAsset {
+    /// The file's content.
+    pub bytes: bytes::Bytes,
+    /// Its media type, from the file name's extension.
+    pub content_type: &'static str,
+}
+
+/// A colour as red, green and blue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rgb(pub u8, pub u8, pub u8);
+
+impl Rgb {
+    /// CSS notation, `#rrggbb` in lower case.
+    pub fn hex(&self) -> String {
+        format!("#{:02x}{:02x}{:02x}", self.0, self.1, self.2)
+    }
 }
 
 /// `[metrics]`.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::model::{FieldMode, LogFormat, SameSite, SmtpTls};
+use super::model::{FieldMode, LogFormat, SameSite, SmtpTls, DEFAULT_TITLE};
 use super::oidc::RawOidc;
 use crate::policy::routes::RoutePolicy;
 
@@ -26,6 +26,30 @@ pub(super) struct RawConfig {
     pub(super) metrics: RawMetrics,
     pub(super) routes: Vec<RawRoute>,
     pub(super) oidc: Vec<RawOidc>,
+    pub(super) ui: RawUi,
+}
+
+/// `[ui]`: empty means not set (the built-in look).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawUi {
+    pub(super) title: String,
+    pub(super) logo: PathBuf,
+    pub(super) accent_color: String,
+    pub(super) custom_css: PathBuf,
+    pub(super) help_text: String,
+}
+
+impl Default for RawUi {
+    fn default() -> Self {
+        RawUi {
+            title: DEFAULT_TITLE.into(),
+            logo: PathBuf::new(),
+            accent_color: String::new(),
+            custom_css: PathBuf::new(),
+            help_text: String::new(),
+        }
+    }
 }
 
 /// `[metrics]`.
@@ -349,6 +373,8 @@ mod tests {
         assert_eq!(c.headers.user.as_str(), "remote-user");
         assert_eq!(c.storage.path, PathBuf::from("data/authgate.redb"));
         assert!(c.routes.is_empty());
+        assert_eq!(c.ui, crate::config::UiConfig::default());
+        assert_eq!(c.ui.title, "authgate");
     }
 
     #[test]
@@ -363,5 +389,7 @@ mod tests {
         )
         .expect_err("unknown route key");
         assert!(e.to_string().contains("upstrem"), "{e}");
+        let e = Config::from_toml("[ui]\ncolor = \"#fff\"\n").expect_err("unknown ui key");
+        assert!(e.to_string().contains("color"), "{e}");
     }
 }

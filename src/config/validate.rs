@@ -106,6 +106,7 @@ impl Validator {
             );
         }
         let oidc = self.oidc(raw.oidc, &server.public_url, &auth.prefix);
+        let ui = self.ui(raw.ui);
         if !auth.native_signin && oidc.is_empty() {
             self.problem(
                 "auth.native_signin",
@@ -172,6 +173,7 @@ impl Validator {
             smtp,
             routes,
             oidc,
+            ui,
         })
     }
 
