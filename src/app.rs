@@ -96,6 +96,8 @@ pub struct App {
     pub oidc: crate::oidc::Oidc,
     /// Upstream host names, looked up when connecting.
     pub resolver: crate::net::resolve::Resolver,
+    /// The pages' stylesheet, icon and logo, built from `[ui]`.
+    pub assets: crate::pages::Assets,
     audits: mpsc::Sender<AuditRecord>,
     audit_rx: Mutex<Option<mpsc::Receiver<AuditRecord>>>,
 }
@@ -136,6 +138,14 @@ impl App {
             mailer,
             oidc,
             resolver: crate::net::resolve::Resolver::system(),
+            assets: crate::pages::Assets::new(
+                config.ui.accent_color,
+                config.ui.custom_css.as_deref(),
+                config.ui.logo.as_ref().map(|l| crate::pages::assets::Asset {
+                    bytes: l.bytes.clone(),
+                    content_type: l.content_type,
+                }),
+            ),
             store,
             audits: audit_tx,
             audit_rx: Mutex::new(Some(audit_rx)),

@@ -79,32 +79,25 @@ fn may_touch(actor: Role, target_role: Role) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /admin/users[?status=&q=]`.
-pub async fn list_users(
-    app: Arc<App>,
-    req: ApiRequest,
-    _: Vec<String>,
-) -> Result<ApiResponse, ApiError> {
-    require_admin(&app, &req).await?;
-    let status = match query_param(&req, "status").filter(|s| !s.is_empty()) {
+/// The accounts an administrator's search finds: by status word (empty for all) and a text
+/// in the email, username or names.
+pub(crate) async fn find_users(
+    app: &App,
+    status: Option<&str>,
+    q: Option<&str>,
+) -> Result<Vec<UserRecord>, ApiError> {
+    let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
         Some(word) => Some(
-            parse_status(&word)
+            parse_status(word)
                 .ok_or_else(|| ApiError::field("status", "must be active, pending or disabled"))?,
         ),
         None => None,
     };
-    let q = query_param(&req, "q")
-        .map(|q| q.trim().to_lowercase())
-        .filter(|q| !q.is_empty());
-    let identities = app.store.all_identities().await?;
-    let users: Vec<Value> = app
-        .store
-        .list_users()
-        .await?
-        .iter()
-        .filter(|u| status.is_none_or(|s| u.status == s))
-        .filter(|u| {
-            q.as_deref().is_none_or(|q| {
+    let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+    let mut users = app.store.list_users().await?;
+    users.retain(|u| {
+        status.is_none_or(|s| u.status == s)
+            && q.as_deref().is_none_or(|q| {
                 [
                     Some(&u.email),
                     u.username.as_ref(),
@@ -116,7 +109,26 @@ pub async fn list_users(
                 .flatten()
                 .any(|f| f.to_lowercase().contains(q))
             })
-        })
+    });
+    Ok(users)
+}
+
+/// `GET /admin/users[?status=&q=]`.
+pub async fn list_users(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    require_admin(&app, &req).await?;
+    let found = find_users(
+        &app,
+        query_param(&req, "status").as_deref(),
+        query_param(&req, "q").as_deref(),
+    )
+    .await?;
+    let identities = app.store.all_identities().await?;
+    let users: Vec<Value> = found
+        .iter()
         .map(|u| {
             let linked: Vec<&IdentityRecord> =
                 identities.iter().filter(|i| i.user_id == u.id).collect();

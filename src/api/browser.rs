@@ -1,24 +1,40 @@
-//! The browser side of the API: serving the pages, and turning the answer to a form post into
-//! a 303 redirect (success) or the page again with the error (failure).
+//! The browser side of the API: serving the pages and their assets, and where a browser is
+//! sent next. What a form post gets back is in `forms`.
 
 use std::sync::Arc;
 
-use http::header::{LOCATION, SET_COOKIE};
-use http::{Method, StatusCode};
+use http::header::LOCATION;
+use http::StatusCode;
 
 use super::common::live_sessions;
 use super::response::ApiResponse;
 use super::ApiRequest;
 use crate::app::{now_secs, App};
 use crate::auth::redirect::{safe_redirect, RedirectPolicy};
+use crate::auth::session;
 use crate::error::ApiError;
-use crate::pages::{self, FormValues, Page, ProviderLink, Site};
+use crate::pages::account::{ordered, AccountView, Section, SessionLine};
+use crate::pages::auth::FormValues;
+use crate::pages::{self, Brand, Page, Problem, ProviderLink, Site};
+use crate::store::TokenKind;
 
 /// What the pages need to know about the gateway now.
 pub async fn site(app: &App) -> Result<Site, ApiError> {
     let settings = app.settings().await?;
+    let prefix = &app.config.auth.prefix;
+    let ui = &app.config.ui;
     Ok(Site {
-        prefix: app.config.auth.prefix.clone(),
+        prefix: prefix.clone(),
+        brand: Brand {
+            title: ui.title.clone(),
+            logo_url: app
+                .assets
+                .has_logo()
+                .then(|| app.assets.url(prefix, "logo")),
+            style_url: app.assets.url(prefix, "style.css"),
+            icon_url: app.assets.url(prefix, "icon"),
+            help_text: ui.help_text.clone(),
+        },
         providers: app
             .oidc
             .providers()
@@ -37,7 +53,8 @@ pub async fn site(app: &App) -> Result<Site, ApiError> {
     })
 }
 
-/// A page as a response, with the headers every page is served with.
+/// A page as a response, with the headers every page is served with (`Cache-Control:
+/// no-store` is added to every API answer by the dispatcher).
 pub fn render(page: Page) -> ApiResponse {
     ApiResponse::new(page.status, "text/html; charset=utf-8", page.html)
         .with_header(http::header::CONTENT_SECURITY_POLICY, Page::csp())
@@ -54,12 +71,17 @@ pub fn query_param(req: &ApiRequest, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The account page URL, the fallback of every redirect after login.
-pub fn account_url(app: &App) -> String {
+/// An absolute address of a page under the prefix.
+pub fn page_url(app: &App, path: &str) -> String {
     format!(
-        "{}{}/",
+        "{}{}{path}",
         app.config.server.public_url.origin, app.config.auth.prefix
     )
+}
+
+/// The account page URL, the fallback of every redirect after login.
+pub fn account_url(app: &App) -> String {
+    page_url(app, "/")
 }
 
 /// Where a browser goes after logging in: `rd` if it is safe, else the account page.
@@ -67,19 +89,44 @@ pub fn after_login(app: &App, rd: &str) -> String {
     safe_redirect(rd, &RedirectPolicy::of(&app.config)).unwrap_or_else(|| account_url(app))
 }
 
-/// Where a browser goes after logging out: `rd` if it is safe, else the login page.
-pub fn after_logout(app: &App, rd: &str) -> String {
-    safe_redirect(rd, &RedirectPolicy::of(&app.config)).unwrap_or_else(|| {
-        format!(
-            "{}{}/login",
-            app.config.server.public_url.origin, app.config.auth.prefix
-        )
-    })
+/// Where a browser goes after logging out: `rd` if it is safe, else the login page saying
+/// so (`done` names the message).
+pub fn after_logout(app: &App, rd: &str, done: &str) -> String {
+    safe_redirect(rd, &RedirectPolicy::of(&app.config))
+        .unwrap_or_else(|| page_url(app, &format!("/login?done={done}")))
 }
 
 /// A redirect response.
 pub fn redirect(status: StatusCode, location: &str) -> ApiResponse {
     ApiResponse::new(status, "text/plain; charset=utf-8", "").with_header(LOCATION, location)
+}
+
+/// The words for a `?done=` key after a redirect (a fixed table: nothing from the address is
+/// shown).
+pub fn done_message(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "signed-out" => "You have signed out.",
+        "signed-out-everywhere" => "You have signed out on every device.",
+        "password-reset" => "Your new password is set. Sign in with it.",
+        "email-confirmed" => "Your email address is confirmed. You can sign in now.",
+        "password-changed" => "Your password is changed. Your other sessions were signed out.",
+        "profile-saved" => "Your profile is saved.",
+        "session-ended" => "That session has ended.",
+        "unlinked" => "The provider is unlinked.",
+        "approved" => "The account is approved: they can sign in now.",
+        "saved" => "Changes saved.",
+        "revoked" => "They are signed out everywhere.",
+        "deleted" => "The account is deleted.",
+        "invite-deleted" => "The invitation is deleted.",
+        "settings-saved" => "Settings saved.",
+        "mail-sent" => "If the address needs confirming, we have sent the email again.",
+        _ => return None,
+    })
+}
+
+/// The `?done=` message of a request, if it names one.
+pub fn done_of(req: &ApiRequest) -> Option<&'static str> {
+    query_param(req, "done").and_then(|k| done_message(&k))
 }
 
 fn values_from_query(req: &ApiRequest) -> FormValues {
@@ -91,31 +138,70 @@ fn values_from_query(req: &ApiRequest) -> FormValues {
     }
 }
 
+/// `GET /assets/{name}`: the stylesheet, the icon, the logo.
+pub async fn asset(
+    app: Arc<App>,
+    _req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let name = params.first().map(String::as_str).unwrap_or_default();
+    let asset = app.assets.get(name).ok_or(ApiError::NotFound)?;
+    Ok(
+        ApiResponse::new(StatusCode::OK, asset.content_type, asset.bytes.clone())
+            .with_header(http::header::CACHE_CONTROL, pages::assets::CACHE_CONTROL)
+            .with_header(http::header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            // An SVG opened on its own runs nothing either.
+            .with_header(
+                http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+    )
+}
+
 /// `GET /forgot-password`.
 pub async fn forgot_page(
     app: Arc<App>,
     _req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(render(pages::forgot_password(
+    Ok(render(pages::auth::forgot_password(
         &site(&app).await?,
         None,
         StatusCode::OK,
     )))
 }
 
-/// `GET /reset-password?token=`.
+/// The account a live mailed token of `kind` is for, if it is one.
+pub(crate) async fn token_account(app: &App, raw: &str, kind: TokenKind) -> Result<Option<String>, ApiError> {
+    let Some(key) = session::key_for(raw) else {
+        return Ok(None);
+    };
+    let Some(token) = app.store.get_token(&key).await? else {
+        return Ok(None);
+    };
+    if token.kind != kind || token.expires_at <= now_secs() {
+        return Ok(None);
+    }
+    Ok(app.store.get_user(&token.user_id).await?.map(|u| u.email))
+}
+
+/// `GET /reset-password?token=`: the form, or at once the way to a new link when this one is
+/// used or expired.
 pub async fn reset_page(
     app: Arc<App>,
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(render(pages::reset_password(
-        &site(&app).await?,
-        &values_from_query(&req),
-        None,
-        StatusCode::OK,
-    )))
+    let values = values_from_query(&req);
+    let site = site(&app).await?;
+    Ok(render(
+        match token_account(&app, &values.token, TokenKind::PasswordReset).await? {
+            Some(email) => {
+                pages::auth::reset_password(&site, &values, &email, None, StatusCode::OK)
+            }
+            None => pages::auth::link_expired(&site, true, StatusCode::BAD_REQUEST),
+        },
+    ))
 }
 
 /// `GET /verify-email?token=`.
@@ -124,24 +210,28 @@ pub async fn verify_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(render(pages::verify_email(
-        &site(&app).await?,
-        &values_from_query(&req),
-        None,
-        StatusCode::OK,
-    )))
+    let values = values_from_query(&req);
+    let site = site(&app).await?;
+    Ok(render(
+        match token_account(&app, &values.token, TokenKind::EmailVerification).await? {
+            Some(_) => pages::auth::verify_email(&site, &values, None, StatusCode::OK),
+            None => pages::auth::link_expired(&site, false, StatusCode::BAD_REQUEST),
+        },
+    ))
 }
 
-/// `GET /login`.
+/// `GET /login`; someone already signed in goes on to `rd` (or their account).
 pub async fn login_page(
     app: Arc<App>,
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(render(pages::login(
+    let values = values_from_query(&req);
+    Ok(render(pages::auth::login(
         &site(&app).await?,
-        &values_from_query(&req),
+        &values,
         None,
+        done_of(&req),
         StatusCode::OK,
     )))
 }
@@ -152,7 +242,7 @@ pub async fn register_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(render(pages::register(
+    Ok(render(pages::auth::register(
         &site(&app).await?,
         &values_from_query(&req),
         None,
@@ -166,7 +256,7 @@ pub async fn setup_page(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    Ok(render(pages::setup(
+    Ok(render(pages::auth::setup(
         &site(&app).await?,
         &values_from_query(&req),
         None,
@@ -175,172 +265,83 @@ pub async fn setup_page(
     )))
 }
 
+/// The login page's address for a browser that has no session, coming back to `back`.
+pub fn to_login(app: &App, back: &str) -> ApiResponse {
+    redirect(
+        StatusCode::FOUND,
+        &page_url(app, &format!("/login?rd={}", pages::query_value(back))),
+    )
+}
+
+/// The account page for the signed-in user of `req`, with a notice or a problem at one of
+/// its forms; `None` without a session.
+pub async fn account_for(
+    app: &App,
+    req: &ApiRequest,
+    notice: Option<&str>,
+    problem: Option<(Section, &Problem)>,
+    status: StatusCode,
+) -> Result<Option<ApiResponse>, ApiError> {
+    let Some(auth) = app.auth.authenticate(&req.headers, now_secs()).await? else {
+        return Ok(None);
+    };
+    if auth.second_factor_pending {
+        return Ok(None);
+    }
+    let sessions = live_sessions(app, &auth.user)
+        .await?
+        .into_iter()
+        .map(|(key, record)| SessionLine {
+            public_id: session::public_id(&key),
+            current: key == auth.key,
+            record,
+        })
+        .collect();
+    let view = AccountView {
+        display_name: auth.identity.user_header().to_string(),
+        sessions: ordered(sessions),
+        linked: app.store.user_identities(&auth.user.id).await?,
+        user: auth.user.clone(),
+        now: now_secs(),
+    };
+    let site = site(app).await?;
+    Ok(Some(render(pages::account::account(
+        &site, &view, notice, problem, status,
+    ))))
+}
+
 /// `GET /` (the account page); without a session, the login page.
 pub async fn account_page(
     app: Arc<App>,
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    match app.auth.authenticate(&req.headers, now_secs()).await? {
-        Some(auth) if !auth.second_factor_pending => {
-            let sessions = live_sessions(&app, &auth.user).await?;
-            let linked = app.store.user_identities(&auth.user.id).await?;
-            let site = site(&app).await?;
-            Ok(render(pages::account(
-                &site, &auth, &sessions, &linked, None,
-            )))
-        }
-        _ => Ok(redirect(
-            StatusCode::FOUND,
-            &format!(
-                "{}{}/login",
-                app.config.server.public_url.origin, app.config.auth.prefix
-            ),
-        )),
+    match account_for(&app, &req, done_of(&req), None, StatusCode::OK).await? {
+        Some(page) => Ok(page),
+        None => Ok(redirect(StatusCode::FOUND, &page_url(&app, "/login"))),
     }
 }
 
-/// What a form post needs to answer once its handler has run.
-pub struct FormPost {
-    path: String,
-    values: FormValues,
-    /// The client is on the gateway's machine (setup needs no code).
-    loopback: bool,
-}
-
-/// The form posts the pages make; `None` for anything else (answered as JSON).
-pub fn form_post(req: &ApiRequest) -> Option<FormPost> {
-    let pages = [
-        "/login",
-        "/register",
-        "/setup",
-        "/change-password",
-        "/logout",
-        "/logout-all",
-        "/unlink",
-        "/forgot-password",
-        "/reset-password",
-        "/verify-email",
-    ];
-    if req.method != Method::POST
-        || !super::body::is_form(req)
-        || !pages.contains(&req.path.as_str())
-    {
-        return None;
-    }
-    let mut values = FormValues::default();
-    for (k, v) in form_urlencoded::parse(&req.body) {
-        let slot = match k.as_ref() {
-            "identifier" | "email" if req.path == "/login" => &mut values.identifier,
-            "email" => &mut values.email,
-            "username" => &mut values.username,
-            "fullName" | "name" => &mut values.full_name,
-            "firstName" => &mut values.first_name,
-            "lastName" => &mut values.last_name,
-            "rd" => &mut values.rd,
-            "token" => &mut values.token,
-            _ => continue,
-        };
-        if slot.is_empty() {
-            *slot = v.chars().take(1024).collect();
-        }
-    }
-    if values.rd.is_empty() {
-        values.rd = query_param(req, "rd").unwrap_or_default();
-    }
-    values.invite = query_param(req, "invite").unwrap_or_default();
-    Some(FormPost {
-        path: req.path.clone(),
-        values,
-        loopback: req.client_ip.is_loopback(),
-    })
-}
-
-/// Turn a handler's answer to a form post into what a browser expects. A page that cannot be
-/// rendered (the store failing) is the error page instead.
-pub async fn form_outcome(
-    app: &App,
-    post: FormPost,
-    result: Result<ApiResponse, ApiError>,
-) -> ApiResponse {
+/// The page a browser's navigation gets for an error (a missing page, a refusal), with a way
+/// onward.
+pub async fn error_page(app: &App, req: &ApiRequest, err: &ApiError) -> ApiResponse {
     let site = match site(app).await {
         Ok(site) => site,
         Err(e) => return super::error_response(&e, true),
     };
-    let FormPost {
-        path,
-        values,
-        loopback,
-    } = post;
-    match result {
-        Ok(resp) => {
-            let cookies: Vec<_> = resp
-                .headers
-                .iter()
-                .filter(|(k, _)| k == SET_COOKIE)
-                .cloned()
-                .collect();
-            let target = match path.as_str() {
-                "/logout" | "/logout-all" => after_logout(app, &values.rd),
-                "/forgot-password" => {
-                    return render(pages::notice(
-                        &site,
-                        StatusCode::OK,
-                        "Check your email",
-                        "If an account exists for this address, we have sent a link to choose a new password. It is valid for 30 minutes.",
-                    ))
-                }
-                "/verify-email" => {
-                    return render(pages::notice(&site, StatusCode::OK, "Email address confirmed", "Thank you: you can sign in now."))
-                }
-                "/reset-password" => {
-                    return render(pages::notice(&site, StatusCode::OK, "Password changed", "Sign in with your new password."))
-                }
-                "/register" if cookies.is_empty() => {
-                    return render(pages::page(
-                        StatusCode::CREATED,
-                        "Account created",
-                        "<h1>Account created</h1><p>An administrator must approve your account before you can sign in.</p>",
-                    ));
-                }
-                _ => after_login(app, &values.rd),
-            };
-            let mut out = redirect(StatusCode::SEE_OTHER, &target);
-            out.headers.extend(cookies);
-            out
-        }
-        Err(err) => {
-            let message = match &err {
-                ApiError::Validation { fields, .. } if !fields.is_empty() => fields
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                other => other.client_message(),
-            };
-            let status = err.status();
-            let page = match path.as_str() {
-                "/login" => pages::login(&site, &values, Some(&message), status),
-                "/register" => pages::register(&site, &values, Some(&message), status),
-                "/setup" => pages::setup(&site, &values, Some(&message), status, !loopback),
-                "/forgot-password" => pages::forgot_password(&site, Some(&message), status),
-                "/reset-password" => pages::reset_password(&site, &values, Some(&message), status),
-                "/verify-email" => pages::verify_email(&site, &values, Some(&message), status),
-                _ => pages::page(
-                    status,
-                    "Something went wrong",
-                    &format!(
-                        "<h1>Something went wrong</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"{}/\">Back to your account</a></p>",
-                        pages::esc(&message),
-                        pages::esc(&app.config.auth.prefix)
-                    ),
-                ),
-            };
-            let mut page = render(page);
-            if let Some(secs) = err.retry_after() {
-                page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
-            }
-            page
-        }
+    let signed_in = matches!(
+        app.auth.authenticate(&req.headers, now_secs()).await,
+        Ok(Some(ref a)) if !a.second_factor_pending
+    );
+    let problem = super::forms::problem(err, &req.path);
+    let mut page = render(pages::auth::problem_page(
+        &site,
+        err.status(),
+        &problem,
+        signed_in,
+    ));
+    if let Some(secs) = err.retry_after() {
+        page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
     }
+    page
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::body::{form_or_json_body, json_body};
+use super::body::form_or_json_body;
 use super::common::{live_sessions, refused, require_session, with_cleared_cookie};
 use super::response::ApiResponse;
 use super::signin::check_password;
@@ -46,7 +46,7 @@ pub async fn update_me(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let auth = require_session(&app, &req).await?;
-    let mut body = json_body(&req)?;
+    let mut body = form_or_json_body(&req)?;
     let profile = read_profile(&mut body, &app.config.auth.fields, false);
     body.finish()?;
     let user = app

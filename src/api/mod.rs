@@ -3,9 +3,11 @@
 //! JSON envelope.
 
 mod admin;
+mod admin_pages;
 mod body;
 mod browser;
 mod common;
+mod forms;
 mod forward;
 mod me;
 mod oidc;
@@ -64,11 +66,13 @@ pub type BoxFuture =
 
 type Handler = fn(Arc<App>, ApiRequest, Vec<String>) -> BoxFuture;
 
-/// One endpoint: method, path pattern (`{}` matches one segment), handler.
+/// One endpoint: method, path pattern (`{}` matches one segment), handler; a page endpoint
+/// answers only browsers (`Accept: text/html`), others at the same address get the JSON one.
 struct Endpoint {
     method: Method,
     pattern: &'static str,
     handler: Handler,
+    page: bool,
 }
 
 macro_rules! endpoint {
@@ -77,6 +81,18 @@ macro_rules! endpoint {
             method: Method::$method,
             pattern: $pattern,
             handler: |app, req, params| Box::pin($handler(app, req, params)),
+            page: false,
+        }
+    };
+}
+
+macro_rules! page {
+    ($method:ident, $pattern:literal, $handler:path) => {
+        Endpoint {
+            method: Method::$method,
+            pattern: $pattern,
+            handler: |app, req, params| Box::pin($handler(app, req, params)),
+            page: true,
         }
     };
 }
@@ -85,6 +101,22 @@ fn endpoints() -> &'static [Endpoint] {
     static ENDPOINTS: std::sync::OnceLock<Vec<Endpoint>> = std::sync::OnceLock::new();
     ENDPOINTS.get_or_init(|| {
         vec![
+            // Pages for browsers; the admin ones share their address with the JSON API.
+            page!(GET, "/admin/", admin_pages::home),
+            page!(GET, "/admin/users", admin_pages::users),
+            page!(GET, "/admin/users/{}", admin_pages::user),
+            page!(POST, "/admin/users/{}", admin_pages::save_user),
+            page!(POST, "/admin/users/{}/approve", admin_pages::approve),
+            page!(POST, "/admin/users/{}/revoke", admin_pages::revoke),
+            page!(GET, "/admin/users/{}/delete", admin_pages::confirm_delete),
+            page!(POST, "/admin/users/{}/delete", admin_pages::delete),
+            page!(GET, "/admin/invites", admin_pages::invites),
+            page!(POST, "/admin/invites/new", admin_pages::create_invite),
+            page!(POST, "/admin/invites/{}/delete", admin_pages::delete_invite),
+            page!(GET, "/admin/audit", admin_pages::audit),
+            page!(GET, "/admin/settings", admin_pages::settings_form),
+            page!(POST, "/admin/settings", admin_pages::save_settings),
+            endpoint!(GET, "/assets/{}", browser::asset),
             endpoint!(GET, "/", browser::account_page),
             endpoint!(GET, "/login", browser::login_page),
             endpoint!(GET, "/register", browser::register_page),
@@ -135,10 +167,12 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(PATCH, "/me", me::update_me),
             endpoint!(DELETE, "/me/identities/{}", oidc::unlink_mine),
             endpoint!(POST, "/unlink", oidc::unlink_mine),
+            endpoint!(POST, "/profile", me::update_me),
             endpoint!(POST, "/change-password", me::change_password),
             endpoint!(POST, "/password", me::change_password),
             endpoint!(GET, "/sessions", me::sessions),
             endpoint!(DELETE, "/sessions/{}", me::revoke_session),
+            endpoint!(POST, "/sessions/{}/end", me::revoke_session),
         ]
     })
 }
@@ -173,18 +207,25 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
     let mut path_matched = false;
     let mut allowed: Vec<&str> = Vec::new();
     let mut found = None;
+    let browser = crate::access::wants_html(&req.headers);
     // Forward-auth checks (the busiest endpoints) are dispatched below without the table.
     let forward_auth = req.path == "/verify" || req.path == "/forward";
-    for e in endpoints().iter().filter(|_| !forward_auth) {
+    for e in endpoints().iter().filter(|e| !forward_auth && (browser || !e.page)) {
         if let Some(params) = match_pattern(e.pattern, &req.path) {
             path_matched = true;
             allowed.push(e.method.as_str());
             if e.method == method && found.is_none() {
-                found = Some((e.handler, params));
+                found = Some((e.handler, params, e.page));
             }
         }
     }
-    let form = browser::form_post(&req);
+    let form = forms::form_post(&req);
+    // A browser's navigation (or a page's own form) gets pages for its errors, never JSON.
+    let page_errors = !forward_auth
+        && browser
+        && (found.as_ref().is_some_and(|f| f.2) || method == Method::GET);
+    // Kept for the answer to a browser: its form's page, or the page for an error.
+    let kept = (form.is_some() || page_errors).then(|| req.clone());
     let result = match found {
         // Forward-auth checks change nothing and are asked with the original request's method
         // and headers (nginx sub-requests inherit them): any method, no cross-site refusal.
@@ -200,14 +241,24 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
         {
             Err(ApiError::Forbidden("cross-site request refused".into()))
         }
-        Some((handler, params)) => handler(Arc::clone(app), req, params).await,
+        Some((handler, params, _)) => handler(Arc::clone(app), req, params).await,
         None if path_matched => Err(ApiError::MethodNotAllowed),
         None => Err(ApiError::NotFound),
     };
-    let mut response = match (form, result) {
-        (Some(post), result) => browser::form_outcome(app, post, result).await,
-        (None, Ok(r)) => r,
-        (None, Err(e)) => {
+    let mut response = match (form, result, kept) {
+        (Some(post), result, Some(req)) => forms::form_outcome(app, &req, post, result).await,
+        (_, Ok(r), _) => r,
+        (_, Err(ApiError::Unauthorized), Some(req)) if page_errors => {
+            let back = format!(
+                "{}{}{}",
+                browser::page_url(app, &req.path),
+                if req.query.is_some() { "?" } else { "" },
+                req.query.as_deref().unwrap_or_default()
+            );
+            browser::to_login(app, &back)
+        }
+        (_, Err(e), Some(req)) if page_errors => browser::error_page(app, &req, &e).await,
+        (_, Err(e), _) => {
             let mut r = error_response(&e, false);
             if matches!(e, ApiError::MethodNotAllowed) {
                 if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
@@ -217,10 +268,17 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
             r
         }
     };
-    response.headers.push((
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
+    // Nothing the API answers may be kept by a cache, but the pages' own files.
+    if !response
+        .headers
+        .iter()
+        .any(|(k, _)| k == http::header::CACHE_CONTROL)
+    {
+        response.headers.push((
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    }
     if head {
         response.head_only = true;
     }

@@ -73,6 +73,7 @@ async fn failure(app: &App, req: &ApiRequest, e: &ApiError) -> ApiResponse {
             e.status(),
             "Sign-in did not complete",
             &message,
+            &[(format!("{}/login", site.prefix), "Back to sign in")],
         ));
         if let Some(secs) = e.retry_after() {
             page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
@@ -383,22 +384,15 @@ fn way(provider: &Provider) -> Way<'_> {
 /// The redirect that ends a successful sign-in, with the new session's cookie. With
 /// `same_site = "strict"` a redirect would still belong to the provider's cross-site navigation
 /// and arrive without the new cookie, so a page continues instead (a same-site navigation).
-fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> ApiResponse {
+async fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> Result<ApiResponse, ApiError> {
     let to = after_login(app, &flow.rd);
     let resp = if app.config.session.same_site == SameSite::Strict {
-        let to = crate::pages::esc(&to);
-        super::browser::render(crate::pages::page(
-            StatusCode::OK,
-            "Signed in",
-            &format!(
-                "<meta http-equiv=\"refresh\" content=\"0;url={to}\"><h1>Signed in</h1>\
-                 <p><a href=\"{to}\">Continue</a></p>"
-            ),
-        ))
+        let site = super::browser::site(app).await?;
+        super::browser::render(crate::pages::auth::continue_to(&site, &to))
     } else {
         redirect(StatusCode::SEE_OTHER, &to)
     };
-    with_session_cookie(resp, app, token, flow.remember)
+    Ok(with_session_cookie(resp, app, token, flow.remember))
 }
 
 /// Open a session for `user_id` through `identity`, audit the login, and send the browser on.
@@ -424,7 +418,7 @@ async fn open_session(
         user_id,
         Some(format!("provider={}", provider.config.name)),
     );
-    Ok(signed_in(app, flow, &token.token))
+    signed_in(app, flow, &token.token).await
 }
 
 /// Sign in a user found through a linked identity.
@@ -664,5 +658,5 @@ async fn register(
         return Err(ApiError::AccountPending);
     }
     audit_login(app, req, &user.id, Some(format!("provider={}", cfg.name)));
-    Ok(signed_in(app, flow, &token.token))
+    signed_in(app, flow, &token.token).await
 }

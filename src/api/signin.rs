@@ -191,7 +191,7 @@ pub async fn logout(
 ) -> Result<ApiResponse, ApiError> {
     if cross_site_navigation(&req) {
         let rd = super::browser::query_param(&req, "rd").unwrap_or_default();
-        return Ok(super::browser::render(crate::pages::confirm_logout(
+        return Ok(super::browser::render(crate::pages::auth::confirm_logout(
             &super::browser::site(&app).await?,
             &rd,
         )));
@@ -200,7 +200,10 @@ pub async fn logout(
     if app.store.end_sessions(keys).await? > 0 {
         app.audit("logout", Some(req.client_ip), None, None, None);
     }
-    let resp = match super::browser::query_param(&req, "rd") {
+    let rd = super::browser::query_param(&req, "rd");
+    // A browser following a "Log out" link is sent on too, to the login page by default.
+    let navigation = req.method == http::Method::GET && crate::access::wants_html(&req.headers);
+    let resp = match rd.or_else(|| navigation.then(String::new)) {
         // A browser asked to go somewhere afterwards: there if allowed, else the login page.
         Some(rd) => {
             let status = if req.method == http::Method::GET {
@@ -208,7 +211,10 @@ pub async fn logout(
             } else {
                 StatusCode::SEE_OTHER
             };
-            super::browser::redirect(status, &super::browser::after_logout(&app, &rd))
+            super::browser::redirect(
+                status,
+                &super::browser::after_logout(&app, &rd, "signed-out"),
+            )
         }
         None => ApiResponse::ok(StatusCode::OK, "logged out", Value::Null),
     };

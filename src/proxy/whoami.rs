@@ -5,8 +5,13 @@ use serde_json::json;
 
 use crate::api::ApiResponse;
 
-/// Render the request (after header rewriting) as text, or JSON when asked for.
+/// Render the request (after header rewriting) as text, or JSON when asked for. It shows who
+/// is signed in, so no cache (nor the browser's Back button) may keep it.
 pub fn render(method: &Method, target: &str, headers: &HeaderMap, json: bool) -> ApiResponse {
+    shown(method, target, headers, json).with_header(http::header::CACHE_CONTROL, "no-store")
+}
+
+fn shown(method: &Method, target: &str, headers: &HeaderMap, json: bool) -> ApiResponse {
     let mut pairs: Vec<(&str, String)> = headers
         .iter()
         .map(|(k, v)| {
@@ -45,6 +50,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("remote-user", "alice".parse().expect("value"));
         let r = render(&Method::GET, "/x?y=1", &h, false);
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == http::header::CACHE_CONTROL && v == "no-store"));
         let text = String::from_utf8_lossy(&r.body);
         assert!(
             text.contains("GET /x?y=1") && text.contains("remote-user: alice"),

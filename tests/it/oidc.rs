@@ -477,7 +477,7 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
     let mut b = s.signed_in("p1|p1@corp.example|1");
     let account = b.get(&s.gateway.url("/auth/"));
     assert!(
-        account.body.contains("linked (p1@corp.example)"),
+        account.body.contains("Linked as p1@corp.example"),
         "{}",
         account.body
     );
@@ -527,7 +527,7 @@ fn link_by_email_explicit_linking_and_provider_only_sign_in() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(
         r.header("location").as_deref(),
-        Some(format!("{}/auth/", s.origin()).as_str())
+        Some(format!("{}/auth/?done=unlinked", s.origin()).as_str())
     );
     assert_eq!(s.me(&owner_b)["identities"], json!([]));
 

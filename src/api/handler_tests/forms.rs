@@ -105,7 +105,7 @@ async fn form_outcomes() {
             ],
             Page {
                 status: 401,
-                message: "Invalid",
+                message: "is not right",
             },
         ),
         (
@@ -123,7 +123,7 @@ async fn form_outcomes() {
             vec![("email", "new@example.com"), ("password", "short")],
             Page {
                 status: 400,
-                message: "password",
+                message: "Must be at least 8 characters",
             },
         ),
         (
@@ -141,7 +141,7 @@ async fn form_outcomes() {
             vec![("email", "new@example.com"), ("password", PASSWORD)],
             Page {
                 status: 201,
-                message: "approve",
+                message: "waiting for an administrator's approval",
             },
         ),
         (

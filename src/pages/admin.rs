@@ -1,0 +1,447 @@
+//! The administration pages under `{prefix}/admin/`: people, invitations, the audit log and
+//! the settings. Plain forms that post to the gateway's own API; no JavaScript.
+
+use http::StatusCode;
+
+use super::describe::{ago, date, moment};
+use super::{
+    alert, button_form, done, esc, links_list, page, query_value, select, Field, Page,
+    Problem, Site, Width,
+};
+use crate::config::Registration;
+use crate::store::{AuditRecord, InviteRecord, Role, UserRecord, UserStatus};
+
+/// The admin section a page belongs to (its tab).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Users,
+    Invites,
+    Audit,
+    Settings,
+}
+
+fn tabs(site: &Site, current: Tab) -> String {
+    let mut out = String::from("<nav class=\"tabs\" aria-label=\"Administration\">");
+    for (tab, path, text) in [
+        (Tab::Users, "/admin/users", "People"),
+        (Tab::Invites, "/admin/invites", "Invitations"),
+        (Tab::Audit, "/admin/audit", "Audit log"),
+        (Tab::Settings, "/admin/settings", "Settings"),
+    ] {
+        out.push_str(&format!(
+            "<a href=\"{}\"{}>{text}</a>",
+            site.href(path),
+            if tab == current {
+                " aria-current=\"page\""
+            } else {
+                ""
+            }
+        ));
+    }
+    out.push_str(&format!(
+        "<a href=\"{}\">Your account</a></nav>",
+        site.href("/")
+    ));
+    out
+}
+
+fn admin_page(site: &Site, tab: Tab, heading: &str, status: StatusCode, body: &str) -> Page {
+    let body = format!("{}{body}", tabs(site, tab));
+    page(site, status, heading, Width::Wide, &body)
+}
+
+fn status_chip(status: UserStatus) -> &'static str {
+    match status {
+        UserStatus::Active => "",
+        UserStatus::Pending => "<span class=\"chip pending\">waiting for approval</span>",
+        UserStatus::Disabled => "<span class=\"chip\">disabled</span>",
+    }
+}
+
+fn display_name(u: &UserRecord) -> String {
+    u.full_name
+        .clone()
+        .or_else(|| match (&u.first_name, &u.last_name) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
+            _ => None,
+        })
+        .or_else(|| u.username.clone())
+        .unwrap_or_else(|| u.email.clone())
+}
+
+/// What the people list is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub q: String,
+    /// `active`, `pending`, `disabled`, or empty for all.
+    pub status: String,
+}
+
+/// `GET /admin/users`: everyone, searchable and filtered by status; pending people can be
+/// approved from the list.
+pub fn users(
+    site: &Site,
+    users: &[UserRecord],
+    filter: &UserFilter,
+    notice: Option<&str>,
+    now: i64,
+) -> Page {
+    let mut body = done(notice);
+    let statuses = [
+        ("", "Everyone"),
+        ("pending", "Waiting for approval"),
+        ("active", "Active"),
+        ("disabled", "Disabled"),
+    ]
+    .map(|(v, t)| (v.to_string(), t.to_string()));
+    body.push_str(&format!(
+        "<form method=\"get\" action=\"{}\" class=\"row\" role=\"search\">{}{}<button type=\"submit\" class=\"secondary\">Search</button></form>",
+        site.href("/admin/users"),
+        Field::new("q", "Search by name or email", "search", "off")
+            .value(&filter.q)
+            .optional()
+            .html(None),
+        select("status", "Show", &statuses, &filter.status, None),
+    ));
+    if users.is_empty() {
+        body.push_str("<p>Nobody matches.</p>");
+    } else {
+        body.push_str(&format!(
+            "<p class=\"muted\">{} {}</p><ul class=\"items\">",
+            users.len(),
+            if users.len() == 1 { "person" } else { "people" }
+        ));
+        for u in users {
+            let last = u
+                .last_login_at
+                .map(|t| format!("last signed in {}", ago(t, now)))
+                .unwrap_or_else(|| "never signed in".into());
+            let approve = if u.status == UserStatus::Pending {
+                button_form(
+                    &format!("{}/admin/users/{}/approve", site.prefix, u.id),
+                    "",
+                    "Approve",
+                    "small",
+                )
+            } else {
+                String::new()
+            };
+            body.push_str(&format!(
+                "<li><div><a href=\"{}\"><strong>{}</strong></a>{}<div class=\"meta\">{} · {} · {last}</div></div>{approve}</li>",
+                site.href(&format!("/admin/users/{}", u.id)),
+                esc(&display_name(u)),
+                status_chip(u.status),
+                esc(&u.email),
+                esc(u.role.as_str()),
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    admin_page(site, Tab::Users, "People", StatusCode::OK, &body)
+}
+
+/// What the person page shows besides the record.
+#[derive(Debug, Clone)]
+pub struct UserDetail {
+    pub user: UserRecord,
+    pub sessions: usize,
+    /// Names of the providers the account is linked to.
+    pub providers: Vec<String>,
+    /// The administrator looking may make owners (they are one).
+    pub actor_is_owner: bool,
+}
+
+/// `GET /admin/users/{id}`: edit role, groups, status and expiry; sign out everywhere; delete.
+pub fn user(
+    site: &Site,
+    detail: &UserDetail,
+    notice: Option<&str>,
+    problem: Option<&Problem>,
+    status: StatusCode,
+    now: i64,
+) -> Page {
+    let u = &detail.user;
+    let base = format!("{}/admin/users/{}", site.prefix, u.id);
+    let mut body = done(notice);
+    body.push_str(&alert(problem));
+    body.push_str(&format!(
+        "<dl class=\"facts\"><dt>Email</dt><dd>{}{}</dd>{}<dt>Created</dt><dd>{}</dd><dt>Last sign-in</dt><dd>{}</dd>\
+         <dt>Signed in on</dt><dd>{} {}</dd>{}</dl>",
+        esc(&u.email),
+        if u.email_verified { "" } else { " <span class=\"chip\">not confirmed</span>" },
+        u.username
+            .as_deref()
+            .map(|n| format!("<dt>Username</dt><dd>{}</dd>", esc(n)))
+            .unwrap_or_default(),
+        date(u.created_at),
+        u.last_login_at
+            .map(|t| ago(t, now))
+            .unwrap_or_else(|| "never".into()),
+        detail.sessions,
+        if detail.sessions == 1 { "device" } else { "devices" },
+        if detail.providers.is_empty() {
+            String::new()
+        } else {
+            format!("<dt>Providers</dt><dd>{}</dd>", esc(&detail.providers.join(", ")))
+        },
+    ));
+    if u.status == UserStatus::Pending {
+        body.push_str(&button_form(&format!("{base}/approve"), "", "Approve", ""));
+    }
+    let mut roles = vec![("user", "User"), ("admin", "Administrator")];
+    if detail.actor_is_owner || u.role == Role::Owner {
+        roles.push(("owner", "Owner"));
+    }
+    let roles: Vec<(String, String)> = roles
+        .into_iter()
+        .map(|(v, t)| (v.to_string(), t.to_string()))
+        .collect();
+    let statuses = [
+        ("active", "Active"),
+        ("pending", "Waiting for approval"),
+        ("disabled", "Disabled (cannot sign in)"),
+    ]
+    .map(|(v, t)| (v.to_string(), t.to_string()));
+    let groups = u.groups.join(", ");
+    let expiry = u.expires_at.map(date_input).unwrap_or_default();
+    body.push_str(&format!(
+        "<h2>Access</h2><form method=\"post\" action=\"{}\">{}{}{}{}<button type=\"submit\">Save changes</button></form>",
+        esc(&base),
+        select("role", "Role", &roles, u.role.as_str(), problem),
+        select("status", "Status", &statuses, u.status.as_str(), problem),
+        Field::new("groups", "Groups", "text", "off")
+            .value(&groups)
+            .optional()
+            .hint("Separated by commas, for example: family, media.")
+            .html(problem),
+        Field::new("expiresAt", "Account expires on", "date", "off")
+            .value(&expiry)
+            .optional()
+            .hint("Leave empty to keep the account without an end date.")
+            .html(problem),
+    ));
+    body.push_str(&format!(
+        "<h2>Sessions</h2><p>Ends every session of this person: they must sign in again.</p>{}",
+        button_form(&format!("{base}/revoke"), "", "Sign out everywhere", "secondary")
+    ));
+    body.push_str(&format!(
+        "<h2>Delete</h2><p><a href=\"{}\">Delete this account…</a></p>",
+        esc(&format!("{base}/delete"))
+    ));
+    admin_page(site, Tab::Users, &display_name(u), status, &body)
+}
+
+/// A Unix time as the value of a date field (`YYYY-MM-DD`, UTC).
+fn date_input(secs: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// `GET /admin/users/{id}/delete`: the question before deleting.
+pub fn confirm_delete(site: &Site, u: &UserRecord) -> Page {
+    let base = format!("{}/admin/users/{}", site.prefix, u.id);
+    let body = format!(
+        "<p>Delete <strong>{}</strong> ({})? Their sessions end now and the account cannot be restored.</p><div class=\"row\">{}{}</div>",
+        esc(&display_name(u)),
+        esc(&u.email),
+        button_form(&format!("{base}/delete"), "", "Delete account", "danger"),
+        format!("<a class=\"button secondary\" href=\"{}\">Keep it</a>", esc(&base)),
+    );
+    admin_page(site, Tab::Users, "Delete account?", StatusCode::OK, &body)
+}
+
+/// An invitation just made: its link, shown for copying.
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    pub link: String,
+}
+
+/// `GET /admin/invites`: make one, see them, delete them.
+pub fn invites(
+    site: &Site,
+    list: &[InviteRecord],
+    notice: Option<&str>,
+    created: Option<&NewInvite>,
+    problem: Option<&Problem>,
+    status: StatusCode,
+    now: i64,
+) -> Page {
+    let mut body = done(notice);
+    if let Some(new) = created {
+        body.push_str(&format!(
+            "<div class=\"notice\" role=\"status\"><p>Invitation created. Send this link to the person you invite:</p>\
+             <div class=\"field\"><label for=\"f-link\">Invitation link</label><input id=\"f-link\" class=\"copy\" type=\"text\" readonly value=\"{}\"></div></div>",
+            esc(&new.link)
+        ));
+    }
+    body.push_str(&alert(problem));
+    let roles = [("user", "User"), ("admin", "Administrator")].map(|(v, t)| (v.to_string(), t.to_string()));
+    let expiry = [("7d", "In 7 days"), ("1d", "In 1 day"), ("30d", "In 30 days"), ("1h", "In 1 hour")]
+        .map(|(v, t)| (v.to_string(), t.to_string()));
+    body.push_str(&format!(
+        "<h2>New invitation</h2><form method=\"post\" action=\"{}\"><div class=\"row\">{}{}</div>{}{}<button type=\"submit\">Create invitation</button></form>",
+        site.href("/admin/invites"),
+        select("role", "Role", &roles, "user", problem),
+        select("expiresIn", "Expires", &expiry, "7d", problem),
+        Field::new("uses", "How many people may use it", "number", "off")
+            .value("1")
+            .html(problem),
+        Field::new("groups", "Groups", "text", "off")
+            .optional()
+            .hint("Separated by commas.")
+            .html(problem),
+    ));
+    body.push_str("<h2>Open invitations</h2>");
+    let open: Vec<&InviteRecord> = list.iter().filter(|i| i.usable(now)).collect();
+    if open.is_empty() {
+        body.push_str("<p>None.</p>");
+    } else {
+        body.push_str("<ul class=\"items\">");
+        for i in open {
+            let link = format!("{}/register?invite={}", site.prefix, query_value(&i.id));
+            body.push_str(&format!(
+                "<li><div><strong>{}</strong>{}<div class=\"meta\">used {} of {} · {} · <a href=\"{}\">link</a></div></div>{}</li>",
+                esc(i.role.as_str()),
+                if i.groups.is_empty() { String::new() } else { format!(" · {}", esc(&i.groups.join(", "))) },
+                i.used,
+                i.max_uses,
+                i.expires_at
+                    .map(|t| format!("expires {}", moment(t)))
+                    .unwrap_or_else(|| "never expires".into()),
+                esc(&link),
+                button_form(
+                    &format!("{}/admin/invites/{}/delete", site.prefix, query_value(&i.id)),
+                    "",
+                    "Delete",
+                    "danger small"
+                ),
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    admin_page(site, Tab::Invites, "Invitations", status, &body)
+}
+
+/// `GET /admin/audit[?before=]`: newest first, a page at a time.
+pub fn audit(
+    site: &Site,
+    entries: &[(u64, AuditRecord)],
+    names: &dyn Fn(&str) -> Option<String>,
+    older: Option<u64>,
+) -> Page {
+    let mut body = String::new();
+    if entries.is_empty() {
+        body.push_str("<p>Nothing recorded yet.</p>");
+    } else {
+        body.push_str("<ul class=\"items\">");
+        for (_, e) in entries {
+            let who = |id: &Option<String>| {
+                id.as_deref()
+                    .map(|id| names(id).unwrap_or_else(|| id.to_string()))
+            };
+            let mut meta = vec![moment(e.at)];
+            if let Some(actor) = who(&e.actor) {
+                meta.push(format!("by {}", esc(&actor)));
+            }
+            if let Some(target) = who(&e.target) {
+                meta.push(format!("for {}", esc(&target)));
+            }
+            if let Some(ip) = &e.ip {
+                meta.push(esc(ip));
+            }
+            body.push_str(&format!(
+                "<li><div><strong>{}</strong>{}<div class=\"meta\">{}</div></div></li>",
+                esc(&e.event.replace('_', " ")),
+                e.detail
+                    .as_deref()
+                    .map(|d| format!(" <code>{}</code>", esc(d)))
+                    .unwrap_or_default(),
+                meta.join(" · ")
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    let mut links = Vec::new();
+    if let Some(id) = older {
+        links.push((format!("{}/admin/audit?before={id}", site.prefix), "Older entries"));
+    }
+    links.push((format!("{}/admin/audit", site.prefix), "Newest entries"));
+    body.push_str(&links_list(&links));
+    admin_page(site, Tab::Audit, "Audit log", StatusCode::OK, &body)
+}
+
+/// The registration settings: the file's values and the database's overrides.
+#[derive(Debug, Clone)]
+pub struct SettingsView {
+    pub file_registration: Registration,
+    pub file_native_signin: bool,
+    pub registration_override: Option<String>,
+    pub native_override: Option<bool>,
+    /// Password sign-in may be turned off (a provider is configured).
+    pub native_may_be_off: bool,
+}
+
+/// `GET /admin/settings`: each setting follows the file unless overridden here.
+pub fn settings(
+    site: &Site,
+    view: &SettingsView,
+    notice: Option<&str>,
+    problem: Option<&Problem>,
+    status: StatusCode,
+) -> Page {
+    let mut body = done(notice);
+    body.push_str(&alert(problem));
+    body.push_str("<p class=\"muted\">These settings come from the configuration file unless you choose a value here. A value chosen here wins over the file until you switch back.</p>");
+    let mut registration = vec![(
+        "file".to_string(),
+        format!("As in the file ({})", describe_registration(view.file_registration)),
+    )];
+    for mode in [
+        Registration::Open,
+        Registration::Approval,
+        Registration::Invite,
+        Registration::Closed,
+    ] {
+        registration.push((mode.as_str().to_string(), describe_registration(mode).to_string()));
+    }
+    let onoff = |b: bool| if b { "on" } else { "off" };
+    let mut native = vec![(
+        "file".to_string(),
+        format!("As in the file ({})", onoff(view.file_native_signin)),
+    )];
+    native.push(("on".into(), "On".into()));
+    if view.native_may_be_off {
+        native.push(("off".into(), "Off: providers only (the owner keeps a password)".into()));
+    }
+    let native_selected = match view.native_override {
+        None => "file",
+        Some(true) => "on",
+        Some(false) => "off",
+    };
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"{}\">{}{}<button type=\"submit\">Save settings</button></form>",
+        site.href("/admin/settings"),
+        select(
+            "registration",
+            "Who may create an account",
+            &registration,
+            view.registration_override.as_deref().unwrap_or("file"),
+            problem
+        ),
+        select("nativeSignin", "Sign-in with a password", &native, native_selected, problem),
+    ));
+    admin_page(site, Tab::Settings, "Settings", status, &body)
+}
+
+fn describe_registration(mode: Registration) -> &'static str {
+    match mode {
+        Registration::Open => "anyone",
+        Registration::Approval => "anyone, after an administrator approves",
+        Registration::Invite => "only people with an invitation",
+        Registration::Closed => "nobody",
+    }
+}
