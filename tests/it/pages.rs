@@ -64,7 +64,7 @@ fn setup_register_and_login_pages_work_without_javascript() {
     assert_eq!(r.status, 303);
     assert_eq!(
         r.header("location").as_deref(),
-        Some(s.url("/auth/login").as_str())
+        Some(s.url("/auth/login?done=signed-out").as_str())
     );
     assert!(browser.cookie.is_none());
     assert_eq!(
