@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use http::header::LOCATION;
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 
 use super::common::live_sessions;
 use super::response::ApiResponse;
@@ -322,18 +322,18 @@ pub async fn account_page(
     }
 }
 
-/// The page a browser's navigation gets for an error (a missing page, a refusal), with a way
-/// onward.
-pub async fn error_page(app: &App, req: &ApiRequest, err: &ApiError) -> ApiResponse {
+/// The page a browser's navigation gets for an error (a missing page, a refusal, an upstream
+/// that failed), with a way onward. `path` is below the prefix for API pages.
+pub async fn error_page(app: &App, headers: &HeaderMap, path: &str, err: &ApiError) -> ApiResponse {
     let site = match site(app).await {
         Ok(site) => site,
         Err(e) => return super::error_response(&e, true),
     };
     let signed_in = matches!(
-        app.auth.authenticate(&req.headers, now_secs()).await,
+        app.auth.authenticate(headers, now_secs()).await,
         Ok(Some(ref a)) if !a.second_factor_pending
     );
-    let problem = super::forms::problem(err, &req.path);
+    let problem = super::forms::problem(err, path);
     let mut page = render(pages::auth::problem_page(
         &site,
         err.status(),

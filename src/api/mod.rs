@@ -30,6 +30,7 @@ use crate::auth::csrf;
 use crate::error::ApiError;
 
 pub use admin::{new_invite_code, parse_groups};
+pub use browser::error_page;
 pub use body::{form_or_json_body, json_body, Body};
 pub use common::find_account;
 pub use response::{error_response, escape_html, ApiResponse};
@@ -257,7 +258,9 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
             );
             browser::to_login(app, &back)
         }
-        (_, Err(e), Some(req)) if page_errors => browser::error_page(app, &req, &e).await,
+        (_, Err(e), Some(req)) if page_errors => {
+            browser::error_page(app, &req.headers, &req.path, &e).await
+        }
         (_, Err(e), _) => {
             let mut r = error_response(&e, false);
             if matches!(e, ApiError::MethodNotAllowed) {

@@ -142,11 +142,11 @@ pub enum Width {
 /// A complete page: `heading` is the card's `<h1>` and, with the site's name, the title.
 pub fn page(site: &Site, status: StatusCode, heading: &str, width: Width, body: &str) -> Page {
     let brand = &site.brand;
-    let logo = brand
-        .logo_url
-        .as_deref()
-        .map(|u| format!("<img src=\"{}\" alt=\"\">", esc(u)))
-        .unwrap_or_default();
+    // The logo, or the site's icon.
+    let logo = format!(
+        "<img src=\"{}\" alt=\"\">",
+        esc(brand.logo_url.as_deref().unwrap_or(&brand.icon_url))
+    );
     let help = brand
         .help_text
         .as_deref()

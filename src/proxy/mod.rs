@@ -182,8 +182,18 @@ impl Gateway {
     }
 
     async fn refuse(&self, session: &mut Session, err: ApiError) -> pingora::Result<bool> {
-        let html = wants_html(&session.req_header().headers);
-        self.answer(session, error_response(&err, html)).await
+        let resp = self.error_answer(session, &err).await;
+        self.answer(session, resp).await
+    }
+
+    /// A refusal or failure as a browser sees it (a page with a way onward), else JSON.
+    async fn error_answer(&self, session: &Session, err: &ApiError) -> ApiResponse {
+        let headers = &session.req_header().headers;
+        if wants_html(headers) {
+            api::error_page(&self.app, headers, "", err).await
+        } else {
+            error_response(err, false)
+        }
     }
 
     async fn serve_api(
@@ -656,10 +666,10 @@ impl ProxyHttp for Gateway {
         let code = match err {
             Some(err) => {
                 let status = err.status().as_u16();
-                let html = wants_html(&session.req_header().headers);
+                let resp = self.error_answer(session, &err).await;
                 // The connection is not reused after a failed proxy attempt: say so.
                 session.set_keepalive(None);
-                if let Err(write_err) = respond::send(session, error_response(&err, html)).await {
+                if let Err(write_err) = respond::send(session, resp).await {
                     tracing::debug!(error = %write_err, "could not send the error response");
                 }
                 status
