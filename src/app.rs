@@ -141,10 +141,14 @@ impl App {
             assets: crate::pages::Assets::new(
                 config.ui.accent_color,
                 config.ui.custom_css.as_deref(),
-                config.ui.logo.as_ref().map(|l| crate::pages::assets::Asset {
-                    bytes: l.bytes.clone(),
-                    content_type: l.content_type,
-                }),
+                config
+                    .ui
+                    .logo
+                    .as_ref()
+                    .map(|l| crate::pages::assets::Asset {
+                        bytes: l.bytes.clone(),
+                        content_type: l.content_type,
+                    }),
             ),
             store,
             audits: audit_tx,

@@ -113,11 +113,7 @@ pub async fn users(
     )))
 }
 
-async fn user_detail(
-    app: &App,
-    req: &ApiRequest,
-    id: &str,
-) -> Result<UserDetail, ApiError> {
+async fn user_detail(app: &App, req: &ApiRequest, id: &str) -> Result<UserDetail, ApiError> {
     let actor = require_admin(app, req).await?;
     let user = app.store.get_user(id).await?.ok_or(ApiError::NotFound)?;
     Ok(UserDetail {
@@ -176,7 +172,9 @@ fn expiry(text: &str) -> Result<Value, ApiError> {
         .assume_utc();
     Ok(json!(end
         .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| ApiError::Internal(format!("formatting a date: {e}")))?))
+        .map_err(|e| ApiError::Internal(format!(
+            "formatting a date: {e}"
+        )))?))
 }
 
 /// `POST /admin/users/{id}` (the person form): role, status, groups, expiry.
@@ -194,7 +192,14 @@ pub async fn save_user(
             "groups": groups_list(text(&fields, "groups")),
             "expiresAt": expiry(text(&fields, "expiresAt"))?,
         });
-        call(&app, &req, |a, r, p| Box::pin(admin::patch_user(a, r, p)), vec![id.clone()], body).await
+        call(
+            &app,
+            &req,
+            |a, r, p| Box::pin(admin::patch_user(a, r, p)),
+            vec![id.clone()],
+            body,
+        )
+        .await
     }
     .await;
     match outcome {
@@ -293,7 +298,7 @@ async fn invites_page(
 ) -> Result<ApiResponse, ApiError> {
     require_admin(app, req).await?;
     let mut list = app.store.list_invites().await?;
-    list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    list.sort_by_key(|i| std::cmp::Reverse(i.created_at));
     let site = site(app).await?;
     Ok(render(page::invites(
         &site,

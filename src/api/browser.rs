@@ -172,7 +172,11 @@ pub async fn forgot_page(
 }
 
 /// The account a live mailed token of `kind` is for, if it is one.
-pub(crate) async fn token_account(app: &App, raw: &str, kind: TokenKind) -> Result<Option<String>, ApiError> {
+pub(crate) async fn token_account(
+    app: &App,
+    raw: &str,
+    kind: TokenKind,
+) -> Result<Option<String>, ApiError> {
     let Some(key) = session::key_for(raw) else {
         return Ok(None);
     };

@@ -7,8 +7,7 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 
 use super::browser::{
-    account_for, after_login, after_logout, page_url, query_param, redirect, render, site,
-    to_login,
+    account_for, after_login, after_logout, page_url, query_param, redirect, render, site, to_login,
 };
 use super::response::ApiResponse;
 use super::ApiRequest;
@@ -343,9 +342,11 @@ async fn form_answer(
 
 /// The address a reset link is for (empty when it is no longer valid).
 async fn reset_account(app: &App, token: &str) -> Result<String, ApiError> {
-    Ok(super::browser::token_account(app, token, crate::store::TokenKind::PasswordReset)
-        .await?
-        .unwrap_or_default())
+    Ok(
+        super::browser::token_account(app, token, crate::store::TokenKind::PasswordReset)
+            .await?
+            .unwrap_or_default(),
+    )
 }
 
 fn with_retry_after(page: ApiResponse, err: &ApiError) -> ApiResponse {
@@ -363,9 +364,18 @@ mod tests {
     fn field_problems_read_as_sentences() {
         let cases = [
             ("is required", "Please fill this in."),
-            ("is not a valid email address", "This is not a valid email address."),
-            ("must be at least 8 characters", "Must be at least 8 characters."),
-            ("must differ from the current password", "Must differ from the current password."),
+            (
+                "is not a valid email address",
+                "This is not a valid email address.",
+            ),
+            (
+                "must be at least 8 characters",
+                "Must be at least 8 characters.",
+            ),
+            (
+                "must differ from the current password",
+                "Must differ from the current password.",
+            ),
             ("this username is taken", "This username is taken."),
             ("Already a sentence.", "Already a sentence."),
         ];
@@ -386,13 +396,17 @@ mod tests {
                 Some("currentPassword"),
             ),
             (
-                ApiError::AccountLocked { retry_after_secs: 900 },
+                ApiError::AccountLocked {
+                    retry_after_secs: 900,
+                },
                 "/login",
                 "locked for 15 minutes",
                 None,
             ),
             (
-                ApiError::RateLimited { retry_after_secs: 30 },
+                ApiError::RateLimited {
+                    retry_after_secs: 30,
+                },
                 "/login",
                 "wait 1 minute",
                 None,
@@ -409,14 +423,33 @@ mod tests {
                 "already registered",
                 Some("email"),
             ),
-            (ApiError::SetupCodeRequired, "/setup", "setup code", Some("setupCode")),
-            (ApiError::EmailNotVerified, "/login", "confirm your email", None),
-            (ApiError::Internal("db file gone".into()), "/login", "our side", None),
+            (
+                ApiError::SetupCodeRequired,
+                "/setup",
+                "setup code",
+                Some("setupCode"),
+            ),
+            (
+                ApiError::EmailNotVerified,
+                "/login",
+                "confirm your email",
+                None,
+            ),
+            (
+                ApiError::Internal("db file gone".into()),
+                "/login",
+                "our side",
+                None,
+            ),
         ];
         for (err, path, summary, field) in cases {
             let p = problem(&err, path);
             assert!(p.summary.contains(summary), "{err:?}: {}", p.summary);
-            assert!(!p.summary.contains("db file"), "internals shown: {}", p.summary);
+            assert!(
+                !p.summary.contains("db file"),
+                "internals shown: {}",
+                p.summary
+            );
             match field {
                 Some(f) => assert!(p.fields.contains_key(f), "{err:?}: {:?}", p.fields),
                 None => assert!(p.fields.is_empty(), "{err:?}: {:?}", p.fields),

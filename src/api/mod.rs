@@ -30,8 +30,8 @@ use crate::auth::csrf;
 use crate::error::ApiError;
 
 pub use admin::{new_invite_code, parse_groups};
-pub use browser::error_page;
 pub use body::{form_or_json_body, json_body, Body};
+pub use browser::error_page;
 pub use common::find_account;
 pub use response::{error_response, escape_html, ApiResponse};
 pub use validate::{
@@ -211,7 +211,10 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
     let browser = crate::access::wants_html(&req.headers);
     // Forward-auth checks (the busiest endpoints) are dispatched below without the table.
     let forward_auth = req.path == "/verify" || req.path == "/forward";
-    for e in endpoints().iter().filter(|e| !forward_auth && (browser || !e.page)) {
+    for e in endpoints()
+        .iter()
+        .filter(|e| !forward_auth && (browser || !e.page))
+    {
         if let Some(params) = match_pattern(e.pattern, &req.path) {
             path_matched = true;
             allowed.push(e.method.as_str());
@@ -222,9 +225,8 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
     }
     let form = forms::form_post(&req);
     // A browser's navigation (or a page's own form) gets pages for its errors, never JSON.
-    let page_errors = !forward_auth
-        && browser
-        && (found.as_ref().is_some_and(|f| f.2) || method == Method::GET);
+    let page_errors =
+        !forward_auth && browser && (found.as_ref().is_some_and(|f| f.2) || method == Method::GET);
     // Kept for the answer to a browser: its form's page, or the page for an error.
     let kept = (form.is_some() || page_errors).then(|| req.clone());
     let result = match found {

@@ -5,8 +5,8 @@ use http::StatusCode;
 
 use super::describe::{ago, browser, date};
 use super::{
-    alert, button_form, done, esc, hidden, page, username_for_managers, Field, Page, Problem,
-    Site, Width,
+    alert, button_form, done, esc, hidden, page, username_for_managers, Field, Page, Problem, Site,
+    Width,
 };
 use crate::config::FieldMode;
 use crate::store::{IdentityRecord, SessionRecord, UserRecord};
@@ -63,7 +63,12 @@ fn session_item(site: &Site, line: &SessionLine, now: i64) -> String {
     });
     meta.push(format!("signed in {}", date(s.created_at)));
     let action = if line.current {
-        button_form(&format!("{}/logout", site.prefix), "", "Sign out", "secondary small")
+        button_form(
+            &format!("{}/logout", site.prefix),
+            "",
+            "Sign out",
+            "secondary small",
+        )
     } else {
         button_form(
             &format!("{}/sessions/{}/end", site.prefix, line.public_id),
@@ -75,7 +80,11 @@ fn session_item(site: &Site, line: &SessionLine, now: i64) -> String {
     format!(
         "<li><div><strong>{}</strong>{}<div class=\"meta\">{}</div></div>{action}</li>",
         esc(&browser(s.user_agent.as_deref())),
-        if line.current { "<span class=\"chip\">This device</span>" } else { "" },
+        if line.current {
+            "<span class=\"chip\">This device</span>"
+        } else {
+            ""
+        },
         meta.join(" · "),
     )
 }
@@ -84,10 +93,34 @@ fn profile_form(site: &Site, user: &UserRecord, problem: Option<&Problem>) -> St
     let f = &site.fields;
     let mut fields = String::new();
     for (mode, label, name, value, auto) in [
-        (f.username, "Username", "username", &user.username, "username"),
-        (f.full_name, "Full name", "fullName", &user.full_name, "name"),
-        (f.first_name, "First name", "firstName", &user.first_name, "given-name"),
-        (f.last_name, "Last name", "lastName", &user.last_name, "family-name"),
+        (
+            f.username,
+            "Username",
+            "username",
+            &user.username,
+            "username",
+        ),
+        (
+            f.full_name,
+            "Full name",
+            "fullName",
+            &user.full_name,
+            "name",
+        ),
+        (
+            f.first_name,
+            "First name",
+            "firstName",
+            &user.first_name,
+            "given-name",
+        ),
+        (
+            f.last_name,
+            "Last name",
+            "lastName",
+            &user.last_name,
+            "family-name",
+        ),
     ] {
         if mode == FieldMode::Off {
             continue;
@@ -190,7 +223,11 @@ pub fn account(
          <dt>Role</dt><dd>{}</dd>{}</dl>",
         esc(&view.display_name),
         esc(&u.email),
-        if u.email_verified { "" } else { " <span class=\"chip pending\">not confirmed</span>" },
+        if u.email_verified {
+            ""
+        } else {
+            " <span class=\"chip pending\">not confirmed</span>"
+        },
         esc(u.role.as_str()),
         if u.groups.is_empty() {
             String::new()
@@ -198,7 +235,10 @@ pub fn account(
             format!("<dt>Groups</dt><dd>{}</dd>", esc(&u.groups.join(", ")))
         },
     ));
-    if matches!(u.role, crate::store::Role::Owner | crate::store::Role::Admin) {
+    if matches!(
+        u.role,
+        crate::store::Role::Owner | crate::store::Role::Admin
+    ) {
         body.push_str(&format!(
             "<p><a href=\"{}\">Administration: people, invitations, settings</a></p>",
             site.href("/admin/")

@@ -5,8 +5,8 @@ use http::StatusCode;
 
 use super::describe::{ago, date, moment};
 use super::{
-    alert, button_form, done, esc, links_list, page, query_value, select, Field, Page,
-    Problem, Site, Width,
+    alert, button_form, done, esc, links_list, page, query_value, select, Field, Page, Problem,
+    Site, Width,
 };
 use crate::config::Registration;
 use crate::store::{AuditRecord, InviteRecord, Role, UserRecord, UserStatus};
@@ -223,7 +223,12 @@ pub fn user(
     ));
     body.push_str(&format!(
         "<h2>Sessions</h2><p>Ends every session of this person: they must sign in again.</p>{}",
-        button_form(&format!("{base}/revoke"), "", "Sign out everywhere", "secondary")
+        button_form(
+            &format!("{base}/revoke"),
+            "",
+            "Sign out everywhere",
+            "secondary"
+        )
     ));
     body.push_str(&format!(
         "<h2>Delete</h2><p><a href=\"{}\">Delete this account…</a></p>",
@@ -245,11 +250,11 @@ fn date_input(secs: i64) -> String {
 pub fn confirm_delete(site: &Site, u: &UserRecord) -> Page {
     let base = format!("{}/admin/users/{}", site.prefix, u.id);
     let body = format!(
-        "<p>Delete <strong>{}</strong> ({})? Their sessions end now and the account cannot be restored.</p><div class=\"row\">{}{}</div>",
+        "<p>Delete <strong>{}</strong> ({})? Their sessions end now and the account cannot be restored.</p><div class=\"row\">{}<a class=\"button secondary\" href=\"{}\">Keep it</a></div>",
         esc(&display_name(u)),
         esc(&u.email),
         button_form(&format!("{base}/delete"), "", "Delete account", "danger"),
-        format!("<a class=\"button secondary\" href=\"{}\">Keep it</a>", esc(&base)),
+        esc(&base),
     );
     admin_page(site, Tab::Users, "Delete account?", StatusCode::OK, &body)
 }
@@ -279,9 +284,15 @@ pub fn invites(
         ));
     }
     body.push_str(&alert(problem));
-    let roles = [("user", "User"), ("admin", "Administrator")].map(|(v, t)| (v.to_string(), t.to_string()));
-    let expiry = [("7d", "In 7 days"), ("1d", "In 1 day"), ("30d", "In 30 days"), ("1h", "In 1 hour")]
-        .map(|(v, t)| (v.to_string(), t.to_string()));
+    let roles =
+        [("user", "User"), ("admin", "Administrator")].map(|(v, t)| (v.to_string(), t.to_string()));
+    let expiry = [
+        ("7d", "In 7 days"),
+        ("1d", "In 1 day"),
+        ("30d", "In 30 days"),
+        ("1h", "In 1 hour"),
+    ]
+    .map(|(v, t)| (v.to_string(), t.to_string()));
     body.push_str(&format!(
         "<h2>New invitation</h2><form method=\"post\" action=\"{}\"><div class=\"row\">{}{}</div>{}{}<button type=\"submit\">Create invitation</button></form>",
         site.href("/admin/invites"),
@@ -367,7 +378,10 @@ pub fn audit(
     }
     let mut links = Vec::new();
     if let Some(id) = older {
-        links.push((format!("{}/admin/audit?before={id}", site.prefix), "Older entries"));
+        links.push((
+            format!("{}/admin/audit?before={id}", site.prefix),
+            "Older entries",
+        ));
     }
     links.push((format!("{}/admin/audit", site.prefix), "Newest entries"));
     body.push_str(&links_list(&links));
@@ -398,7 +412,10 @@ pub fn settings(
     body.push_str("<p class=\"muted\">These settings come from the configuration file unless you choose a value here. A value chosen here wins over the file until you switch back.</p>");
     let mut registration = vec![(
         "file".to_string(),
-        format!("As in the file ({})", describe_registration(view.file_registration)),
+        format!(
+            "As in the file ({})",
+            describe_registration(view.file_registration)
+        ),
     )];
     for mode in [
         Registration::Open,
@@ -406,7 +423,10 @@ pub fn settings(
         Registration::Invite,
         Registration::Closed,
     ] {
-        registration.push((mode.as_str().to_string(), describe_registration(mode).to_string()));
+        registration.push((
+            mode.as_str().to_string(),
+            describe_registration(mode).to_string(),
+        ));
     }
     let onoff = |b: bool| if b { "on" } else { "off" };
     let mut native = vec![(
@@ -415,7 +435,10 @@ pub fn settings(
     )];
     native.push(("on".into(), "On".into()));
     if view.native_may_be_off {
-        native.push(("off".into(), "Off: providers only (the owner keeps a password)".into()));
+        native.push((
+            "off".into(),
+            "Off: providers only (the owner keeps a password)".into(),
+        ));
     }
     let native_selected = match view.native_override {
         None => "file",

@@ -107,7 +107,10 @@ mod tests {
         assert!(css.starts_with(":root{--accent:#1f5fbf"), "{css}");
         assert!(css.contains("prefers-color-scheme:dark"));
         assert!(plain.get("logo").is_none() && !plain.has_logo());
-        assert_eq!(plain.get("icon").map(|a| a.content_type), Some("image/svg+xml"));
+        assert_eq!(
+            plain.get("icon").map(|a| a.content_type),
+            Some("image/svg+xml")
+        );
         assert!(plain.get("../config.toml").is_none());
 
         let branded = Assets::new(
@@ -118,11 +121,25 @@ mod tests {
                 content_type: "image/png",
             }),
         );
-        let css = String::from_utf8_lossy(&branded.get("style.css").expect("css").bytes).into_owned();
-        assert!(css.starts_with(":root{--accent:#e11d48") && css.ends_with("main{border-width:3px}"));
-        assert_eq!(branded.get("logo").map(|a| a.content_type), Some("image/png"));
-        assert_eq!(branded.get("icon").map(|a| a.content_type), Some("image/png"));
-        assert_ne!(plain.url("/auth", "style.css"), branded.url("/auth", "style.css"));
-        assert!(plain.url("/auth", "style.css").starts_with("/auth/assets/style.css?v="));
+        let css =
+            String::from_utf8_lossy(&branded.get("style.css").expect("css").bytes).into_owned();
+        assert!(
+            css.starts_with(":root{--accent:#e11d48") && css.ends_with("main{border-width:3px}")
+        );
+        assert_eq!(
+            branded.get("logo").map(|a| a.content_type),
+            Some("image/png")
+        );
+        assert_eq!(
+            branded.get("icon").map(|a| a.content_type),
+            Some("image/png")
+        );
+        assert_ne!(
+            plain.url("/auth", "style.css"),
+            branded.url("/auth", "style.css")
+        );
+        assert!(plain
+            .url("/auth", "style.css")
+            .starts_with("/auth/assets/style.css?v="));
     }
 }

@@ -85,7 +85,9 @@ pub fn login(
             .value(&values.identifier)
             .html(problem),
     );
-    body.push_str(&Field::new("password", "Password", "password", "current-password").html(problem));
+    body.push_str(
+        &Field::new("password", "Password", "password", "current-password").html(problem),
+    );
     body.push_str(
         "<label class=\"check\"><input type=\"checkbox\" name=\"remember\" value=\"on\"> Keep me signed in</label>",
     );
@@ -97,7 +99,10 @@ pub fn login(
     let rd = rd_query(&values.rd);
     let mut links = Vec::new();
     if site.mail && native {
-        links.push((format!("{}/forgot-password", site.prefix), "Forgot your password?"));
+        links.push((
+            format!("{}/forgot-password", site.prefix),
+            "Forgot your password?",
+        ));
     }
     if !site.owner_exists {
         links.push((
@@ -118,10 +123,34 @@ fn account_fields(site: &Site, values: &FormValues, problem: Option<&Problem>) -
         .value(&values.email)
         .html(problem);
     for (mode, label, name, value, auto) in [
-        (f.username, "Username", "username", &values.username, "username"),
-        (f.full_name, "Full name", "fullName", &values.full_name, "name"),
-        (f.first_name, "First name", "firstName", &values.first_name, "given-name"),
-        (f.last_name, "Last name", "lastName", &values.last_name, "family-name"),
+        (
+            f.username,
+            "Username",
+            "username",
+            &values.username,
+            "username",
+        ),
+        (
+            f.full_name,
+            "Full name",
+            "fullName",
+            &values.full_name,
+            "name",
+        ),
+        (
+            f.first_name,
+            "First name",
+            "firstName",
+            &values.first_name,
+            "given-name",
+        ),
+        (
+            f.last_name,
+            "Last name",
+            "lastName",
+            &values.last_name,
+            "family-name",
+        ),
     ] {
         if mode != FieldMode::Off {
             let mut field = Field::new(name, label, "text", auto).value(value);
@@ -222,7 +251,10 @@ pub fn registered(site: &Site, email: &str, outcome: Registered) -> Page {
         body.push_str("<p role=\"status\">Your account is waiting for an administrator's approval. You can sign in once it is approved.</p>");
         "Account created"
     };
-    body.push_str(&links_list(&[(format!("{}/login", site.prefix), "Go to sign in")]));
+    body.push_str(&links_list(&[(
+        format!("{}/login", site.prefix),
+        "Go to sign in",
+    )]));
     page(site, StatusCode::CREATED, heading, Width::Narrow, &body)
 }
 
@@ -239,11 +271,17 @@ pub fn setup(
     let mut body = alert(problem);
     if site.owner_exists {
         body.push_str("<p>This site is already set up.</p>");
-        body.push_str(&links_list(&[(format!("{}/login", site.prefix), "Sign in")]));
+        body.push_str(&links_list(&[(
+            format!("{}/login", site.prefix),
+            "Sign in",
+        )]));
         return page(site, status, &heading, Width::Narrow, &body);
     }
     body.push_str("<p class=\"muted\">Create the owner account. The owner runs this site: approves people, invites them and changes settings.</p>");
-    body.push_str(&format!("<form method=\"post\" action=\"{}\">", site.href("/setup")));
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"{}\">",
+        site.href("/setup")
+    ));
     if needs_code {
         // The code comes first: without it nothing else matters.
         body.push_str(
@@ -271,7 +309,10 @@ pub fn forgot_password(site: &Site, problem: Option<&Problem>, status: StatusCod
             Field::new("email", "Email", "email", "email").html(problem)
         ));
     }
-    body.push_str(&links_list(&[(format!("{}/login", site.prefix), "Back to sign in")]));
+    body.push_str(&links_list(&[(
+        format!("{}/login", site.prefix),
+        "Back to sign in",
+    )]));
     page(site, status, "Forgot your password?", Width::Narrow, &body)
 }
 
@@ -285,7 +326,13 @@ pub fn reset_link_sent(site: &Site) -> Page {
             (format!("{}/login", site.prefix), "Back to sign in"),
         ])
     );
-    page(site, StatusCode::OK, "Check your email", Width::Narrow, &body)
+    page(
+        site,
+        StatusCode::OK,
+        "Check your email",
+        Width::Narrow,
+        &body,
+    )
 }
 
 /// A mailed link that is unknown, used or expired: say so and offer the way forward.
@@ -294,14 +341,24 @@ pub fn link_expired(site: &Site, reset: bool, status: StatusCode) -> Page {
         "<div class=\"alert\" role=\"alert\"><p>This link has expired or was already used.</p></div>",
     );
     if reset {
-        body.push_str("<p>Links to reset a password work once, for 30 minutes. Ask for a new one.</p>");
+        body.push_str(
+            "<p>Links to reset a password work once, for 30 minutes. Ask for a new one.</p>",
+        );
         body.push_str(&links_list(&[
-            (format!("{}/forgot-password", site.prefix), "Send me a new link"),
+            (
+                format!("{}/forgot-password", site.prefix),
+                "Send me a new link",
+            ),
             (format!("{}/login", site.prefix), "Back to sign in"),
         ]));
     } else {
-        body.push_str("<p>Sign in to send yourself a new confirmation link, or ask an administrator.</p>");
-        body.push_str(&links_list(&[(format!("{}/login", site.prefix), "Go to sign in")]));
+        body.push_str(
+            "<p>Sign in to send yourself a new confirmation link, or ask an administrator.</p>",
+        );
+        body.push_str(&links_list(&[(
+            format!("{}/login", site.prefix),
+            "Go to sign in",
+        )]));
     }
     page(site, status, "Link no longer valid", Width::Narrow, &body)
 }
@@ -342,7 +399,13 @@ pub fn verify_email(
         site.href("/verify-email"),
         hidden("token", &values.token),
     );
-    page(site, status, "Confirm your email address", Width::Narrow, &body)
+    page(
+        site,
+        status,
+        "Confirm your email address",
+        Width::Narrow,
+        &body,
+    )
 }
 
 /// Asked when another site sent the browser to the logout address: a button signs out (a

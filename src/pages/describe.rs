@@ -12,7 +12,10 @@ pub fn browser(user_agent: Option<&str>) -> String {
         Some(r)
             if known(r.name)
                 && known(r.os)
-                && matches!(r.category, "pc" | "smartphone" | "mobilephone" | "appliance") =>
+                && matches!(
+                    r.category,
+                    "pc" | "smartphone" | "mobilephone" | "appliance"
+                ) =>
         {
             format!("{} on {}", r.name, os_name(r.os))
         }

@@ -215,7 +215,12 @@ fn alert(problem: Option<&Problem>) -> String {
 /// A success message at the top of a page.
 fn done(message: Option<&str>) -> String {
     message
-        .map(|m| format!("<div class=\"notice\" role=\"status\"><p>{}</p></div>", esc(m)))
+        .map(|m| {
+            format!(
+                "<div class=\"notice\" role=\"status\"><p>{}</p></div>",
+                esc(m)
+            )
+        })
         .unwrap_or_default()
 }
 

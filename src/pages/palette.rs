@@ -131,10 +131,22 @@ mod tests {
             let base = accent.unwrap_or(DEFAULT_ACCENT);
             assert_eq!(p.light.accent == base, unchanged, "{accent:?} {p:?}");
             // Links and the focus ring against the card, labels against the button.
-            assert!(contrast(p.light.accent, LIGHT_CARD) >= 4.5, "{accent:?} {p:?}");
-            assert!(contrast(p.dark.accent, DARK_CARD) >= 4.5, "{accent:?} {p:?}");
-            assert!(contrast(p.light.on_accent, p.light.accent) >= 4.5, "{accent:?} {p:?}");
-            assert!(contrast(p.dark.on_accent, p.dark.accent) >= 4.5, "{accent:?} {p:?}");
+            assert!(
+                contrast(p.light.accent, LIGHT_CARD) >= 4.5,
+                "{accent:?} {p:?}"
+            );
+            assert!(
+                contrast(p.dark.accent, DARK_CARD) >= 4.5,
+                "{accent:?} {p:?}"
+            );
+            assert!(
+                contrast(p.light.on_accent, p.light.accent) >= 4.5,
+                "{accent:?} {p:?}"
+            );
+            assert!(
+                contrast(p.dark.on_accent, p.dark.accent) >= 4.5,
+                "{accent:?} {p:?}"
+            );
         }
     }
 
@@ -163,7 +175,12 @@ mod tests {
         }
         let css = include_str!("style.css");
         for (fg, bg, _) in pairs {
-            assert!(css.contains(&format!("#{fg:06x}")) && css.contains(&format!("#{bg:06x}")) || bg == 0xffffff || fg == 0xffffff, "#{fg:06x}/#{bg:06x} not in the stylesheet");
+            assert!(
+                css.contains(&format!("#{fg:06x}")) && css.contains(&format!("#{bg:06x}"))
+                    || bg == 0xffffff
+                    || fg == 0xffffff,
+                "#{fg:06x}/#{bg:06x} not in the stylesheet"
+            );
         }
     }
 }

@@ -48,9 +48,15 @@ fn pages_escape_values_name_the_site_and_need_nothing_inline() {
     };
     let p = login(&site(), &values, None, None, StatusCode::OK);
     let html = &p.html;
-    assert!(!html.contains("<script>") && !html.contains("\"><x"), "{html}");
+    assert!(
+        !html.contains("<script>") && !html.contains("\"><x"),
+        "{html}"
+    );
     assert!(html.contains("&quot;&gt;&lt;script&gt;"));
-    assert!(html.contains("<title>Sign in · Example &lt;Corp&gt;</title>"), "{html}");
+    assert!(
+        html.contains("<title>Sign in · Example &lt;Corp&gt;</title>"),
+        "{html}"
+    );
     assert!(html.contains("<img src=\"/auth/assets/logo?v=1\" alt=\"\">"));
     assert!(html.contains("Ask Sam at desk 4"));
     assert!(html.contains("href=\"/auth/oauth/google?rd=https%3A%2F%2Fa.example.com"));
@@ -59,14 +65,20 @@ fn pages_escape_values_name_the_site_and_need_nothing_inline() {
         assert!(!html.contains(inline), "{inline} in {html}");
     }
     let csp = Page::csp();
-    assert!(csp.starts_with("default-src 'none'; style-src 'self'"), "{csp}");
+    assert!(
+        csp.starts_with("default-src 'none'; style-src 'self'"),
+        "{csp}"
+    );
     assert!(!csp.contains("unsafe"));
 }
 
 #[test]
 fn fields_are_tied_to_their_label_hint_and_problem() {
     let mut fields = BTreeMap::new();
-    fields.insert("password".to_string(), "Must be at least 8 characters.".to_string());
+    fields.insert(
+        "password".to_string(),
+        "Must be at least 8 characters.".to_string(),
+    );
     let problem = Problem {
         summary: "Please correct the marked fields.".into(),
         fields,
@@ -77,18 +89,27 @@ fn fields_are_tied_to_their_label_hint_and_problem() {
         ..FormValues::default()
     };
     let html = register(&site(), &values, Some(&problem), StatusCode::BAD_REQUEST).html;
-    assert!(html.contains("<label for=\"f-password\">Password</label>"), "{html}");
+    assert!(
+        html.contains("<label for=\"f-password\">Password</label>"),
+        "{html}"
+    );
     assert!(
         html.contains("id=\"f-password\" name=\"password\" type=\"password\" value=\"\" autocomplete=\"new-password\" required aria-invalid=\"true\" aria-describedby=\"f-password-hint f-password-error\""),
         "{html}"
     );
-    assert!(html.contains("<p class=\"field-error\" id=\"f-password-error\">Must be at least 8 characters.</p>"));
+    assert!(html.contains(
+        "<p class=\"field-error\" id=\"f-password-error\">Must be at least 8 characters.</p>"
+    ));
     assert!(html.contains("<div class=\"alert\" role=\"alert\">"));
     // The email is kept, an optional field says so, the password never comes back.
     assert!(html.contains("value=\"new@example.com\""));
     assert!(html.contains("Username <span class=\"muted\">(optional)</span>"));
     let email_field = html.split("id=\"f-email\"").nth(1).unwrap_or("");
-    assert!(!email_field.split('>').next().unwrap_or("").contains("aria-invalid"));
+    assert!(!email_field
+        .split('>')
+        .next()
+        .unwrap_or("")
+        .contains("aria-invalid"));
 }
 
 #[test]
@@ -103,7 +124,10 @@ fn password_forms_name_the_account_for_password_managers() {
     ));
     let view = account_view();
     let html = account::account(&site(), &view, None, None, StatusCode::OK).html;
-    assert!(html.contains("value=\"m@example.com\" autocomplete=\"username\" hidden"), "{html}");
+    assert!(
+        html.contains("value=\"m@example.com\" autocomplete=\"username\" hidden"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -111,7 +135,10 @@ fn registration_outcomes_say_what_happens_next() {
     // (approval needed, mail sent) → words the page must contain
     let cases = [
         ((true, false), "waiting for an administrator"),
-        ((false, true), "We sent a link to <strong>n@example.com</strong>"),
+        (
+            (false, true),
+            "We sent a link to <strong>n@example.com</strong>",
+        ),
         ((true, true), "also needs to approve"),
     ];
     for ((needs_approval, mail_sent), words) in cases {
@@ -143,7 +170,8 @@ fn account_view() -> AccountView {
         user_agent: Some(ua.into()),
     };
     let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
-    let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let firefox =
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
     AccountView {
         user,
         display_name: "m@example.com".into(),
@@ -166,21 +194,37 @@ fn account_view() -> AccountView {
 
 #[test]
 fn the_account_page_lists_sessions_in_words_this_device_first() {
-    let html = account::account(&site(), &account_view(), Some("Your profile is saved."), None, StatusCode::OK).html;
+    let html = account::account(
+        &site(),
+        &account_view(),
+        Some("Your profile is saved."),
+        None,
+        StatusCode::OK,
+    )
+    .html;
     let chrome = html.find("Chrome on Linux").unwrap_or(usize::MAX);
     let firefox = html.find("Firefox on Windows 10").unwrap_or(usize::MAX);
     assert!(chrome < firefox && firefox != usize::MAX, "{html}");
     assert!(html.contains("10.0.0.5 · active 3 minutes ago"), "{html}");
     assert!(html.contains("action=\"/auth/sessions/aaaa/end\""));
-    assert!(!html.contains("/auth/sessions/bbbb/end"), "this device signs out instead");
+    assert!(
+        !html.contains("/auth/sessions/bbbb/end"),
+        "this device signs out instead"
+    );
     assert!(html.contains("role=\"status\"><p>Your profile is saved.</p>"));
-    assert!(!html.contains("Mozilla/5.0"), "raw user agents are not shown");
+    assert!(
+        !html.contains("Mozilla/5.0"),
+        "raw user agents are not shown"
+    );
 }
 
 #[test]
 fn a_problem_is_shown_at_its_own_form_only() {
     let mut fields = BTreeMap::new();
-    fields.insert("currentPassword".to_string(), "This is not your current password.".to_string());
+    fields.insert(
+        "currentPassword".to_string(),
+        "This is not your current password.".to_string(),
+    );
     let problem = Problem {
         summary: "Your password was not changed.".into(),
         fields,
@@ -195,7 +239,10 @@ fn a_problem_is_shown_at_its_own_form_only() {
     )
     .html;
     let password = html.split("id=\"password\"").nth(1).unwrap_or("");
-    assert!(password.contains("Your password was not changed."), "{html}");
+    assert!(
+        password.contains("Your password was not changed."),
+        "{html}"
+    );
     assert!(password.contains("aria-invalid=\"true\" aria-describedby=\"f-currentPassword-error\""));
     let profile = html.split("id=\"profile\"").nth(1).unwrap_or("");
     let profile = profile.split("id=\"password\"").next().unwrap_or("");

@@ -83,7 +83,8 @@ fn setup_register_and_login_pages_work_without_javascript() {
     );
     assert_eq!(r.status, 400);
     assert!(
-        r.body.contains("id=\"f-password-error\">Must be at least 8 characters."),
+        r.body
+            .contains("id=\"f-password-error\">Must be at least 8 characters."),
         "{}",
         r.body
     );

@@ -5,6 +5,7 @@
 
 mod admin;
 mod forms;
+mod pages;
 mod registration;
 mod signin;
 
