@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::body::form_or_json_body;
-use super::common::{find_account, find_account_by_email, refused};
+use super::common::{find_account, refused};
 use super::response::ApiResponse;
 use super::{validate, ApiRequest};
 use crate::app::{now_secs, App};
@@ -286,11 +286,12 @@ pub async fn resend_verification(
 ) -> Result<ApiResponse, ApiError> {
     app.mailer()?;
     let mut body = form_or_json_body(&req)?;
-    let email = body.required_text(&["email"]);
+    // The sign-in page offers this with what was typed there: an address or a username.
+    let identifier = body.required_text(&["email", "identifier"]);
     body.finish()?;
     let kind = TokenKind::EmailVerification;
     if client_may_ask(&app, req.client_ip, kind).await? {
-        let found = find_account_by_email(&app.store, &email.unwrap_or_default()).await?;
+        let found = find_account(&app.store, &identifier.unwrap_or_default()).await?;
         if let Some(user) = found {
             if !user.email_verified && user.status != UserStatus::Disabled {
                 mail_token(&app, user, kind, req.client_ip).await?;
