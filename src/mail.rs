@@ -17,7 +17,9 @@ const BACKOFF: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)]
 /// A message to send: its subject and the same words as plain text and as HTML.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Mail {
+    /// The subject line (plain text; encoded for the header as needed).
     pub subject: String,
+    /// The `text/plain` part.
     pub text: String,
     /// A whole HTML document whose every interpolated value is escaped.
     pub html: String,
