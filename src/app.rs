@@ -116,7 +116,7 @@ impl App {
         let mailer = config
             .smtp
             .as_ref()
-            .map(Mailer::new)
+            .map(|smtp| Mailer::new(smtp, &config.server.public_url.host))
             .transpose()?
             .map(Arc::new);
         let oidc = crate::oidc::Oidc::new(&config.oidc)?;

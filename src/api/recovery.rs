@@ -1,6 +1,7 @@
 //! Mail-based recovery: forgot/reset password, email verification. Tokens are single-use,
-//! stored only as their SHA-256, and mailed as links built from `public_url`. Every mail goes
-//! through the mail throttle (per account and per client).
+//! stored only as their SHA-256, and mailed as links built from `public_url`, in a mail with a
+//! plain-text and an HTML part saying the same. Every mail goes through the mail throttle (per
+//! account and per client).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use crate::app::{now_secs, App};
 use crate::auth::limits::{admit_mail_client, admit_mail_recipient, AccountKey};
 use crate::auth::session;
 use crate::error::ApiError;
+use crate::mail::Mail;
+use crate::pages::esc;
 use crate::store::{Admission, TokenKind, TokenRecord, UserRecord, UserStatus};
 
 /// A password-reset link is valid this long.
@@ -108,15 +111,9 @@ async fn mail_token(
             tracing::error!("no randomness for a mailed token");
             return;
         };
-        let (valid, page, subject) = match kind {
-            TokenKind::PasswordReset => {
-                (RESET_VALID_SECS, "/reset-password", "Reset your password")
-            }
-            TokenKind::EmailVerification => (
-                VERIFY_VALID_SECS,
-                "/verify-email",
-                "Confirm your email address",
-            ),
+        let (valid, page) = match kind {
+            TokenKind::PasswordReset => (RESET_VALID_SECS, "/reset-password"),
+            TokenKind::EmailVerification => (VERIFY_VALID_SECS, "/verify-email"),
         };
         let record = TokenRecord {
             kind,
@@ -129,23 +126,79 @@ async fn mail_token(
             return;
         }
         let link = app.link(page, &token.token);
-        let body = match kind {
-            TokenKind::PasswordReset => format!(
-                "Someone asked to reset the password of your account ({}).\n\n\
-                 To choose a new password, open this link within 30 minutes:\n\n{link}\n\n\
-                 If this was not you, ignore this message: your password stays as it is.\n",
-                user.email
-            ),
-            TokenKind::EmailVerification => format!(
-                "Please confirm that {} is your email address by opening this link:\n\n{link}\n\n\
-                 If you did not create an account, ignore this message.\n",
-                user.email
-            ),
-        };
+        let mail = link_mail(kind, &app.config.ui.title, &user.email, &link, valid);
         app.metrics.mail(kind_label(kind), "sent");
-        mailer.send_later(&user.email, subject, body);
+        mailer.send_later(&user.email, mail);
     });
     Ok(true)
+}
+
+/// A validity in words: "30 minutes", "48 hours".
+fn validity(secs: i64) -> String {
+    if secs % 3600 == 0 {
+        format!("{} hours", secs / 3600)
+    } else {
+        format!("{} minutes", secs / 60)
+    }
+}
+
+/// The mail that carries a `kind` link for the account `email` of the site `title`, the link
+/// valid for `valid_secs`.
+fn link_mail(kind: TokenKind, title: &str, email: &str, link: &str, valid_secs: i64) -> Mail {
+    let within = validity(valid_secs);
+    let (heading, intro, action, button, outro) = match kind {
+        TokenKind::PasswordReset => (
+            "Reset your password",
+            format!("Someone asked to reset the password of your account ({email}) at {title}."),
+            format!("To choose a new password, open this link within {within}:"),
+            "Choose a new password",
+            "If this was not you, ignore this message: your password stays as it is.",
+        ),
+        TokenKind::EmailVerification => (
+            "Confirm your email address",
+            format!("Please confirm that {email} is your email address at {title}."),
+            format!("To confirm it, open this link within {within}:"),
+            "Confirm my email address",
+            "If this was not you, ignore this message: the address stays unconfirmed.",
+        ),
+    };
+    let subject = format!("{heading} · {title}");
+    let text = format!("Hello,\n\n{intro}\n\n{action}\n\n{link}\n\n{outro}\n");
+    // The same sentences, each escaped whole (so the address and the title are too).
+    let html = format!(
+        "<!DOCTYPE html>\n\
+         <html lang=\"en\">\n\
+         <head>\n\
+         <meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"color-scheme\" content=\"light dark\">\n\
+         <title>{subject}</title>\n\
+         </head>\n\
+         <body style=\"margin:0;padding:24px 16px;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.5\">\n\
+         <div style=\"max-width:560px;margin:0 auto\">\n\
+         <h1 style=\"font-size:22px;margin:0 0 16px\">{heading}</h1>\n\
+         <p>Hello,</p>\n\
+         <p>{intro}</p>\n\
+         <p>{action}</p>\n\
+         <p style=\"margin:24px 0\"><a href=\"{link}\" style=\"display:inline-block;padding:12px 20px;border-radius:6px;background:#0b57d0;color:#ffffff;font-weight:600;text-decoration:none\">{button}</a></p>\n\
+         <p style=\"word-break:break-all\">{link}</p>\n\
+         <p>{outro}</p>\n\
+         </div>\n\
+         </body>\n\
+         </html>\n",
+        subject = esc(&subject),
+        heading = esc(heading),
+        intro = esc(&intro),
+        action = esc(&action),
+        link = esc(link),
+        button = esc(button),
+        outro = esc(outro),
+    );
+    Mail {
+        subject,
+        text,
+        html,
+    }
 }
 
 /// Send the verification mail to a newly registered user (when verification is required). It
@@ -299,4 +352,68 @@ pub async fn resend_verification(
         }
     }
     Ok(ApiResponse::ok(StatusCode::OK, RESEND_MESSAGE, Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_mails_say_the_same_in_text_and_html_and_escape_every_value() {
+        let link = "https://auth.example.com/auth/reset-password?token=a%2Bb&x=1";
+        let title = "Fish & <Chips> \"Ltd\"";
+        let mail = link_mail(
+            TokenKind::PasswordReset,
+            title,
+            "o'brien@example.com",
+            link,
+            RESET_VALID_SECS,
+        );
+        assert_eq!(mail.subject, "Reset your password · Fish & <Chips> \"Ltd\"");
+        assert!(mail.text.contains(&format!("\n{link}\n")), "{}", mail.text);
+        assert!(mail.text.contains("within 30 minutes"));
+        assert!(mail
+            .text
+            .contains("If this was not you, ignore this message"));
+        assert!(mail
+            .text
+            .contains("(o'brien@example.com) at Fish & <Chips>"));
+
+        let escaped_link = "https://auth.example.com/auth/reset-password?token=a%2Bb&amp;x=1";
+        assert!(
+            mail.html.contains(&format!("href=\"{escaped_link}\"")),
+            "{}",
+            mail.html
+        );
+        assert!(mail.html.contains(&format!(">{escaped_link}</p>")));
+        assert!(mail
+            .html
+            .contains("(o&#39;brien@example.com) at Fish &amp; &lt;Chips&gt; &quot;Ltd&quot;."));
+        assert!(!mail.html.contains("<Chips>") && !mail.html.contains("o'brien"));
+        assert!(mail.html.contains("within 30 minutes"));
+        assert!(mail.html.contains(">Choose a new password</a>"));
+        assert!(mail.html.contains("<html lang=\"en\">"));
+        // Every sentence of the text is in the HTML too.
+        for line in mail.text.lines().filter(|l| !l.is_empty()) {
+            assert!(
+                mail.html.contains(&esc(line)),
+                "{line:?} is not in the HTML"
+            );
+        }
+
+        let mail = link_mail(
+            TokenKind::EmailVerification,
+            "Example Corp",
+            "v@example.com",
+            "https://a.example/auth/verify-email?token=t",
+            VERIFY_VALID_SECS,
+        );
+        assert_eq!(mail.subject, "Confirm your email address · Example Corp");
+        assert!(mail.text.contains("within 48 hours"));
+        assert!(mail.html.contains(">Confirm my email address</a>"));
+        assert!(
+            !format!("{mail:?}").contains("token"),
+            "Debug never shows the body"
+        );
+    }
 }

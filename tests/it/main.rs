@@ -14,6 +14,7 @@ mod hostile;
 mod lifecycle;
 mod limits;
 mod lookalikes;
+mod mail;
 mod mail_limits;
 mod oidc;
 mod operations;

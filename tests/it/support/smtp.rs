@@ -1,16 +1,45 @@
-//! A minimal SMTP sink on loopback that keeps every message it receives, for reading mailed
-//! links in tests.
+//! A minimal SMTP sink on loopback that keeps every message it receives as sent, and reads
+//! them with a MIME parser, for mailed links and headers in tests.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A received message: recipients and the decoded body text.
+/// A received message: its recipients and the message as it was sent.
 #[derive(Debug, Clone)]
 pub struct Mail {
     pub to: Vec<String>,
-    pub data: String,
+    /// Headers and body as received (transfer encodings not undone).
+    pub raw: String,
+}
+
+impl Mail {
+    /// The message parsed: headers, MIME parts, decoded bodies.
+    pub fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(self.raw.as_bytes())
+            .unwrap_or_else(|e| panic!("not a parsable message ({e}): {}", self.raw))
+    }
+
+    /// The first header called `name`, decoded (RFC 2047 words too).
+    pub fn header(&self, name: &str) -> Option<String> {
+        use mailparse::MailHeaderMap as _;
+        self.parsed().headers.get_first_value(name)
+    }
+
+    /// The decoded body of the first part of type `mimetype` (a single-part message is its own
+    /// first part), with its transfer encoding and charset undone.
+    pub fn part(&self, mimetype: &str) -> Option<String> {
+        let parsed = self.parsed();
+        let part = parsed.parts().find(|p| p.ctype.mimetype == mimetype)?;
+        Some(part.get_body().expect("a decodable body"))
+    }
+
+    /// The plain-text part, decoded.
+    pub fn text(&self) -> String {
+        self.part("text/plain")
+            .unwrap_or_else(|| panic!("no text/plain part in {}", self.raw))
+    }
 }
 
 /// The running sink.
@@ -63,7 +92,7 @@ fn serve(stream: std::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) -> std::io::
             }
             mails.lock().expect("mails").push(Mail {
                 to: to.clone(),
-                data: decode_quoted_printable(&data),
+                raw: data,
             });
             out.write_all(b"250 queued\r\n")?;
         } else if upper.starts_with("QUIT") {
@@ -73,27 +102,6 @@ fn serve(stream: std::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>) -> std::io::
             out.write_all(b"250 OK\r\n")?;
         }
     }
-}
-
-/// Undo quoted-printable (soft line breaks and `=XX`), which mail libraries use for long lines.
-fn decode_quoted_printable(text: &str) -> String {
-    let joined = text.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl SmtpSink {
@@ -144,13 +152,13 @@ impl SmtpSink {
     }
 }
 
-/// The link in a mail that contains `path`, and its token.
+/// The link in a mail's plain text that contains `path`, and its token.
 pub fn link_in(mail: &Mail, path: &str) -> (String, String) {
-    let link = mail
-        .data
+    let text = mail.text();
+    let link = text
         .split_whitespace()
         .find(|w| w.contains(path) && w.contains("token="))
-        .unwrap_or_else(|| panic!("no {path} link in {}", mail.data))
+        .unwrap_or_else(|| panic!("no {path} link in {text}"))
         .to_string();
     let token = link.split("token=").nth(1).expect("token").to_string();
     (link, token)
