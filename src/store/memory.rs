@@ -305,10 +305,17 @@ impl MemoryFlows {
             }
         }
         if inner.map.len() >= limits.capacity.max(1) {
+            // The client with the most flows; among equals, the one busy most recently (a
+            // flooder), never by chance the person who started one a while ago.
+            let newest = |q: &VecDeque<[u8; 32]>| {
+                q.back()
+                    .and_then(|k| inner.map.get(k))
+                    .map_or(i64::MIN, |f| f.created_at)
+            };
             let busiest = inner
                 .clients
                 .iter()
-                .max_by_key(|(_, q)| q.len())
+                .max_by_key(|(_, q)| (q.len(), newest(q)))
                 .map(|(c, _)| c.clone());
             if let Some(busiest) = busiest {
                 inner.evict_oldest_of(&busiest);
