@@ -1,10 +1,10 @@
 //! Loopback ports for the fixtures, and the rule that keeps parallel tests off each other's.
 //!
 //! A fixture whose configuration must name its port before it starts (the gateway, nginx,
-//! Caddy, the sign-in provider) takes one from [`free_port`]. That port was free when it was
-//! handed out, but it is released before the fixture's process binds it, so something else
-//! (another test run on the machine, an outgoing connection) can take it in between. So every
-//! such fixture:
+//! Caddy, the sign-in provider, chromedriver) takes one from [`free_port`]. That port was free
+//! when it was handed out, but it is released before the fixture's process binds it, so
+//! something else (another test run on the machine, an outgoing connection) can take it in
+//! between. So every such fixture:
 //! - counts as started only once its own process listens on the port ([`listens_on`],
 //!   [`until_listening`]): an answer on the port may come from whoever took it;
 //! - when its process reports the address in use, starts again from scratch on a fresh port
