@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 # cmake: Pingora's zlib-ng build. nginx, caddy: the tests run authgate beside the real proxies.
 # systemd: systemd-analyze checks the unit file. wrk: the load script (benches/load.sh).
 # nodejs, npm: the sign-in tests run a real OpenID Connect provider (tests/oidc), the path tests
-# an Express app (tests/express).
-packages=(cmake nginx caddy systemd wrk)
+# an Express app (tests/express). chromium, chromium-driver: the page tests drive a real browser.
+packages=(cmake nginx caddy systemd wrk chromium chromium-driver)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod beside;
+mod browser;
 mod confusion;
 mod crash;
 mod durability;

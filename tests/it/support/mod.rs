@@ -1,9 +1,11 @@
 //! Test fixtures: the real `authgate` binary on an ephemeral loopback port, a real echo
-//! upstream, and an HTTP client that keeps the session cookie. How the fixtures choose their
-//! ports, so that tests running in parallel never share one, is in [`ports`].
+//! upstream, an HTTP client that keeps the session cookie, and a real browser ([`browser`]).
+//! How the fixtures choose their ports, so that tests running in parallel never share one, is
+//! in [`ports`].
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod echo;
 pub mod express;
 pub mod log;

@@ -1,12 +1,12 @@
 //! Loopback ports for the fixtures, and the rule that keeps parallel tests off each other's.
 //!
 //! A fixture whose configuration must name its port before it starts (the gateway, nginx,
-//! Caddy, the sign-in provider) takes one from [`free_port`]. That port was free when it was
-//! handed out, but it is released before the fixture's process binds it, so something else
-//! (another test run on the machine, an outgoing connection) can take it in between. So every
-//! such fixture:
-//! - counts as started only once its own process listens on the port ([`listens_on`]): an
-//!   answer on the port may come from whoever took it;
+//! Caddy, the sign-in provider, chromedriver) takes one from [`free_port`]. That port was free
+//! when it was handed out, but it is released before the fixture's process binds it, so
+//! something else (another test run on the machine, an outgoing connection) can take it in
+//! between. So every such fixture:
+//! - counts as started only once its own process listens on the port ([`listens_on`],
+//!   [`until_listening`]): an answer on the port may come from whoever took it;
 //! - when its process reports the address in use, starts again from scratch on a fresh port
 //!   ([`on_a_free_port`]), its configuration written anew.
 //!
@@ -16,7 +16,9 @@
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
+use std::process::{Child, ExitStatus};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// How many fresh ports a fixture tries before giving up.
 const PORT_ATTEMPTS: usize = 5;
@@ -113,6 +115,33 @@ pub fn listens_on(pid: u32, port: u16) -> bool {
                 .is_some_and(|inode| listening.contains(inode))
         })
     })
+}
+
+/// Wait up to `timeout` until `child` listens on `port` and `ready` (asked only then) agrees.
+/// `Err(Some(status))` if it exits first; `Err(None)` if it is still not ready by then, when it
+/// has been killed.
+pub fn until_listening(
+    child: &mut Child,
+    port: u16,
+    ready: impl Fn() -> bool,
+    timeout: Duration,
+) -> Result<(), Option<ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        // Whoever took the port would answer too: only the child's own socket counts.
+        if listens_on(child.id(), port) && ready() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Some(status));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(None);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A loopback port where connections are refused for as long as this lives: bound, so no one

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::log::CapturedLog;
-use super::ports::{listens_on, on_a_free_port, NotStarted};
+use super::ports::{on_a_free_port, until_listening, NotStarted};
 
 /// A proxy process; killed on drop.
 pub struct Proxy {
@@ -75,9 +75,9 @@ fn run(
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let stderr = CapturedLog::capture(child.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !listens_on(child.id(), port) {
-        if let Ok(Some(status)) = child.try_wait() {
+    match until_listening(&mut child, port, || true, Duration::from_secs(15)) {
+        Ok(()) => {}
+        Err(Some(status)) => {
             let mut said = stderr.finish(Duration::from_secs(5));
             if let Some(log) = error_log.and_then(|p| std::fs::read_to_string(p).ok()) {
                 said.push_str(&log);
@@ -86,12 +86,7 @@ fn run(
                 "{what} exited ({status}): {said}"
             )));
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not start listening: {}", stderr.text());
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        Err(None) => panic!("{what} did not start listening: {}", stderr.text()),
     }
     Ok(Proxy {
         port,
