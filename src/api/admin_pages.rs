@@ -218,9 +218,8 @@ pub async fn approve(
     params: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let id = first(&params);
-    let from_list = req
-        .header("referer")
-        .is_none_or(|r| !r.contains(&format!("/admin/users/{id}")));
+    // The person's own page says so; the list does not.
+    let from_list = text(&form(&req), "back") != "person";
     call(
         &app,
         &req,

@@ -103,6 +103,7 @@ fn endpoints() -> &'static [Endpoint] {
     ENDPOINTS.get_or_init(|| {
         vec![
             // Pages for browsers; the admin ones share their address with the JSON API.
+            page!(GET, "/admin", admin_pages::home),
             page!(GET, "/admin/", admin_pages::home),
             page!(GET, "/admin/users", admin_pages::users),
             page!(GET, "/admin/users/{}", admin_pages::user),

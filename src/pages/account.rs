@@ -62,13 +62,9 @@ fn session_item(site: &Site, line: &SessionLine, now: i64) -> String {
         format!("active {}", ago(s.last_seen, now))
     });
     meta.push(format!("signed in {}", date(s.created_at)));
+    // This device signs out with the buttons at the end of the page.
     let action = if line.current {
-        button_form(
-            &format!("{}/logout", site.prefix),
-            "",
-            "Sign out",
-            "secondary small",
-        )
+        String::new()
     } else {
         button_form(
             &format!("{}/sessions/{}/end", site.prefix, line.public_id),
@@ -241,7 +237,7 @@ pub fn account(
     ) {
         body.push_str(&format!(
             "<p><a href=\"{}\">Administration: people, invitations, settings</a></p>",
-            site.href("/admin/")
+            site.href("/admin/users")
         ));
     }
     body.push_str(&profile_form(site, u, at(Section::Profile)));

@@ -5,8 +5,8 @@ use http::StatusCode;
 
 use super::describe::{ago, date, moment};
 use super::{
-    alert, button_form, done, esc, links_list, page, query_value, select, Field, Page, Problem,
-    Site, Width,
+    alert, button_form, done, esc, hidden, links_list, page, query_value, select, Field, Page,
+    Problem, Site, Width,
 };
 use crate::config::Registration;
 use crate::store::{AuditRecord, InviteRecord, Role, UserRecord, UserStatus};
@@ -187,7 +187,12 @@ pub fn user(
         },
     ));
     if u.status == UserStatus::Pending {
-        body.push_str(&button_form(&format!("{base}/approve"), "", "Approve", ""));
+        body.push_str(&button_form(
+            &format!("{base}/approve"),
+            &hidden("back", "person"),
+            "Approve",
+            "",
+        ));
     }
     let mut roles = vec![("user", "User"), ("admin", "Administrator")];
     if detail.actor_is_owner || u.role == Role::Owner {
@@ -295,7 +300,7 @@ pub fn invites(
     .map(|(v, t)| (v.to_string(), t.to_string()));
     body.push_str(&format!(
         "<h2>New invitation</h2><form method=\"post\" action=\"{}\"><div class=\"row\">{}{}</div>{}{}<button type=\"submit\">Create invitation</button></form>",
-        site.href("/admin/invites"),
+        site.href("/admin/invites/new"),
         select("role", "Role", &roles, "user", problem),
         select("expiresIn", "Expires", &expiry, "7d", problem),
         Field::new("uses", "How many people may use it", "number", "off")

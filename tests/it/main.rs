@@ -20,5 +20,6 @@ mod mail_limits;
 mod oidc;
 mod operations;
 mod pages;
+mod portal;
 mod proxying;
 mod support;

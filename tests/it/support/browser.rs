@@ -34,7 +34,7 @@ use super::ports::{on_a_free_port, until_listening, NotStarted};
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The size of the browser's viewport, and whether it behaves like a phone (honours
-/// `<meta name="viewport">`, reports a touch screen).
+/// `<meta name="viewport">`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Viewport {
     /// Width in CSS pixels.
@@ -43,7 +43,7 @@ pub struct Viewport {
     pub height: u32,
     /// Device pixels per CSS pixel (a screenshot is this many times larger).
     pub pixel_ratio: f64,
-    /// A phone: `<meta name="viewport">` honoured, a touch screen.
+    /// A phone: `<meta name="viewport">` honoured.
     pub mobile: bool,
 }
 
@@ -231,7 +231,7 @@ impl Browser {
                 }
             }
             match found.as_slice() {
-                [button] => Ok(button.click().await?),
+                [button] => click_and_wait(c, button).await,
                 [] => failure(format!("no such button; the buttons shown: {seen:?}")),
                 _ => failure(format!("{} buttons read so", found.len())),
             }
@@ -263,7 +263,7 @@ impl Browser {
                 let hrefs: Vec<&str> = found.iter().map(|(_, h)| h.as_str()).collect();
                 return failure(format!("links with that text lead to {hrefs:?}"));
             }
-            Ok(link.click().await?)
+            click_and_wait(c, link).await
         });
     }
 
@@ -493,7 +493,9 @@ fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, V
                 "height": viewport.height,
                 "pixelRatio": viewport.pixel_ratio,
                 "mobile": viewport.mobile,
-                "touch": viewport.mobile,
+                // No touch screen: with touch on, chromedriver taps instead of clicking, and a
+                // tap that navigates never reports back while page scripts are off.
+                "touch": false,
             },
         },
     });
@@ -505,6 +507,30 @@ fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, V
     match capabilities {
         Value::Object(map) => map,
         _ => unreachable!("an object"),
+    }
+}
+
+/// Click `target` and wait until the page it leads to has replaced this one and loaded: a
+/// click that submits a form may answer before the browser has left the page.
+async fn click_and_wait(client: &Client, target: &Element) -> Result<(), Failure> {
+    let old = client.find(Locator::Css("html")).await?;
+    target.click().await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        // The old document's element goes stale once the new page is there.
+        if old.tag_name().await.is_err() {
+            let ready = client
+                .execute("return document.readyState;", vec![])
+                .await
+                .ok();
+            if ready.as_ref().and_then(Value::as_str) == Some("complete") {
+                return Ok(());
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return failure("the click led to no new page within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
