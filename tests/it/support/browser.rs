@@ -12,7 +12,9 @@
 //! Page scripts are off through Chrome's managed content setting (as a policy would set it).
 //! WebDriver itself still works: chromedriver finds, types and clicks through the DevTools
 //! protocol, which the setting does not govern, so `execute` serves the few checks that need a
-//! page measurement (sideways scrolling).
+//! page measurement (sideways scrolling). Only its taps on a touch screen wait for a page timer,
+//! which never fires without scripts: a phone's touch screen is shown to the page alone, and
+//! chromedriver clicks.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -138,14 +140,11 @@ impl Browser {
         if viewport.mobile {
             // A touch screen for the page, not for chromedriver: told of one, it clicks by
             // touch events after awaiting a page timer, which never fires with scripts off.
-            browser.run("emulate a touch screen", async |c| {
-                c.issue_cmd(DevTools::new(
-                    "Emulation.setTouchEmulationEnabled",
-                    json!({"enabled": true, "maxTouchPoints": 5}),
-                ))
-                .await?;
-                Ok(())
-            });
+            browser.devtools(
+                "emulate a touch screen",
+                "Emulation.setTouchEmulationEnabled",
+                json!({"enabled": true, "maxTouchPoints": 5}),
+            );
         }
         browser
     }
@@ -327,12 +326,11 @@ impl Browser {
     /// and later pages.
     pub fn set_dark(&self, dark: bool) {
         let scheme = if dark { "dark" } else { "light" };
-        self.run(format!("switch to {scheme} mode"), async move |c| {
-            let params = json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]});
-            c.issue_cmd(DevTools::new("Emulation.setEmulatedMedia", params))
-                .await?;
-            Ok(())
-        });
+        self.devtools(
+            format!("switch to {scheme} mode"),
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        );
     }
 
     /// What assistive technology says about the field labelled `label`: whether it is marked
@@ -363,6 +361,14 @@ impl Browser {
                 })
             },
         )
+    }
+
+    /// Send the page a Chrome DevTools protocol `command`.
+    fn devtools(&self, what: impl Display, command: &str, params: Value) {
+        self.run(what, async move |c| {
+            c.issue_cmd(DevTools::new(command, params)).await?;
+            Ok(())
+        });
     }
 
     /// Run one step against the session; a failure or a step that hangs panics with what the
