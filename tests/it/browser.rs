@@ -39,7 +39,8 @@ const FORM: &str = r#"<!doctype html>
 const DONE: &str =
     r#"<!doctype html><html><head><title>Done</title></head><body><p>Thank you</p></body></html>"#;
 
-/// A form that says whether the screen is a touch screen (`pointer: coarse`).
+/// A form that says whether the screen is a touch screen (`pointer: coarse`), with a required
+/// field.
 const TOUCH: &str = r#"<!doctype html>
 <html><head><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Touch</title>
@@ -49,7 +50,9 @@ const TOUCH: &str = r#"<!doctype html>
 </style>
 </head><body>
 <p class="touch">A touch screen</p><p class="mouse">A mouse</p>
-<form action="/done"><label>Name <input name="name"></label><button>Continue</button></form>
+<form action="/done">
+<label>Name <input name="name" required></label><button>Continue</button>
+</form>
 </body></html>"#;
 
 /// A page wider than any phone.
@@ -138,6 +141,12 @@ fn a_phone_browser_has_a_phone_viewport_and_follows_the_colour_scheme() {
         browser.text().contains("A touch screen"),
         "{}",
         browser.text()
+    );
+    browser.click("Continue");
+    assert_eq!(
+        browser.title(),
+        "Touch",
+        "the browser holds back a form missing a field"
     );
     browser.fill("Name", "Ada");
     browser.click("Continue");

@@ -35,6 +35,21 @@ use super::ports::{on_a_free_port, until_listening, NotStarted};
 /// How long one WebDriver command (a page load included) may take before the test fails.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a click that leads to another page may take to leave this one.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Whether clicking the button `arguments[0]` submits its form: a submit button, enabled, in a
+/// form the browser lets through (a person who left a required field empty stays on the page).
+const SUBMITS: &str = "const b = arguments[0], f = b.form; \
+    return b.type === 'submit' && !b.disabled && f !== null \
+        && (f.noValidate || b.formNoValidate || f.checkValidity());";
+
+/// Whether following the link `arguments[0]` loads a page, rather than moving to a place on
+/// this one.
+const LOADS: &str = "const to = new URL(arguments[0].href), here = new URL(location.href); \
+    const fragment = to.hash !== ''; to.hash = ''; here.hash = ''; \
+    return !fragment || to.href !== here.href;";
+
 /// The size of the browser's viewport, and whether it behaves like a phone (honours
 /// `<meta name="viewport">`, reports a touch screen).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -220,7 +235,8 @@ impl Browser {
     }
 
     /// Click the button (`<button>` or `<input type=submit|button|reset>`) that reads exactly
-    /// `text`, and wait for the page it leads to.
+    /// `text`, and wait for the page it leads to. When the browser refuses to submit the form
+    /// (a required field is empty), it stays on the page with its own message, as for a person.
     pub fn click(&self, text: &str) {
         self.run(format!("click the button {text:?}"), async move |c| {
             let xpath = "//button | //input[@type='submit' or @type='button' or @type='reset']";
@@ -242,7 +258,7 @@ impl Browser {
                 }
             }
             match found.as_slice() {
-                [button] => Ok(button.click().await?),
+                [button] => press(c, button, SUBMITS).await,
                 [] => failure(format!("no such button; the buttons shown: {seen:?}")),
                 _ => failure(format!("{} buttons read so", found.len())),
             }
@@ -274,7 +290,7 @@ impl Browser {
                 let hrefs: Vec<&str> = found.iter().map(|(_, h)| h.as_str()).collect();
                 return failure(format!("links with that text lead to {hrefs:?}"));
             }
-            Ok(link.click().await?)
+            press(c, link, LOADS).await
         });
     }
 
@@ -524,6 +540,36 @@ fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, V
     match capabilities {
         Value::Object(map) => map,
         _ => unreachable!("an object"),
+    }
+}
+
+/// Click `element` and, if `leaves` (a script given the element) says the click loads another
+/// page, wait until the browser has left this one: chromedriver can answer before a form
+/// submission, which the browser queues, has begun. Its next command then waits for the load.
+async fn press(client: &Client, element: &Element, leaves: &str) -> Result<(), Failure> {
+    let argument = serde_json::to_value(element).map_err(|e| Failure(e.to_string()))?;
+    let leaves = client.execute(leaves, vec![argument]).await? == json!(true);
+    let page = client.find(Locator::Css("html")).await?;
+    element.click().await?;
+    if !leaves {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + LEAVE_TIMEOUT;
+    let mut last_error = None;
+    loop {
+        match page.tag_name().await {
+            Err(e) if e.is_stale_element_reference() || e.is_no_such_element() => return Ok(()),
+            // Asked while the new page was replacing it: ask again.
+            Err(e) => last_error = Some(e),
+            Ok(_) => {}
+        }
+        if tokio::time::Instant::now() > deadline {
+            let why = last_error.map(|e| format!(" ({e})")).unwrap_or_default();
+            return failure(format!(
+                "still on the same page after {LEAVE_TIMEOUT:?}{why}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
