@@ -39,6 +39,22 @@ const FORM: &str = r#"<!doctype html>
 const DONE: &str =
     r#"<!doctype html><html><head><title>Done</title></head><body><p>Thank you</p></body></html>"#;
 
+/// A form that says whether the screen is a touch screen (`pointer: coarse`), with a required
+/// field.
+const TOUCH: &str = r#"<!doctype html>
+<html><head><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Touch</title>
+<style>
+.touch{display:none}
+@media (pointer: coarse){.touch{display:block}.mouse{display:none}}
+</style>
+</head><body>
+<p class="touch">A touch screen</p><p class="mouse">A mouse</p>
+<form action="/done">
+<label>Name <input name="name" required></label><button>Continue</button>
+</form>
+</body></html>"#;
+
 /// A page wider than any phone.
 const WIDE: &str = r#"<!doctype html>
 <html><head><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -94,7 +110,13 @@ fn page_scripts_do_not_run_yet_fields_buttons_and_links_work() {
 
 #[test]
 fn a_phone_browser_has_a_phone_viewport_and_follows_the_colour_scheme() {
-    let site = Site::start(&[("/form", FORM), ("/wide", WIDE)]);
+    let pages = [
+        ("/form", FORM),
+        ("/touch", TOUCH),
+        ("/done", DONE),
+        ("/wide", WIDE),
+    ];
+    let site = Site::start(&pages);
     let browser = Browser::new(Viewport::PHONE);
     browser.goto(&site.url("/form"));
     assert!(!browser.has_horizontal_scroll());
@@ -112,6 +134,23 @@ fn a_phone_browser_has_a_phone_viewport_and_follows_the_colour_scheme() {
     );
     browser.set_dark(false);
     assert!(browser.text().contains("Light mode"));
+
+    // A phone is a touch screen to the page, and its buttons still take a press.
+    browser.goto(&site.url("/touch"));
+    assert!(
+        browser.text().contains("A touch screen"),
+        "{}",
+        browser.text()
+    );
+    browser.click("Continue");
+    assert_eq!(
+        browser.title(),
+        "Touch",
+        "the browser holds back a form missing a field"
+    );
+    browser.fill("Name", "Ada");
+    browser.click("Continue");
+    assert_eq!(browser.title(), "Done");
 
     browser.goto(&site.url("/wide"));
     assert!(

@@ -12,7 +12,9 @@
 //! Page scripts are off through Chrome's managed content setting (as a policy would set it).
 //! WebDriver itself still works: chromedriver finds, types and clicks through the DevTools
 //! protocol, which the setting does not govern, so `execute` serves the few checks that need a
-//! page measurement (sideways scrolling).
+//! page measurement (sideways scrolling). Only its taps on a touch screen wait for a page timer,
+//! which never fires without scripts: a phone's touch screen is shown to the page alone, and
+//! chromedriver clicks.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -33,8 +35,23 @@ use super::ports::{on_a_free_port, until_listening, NotStarted};
 /// How long one WebDriver command (a page load included) may take before the test fails.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a click that leads to another page may take to leave this one.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Whether clicking the button `arguments[0]` submits its form: a submit button, enabled, in a
+/// form the browser lets through (a person who left a required field empty stays on the page).
+const SUBMITS: &str = "const b = arguments[0], f = b.form; \
+    return b.type === 'submit' && !b.disabled && f !== null \
+        && (f.noValidate || b.formNoValidate || f.checkValidity());";
+
+/// Whether following the link `arguments[0]` loads a page, rather than moving to a place on
+/// this one.
+const LOADS: &str = "const to = new URL(arguments[0].href), here = new URL(location.href); \
+    const fragment = to.hash !== ''; to.hash = ''; here.hash = ''; \
+    return !fragment || to.href !== here.href;";
+
 /// The size of the browser's viewport, and whether it behaves like a phone (honours
-/// `<meta name="viewport">`).
+/// `<meta name="viewport">`, reports a touch screen).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Viewport {
     /// Width in CSS pixels.
@@ -43,7 +60,7 @@ pub struct Viewport {
     pub height: u32,
     /// Device pixels per CSS pixel (a screenshot is this many times larger).
     pub pixel_ratio: f64,
-    /// A phone: `<meta name="viewport">` honoured.
+    /// A phone: `<meta name="viewport">` honoured, a touch screen.
     pub mobile: bool,
 }
 
@@ -135,6 +152,15 @@ impl Browser {
                 browser.driver_log.text()
             ),
         }
+        if viewport.mobile {
+            // A touch screen for the page, not for chromedriver: told of one, it clicks by
+            // touch events after awaiting a page timer, which never fires with scripts off.
+            browser.devtools(
+                "emulate a touch screen",
+                "Emulation.setTouchEmulationEnabled",
+                json!({"enabled": true, "maxTouchPoints": 5}),
+            );
+        }
         browser
     }
 
@@ -209,7 +235,8 @@ impl Browser {
     }
 
     /// Click the button (`<button>` or `<input type=submit|button|reset>`) that reads exactly
-    /// `text`, and wait for the page it leads to.
+    /// `text`, and wait for the page it leads to. When the browser refuses to submit the form
+    /// (a required field is empty), it stays on the page with its own message, as for a person.
     pub fn click(&self, text: &str) {
         self.run(format!("click the button {text:?}"), async move |c| {
             let xpath = "//button | //input[@type='submit' or @type='button' or @type='reset']";
@@ -231,7 +258,7 @@ impl Browser {
                 }
             }
             match found.as_slice() {
-                [button] => click_and_wait(c, button).await,
+                [button] => press(c, button, SUBMITS).await,
                 [] => failure(format!("no such button; the buttons shown: {seen:?}")),
                 _ => failure(format!("{} buttons read so", found.len())),
             }
@@ -263,7 +290,7 @@ impl Browser {
                 let hrefs: Vec<&str> = found.iter().map(|(_, h)| h.as_str()).collect();
                 return failure(format!("links with that text lead to {hrefs:?}"));
             }
-            click_and_wait(c, link).await
+            press(c, link, LOADS).await
         });
     }
 
@@ -315,12 +342,11 @@ impl Browser {
     /// and later pages.
     pub fn set_dark(&self, dark: bool) {
         let scheme = if dark { "dark" } else { "light" };
-        self.run(format!("switch to {scheme} mode"), async move |c| {
-            let params = json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]});
-            c.issue_cmd(DevTools::new("Emulation.setEmulatedMedia", params))
-                .await?;
-            Ok(())
-        });
+        self.devtools(
+            format!("switch to {scheme} mode"),
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        );
     }
 
     /// What assistive technology says about the field labelled `label`: whether it is marked
@@ -351,6 +377,14 @@ impl Browser {
                 })
             },
         )
+    }
+
+    /// Send the page a Chrome DevTools protocol `command`.
+    fn devtools(&self, what: impl Display, command: &str, params: Value) {
+        self.run(what, async move |c| {
+            c.issue_cmd(DevTools::new(command, params)).await?;
+            Ok(())
+        });
     }
 
     /// Run one step against the session; a failure or a step that hangs panics with what the
@@ -493,8 +527,7 @@ fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, V
                 "height": viewport.height,
                 "pixelRatio": viewport.pixel_ratio,
                 "mobile": viewport.mobile,
-                // No touch screen: with touch on, chromedriver taps instead of clicking, and a
-                // tap that navigates never reports back while page scripts are off.
+                // Touch comes through DevTools once the session is open (see `new`).
                 "touch": false,
             },
         },
@@ -510,27 +543,33 @@ fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, V
     }
 }
 
-/// Click `target` and wait until the page it leads to has replaced this one and loaded: a
-/// click that submits a form may answer before the browser has left the page.
-async fn click_and_wait(client: &Client, target: &Element) -> Result<(), Failure> {
-    let old = client.find(Locator::Css("html")).await?;
-    target.click().await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+/// Click `element` and, if `leaves` (a script given the element) says the click loads another
+/// page, wait until the browser has left this one: chromedriver can answer before a form
+/// submission, which the browser queues, has begun. Its next command then waits for the load.
+async fn press(client: &Client, element: &Element, leaves: &str) -> Result<(), Failure> {
+    let argument = serde_json::to_value(element).map_err(|e| Failure(e.to_string()))?;
+    let leaves = client.execute(leaves, vec![argument]).await? == json!(true);
+    let page = client.find(Locator::Css("html")).await?;
+    element.click().await?;
+    if !leaves {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + LEAVE_TIMEOUT;
+    let mut last_error = None;
     loop {
-        // The old document's element goes stale once the new page is there.
-        if old.tag_name().await.is_err() {
-            let ready = client
-                .execute("return document.readyState;", vec![])
-                .await
-                .ok();
-            if ready.as_ref().and_then(Value::as_str) == Some("complete") {
-                return Ok(());
-            }
+        match page.tag_name().await {
+            Err(e) if e.is_stale_element_reference() || e.is_no_such_element() => return Ok(()),
+            // Asked while the new page was replacing it: ask again.
+            Err(e) => last_error = Some(e),
+            Ok(_) => {}
         }
-        if std::time::Instant::now() > deadline {
-            return failure("the click led to no new page within 20 s");
+        if tokio::time::Instant::now() > deadline {
+            let why = last_error.map(|e| format!(" ({e})")).unwrap_or_default();
+            return failure(format!(
+                "still on the same page after {LEAVE_TIMEOUT:?}{why}"
+            ));
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
