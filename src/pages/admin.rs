@@ -100,7 +100,7 @@ pub fn users(
         site.href("/admin/users"),
         Field::new("q", "Search by name or email", "search", "off")
             .value(&filter.q)
-            .optional()
+            .unmarked()
             .html(None),
         select("status", "Show", &statuses, &filter.status, None),
     ));

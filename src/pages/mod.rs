@@ -233,6 +233,8 @@ struct Field<'a> {
     kind: &'a str,
     value: &'a str,
     required: bool,
+    /// Say "(optional)" beside the label of a field that is not required.
+    marked: bool,
     autocomplete: &'a str,
     hint: Option<String>,
 }
@@ -245,6 +247,7 @@ impl<'a> Field<'a> {
             kind,
             value: "",
             required: true,
+            marked: true,
             autocomplete,
             hint: None,
         }
@@ -257,6 +260,13 @@ impl<'a> Field<'a> {
 
     fn optional(mut self) -> Self {
         self.required = false;
+        self
+    }
+
+    /// Not required, and nothing to say about it (a search box).
+    fn unmarked(mut self) -> Self {
+        self.required = false;
+        self.marked = false;
         self
     }
 
@@ -293,7 +303,7 @@ impl<'a> Field<'a> {
             "<div class=\"field\"><label for=\"{id}\">{label}{optional}</label>\
              <input id=\"{id}\" name=\"{name}\" type=\"{kind}\" value=\"{value}\" autocomplete=\"{auto}\"{req}{invalid}{described}>{after}</div>",
             label = esc(self.label),
-            optional = if self.required { "" } else { " <span class=\"muted\">(optional)</span>" },
+            optional = if self.required || !self.marked { "" } else { " <span class=\"muted\">(optional)</span>" },
             name = esc(self.name),
             kind = self.kind,
             value = esc(self.value),

@@ -322,3 +322,75 @@ fn an_administrator_approves_a_registration_and_invites_a_colleague() {
         fits(&admin_on_phone, "authgate");
     }
 }
+
+/// Not a check: renders every page, light and dark, into `docs/screenshots/` (or
+/// `$SCREENSHOTS_DIR`) for the README. Run by `scripts/screenshots.sh`.
+#[test]
+#[ignore = "renders the documentation's screenshots; run by scripts/screenshots.sh"]
+fn render_screenshots() {
+    let dir = std::env::var_os("SCREENSHOTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    let smtp = SmtpSink::start();
+    let s = TestServer::start(&format!(
+        "[ui]\ntitle = \"Example Corp\"\nhelp_text = \"Trouble signing in? Write to it@example.com.\"\n\
+         [auth]\nregistration = \"approval\"\n[auth.fields]\nfull_name = \"optional\"\n{}\
+         [[routes]]\npath = \"/\"\nupstream = \"whoami\"\npolicy = \"authenticated\"\n",
+        smtp.config()
+    ));
+    let phone = Viewport {
+        pixel_ratio: 2.0,
+        ..Viewport::PHONE
+    };
+    let desktop = Browser::new(Viewport::DESKTOP);
+    let small = Browser::new(phone);
+    let shoot = |b: &Browser, name: &str| {
+        for (dark, suffix) in [(false, "light"), (true, "dark")] {
+            b.set_dark(dark);
+            b.screenshot_png(&dir.join(format!("{name}-{suffix}.png")));
+        }
+        b.set_dark(false);
+    };
+    desktop.goto(&s.url("/auth/setup"));
+    shoot(&desktop, "setup");
+    desktop.fill("Email", "owner@example.com");
+    desktop.fill("Username", "owner");
+    desktop.fill("Full name", "Olive Owner");
+    desktop.fill("Password", OWNER_PASSWORD);
+    desktop.click("Create owner account");
+    small.goto(&s.url("/auth/register"));
+    small.fill("Email", "pat@example.com");
+    small.fill("Full name", "Pat Example");
+    small.fill("Password", "pat's own password");
+    small.click("Create account");
+    shoot(&small, "registered-phone");
+    small.goto(&s.url("/auth/login"));
+    small.fill("Email or username", "pat@example.com");
+    small.fill("Password", "not pat's password");
+    small.click("Sign in");
+    shoot(&small, "login-error-phone");
+    desktop.goto(&s.url("/auth/"));
+    shoot(&desktop, "account");
+    desktop.fill("Current password", "wrong");
+    desktop.fill("New password", "short");
+    desktop.click("Change password");
+    shoot(&desktop, "change-password-error");
+    for (path, name) in [
+        ("/auth/admin/users", "admin-people"),
+        ("/auth/admin/settings", "admin-settings"),
+    ] {
+        desktop.goto(&s.url(path));
+        shoot(&desktop, name);
+    }
+    desktop.goto(&s.url("/auth/admin/invites"));
+    desktop.click("Create invitation");
+    shoot(&desktop, "admin-invitation");
+    let signed_out = Browser::new(Viewport::DESKTOP);
+    signed_out.goto(&s.url("/auth/login"));
+    shoot(&signed_out, "login");
+    signed_out.goto(&s.url("/auth/reset-password?token=used"));
+    shoot(&signed_out, "link-expired");
+    small.goto(&s.url("/auth/forgot-password"));
+    shoot(&small, "forgot-phone");
+}

@@ -406,3 +406,46 @@ async fn admin_pages_approve_edit_invite_and_clear_overrides() {
     assert_eq!(r.status, 403);
     assert!(is_page(&r) && r.body.contains("Go to your account"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_asks_first_and_the_audit_log_pages_back() {
+    let h = Harness::new("").await;
+    let owner = h.owner().await;
+    let (id, _) = h.member(&owner, "gone@example.com", "user").await;
+    let ask = visit(&h, &format!("/admin/users/{id}/delete"), Some(&owner)).await;
+    assert!(ask.body.contains("<h1>Delete account?</h1>") && ask.body.contains("gone@example.com"));
+    let r = submit(&h, &format!("/admin/users/{id}/delete"), &[], Some(&owner)).await;
+    assert_eq!(r.header("location"), Some("http://127.0.0.1:8080/auth/admin/users?done=deleted"));
+    assert!(h.stored("gone@example.com").await.is_none());
+    // The last owner cannot go: the person's page says why.
+    let owner_id = h.stored("owner").await.map(|u| u.id).unwrap_or_default();
+    let r = submit(&h, &format!("/admin/users/{owner_id}/delete"), &[], Some(&owner)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("The last owner cannot be demoted, disabled or deleted."), "{}", r.body);
+    assert!(h.stored("owner").await.is_some());
+
+    // 60 entries: the newest 50, then the older ten behind "Older entries".
+    let entries = (0..60)
+        .map(|i| crate::store::AuditRecord {
+            at: 1_000 + i,
+            event: format!("event_{i}"),
+            actor: Some(owner_id.clone()),
+            target: None,
+            ip: None,
+            detail: None,
+        })
+        .collect();
+    h.app.store.append_audit(entries).await.unwrap_or_else(|e| panic!("audit: {e}"));
+    let first = visit(&h, "/admin/audit", Some(&owner)).await;
+    assert!(first.body.contains("event 59") && !first.body.contains("event 9<"), "{}", first.body);
+    let older = first
+        .body
+        .split("href=\"/auth/admin/audit?before=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link to older entries: {}", first.body))
+        .to_string();
+    let next = visit(&h, &format!("/admin/audit?before={older}"), Some(&owner)).await;
+    assert!(next.body.contains("event 9<") && next.body.contains("event 0<"), "{}", next.body);
+    assert!(!next.body.contains("event 59") && !next.body.contains("?before="), "{}", next.body);
+}
