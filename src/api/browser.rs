@@ -153,7 +153,7 @@ pub async fn asset(
             // An SVG opened on its own runs nothing either.
             .with_header(
                 http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'",
+                "default-src 'none'; sandbox",
             ),
     )
 }

@@ -330,7 +330,9 @@ fn an_administrator_approves_a_registration_and_invites_a_colleague() {
 fn render_screenshots() {
     let dir = std::env::var_os("SCREENSHOTS_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots"));
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+        });
     std::fs::create_dir_all(&dir).expect("screenshot directory");
     let smtp = SmtpSink::start();
     let s = TestServer::start(&format!(

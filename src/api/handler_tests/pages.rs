@@ -415,13 +415,27 @@ async fn deleting_asks_first_and_the_audit_log_pages_back() {
     let ask = visit(&h, &format!("/admin/users/{id}/delete"), Some(&owner)).await;
     assert!(ask.body.contains("<h1>Delete account?</h1>") && ask.body.contains("gone@example.com"));
     let r = submit(&h, &format!("/admin/users/{id}/delete"), &[], Some(&owner)).await;
-    assert_eq!(r.header("location"), Some("http://127.0.0.1:8080/auth/admin/users?done=deleted"));
+    assert_eq!(
+        r.header("location"),
+        Some("http://127.0.0.1:8080/auth/admin/users?done=deleted")
+    );
     assert!(h.stored("gone@example.com").await.is_none());
     // The last owner cannot go: the person's page says why.
     let owner_id = h.stored("owner").await.map(|u| u.id).unwrap_or_default();
-    let r = submit(&h, &format!("/admin/users/{owner_id}/delete"), &[], Some(&owner)).await;
+    let r = submit(
+        &h,
+        &format!("/admin/users/{owner_id}/delete"),
+        &[],
+        Some(&owner),
+    )
+    .await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.body.contains("The last owner cannot be demoted, disabled or deleted."), "{}", r.body);
+    assert!(
+        r.body
+            .contains("The last owner cannot be demoted, disabled or deleted."),
+        "{}",
+        r.body
+    );
     assert!(h.stored("owner").await.is_some());
 
     // 60 entries: the newest 50, then the older ten behind "Older entries".
@@ -435,9 +449,17 @@ async fn deleting_asks_first_and_the_audit_log_pages_back() {
             detail: None,
         })
         .collect();
-    h.app.store.append_audit(entries).await.unwrap_or_else(|e| panic!("audit: {e}"));
+    h.app
+        .store
+        .append_audit(entries)
+        .await
+        .unwrap_or_else(|e| panic!("audit: {e}"));
     let first = visit(&h, "/admin/audit", Some(&owner)).await;
-    assert!(first.body.contains("event 59") && !first.body.contains("event 9<"), "{}", first.body);
+    assert!(
+        first.body.contains("event 59") && !first.body.contains("event 9<"),
+        "{}",
+        first.body
+    );
     let older = first
         .body
         .split("href=\"/auth/admin/audit?before=")
@@ -446,6 +468,64 @@ async fn deleting_asks_first_and_the_audit_log_pages_back() {
         .unwrap_or_else(|| panic!("no link to older entries: {}", first.body))
         .to_string();
     let next = visit(&h, &format!("/admin/audit?before={older}"), Some(&owner)).await;
-    assert!(next.body.contains("event 9<") && next.body.contains("event 0<"), "{}", next.body);
-    assert!(!next.body.contains("event 59") && !next.body.contains("?before="), "{}", next.body);
+    assert!(
+        next.body.contains("event 9<") && next.body.contains("event 0<"),
+        "{}",
+        next.body
+    );
+    assert!(
+        !next.body.contains("event 59") && !next.body.contains("?before="),
+        "{}",
+        next.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_account_is_told_for_how_long_and_an_admin_can_sign_anyone_out() {
+    let h = Harness::new("[security]\nmax_failed_logins = 2\nlockout = \"15m\"\n").await;
+    let owner = h.owner().await;
+    let (id, member) = h.member(&owner, "m@example.com", "user").await;
+    // The second failure locks the account.
+    for status in [401, 423] {
+        let r = submit(
+            &h,
+            "/login",
+            &[("identifier", "m@example.com"), ("password", "wrong one")],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, status);
+    }
+    let r = submit(
+        &h,
+        "/login",
+        &[("identifier", "m@example.com"), ("password", PASSWORD)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 423, "{}", r.body);
+    assert!(
+        r.body.contains("this account is locked for 15 minutes"),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    assert!(
+        r.body.contains("value=\"m@example.com\""),
+        "what was typed stays"
+    );
+
+    // Sign out everywhere from the person's admin page.
+    let r = submit(&h, &format!("/admin/users/{id}/revoke"), &[], Some(&owner)).await;
+    assert_eq!(
+        r.header("location"),
+        Some(format!("http://127.0.0.1:8080/auth/admin/users/{id}?done=revoked").as_str())
+    );
+    assert_eq!(h.get("/me", Some(&member)).await.status, 401);
+    let page = visit(&h, &format!("/admin/users/{id}?done=revoked"), Some(&owner)).await;
+    assert!(
+        page.body.contains("They are signed out everywhere.") && page.body.contains("0 devices"),
+        "{}",
+        page.body
+    );
 }
