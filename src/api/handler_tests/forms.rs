@@ -2,26 +2,10 @@
 //! when the handler succeeded, the same page again with the error and the handler's status
 //! when it did not, and a cross-site post refused before any handler runs.
 
-use bytes::Bytes;
 use http::Method;
 use serde_json::json;
 
-use super::{request, with_cookie, with_header, Harness, Reply, OWNER_PASSWORD, PASSWORD};
-
-/// A form post from the gateway's own page.
-async fn form(h: &Harness, path: &str, pairs: &[(&str, &str)], cookie: Option<&str>) -> Reply {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    let mut req = with_header(
-        request(Method::POST, path),
-        "content-type",
-        "application/x-www-form-urlencoded",
-    );
-    req = with_header(req, "sec-fetch-site", "same-origin");
-    req.body = Bytes::from(body);
-    h.send(with_cookie(req, cookie)).await
-}
+use super::{request, submit, with_cookie, with_header, Harness, OWNER_PASSWORD, PASSWORD};
 
 /// Expected: a redirect to `location`, setting a session or not; or a page with `status`
 /// that shows `message`.
@@ -160,7 +144,7 @@ async fn form_outcomes() {
         if mode != "closed" {
             h.member(&owner, "m@example.com", "user").await;
         }
-        let r = form(&h, path, &fields, None).await;
+        let r = submit(&h, path, &fields, None).await;
         let case = format!("{mode} {path} {fields:?}: {} {}", r.status, r.body);
         match want {
             Redirect { location, signs_in } => {
@@ -194,7 +178,7 @@ async fn form_outcomes() {
 async fn a_failed_form_keeps_what_was_typed_but_never_the_password() {
     let h = Harness::new("").await;
     h.owner().await;
-    let r = form(
+    let r = submit(
         &h,
         "/register",
         &[
@@ -228,7 +212,7 @@ async fn a_cross_site_form_post_is_refused_before_the_handler() {
         "still signed in"
     );
     // Logging out from the page itself works, and ends the session.
-    let r = form(&h, "/logout", &[], Some(&owner)).await;
+    let r = submit(&h, "/logout", &[], Some(&owner)).await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(h.get("/me", Some(&owner)).await.status, 401);
     let r = h.login("owner", OWNER_PASSWORD).await;

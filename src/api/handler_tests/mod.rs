@@ -103,6 +103,27 @@ pub(super) fn with_json(req: ApiRequest, body: &Value) -> ApiRequest {
     req
 }
 
+/// A form post from one of the gateway's pages, as a browser sends it.
+pub(super) async fn submit(
+    h: &Harness,
+    path: &str,
+    pairs: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> Reply {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let mut req = with_header(
+        request(Method::POST, path),
+        "content-type",
+        "application/x-www-form-urlencoded",
+    );
+    req = with_header(req, "sec-fetch-site", "same-origin");
+    req = with_header(req, "accept", "text/html");
+    req.body = Bytes::from(body);
+    h.send(with_cookie(req, cookie)).await
+}
+
 pub(super) fn with_cookie(req: ApiRequest, cookie: Option<&str>) -> ApiRequest {
     match cookie {
         Some(c) => with_header(req, "cookie", c),

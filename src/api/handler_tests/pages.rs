@@ -2,32 +2,15 @@
 //! session; the pages' own files with their types and caching; and the admin pages as forms
 //! on the admin API, with what they change stored.
 
-use bytes::Bytes;
 use http::Method;
 use serde_json::json;
 
-use super::{request, with_cookie, with_header, Harness, Reply, PASSWORD};
+use super::{request, submit, with_cookie, with_header, Harness, Reply, PASSWORD};
 use crate::store::UserStatus;
 
 /// A browser's navigation.
 async fn visit(h: &Harness, path: &str, cookie: Option<&str>) -> Reply {
     let req = with_header(request(Method::GET, path), "accept", "text/html,*/*;q=0.8");
-    h.send(with_cookie(req, cookie)).await
-}
-
-/// A form post from one of the gateway's pages.
-async fn submit(h: &Harness, path: &str, pairs: &[(&str, &str)], cookie: Option<&str>) -> Reply {
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish();
-    let mut req = with_header(
-        request(Method::POST, path),
-        "content-type",
-        "application/x-www-form-urlencoded",
-    );
-    req = with_header(req, "sec-fetch-site", "same-origin");
-    req = with_header(req, "accept", "text/html");
-    req.body = Bytes::from(body);
     h.send(with_cookie(req, cookie)).await
 }
 
