@@ -1,0 +1,169 @@
+//! Secrets at rest (TOTP secrets): sealed with ChaCha20-Poly1305 under a key kept in its own
+//! file, so a copied database alone yields no second factors. The key file is created on first
+//! start (mode 0600) and must be backed up with the database.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
+
+/// The layout of a sealed value: this byte, a 12-byte nonce, the ciphertext with its tag.
+const SEALED_V1: u8 = 1;
+const NONCE_LEN: usize = 12;
+
+/// The key that seals secrets at rest. Never printed.
+pub struct SealingKey(ChaCha20Poly1305);
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealingKey(..)")
+    }
+}
+
+impl SealingKey {
+    /// A key from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> SealingKey {
+        SealingKey(ChaCha20Poly1305::new(bytes.into()))
+    }
+
+    /// Read the key file (32 bytes in base64), creating it with a new random key, readable by
+    /// the gateway's user only, when it does not exist.
+    pub fn load_or_create(file: &Path) -> Result<SealingKey, String> {
+        let shown = file.display();
+        match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let raw = STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| format!("{shown}: not a key written by authgate (base64)"))?;
+                let bytes: [u8; 32] = raw
+                    .try_into()
+                    .map_err(|_| format!("{shown}: the key must be 32 bytes"))?;
+                Ok(SealingKey::from_bytes(&bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+                if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
+                write_private(file, &STANDARD.encode(bytes))
+                    .map_err(|e| format!("{shown}: {e}"))?;
+                Ok(SealingKey::from_bytes(&bytes))
+            }
+            Err(e) => Err(format!("{shown}: {e}")),
+        }
+    }
+
+    /// Seal `secret`, bound to `context` (the owner's id): it opens only with the same key
+    /// and context.
+    pub fn seal(&self, secret: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
+        let sealed = self
+            .0
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: secret,
+                    aad: context,
+                },
+            )
+            .map_err(|_| "sealing failed".to_string())?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(SEALED_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Open what [`SealingKey::seal`] made; `Err` for another key, another context, or any
+    /// change to the bytes.
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, String> {
+        let (version, rest) = sealed.split_first().ok_or("empty sealed value")?;
+        if *version != SEALED_V1 || rest.len() < NONCE_LEN {
+            return Err("not a sealed value of a known version".into());
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| "a short nonce")?;
+        self.0
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
+            .map_err(|_| "the sealed value does not open with this key".to_string())
+    }
+}
+
+fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(file)?;
+    f.write_all(format!("{text}\n").as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key_and_owner() {
+        let key = SealingKey::from_bytes(&[7; 32]);
+        let other = SealingKey::from_bytes(&[8; 32]);
+        let sealed = key.seal(b"JBSWY3DPEHPK3PXP", b"user-1").expect("seal");
+        assert_eq!(
+            key.open(&sealed, b"user-1").expect("open"),
+            b"JBSWY3DPEHPK3PXP"
+        );
+        assert_ne!(
+            key.seal(b"JBSWY3DPEHPK3PXP", b"user-1").expect("seal"),
+            sealed,
+            "fresh nonce"
+        );
+        let mut flipped = sealed.clone();
+        if let Some(last) = flipped.last_mut() {
+            *last ^= 1;
+        }
+        // (what, sealed bytes, key, context) → refused
+        let cases: [(&str, &[u8], &SealingKey, &[u8]); 5] = [
+            ("another key", &sealed, &other, b"user-1"),
+            ("another owner", &sealed, &key, b"user-2"),
+            ("a changed byte", &flipped, &key, b"user-1"),
+            ("truncated", &sealed[..10], &key, b"user-1"),
+            ("empty", &[], &key, b"user-1"),
+        ];
+        for (what, bytes, k, context) in cases {
+            assert!(k.open(bytes, context).is_err(), "{what}");
+        }
+    }
+
+    #[test]
+    fn the_key_file_is_made_once_private_and_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("state/encryption.key");
+        let first = SealingKey::load_or_create(&file).expect("create");
+        let sealed = first.seal(b"secret", b"u").expect("seal");
+        let again = SealingKey::load_or_create(&file).expect("read");
+        assert_eq!(again.open(&sealed, b"u").expect("open"), b"secret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&file, "not a key\n").expect("write");
+        assert!(SealingKey::load_or_create(&file).is_err());
+        assert!(format!("{first:?}") == "SealingKey(..)");
+    }
+}
