@@ -21,8 +21,9 @@ pub use confusable::email_skeleton;
 pub use error::{OpenError, StoreError, WriteError};
 pub use events::{Events, Listener, StoreEvent};
 pub use records::{
-    group_name, invite_id, invite_key, AuditRecord, FlowRecord, IdentityRecord, InviteRecord, Role,
-    SessionRecord, TokenKind, TokenRecord, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
+    group_name, invite_id, invite_key, AuditRecord, FactorsRecord, FlowRecord, IdentityRecord,
+    InviteRecord, PendingTotp, RecoveryCode, Role, SessionRecord, TokenKind, TokenRecord,
+    TotpFactor, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
 };
 
 /// SHA-256 of a session token: the only form in which a session id is stored.
@@ -342,6 +343,43 @@ pub trait MailTokens: Send + Sync {
     async fn sweep_expired_tokens(&self, now: i64, limit: usize) -> Result<usize, StoreError>;
 }
 
+/// Users' second factors. Every check that must not pass twice (a TOTP step, a recovery code)
+/// is one atomic write, so two requests racing with the same code cannot both succeed.
+#[async_trait]
+pub trait SecondFactors: Send + Sync {
+    /// The user's factors (the empty record when they have none).
+    async fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError>;
+    /// Keep a TOTP secret waiting for its first code, replacing one waiting before.
+    async fn begin_totp(&self, user_id: &str, pending: PendingTotp) -> Result<(), StoreError>;
+    /// Make the waiting secret the active one, `step` its last accepted step, with a new set of
+    /// recovery codes. `false` when no secret waits (nothing changes).
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: u64,
+        recovery: Vec<[u8; 32]>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Accept `step` if it is later than the last accepted one, and remember it. `false` when
+    /// it is not (a replay) or there is no active TOTP.
+    async fn accept_totp_step(&self, user_id: &str, step: u64) -> Result<bool, StoreError>;
+    /// Use the recovery code with this hash. `false` when it is unknown or used.
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        hash: [u8; 32],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Replace the recovery codes with a new set.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: Vec<[u8; 32]>,
+    ) -> Result<(), StoreError>;
+    /// Remove every second factor of the user (TOTP, waiting secret, recovery codes).
+    async fn remove_factors(&self, user_id: &str) -> Result<(), StoreError>;
+}
+
 /// Provider identities linked to users.
 #[async_trait]
 pub trait Identities: Send + Sync {
@@ -457,7 +495,9 @@ pub trait SignInFlows: Send + Sync {
 /// waiting sign-ins are reached through it, so a single-process backend can keep them in
 /// memory while a shared one stores them.
 #[async_trait]
-pub trait Backend: Users + Sessions + Invites + MailTokens + Identities + Settings + Audit {
+pub trait Backend:
+    Users + Sessions + Invites + MailTokens + Identities + Settings + Audit + SecondFactors
+{
     /// Whether the database answers reads and writes (for `/auth/health`).
     async fn healthy(&self) -> bool;
     /// Try to get a failed database working again; returns whether it works now.

@@ -456,3 +456,52 @@ pub struct AuditRecord {
     pub ip: Option<String>,
     pub detail: Option<String>,
 }
+
+/// A user's second factors. Stored per user; the default is none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorsRecord {
+    /// An active authenticator app.
+    #[serde(default)]
+    pub totp: Option<TotpFactor>,
+    /// A secret shown for enrolment, waiting for its first code.
+    #[serde(default)]
+    pub pending_totp: Option<PendingTotp>,
+    /// Recovery codes (SHA-256 of each), with when each was used.
+    #[serde(default)]
+    pub recovery: Vec<RecoveryCode>,
+}
+
+impl FactorsRecord {
+    /// Whether the user has a second factor to ask for.
+    pub fn any(&self) -> bool {
+        self.totp.is_some()
+    }
+
+    /// Recovery codes not used yet.
+    pub fn recovery_left(&self) -> usize {
+        self.recovery.iter().filter(|c| c.used_at.is_none()).count()
+    }
+}
+
+/// An active TOTP factor: the secret sealed at rest, and the last step accepted (a code of
+/// that step or an earlier one is never accepted again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpFactor {
+    pub sealed_secret: Vec<u8>,
+    pub enabled_at: i64,
+    pub last_step: u64,
+}
+
+/// A TOTP secret shown for enrolment and not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTotp {
+    pub sealed_secret: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// One recovery code, by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCode {
+    pub hash: [u8; 32],
+    pub used_at: Option<i64>,
+}

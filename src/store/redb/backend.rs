@@ -3,14 +3,16 @@
 
 use async_trait::async_trait;
 
+use super::factors;
 use super::RedbStore;
 use crate::store::records::{
     AuditRecord, IdentityRecord, InviteRecord, SessionRecord, TokenKind, TokenRecord, UserRecord,
 };
 use crate::store::{
-    AdminChange, Audit, Backend, Counters, Events, Identities, Invites, MailTokens, NewAccount,
-    NewSession, Override, ProfileChange, SessionKey, Sessions, Settings, SignIn, SignInFlows,
-    StoreError, StoredOverrides, Unlink, UnlinkRule, Users, WriteError,
+    AdminChange, Audit, Backend, Counters, Events, FactorsRecord, Identities, Invites, MailTokens,
+    NewAccount, NewSession, Override, PendingTotp, ProfileChange, SecondFactors, SessionKey,
+    Sessions, Settings, SignIn, SignInFlows, StoreError, StoredOverrides, Unlink, UnlinkRule,
+    Users, WriteError,
 };
 
 #[async_trait]
@@ -243,6 +245,75 @@ impl Settings for RedbStore {
     ) -> Result<StoredOverrides, StoreError> {
         self.blocking(move |s| s.set_overrides_blocking(registration, native_signin))
             .await?
+    }
+}
+
+#[async_trait]
+impl SecondFactors for RedbStore {
+    async fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
+        self.factors_now(user_id)
+    }
+    async fn begin_totp(&self, user_id: &str, pending: PendingTotp) -> Result<(), StoreError> {
+        let id = user_id.to_string();
+        self.blocking(move |s| {
+            s.change_factors_blocking(&id, |r| factors::begin_totp(r, pending), |kept| *kept)
+        })
+        .await??;
+        Ok(())
+    }
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: u64,
+        recovery: Vec<[u8; 32]>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = user_id.to_string();
+        self.blocking(move |s| {
+            s.change_factors_blocking(
+                &id,
+                |r| factors::confirm_totp(r, step, recovery, now),
+                |kept| *kept,
+            )
+        })
+        .await?
+    }
+    async fn accept_totp_step(&self, user_id: &str, step: u64) -> Result<bool, StoreError> {
+        let id = user_id.to_string();
+        self.blocking(move |s| {
+            s.change_factors_blocking(&id, |r| factors::accept_step(r, step), |kept| *kept)
+        })
+        .await?
+    }
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        hash: [u8; 32],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = user_id.to_string();
+        self.blocking(move |s| {
+            s.change_factors_blocking(&id, |r| factors::use_code(r, hash, now), |kept| *kept)
+        })
+        .await?
+    }
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: Vec<[u8; 32]>,
+    ) -> Result<(), StoreError> {
+        let id = user_id.to_string();
+        self.blocking(move |s| {
+            s.change_factors_blocking(&id, |r| factors::replace_codes(r, hashes), |kept| *kept)
+        })
+        .await??;
+        Ok(())
+    }
+    async fn remove_factors(&self, user_id: &str) -> Result<(), StoreError> {
+        let id = user_id.to_string();
+        self.blocking(move |s| s.change_factors_blocking(&id, factors::remove_all, |kept| *kept))
+            .await??;
+        Ok(())
     }
 }
 

@@ -322,6 +322,7 @@ impl RedbStore {
         }
         txn.open_multimap_table(USER_SESSIONS)?.remove_all(id)?;
         identities::remove_user_identities(&txn, id)?;
+        super::factors::remove_user_factors(&txn, id)?;
         if active_owners(&txn)? == 0 {
             return Err(WriteError::LastOwner);
         }

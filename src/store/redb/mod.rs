@@ -9,6 +9,7 @@
 
 mod audit;
 mod backend;
+mod factors;
 mod identities;
 mod lifecycle;
 mod sessions;
@@ -59,6 +60,8 @@ const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identitie
 /// user id → `provider\nsubject` keys.
 const USER_IDENTITIES: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("user_identities_v1");
+/// user id → the user's second factors.
+const FACTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("second_factors_v1");
 
 /// Set (to `true`) in the transaction that first stores an owner; never cleared, since the
 /// last owner cannot be removed. Setup is possible, and registration refused, until then.
@@ -299,6 +302,7 @@ impl RedbStore {
         txn.open_table(AUDIT)?;
         txn.open_table(IDENTITIES)?;
         txn.open_multimap_table(USER_IDENTITIES)?;
+        txn.open_table(FACTORS)?;
         txn.commit()?;
         Ok(moved > 0)
     }

@@ -2,6 +2,7 @@
 //! files, sweeps, and what each write announces. Shared fixtures here; the tests by subject in
 //! the submodules.
 
+mod factors;
 mod files;
 mod sessions;
 mod users;
