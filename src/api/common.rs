@@ -14,7 +14,8 @@ use crate::auth::cookie;
 use crate::auth::session::{self, NewToken};
 use crate::error::ApiError;
 use crate::store::{
-    NewSession, SessionKey, SessionRecord, SignIn, Store, StoreError, UserRecord, WriteError,
+    NewSession, SessionKey, SessionRecord, SessionStage, SignIn, Store, StoreError, UserRecord,
+    WriteError,
 };
 
 /// Longest user agent kept with a session.
@@ -50,13 +51,14 @@ pub(crate) async fn require_admin(app: &App, req: &ApiRequest) -> Result<Princip
     Ok(principal)
 }
 
-/// A session record for `user_id` opened now by this request.
+/// A session record for `user_id` opened now by this request, authenticated by `amr`.
 pub(crate) fn new_session_record(
     app: &App,
     req: &ApiRequest,
     user_id: &str,
     remember: bool,
     now: i64,
+    amr: Vec<String>,
 ) -> SessionRecord {
     let lifetime = if remember {
         app.config.session.remember_me_lifetime
@@ -75,21 +77,25 @@ pub(crate) fn new_session_record(
         remember,
         ip: Some(req.client_ip.to_string()),
         user_agent,
+        amr,
+        stage: SessionStage::Complete,
     }
 }
 
-/// A new session for `user_id` with a fresh token (never an id from the request).
+/// A new session for `user_id` with a fresh token (never an id from the request),
+/// authenticated by `amr` (`pwd`, `provider:{name}`, ...).
 pub(crate) fn new_session(
     app: &App,
     req: &ApiRequest,
     user_id: &str,
     remember: bool,
     now: i64,
+    amr: Vec<String>,
 ) -> Result<(NewToken, NewSession), ApiError> {
     let token = mint_token()?;
     let session = NewSession {
         key: token.key,
-        record: new_session_record(app, req, user_id, remember, now),
+        record: new_session_record(app, req, user_id, remember, now, amr),
         idle_secs: app.idle_secs(),
     };
     Ok((token, session))

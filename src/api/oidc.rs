@@ -404,7 +404,14 @@ async fn open_session(
     flow: &PendingFlow,
     identity: IdentitySignIn,
 ) -> Result<ApiResponse, ApiError> {
-    let (token, session) = new_session(app, req, user_id, flow.remember, now_secs())?;
+    let (token, session) = new_session(
+        app,
+        req,
+        user_id,
+        flow.remember,
+        now_secs(),
+        vec![format!("provider:{}", flow.provider)],
+    )?;
     let mut sign_in = sign_in_replacing(app, req, session);
     sign_in.identity = Some(identity);
     app.store.open_session(sign_in).await.map_err(|e| match e {
@@ -621,7 +628,14 @@ async fn register(
         last_login_at: log_in.then_some(now),
         ..UserRecord::new(&new_user_id()?, &email, Role::User, status, now)
     };
-    let (token, session) = new_session(app, req, &user.id, flow.remember, now)?;
+    let (token, session) = new_session(
+        app,
+        req,
+        &user.id,
+        flow.remember,
+        now,
+        vec![format!("provider:{}", flow.provider)],
+    )?;
     let mut account = NewAccount {
         identity: Some(identity_record(ext, &user.id)),
         user,

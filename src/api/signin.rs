@@ -148,7 +148,7 @@ async fn password_login(
     };
     let now = now_secs();
     may_sign_in(&app.gate().await?, Way::Password, &user, now)?;
-    let (token, session) = new_session(&app, &req, &user.id, remember, now)?;
+    let (token, session) = new_session(&app, &req, &user.id, remember, now, vec!["pwd".into()])?;
     let expires_at = session.record.expires_at;
     app.store
         .open_session(sign_in_replacing(&app, &req, session))

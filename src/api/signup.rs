@@ -167,7 +167,14 @@ async fn store_account(
     let Application { user, log_in } = account;
     let now = user.created_at;
     let session = if log_in {
-        Some(new_session(app, req, &user.id, false, now)?)
+        Some(new_session(
+            app,
+            req,
+            &user.id,
+            false,
+            now,
+            vec!["pwd".into()],
+        )?)
     } else {
         None
     };

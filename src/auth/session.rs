@@ -231,6 +231,8 @@ mod tests {
             remember: false,
             ip: None,
             user_agent: None,
+            amr: Vec::new(),
+            stage: crate::store::SessionStage::Complete,
         };
         assert!(is_live(&s, &user, 50, 59));
         assert!(!is_live(&s, &user, 50, 60), "idle");

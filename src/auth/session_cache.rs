@@ -211,6 +211,8 @@ mod tests {
             remember: false,
             ip: None,
             user_agent: None,
+            amr: Vec::new(),
+            stage: crate::store::SessionStage::Complete,
         };
         Arc::new(LiveSession {
             key,

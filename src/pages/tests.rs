@@ -168,6 +168,8 @@ fn account_view() -> AccountView {
         remember: false,
         ip: Some("10.0.0.5".into()),
         user_agent: Some(ua.into()),
+        amr: Vec::new(),
+        stage: crate::store::SessionStage::Complete,
     };
     let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
     let firefox =

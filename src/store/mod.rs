@@ -22,8 +22,8 @@ pub use error::{OpenError, StoreError, WriteError};
 pub use events::{Events, Listener, StoreEvent};
 pub use records::{
     group_name, invite_id, invite_key, AuditRecord, FactorsRecord, FlowRecord, IdentityRecord,
-    InviteRecord, PendingTotp, RecoveryCode, Role, SessionRecord, TokenKind, TokenRecord,
-    TotpFactor, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
+    InviteRecord, PendingTotp, RecoveryCode, Role, SessionRecord, SessionStage, TokenKind,
+    TokenRecord, TotpFactor, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
 };
 
 /// SHA-256 of a session token: the only form in which a session id is stored.

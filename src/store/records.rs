@@ -159,16 +159,56 @@ pub struct SessionRecord {
     pub remember: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// How the session was authenticated, in the order it happened: `pwd`, `otp`,
+    /// `recovery`, `passkey`, `provider:{name}`.
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// What the session still lacks before anything but completing it accepts it.
+    #[serde(default)]
+    pub stage: SessionStage,
+}
+
+/// Whether a session is complete, or waits for a second factor or for one to be enrolled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionStage {
+    #[default]
+    Complete,
+    /// The password was right; a second factor must follow.
+    SecondFactor,
+    /// Signed in, but a second factor is required and none is enrolled: enrolling only.
+    Enrol,
+}
+
+impl SessionStage {
+    fn byte(self) -> u8 {
+        match self {
+            SessionStage::Complete => 0,
+            SessionStage::SecondFactor => 1,
+            SessionStage::Enrol => 2,
+        }
+    }
+
+    fn of_byte(b: u8) -> Option<SessionStage> {
+        Some(match b {
+            0 => SessionStage::Complete,
+            1 => SessionStage::SecondFactor,
+            2 => SessionStage::Enrol,
+            _ => return None,
+        })
+    }
 }
 
 /// Sessions are the most numerous record: version 2 is a compact binary layout.
 const SESSION_V2: u8 = 2;
+/// Version 3: version 2, then the stage and the authentication methods.
+const SESSION_V3: u8 = 3;
 
 impl SessionRecord {
-    /// Encode as version 2: the version byte; `created_at`, `expires_at`, `last_seen`,
+    /// Encode as version 3: the version byte; `created_at`, `expires_at`, `last_seen`,
     /// `indexed_expiry` as little-endian i64; a flags byte (1 remember, 2 ip, 4 user agent);
     /// `user_id` and `ip` each as a length byte and UTF-8; the user agent as a little-endian u16
-    /// length and UTF-8.
+    /// length and UTF-8; the stage byte (0 complete, 1 second factor, 2 enrol); the number of
+    /// methods, each as a length byte and UTF-8.
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
         let short = |s: &str, what: &str| {
             u8::try_from(s.len())
@@ -178,7 +218,7 @@ impl SessionRecord {
         let ua_len = u16::try_from(ua.len())
             .map_err(|_| StoreError::Corrupt("session user agent too long to store".into()))?;
         let mut out = Vec::with_capacity(40 + self.user_id.len() + ua.len() + 16);
-        out.push(SESSION_V2);
+        out.push(SESSION_V3);
         for t in [
             self.created_at,
             self.expires_at,
@@ -198,14 +238,24 @@ impl SessionRecord {
         out.extend_from_slice(ip.as_bytes());
         out.extend_from_slice(&ua_len.to_le_bytes());
         out.extend_from_slice(ua.as_bytes());
+        out.push(self.stage.byte());
+        let count = u8::try_from(self.amr.len())
+            .map_err(|_| StoreError::Corrupt("too many session methods to store".into()))?;
+        out.push(count);
+        for method in &self.amr {
+            out.push(short(method, "method")?);
+            out.extend_from_slice(method.as_bytes());
+        }
         Ok(out)
     }
 
-    /// Decode version 2, or version 1 (JSON) written by earlier builds.
+    /// Decode version 3, or 2 (a complete session, no methods recorded) or 1 (JSON) written by
+    /// earlier builds.
     pub fn decode(bytes: &[u8]) -> Result<SessionRecord, StoreError> {
+        let undecodable = || StoreError::Corrupt("undecodable session record".into());
         match bytes.first() {
-            Some(&SESSION_V2) => decode_session_v2(&bytes[1..])
-                .ok_or_else(|| StoreError::Corrupt("undecodable session record".into())),
+            Some(&SESSION_V3) => decode_session_binary(&bytes[1..], true).ok_or_else(undecodable),
+            Some(&SESSION_V2) => decode_session_binary(&bytes[1..], false).ok_or_else(undecodable),
             _ => decode(bytes),
         }
     }
@@ -217,7 +267,7 @@ impl SessionRecord {
     }
 }
 
-fn decode_session_v2(mut b: &[u8]) -> Option<SessionRecord> {
+fn decode_session_binary(mut b: &[u8], v3: bool) -> Option<SessionRecord> {
     fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         if b.len() < n {
             return None;
@@ -243,6 +293,16 @@ fn decode_session_v2(mut b: &[u8]) -> Option<SessionRecord> {
     let ip = text(&mut b, ip_len)?;
     let ua_len = usize::from(u16::from_le_bytes(take(&mut b, 2)?.try_into().ok()?));
     let ua = text(&mut b, ua_len)?;
+    let mut stage = SessionStage::Complete;
+    let mut amr = Vec::new();
+    if v3 {
+        stage = SessionStage::of_byte(*take(&mut b, 1)?.first()?)?;
+        let count = *take(&mut b, 1)?.first()?;
+        for _ in 0..count {
+            let len = usize::from(*take(&mut b, 1)?.first()?);
+            amr.push(text(&mut b, len)?);
+        }
+    }
     if !b.is_empty() || flags & !7 != 0 {
         return None;
     }
@@ -255,6 +315,8 @@ fn decode_session_v2(mut b: &[u8]) -> Option<SessionRecord> {
         remember: flags & 1 != 0,
         ip: (flags & 2 != 0).then_some(ip),
         user_agent: (flags & 4 != 0).then_some(ua),
+        amr,
+        stage,
     })
 }
 
@@ -294,6 +356,8 @@ mod tests {
             remember: true,
             ip: Some("2001:db8::1".into()),
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+            amr: Vec::new(),
+            stage: crate::store::SessionStage::Complete,
         };
         let bytes = s.encode().expect("encode");
         assert!(bytes.len() < 140, "{}", bytes.len());
@@ -301,6 +365,8 @@ mod tests {
         let bare = SessionRecord {
             ip: None,
             user_agent: None,
+            amr: Vec::new(),
+            stage: crate::store::SessionStage::Complete,
             remember: false,
             ..s.clone()
         };
@@ -308,11 +374,30 @@ mod tests {
             SessionRecord::decode(&bare.encode().expect("encode")).expect("decode"),
             bare
         );
-        // Written by earlier builds.
+        // Written by earlier builds: JSON (v1), and v2, which ends before the stage and the
+        // methods (a complete session, no methods recorded).
         assert_eq!(
             SessionRecord::decode(&encode(&s).expect("v1")).expect("v1"),
             s
         );
+        let mut v2 = bytes[..bytes.len() - 2].to_vec();
+        v2[0] = SESSION_V2;
+        assert_eq!(SessionRecord::decode(&v2).expect("v2"), s);
+        // A half-open session with its methods.
+        let half = SessionRecord {
+            amr: vec!["pwd".into(), "provider:corp".into()],
+            stage: SessionStage::SecondFactor,
+            ..s.clone()
+        };
+        let half_bytes = half.encode().expect("encode");
+        assert_eq!(SessionRecord::decode(&half_bytes).expect("decode"), half);
+        let mut bad_stage = half_bytes.clone();
+        let at = bytes.len() - 2;
+        bad_stage[at] = 9;
+        assert!(SessionRecord::decode(&bad_stage).is_err());
+        for n in 0..half_bytes.len() {
+            assert!(SessionRecord::decode(&half_bytes[..n]).is_err(), "{n}");
+        }
         // Every truncation and a trailing byte are errors, never a panic.
         for n in 0..bytes.len() {
             assert!(SessionRecord::decode(&bytes[..n]).is_err(), "{n}");
@@ -338,6 +423,8 @@ mod tests {
             remember: false,
             ip: Some("127.0.0.1".into()),
             user_agent: None,
+            amr: Vec::new(),
+            stage: crate::store::SessionStage::Complete,
         };
         let bytes = encode(&s).expect("encodes");
         assert_eq!(bytes[0], 1);

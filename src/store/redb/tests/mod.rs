@@ -112,6 +112,8 @@ fn session(user_id: &str, created: i64, expires: i64) -> SessionRecord {
         remember: false,
         ip: None,
         user_agent: None,
+        amr: Vec::new(),
+        stage: crate::store::SessionStage::Complete,
     }
 }
 
