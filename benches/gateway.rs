@@ -14,7 +14,8 @@ use authgate::policy::path::normalise_path;
 use authgate::policy::routes::find_route;
 use authgate::store::redb::RedbStore;
 use authgate::store::{
-    NewAccount, NewSession, Role, SessionRecord, SignIn, Store, UserRecord, UserStatus,
+    NewAccount, NewSession, Role, SessionRecord, SessionStage, SignIn, Store, UserRecord,
+    UserStatus,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
@@ -109,6 +110,8 @@ fn bench_session_check(c: &mut Criterion) {
             remember: false,
             ip: Some("127.0.0.1".into()),
             user_agent: Some("bench".into()),
+            amr: vec!["pwd".into()],
+            stage: SessionStage::Complete,
         };
         rt.block_on(store.open_session(SignIn {
             session: NewSession {
@@ -183,6 +186,8 @@ fn bench_many_sessions(c: &mut Criterion) {
                 remember: false,
                 ip: Some("203.0.113.7".into()),
                 user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+                amr: vec!["pwd".into()],
+                stage: SessionStage::Complete,
             },
         ));
         // Every 97th token is looked up below: spread over the whole key space.

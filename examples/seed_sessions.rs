@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use authgate::auth::session;
 use authgate::store::redb::RedbStore;
-use authgate::store::{NewAccount, Role, SessionRecord, UserRecord, UserStatus, Users as _};
+use authgate::store::{
+    NewAccount, Role, SessionRecord, SessionStage, UserRecord, UserStatus, Users as _,
+};
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -61,6 +63,8 @@ fn run() -> Result<(), String> {
                 remember: false,
                 ip: Some("203.0.113.7".into()),
                 user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+                amr: vec!["pwd".into()],
+                stage: SessionStage::Complete,
             },
         ));
         if i % every == 0 {
