@@ -116,7 +116,7 @@ pub fn evaluate<'a>(
     };
     let label = policy.labels.get(index);
     let principal = match seen {
-        Seen::Principal(p) if !p.second_factor_pending => Some(p),
+        Seen::Principal(p) if p.complete() => Some(p),
         // A session still waiting for its second factor is no session here.
         Seen::Principal(_) | Seen::Nobody => None,
         Seen::Unknown if route.policy == RoutePolicy::Public => None,

@@ -98,6 +98,8 @@ pub struct App {
     pub resolver: crate::net::resolve::Resolver,
     /// The pages' stylesheet, icon and logo, built from `[ui]`.
     pub assets: crate::pages::Assets,
+    /// Seals second-factor secrets at rest.
+    pub sealing: crate::auth::sealing::SealingKey,
     audits: mpsc::Sender<AuditRecord>,
     audit_rx: Mutex<Option<mpsc::Receiver<AuditRecord>>>,
 }
@@ -120,6 +122,9 @@ impl App {
             .transpose()?
             .map(Arc::new);
         let oidc = crate::oidc::Oidc::new(&config.oidc)?;
+        let sealing = crate::auth::sealing::SealingKey::load_or_create(
+            &crate::auth::sealing::key_path(&config),
+        )?;
         let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
         let lockout_secs = i64::try_from(config.security.lockout.as_secs()).unwrap_or(i64::MAX);
         let window_secs =
@@ -138,6 +143,7 @@ impl App {
             mailer,
             oidc,
             resolver: crate::net::resolve::Resolver::system(),
+            sealing,
             assets: crate::pages::Assets::new(
                 config.ui.accent_color,
                 config.ui.custom_css.as_deref(),

@@ -288,6 +288,34 @@ pub async fn delete_user(
     Ok(ApiResponse::ok(StatusCode::OK, "user deleted", Value::Null))
 }
 
+/// `DELETE /admin/users/{id}/second-factor`: remove every second factor of the account and
+/// end its sessions (someone who lost their phone and their codes). Only an owner for an
+/// owner.
+pub async fn reset_second_factor(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let actor = require_admin(&app, &req).await?;
+    let id = params.first().cloned().unwrap_or_default();
+    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
+    may_touch(actor.user.role, target.role)?;
+    app.store.remove_factors(&id).await?;
+    let n = app.store.revoke_user_sessions(&id, None).await?;
+    app.audit(
+        "second_factor_reset",
+        Some(req.client_ip),
+        Some(&actor.user.id),
+        Some(&id),
+        Some(format!("revoked={n}")),
+    );
+    Ok(ApiResponse::ok(
+        StatusCode::OK,
+        "second factors removed",
+        json!({"revokedSessions": n}),
+    ))
+}
+
 /// `DELETE /admin/users/{id}/sessions`.
 pub async fn revoke_user_sessions(
     app: Arc<App>,

@@ -289,7 +289,7 @@ pub async fn account_for(
     let Some(auth) = app.auth.authenticate(&req.headers, now_secs()).await? else {
         return Ok(None);
     };
-    if auth.second_factor_pending {
+    if !auth.complete() {
         return Ok(None);
     }
     let sessions = live_sessions(app, &auth.user)
@@ -335,7 +335,7 @@ pub async fn error_page(app: &App, headers: &HeaderMap, path: &str, err: &ApiErr
     };
     let signed_in = matches!(
         app.auth.authenticate(headers, now_secs()).await,
-        Ok(Some(ref a)) if !a.second_factor_pending
+        Ok(Some(ref a)) if a.complete()
     );
     let problem = super::forms::problem(err, path);
     let mut page = render(pages::auth::problem_page(

@@ -37,7 +37,7 @@ pub(crate) fn mint_token() -> Result<NewToken, ApiError> {
 /// counts as none).
 pub(crate) async fn require_session(app: &App, req: &ApiRequest) -> Result<Principal, ApiError> {
     match app.auth.authenticate(&req.headers, now_secs()).await? {
-        Some(p) if !p.second_factor_pending => Ok(p),
+        Some(p) if p.complete() => Ok(p),
         _ => Err(ApiError::Unauthorized),
     }
 }

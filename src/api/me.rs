@@ -27,14 +27,21 @@ pub async fn me(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiRes
         .iter()
         .map(views::identity)
         .collect();
+    let factors = app.store.factors(&auth.user.id).await?;
     let data = json!({
         "user": views::user(&auth.user),
-        "identities": identities,
+        "secondFactor": {
+            "totp": factors.totp.is_some(),
+            "passkeys": 0,
+            "recoveryCodesLeft": factors.recovery_left(),
+        },
         "session": {
             "id": session::public_id(&auth.key),
             "createdAt": views::rfc3339(auth.session.created_at),
             "expiresAt": views::rfc3339(auth.session.expires_at),
-        }
+            "authMethods": auth.session.amr,
+        },
+        "identities": identities,
     });
     Ok(ApiResponse::ok(StatusCode::OK, "ok", data))
 }

@@ -16,6 +16,7 @@ mod response;
 mod settings;
 mod signin;
 mod signup;
+mod two_factor;
 mod validate;
 mod views;
 
@@ -172,6 +173,16 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(POST, "/profile", me::update_me),
             endpoint!(POST, "/change-password", me::change_password),
             endpoint!(POST, "/password", me::change_password),
+            endpoint!(POST, "/2fa/totp/setup", two_factor::totp_setup),
+            endpoint!(POST, "/2fa/totp/confirm", two_factor::totp_confirm),
+            endpoint!(DELETE, "/2fa/totp", two_factor::totp_remove),
+            endpoint!(POST, "/2fa/verify", two_factor::verify),
+            endpoint!(POST, "/2fa/recovery-codes", two_factor::new_recovery_codes),
+            endpoint!(
+                DELETE,
+                "/admin/users/{}/second-factor",
+                admin::reset_second_factor
+            ),
             endpoint!(GET, "/sessions", me::sessions),
             endpoint!(DELETE, "/sessions/{}", me::revoke_session),
             endpoint!(POST, "/sessions/{}/end", me::revoke_session),

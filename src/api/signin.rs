@@ -15,9 +15,10 @@ use super::response::ApiResponse;
 use super::{validate, views, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::limits::AccountKey;
+use crate::auth::second_factor::{methods, stage_after_first_factor, HALF_OPEN_SECS};
 use crate::auth::signin::{may_sign_in, Way};
 use crate::error::ApiError;
-use crate::store::UserRecord;
+use crate::store::{SessionStage, UserRecord};
 
 /// 429 while the client is over its limit of failed attempts (`security.ip_rate_limit`).
 pub(crate) async fn client_within_limit(
@@ -34,7 +35,13 @@ pub(crate) async fn client_within_limit(
 }
 
 /// The answer for a locked account, audited as `event`.
-fn locked(app: &App, req: &ApiRequest, account: &AccountKey, event: &str, secs: u64) -> ApiError {
+pub(crate) fn locked(
+    app: &App,
+    req: &ApiRequest,
+    account: &AccountKey,
+    event: &str,
+    secs: u64,
+) -> ApiError {
     app.audit(
         event,
         Some(req.client_ip),
@@ -148,12 +155,37 @@ async fn password_login(
     };
     let now = now_secs();
     may_sign_in(&app.gate().await?, Way::Password, &user, now)?;
-    let (token, session) = new_session(&app, &req, &user.id, remember, now, vec!["pwd".into()])?;
+    let (token, mut session) =
+        new_session(&app, &req, &user.id, remember, now, vec!["pwd".into()])?;
+    let factors = app.store.factors(&user.id).await?;
+    let stage = stage_after_first_factor(app.config.auth.second_factor, user.role, &factors);
+    session.record.stage = stage;
+    if stage == SessionStage::SecondFactor {
+        // Half-open: only the second factor completes it, within minutes.
+        session.record.expires_at = session.record.expires_at.min(now + HALF_OPEN_SECS);
+    }
     let expires_at = session.record.expires_at;
     app.store
         .open_session(sign_in_replacing(&app, &req, session))
         .await
         .map_err(refused)?;
+    if stage == SessionStage::SecondFactor {
+        app.audit(
+            "login_second_factor_asked",
+            Some(req.client_ip),
+            Some(&user.id),
+            None,
+            None,
+        );
+        let data = json!({"secondFactorRequired": true, "methods": methods(&factors)});
+        // A session cookie (no lifetime): "keep me signed in" applies to the full session.
+        return Ok(with_session_cookie(
+            ApiResponse::ok(StatusCode::OK, "second factor required", data),
+            &app,
+            &token.token,
+            false,
+        ));
+    }
     audit_login(
         &app,
         &req,
@@ -162,8 +194,12 @@ async fn password_login(
     );
     let mut shown = user.clone();
     shown.last_login_at = Some(now);
-    let data =
+    let mut data =
         json!({"user": views::user(&shown), "session": {"expiresAt": views::rfc3339(expires_at)}});
+    if stage == SessionStage::Enrol {
+        // Signed in, but only to enrol a second factor first.
+        data["secondFactorEnrolRequired"] = json!(true);
+    }
     Ok(with_session_cookie(
         ApiResponse::ok(StatusCode::OK, "logged in", data),
         &app,

@@ -15,7 +15,7 @@ use crate::auth::cookie;
 use crate::auth::session::{self, Identity};
 use crate::auth::session_cache::{LiveSession, SessionCache};
 use crate::metrics::{Metrics, StoreOp};
-use crate::store::{SessionKey, Store, StoreError};
+use crate::store::{SessionKey, SessionStage, Store, StoreError};
 
 /// Last-seen is written at most this often per session.
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
@@ -41,9 +41,6 @@ pub enum Credential {
 pub struct Principal {
     pub live: Arc<LiveSession>,
     pub credential: Credential,
-    /// A second factor is still to be given: nothing but the second-factor endpoints accept
-    /// such a session. (No factor can be enrolled yet, so this is always false.)
-    pub second_factor_pending: bool,
 }
 
 impl Deref for Principal {
@@ -57,6 +54,17 @@ impl Principal {
     /// The identity upstreams are told.
     pub fn identity(&self) -> &Identity {
         &self.live.identity
+    }
+
+    /// What the session still lacks (a second factor, or enrolling one).
+    pub fn stage(&self) -> SessionStage {
+        self.live.session.stage
+    }
+
+    /// A complete session: everything may accept it. Any other is accepted only by the
+    /// endpoints that complete it.
+    pub fn complete(&self) -> bool {
+        self.stage() == SessionStage::Complete
     }
 }
 
@@ -139,7 +147,6 @@ impl Authenticator {
                 return Ok(Some(Principal {
                     live: hit.live,
                     credential,
-                    second_factor_pending: false,
                 }));
             }
             // Taken before the read: an announcement after it makes what we read unusable.
@@ -163,11 +170,7 @@ impl Authenticator {
             });
             self.note_activity(&key, live.session.last_seen, now);
             self.cache.insert(Arc::clone(&live), seq);
-            return Ok(Some(Principal {
-                live,
-                credential,
-                second_factor_pending: false,
-            }));
+            return Ok(Some(Principal { live, credential }));
         }
         Ok(None)
     }

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod password;
 pub mod redirect;
 pub mod sealing;
+pub mod second_factor;
 pub mod session;
 pub mod session_cache;
 pub mod setup_code;

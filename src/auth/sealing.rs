@@ -10,6 +10,23 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
 
+/// Where the key is kept: `security.encryption_key_file`, else `encryption.key` in the
+/// database's folder.
+pub fn key_path(config: &crate::config::Config) -> std::path::PathBuf {
+    if let Some(file) = &config.security.encryption_key_file {
+        return file.clone();
+    }
+    let dir = config
+        .storage
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty());
+    dir.map_or_else(
+        || std::path::PathBuf::from("encryption.key"),
+        |d| d.join("encryption.key"),
+    )
+}
+
 /// The layout of a sealed value: this byte, a 12-byte nonce, the ciphertext with its tag.
 const SEALED_V1: u8 = 1;
 const NONCE_LEN: usize = 12;

@@ -22,8 +22,8 @@ mod validate;
 
 pub use model::{
     AuthConfig, Config, FieldMode, LogConfig, LogFormat, MetricsConfig, ProfileFields, PublicUrl,
-    Registration, Rgb, SameSite, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StorageConfig, TlsConfig, UiAsset, UiConfig,
+    Registration, Rgb, SameSite, SecondFactorPolicy, SecurityConfig, ServerConfig, SessionConfig,
+    SmtpConfig, SmtpTls, StorageConfig, TlsConfig, UiAsset, UiConfig,
 };
 pub use oidc::{secret_env_name, ClaimNames, OidcProviderConfig, ProviderKind, TokenAuth};
 pub use secrets::Secret;

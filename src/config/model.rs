@@ -248,7 +248,32 @@ pub struct AuthConfig {
     pub password_max_length: usize,
     pub require_email_verification: bool,
     pub allowed_redirect_hosts: Vec<String>,
+    /// Who must have a second factor.
+    pub second_factor: SecondFactorPolicy,
     pub fields: ProfileFields,
+}
+
+/// `auth.second_factor`: who must have a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorPolicy {
+    /// Whoever enrols one is asked for it.
+    Optional,
+    /// Everyone: without one a session may only enrol.
+    Required,
+    /// Owners and admins.
+    RequiredForAdmins,
+}
+
+impl SecondFactorPolicy {
+    /// The policy a word names.
+    pub fn parse(word: &str) -> Option<SecondFactorPolicy> {
+        Some(match word {
+            "optional" => SecondFactorPolicy::Optional,
+            "required" => SecondFactorPolicy::Required,
+            "required_for_admins" => SecondFactorPolicy::RequiredForAdmins,
+            _ => return None,
+        })
+    }
 }
 
 /// `[security]`.
@@ -266,6 +291,8 @@ pub struct SecurityConfig {
     pub validate_token: Option<Secret>,
     /// Audit entries older than this are deleted.
     pub audit_retention: Duration,
+    /// The key that seals second-factor secrets; `None`: `encryption.key` beside the database.
+    pub encryption_key_file: Option<std::path::PathBuf>,
 }
 
 /// `log.format`.

@@ -199,6 +199,7 @@ pub(super) struct RawAuth {
     pub(super) password_max_length: usize,
     pub(super) require_email_verification: bool,
     pub(super) allowed_redirect_hosts: Vec<String>,
+    pub(super) second_factor: String,
     pub(super) fields: RawFields,
 }
 
@@ -212,6 +213,7 @@ impl Default for RawAuth {
             password_max_length: 128,
             require_email_verification: false,
             allowed_redirect_hosts: Vec::new(),
+            second_factor: "optional".into(),
             fields: RawFields::default(),
         }
     }
@@ -250,6 +252,7 @@ pub(super) struct RawSecurity {
     pub(super) validate_token: String,
     pub(super) validate_token_file: String,
     pub(super) audit_retention: String,
+    pub(super) encryption_key_file: String,
 }
 
 impl Default for RawSecurity {
@@ -263,6 +266,7 @@ impl Default for RawSecurity {
             validate_token: String::new(),
             validate_token_file: String::new(),
             audit_retention: "365d".into(),
+            encryption_key_file: String::new(),
         }
     }
 }

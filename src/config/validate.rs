@@ -8,7 +8,8 @@ use http::HeaderName;
 
 use super::model::{
     AuthConfig, Config, LogConfig, MetricsConfig, ProfileFields, PublicUrl, Registration, SameSite,
-    SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StorageConfig, TlsConfig,
+    SecondFactorPolicy, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
+    StorageConfig, TlsConfig,
 };
 use super::raw::{
     RawAuth, RawConfig, RawRoute, RawSecure, RawSecurity, RawServer, RawSession, RawSmtp,
@@ -425,6 +426,15 @@ impl Validator {
             password_max_length: raw.password_max_length,
             require_email_verification: raw.require_email_verification,
             allowed_redirect_hosts,
+            second_factor: SecondFactorPolicy::parse(raw.second_factor.trim()).unwrap_or_else(
+                || {
+                    self.problem(
+                        "auth.second_factor",
+                        "must be optional, required or required_for_admins",
+                    );
+                    SecondFactorPolicy::Optional
+                },
+            ),
             fields: ProfileFields {
                 username: raw.fields.username,
                 full_name: raw.fields.full_name,
@@ -463,6 +473,9 @@ impl Validator {
                 "AUTHGATE_VALIDATE_TOKEN",
             ),
             audit_retention: self.duration("security.audit_retention", &raw.audit_retention),
+            encryption_key_file: Some(raw.encryption_key_file.trim())
+                .filter(|f| !f.is_empty())
+                .map(std::path::PathBuf::from),
         }
     }
 

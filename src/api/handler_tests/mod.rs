@@ -8,6 +8,7 @@ mod forms;
 mod pages;
 mod registration;
 mod signin;
+mod two_factor;
 
 use std::net::IpAddr;
 use std::sync::Arc;
