@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::pages::account::{ordered, AccountView, Section, SessionLine};
 use crate::pages::auth::FormValues;
 use crate::pages::{self, Brand, Page, Problem, ProviderLink, Site};
-use crate::store::TokenKind;
+use crate::store::{SessionStage, TokenKind};
 
 /// What the pages need to know about the gateway now.
 pub async fn site(app: &App) -> Result<Site, ApiError> {
@@ -120,6 +120,7 @@ pub fn done_message(key: &str) -> Option<&'static str> {
         "invite-deleted" => "The invitation is deleted.",
         "settings-saved" => "Settings saved.",
         "mail-sent" => "If the address needs confirming, we have sent the email again.",
+        "two-factor-off" => "Two-step verification is off.",
         _ => return None,
     })
 }
@@ -301,12 +302,15 @@ pub async fn account_for(
             record,
         })
         .collect();
+    let factors = app.store.factors(&auth.user.id).await?;
     let view = AccountView {
         display_name: auth.identity.user_header().to_string(),
         sessions: ordered(sessions),
         linked: app.store.user_identities(&auth.user.id).await?,
         user: auth.user.clone(),
         now: now_secs(),
+        totp: factors.totp.is_some(),
+        recovery_left: factors.recovery_left(),
     };
     let site = site(app).await?;
     Ok(Some(render(pages::account::account(
@@ -348,4 +352,83 @@ pub async fn error_page(app: &App, headers: &HeaderMap, path: &str, err: &ApiErr
         page = page.with_header(http::header::RETRY_AFTER, &secs.to_string());
     }
     page
+}
+
+/// `GET /2fa`: the code after the password, for a half-open session.
+pub async fn two_factor_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let rd = query_param(&req, "rd").unwrap_or_default();
+    match app.auth.authenticate(&req.headers, now_secs()).await? {
+        Some(p) if p.stage() == SessionStage::SecondFactor => {
+            let site = site(&app).await?;
+            Ok(render(pages::two_factor::verify(
+                &site,
+                &rd,
+                None,
+                StatusCode::OK,
+            )))
+        }
+        Some(p) if p.complete() => Ok(redirect(StatusCode::FOUND, &after_login(&app, &rd))),
+        _ => Ok(redirect(StatusCode::FOUND, &page_url(&app, "/login"))),
+    }
+}
+
+/// The setup page for the session of `req`: the start, or the waiting secret's QR code and
+/// the confirmation form; `None` without a session that may enrol.
+pub async fn two_factor_setup_for(
+    app: &App,
+    req: &ApiRequest,
+    problem: Option<&Problem>,
+    status: StatusCode,
+) -> Result<Option<ApiResponse>, ApiError> {
+    let Some(p) = app.auth.authenticate(&req.headers, now_secs()).await? else {
+        return Ok(None);
+    };
+    if !matches!(p.stage(), SessionStage::Complete | SessionStage::Enrol) {
+        return Ok(None);
+    }
+    let factors = app.store.factors(&p.user.id).await?;
+    if factors.totp.is_some() {
+        return Ok(Some(redirect(
+            StatusCode::SEE_OTHER,
+            &page_url(app, "/#two-factor"),
+        )));
+    }
+    let enrolment = match &factors.pending_totp {
+        Some(pending) => {
+            let secret = app
+                .sealing
+                .open(&pending.sealed_secret, p.user.id.as_bytes())
+                .map_err(|e| ApiError::Internal(format!("a TOTP secret does not open: {e}")))?;
+            let account = p.user.username.as_deref().unwrap_or(&p.user.email);
+            Some(
+                crate::auth::totp::enrolment(&secret, &app.config.ui.title, account)
+                    .map_err(ApiError::Internal)?,
+            )
+        }
+        None => None,
+    };
+    let site = site(app).await?;
+    Ok(Some(render(pages::two_factor::setup(
+        &site,
+        enrolment.as_ref(),
+        p.stage() == SessionStage::Enrol,
+        problem,
+        status,
+    ))))
+}
+
+/// `GET /2fa/setup`.
+pub async fn two_factor_setup_page(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    match two_factor_setup_for(&app, &req, None, StatusCode::OK).await? {
+        Some(page) => Ok(page),
+        None => Ok(redirect(StatusCode::FOUND, &page_url(&app, "/login"))),
+    }
 }

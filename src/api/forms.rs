@@ -34,6 +34,12 @@ enum Form {
     Reset,
     Verify,
     Resend,
+    /// The code after the password.
+    SecondFactor,
+    TotpSetup,
+    TotpConfirm,
+    TotpRemove,
+    RecoveryCodes,
 }
 
 impl Form {
@@ -51,6 +57,11 @@ impl Form {
             "/reset-password" => Form::Reset,
             "/verify-email" => Form::Verify,
             "/resend-verification" => Form::Resend,
+            "/2fa/verify" => Form::SecondFactor,
+            "/2fa/totp/setup" => Form::TotpSetup,
+            "/2fa/totp/confirm" => Form::TotpConfirm,
+            "/2fa/totp/remove" => Form::TotpRemove,
+            "/2fa/recovery-codes" => Form::RecoveryCodes,
             p if p.starts_with("/sessions/") && p.ends_with("/end") => Form::EndSession,
             _ => return None,
         })
@@ -147,6 +158,19 @@ pub fn problem(err: &ApiError, path: &str) -> Problem {
                 "This is not your current password.".into(),
             );
             "Your password was not changed.".into()
+        }
+        ApiError::InvalidCredentials if form == Some(Form::SecondFactor) => {
+            p.fields.insert(
+                "code".into(),
+                "This code is not right. Enter the one the app shows now, or a recovery code.".into(),
+            );
+            "That did not work.".into()
+        }
+        ApiError::InvalidCredentials
+            if matches!(form, Some(Form::TotpRemove | Form::RecoveryCodes)) =>
+        {
+            p.fields.insert("password".into(), "This is not your password.".into());
+            "Nothing was changed.".into()
         }
         ApiError::InvalidCredentials => {
             "The email, username or password is not right. Check them and try again.".into()
@@ -280,14 +304,25 @@ async fn form_answer(
                     pages::auth::reset_password(&site, &values, &account, Some(&p), status)
                 }
                 Form::Verify => pages::auth::verify_email(&site, &values, Some(&p), status),
+                Form::SecondFactor if !matches!(err, ApiError::Unauthorized) => {
+                    pages::two_factor::verify(&site, &values.rd, Some(&p), status)
+                }
                 _ if matches!(err, ApiError::Unauthorized) => {
                     return Ok(to_login(app, &page_url(app, "/")));
                 }
-                Form::ChangePassword | Form::Profile => {
-                    let section = if form == Form::Profile {
-                        Section::Profile
-                    } else {
-                        Section::Password
+                Form::TotpConfirm | Form::TotpSetup => {
+                    if let Some(page) =
+                        super::browser::two_factor_setup_for(app, req, Some(&p), status).await?
+                    {
+                        return Ok(with_retry_after(page, &err));
+                    }
+                    return Ok(to_login(app, &page_url(app, "/")));
+                }
+                Form::ChangePassword | Form::Profile | Form::TotpRemove | Form::RecoveryCodes => {
+                    let section = match form {
+                        Form::Profile => Section::Profile,
+                        Form::ChangePassword => Section::Password,
+                        _ => Section::TwoFactor,
                     };
                     if let Some(page) =
                         account_for(app, req, None, Some((section, &p)), status).await?
@@ -328,6 +363,29 @@ async fn form_answer(
         // Ending this device's own session signs it out.
         Form::EndSession if !cookies.is_empty() => page_url(app, "/login?done=signed-out"),
         Form::EndSession => page_url(app, "/?done=session-ended"),
+        Form::TotpSetup => page_url(app, "/2fa/setup"),
+        Form::TotpRemove => page_url(app, "/?done=two-factor-off"),
+        Form::TotpConfirm | Form::RecoveryCodes => {
+            let data: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+            let codes: Vec<String> = data["data"]["recoveryCodes"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            let mut page = render(pages::two_factor::recovery_codes(
+                &site,
+                &codes,
+                &page_url(app, "/"),
+            ));
+            page.headers.extend(cookies);
+            return Ok(page);
+        }
+        Form::Login if login_needs(&resp, "secondFactorRequired") => {
+            page_url(app, &format!("/2fa{}", rd_query(&values.rd)))
+        }
+        Form::Login if login_needs(&resp, "secondFactorEnrolRequired") => {
+            page_url(app, "/2fa/setup")
+        }
+        Form::SecondFactor => after_login(app, &values.rd),
         Form::Register if cookies.is_empty() => {
             let (email, outcome) = registration_outcome(app, &resp);
             values.email = email;
@@ -338,6 +396,21 @@ async fn form_answer(
     let mut out = redirect(StatusCode::SEE_OTHER, &target);
     out.headers.extend(cookies);
     Ok(out)
+}
+
+/// Whether a login's answer says the sign-in needs `what` next (a second factor, or enrolling
+/// one).
+fn login_needs(resp: &ApiResponse, what: &str) -> bool {
+    let data: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    data["data"][what] == Value::Bool(true)
+}
+
+fn rd_query(rd: &str) -> String {
+    if rd.is_empty() {
+        String::new()
+    } else {
+        format!("?rd={}", pages::query_value(rd))
+    }
 }
 
 /// The address a reset link is for (empty when it is no longer valid).

@@ -25,14 +25,15 @@ use super::{validate, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::cookie;
 use crate::auth::redirect::{safe_redirect, RedirectPolicy};
+use crate::auth::second_factor::{stage_after_first_factor, HALF_OPEN_SECS};
 use crate::auth::signin::{may_register, may_sign_in, password_sign_in_open, Invite, Way};
 use crate::config::{FieldMode, Registration, SameSite};
 use crate::error::ApiError;
 use crate::oidc::flows::{FlowError, PendingFlow};
 use crate::oidc::{ExternalIdentity, OidcError, Provider};
 use crate::store::{
-    IdentityRecord, IdentitySignIn, NewAccount, PasswordSignIn, Role, Unlink, UnlinkRule,
-    UserRecord, UserStatus, WriteError,
+    IdentityRecord, IdentitySignIn, NewAccount, PasswordSignIn, Role, SessionStage, Unlink,
+    UnlinkRule, UserRecord, UserStatus, WriteError,
 };
 
 /// The provider named in the path (`/oauth/{name}`), or `google` for the alias.
@@ -384,8 +385,21 @@ fn way(provider: &Provider) -> Way<'_> {
 /// The redirect that ends a successful sign-in, with the new session's cookie. With
 /// `same_site = "strict"` a redirect would still belong to the provider's cross-site navigation
 /// and arrive without the new cookie, so a page continues instead (a same-site navigation).
-async fn signed_in(app: &App, flow: &PendingFlow, token: &str) -> Result<ApiResponse, ApiError> {
-    let to = after_login(app, &flow.rd);
+async fn signed_in(
+    app: &App,
+    flow: &PendingFlow,
+    token: &str,
+    stage: SessionStage,
+) -> Result<ApiResponse, ApiError> {
+    // A second factor, or enrolling one, comes first.
+    let to = match stage {
+        SessionStage::Complete => after_login(app, &flow.rd),
+        SessionStage::SecondFactor => super::browser::page_url(
+            app,
+            &format!("/2fa?rd={}", crate::pages::query_value(&flow.rd)),
+        ),
+        SessionStage::Enrol => super::browser::page_url(app, "/2fa/setup"),
+    };
     let resp = if app.config.session.same_site == SameSite::Strict {
         let site = super::browser::site(app).await?;
         super::browser::render(crate::pages::auth::continue_to(&site, &to))
@@ -404,14 +418,26 @@ async fn open_session(
     flow: &PendingFlow,
     identity: IdentitySignIn,
 ) -> Result<ApiResponse, ApiError> {
-    let (token, session) = new_session(
+    let now = now_secs();
+    let (token, mut session) = new_session(
         app,
         req,
         user_id,
         flow.remember,
-        now_secs(),
+        now,
         vec![format!("provider:{}", flow.provider)],
     )?;
+    let role = app
+        .store
+        .get_user(user_id)
+        .await?
+        .map_or(Role::User, |u| u.role);
+    let factors = app.store.factors(user_id).await?;
+    let stage = stage_after_first_factor(app.config.auth.second_factor, role, &factors);
+    session.record.stage = stage;
+    if stage == SessionStage::SecondFactor {
+        session.record.expires_at = session.record.expires_at.min(now + HALF_OPEN_SECS);
+    }
     let mut sign_in = sign_in_replacing(app, req, session);
     sign_in.identity = Some(identity);
     app.store.open_session(sign_in).await.map_err(|e| match e {
@@ -425,7 +451,7 @@ async fn open_session(
         user_id,
         Some(format!("provider={}", provider.config.name)),
     );
-    signed_in(app, flow, &token.token).await
+    signed_in(app, flow, &token.token, stage).await
 }
 
 /// Sign in a user found through a linked identity.
@@ -628,7 +654,7 @@ async fn register(
         last_login_at: log_in.then_some(now),
         ..UserRecord::new(&new_user_id()?, &email, Role::User, status, now)
     };
-    let (token, session) = new_session(
+    let (token, mut session) = new_session(
         app,
         req,
         &user.id,
@@ -636,6 +662,13 @@ async fn register(
         now,
         vec![format!("provider:{}", flow.provider)],
     )?;
+    // A new account has no factor: enrolling one first where the policy asks.
+    let stage = stage_after_first_factor(
+        app.config.auth.second_factor,
+        user.role,
+        &Default::default(),
+    );
+    session.record.stage = stage;
     let mut account = NewAccount {
         identity: Some(identity_record(ext, &user.id)),
         user,
@@ -672,5 +705,5 @@ async fn register(
         return Err(ApiError::AccountPending);
     }
     audit_login(app, req, &user.id, Some(format!("provider={}", cfg.name)));
-    signed_in(app, flow, &token.token).await
+    signed_in(app, flow, &token.token, stage).await
 }

@@ -31,6 +31,10 @@ pub struct AccountView {
     pub sessions: Vec<SessionLine>,
     pub linked: Vec<IdentityRecord>,
     pub now: i64,
+    /// An authenticator app is set up.
+    pub totp: bool,
+    /// Recovery codes not used yet.
+    pub recovery_left: usize,
 }
 
 /// The form a problem belongs to.
@@ -38,6 +42,7 @@ pub struct AccountView {
 pub enum Section {
     Profile,
     Password,
+    TwoFactor,
 }
 
 /// Order sessions for the page: this device first, then by last activity.
@@ -163,6 +168,39 @@ fn password_form(site: &Site, user: &UserRecord, problem: Option<&Problem>) -> S
     out
 }
 
+fn two_factor(site: &Site, view: &AccountView, problem: Option<&Problem>) -> String {
+    let mut out = String::from("<h2 id=\"two-factor\">Two-step verification</h2>");
+    if !view.totp {
+        out.push_str(&format!(
+            "<p>Off. With it on, signing in also asks for a code from an app on your phone.</p>\
+             <form method=\"post\" action=\"{}\"><button type=\"submit\" class=\"secondary\">Set up an authenticator app</button></form>",
+            site.href("/2fa/totp/setup")
+        ));
+        return out;
+    }
+    out.push_str(&format!(
+        "<p>On: an authenticator app · {} recovery {} left.</p>{}",
+        view.recovery_left,
+        if view.recovery_left == 1 {
+            "code"
+        } else {
+            "codes"
+        },
+        alert(problem)
+    ));
+    let password = Field::new("password", "Your password", "password", "current-password");
+    out.push_str(&format!(
+        "<form method=\"post\" action=\"{}\">{}{}<div class=\"row\">\
+         <button type=\"submit\" class=\"secondary\" formaction=\"{}\">New recovery codes</button>\
+         <button type=\"submit\" class=\"danger\">Turn off</button></div></form>",
+        site.href("/2fa/totp/remove"),
+        username_for_managers(&view.user.email),
+        password.html(problem),
+        site.href("/2fa/recovery-codes"),
+    ));
+    out
+}
+
 fn providers(site: &Site, linked: &[IdentityRecord]) -> String {
     if site.providers.is_empty() {
         return String::new();
@@ -242,6 +280,7 @@ pub fn account(
     }
     body.push_str(&profile_form(site, u, at(Section::Profile)));
     body.push_str(&password_form(site, u, at(Section::Password)));
+    body.push_str(&two_factor(site, view, at(Section::TwoFactor)));
     body.push_str("<h2 id=\"sessions\">Where you are signed in</h2><ul class=\"items\">");
     for line in &view.sessions {
         body.push_str(&session_item(site, line, view.now));

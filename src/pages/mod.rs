@@ -9,6 +9,7 @@ pub mod assets;
 pub mod auth;
 pub mod describe;
 pub mod palette;
+pub mod two_factor;
 
 use std::collections::BTreeMap;
 

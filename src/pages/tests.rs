@@ -191,6 +191,8 @@ fn account_view() -> AccountView {
         ]),
         linked: Vec::new(),
         now: 10_000,
+        totp: false,
+        recovery_left: 0,
     }
 }
 

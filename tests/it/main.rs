@@ -22,4 +22,5 @@ mod operations;
 mod pages;
 mod portal;
 mod proxying;
+mod second_factor;
 mod support;
