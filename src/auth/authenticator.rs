@@ -163,7 +163,7 @@ impl Authenticator {
             }
             let live = Arc::new(LiveSession {
                 key,
-                identity: Identity::from_user(&user),
+                identity: Identity::from_user(&user).with_methods(&stored.amr),
                 valid_until: stored.expires_at.min(user.expires_at.unwrap_or(i64::MAX)),
                 session: stored,
                 user,

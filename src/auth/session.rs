@@ -55,9 +55,9 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// `groups` joined with commas.
     pub groups_header: String,
-    /// The identity header values, rendered once: user, email, name, groups, user id (empty
-    /// when unset or not a valid header value).
-    pub header_values: [http::HeaderValue; 5],
+    /// The identity header values, rendered once: user, email, name, groups, user id, the
+    /// session's authentication methods (empty when unset or not a valid header value).
+    pub header_values: [http::HeaderValue; 6],
 }
 
 impl Identity {
@@ -95,6 +95,7 @@ impl Identity {
             value(name.as_deref()),
             value(Some(&groups_header)),
             value(Some(&user.id)),
+            value(None),
         ];
         Identity {
             user_id: user.id.clone(),
@@ -106,6 +107,14 @@ impl Identity {
             groups,
             header_values,
         }
+    }
+
+    /// This identity as one session sees it: with how that session was authenticated.
+    pub fn with_methods(mut self, amr: &[String]) -> Identity {
+        if let Ok(v) = http::HeaderValue::from_str(&amr.join(",")) {
+            self.header_values[5] = v;
+        }
+        self
     }
 
     /// The user header's value: the username, or the email without one.
@@ -181,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn header_values_are_user_email_name_groups_and_id() {
+    fn header_values_are_user_email_name_groups_id_and_methods() {
         let id = Identity::for_tests(
             "u1",
             "alice@example.com",
@@ -198,9 +207,12 @@ mod tests {
                 b"alice@example.com",
                 b"Alice A",
                 b"user,staff",
-                b"u1"
+                b"u1",
+                b""
             ]
         );
+        let seen = id.with_methods(&["pwd".into(), "otp".into()]);
+        assert_eq!(seen.header_values[5], "pwd,otp");
     }
 
     #[test]

@@ -280,6 +280,7 @@ pub(super) struct RawHeaders {
     pub(super) name: String,
     pub(super) groups: String,
     pub(super) user_id: String,
+    pub(super) auth_methods: String,
 }
 
 impl Default for RawHeaders {
@@ -290,6 +291,7 @@ impl Default for RawHeaders {
             name: "Remote-Name".into(),
             groups: "Remote-Groups".into(),
             user_id: "Remote-User-Id".into(),
+            auth_methods: "Remote-Auth-Methods".into(),
         }
     }
 }

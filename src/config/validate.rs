@@ -82,6 +82,7 @@ impl Validator {
             name: self.header("headers.name", &raw.headers.name),
             groups: self.header("headers.groups", &raw.headers.groups),
             user_id: self.header("headers.user_id", &raw.headers.user_id),
+            auth_methods: self.header("headers.auth_methods", &raw.headers.auth_methods),
         };
         let mut seen = std::collections::HashSet::new();
         for h in headers.all() {

@@ -15,24 +15,27 @@ pub struct IdentityHeaders {
     pub name: HeaderName,
     pub groups: HeaderName,
     pub user_id: HeaderName,
+    /// How the session was authenticated (`pwd,otp`, ...).
+    pub auth_methods: HeaderName,
 }
 
 impl IdentityHeaders {
     /// All configured names, for stripping.
-    pub fn all(&self) -> [&HeaderName; 5] {
+    pub fn all(&self) -> [&HeaderName; 6] {
         [
             &self.user,
             &self.email,
             &self.name,
             &self.groups,
             &self.user_id,
+            &self.auth_methods,
         ]
     }
 }
 
 /// One identity's values for the identity headers, in the order of [`IdentityHeaders::all`]
-/// (user, email, name, groups, user id); empty where unset.
-pub type IdentityValues = [HeaderValue; 5];
+/// (user, email, name, groups, user id, authentication methods); empty where unset.
+pub type IdentityValues = [HeaderValue; 6];
 
 /// A header name as spoofing comparisons see it: lower-case, `_` folded to `-`.
 pub fn fold_header_name(name: &str) -> String {
@@ -135,7 +138,7 @@ pub fn plan_upstream_headers(
 pub fn identity_values<'a>(
     names: &'a IdentityHeaders,
     identity: Option<&IdentityValues>,
-) -> [(&'a HeaderName, HeaderValue); 5] {
+) -> [(&'a HeaderName, HeaderValue); 6] {
     let value = |i: usize| match identity {
         Some(values) => values[i].clone(),
         None => HeaderValue::from_static(""),
@@ -146,6 +149,7 @@ pub fn identity_values<'a>(
         (&names.name, value(2)),
         (&names.groups, value(3)),
         (&names.user_id, value(4)),
+        (&names.auth_methods, value(5)),
     ]
 }
 
@@ -205,7 +209,15 @@ mod tests {
 
     /// The values of a user "alice" in group "staff" (the role "user" first).
     fn identity() -> IdentityValues {
-        ["alice", "alice@example.com", "Alice A", "user,staff", "u1"].map(HeaderValue::from_static)
+        [
+            "alice",
+            "alice@example.com",
+            "Alice A",
+            "user,staff",
+            "u1",
+            "pwd",
+        ]
+        .map(HeaderValue::from_static)
     }
 
     /// The default `[headers]` names.
@@ -216,6 +228,7 @@ mod tests {
             name: HeaderName::from_static("remote-name"),
             groups: HeaderName::from_static("remote-groups"),
             user_id: HeaderName::from_static("remote-user-id"),
+            auth_methods: HeaderName::from_static("remote-auth-methods"),
         }
     }
 

@@ -58,9 +58,23 @@ fn a_half_open_session_is_no_session_until_the_code() {
     );
     let r = c.post_json("/auth/2fa/verify", &json!({"code": code(&secret, 1)}));
     assert_eq!(r.status, 200, "{}", r.body);
-    let app = c.get("/app/x");
+    // The app learns how the session was authenticated; a client's own claim never arrives.
+    let app = c.get_with(
+        "/app/x",
+        &[
+            ("remote-auth-methods", "pwd,otp,passkey"),
+            ("remote_auth_methods", "x"),
+        ],
+    );
     assert_eq!(app.status, 200);
     assert_eq!(app.echoed_headers()["remote-user"], json!(["owner"]));
+    assert_eq!(
+        app.echoed_headers()["remote-auth-methods"],
+        json!(["pwd,otp"]),
+        "{}",
+        app.body
+    );
+    assert!(app.echoed_headers().get("remote_auth_methods").is_none());
     let me = c.get("/auth/me").json();
     assert_eq!(me["data"]["session"]["authMethods"], json!(["pwd", "otp"]));
     assert_eq!(me["data"]["secondFactor"]["recoveryCodesLeft"], 10);
