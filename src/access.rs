@@ -6,7 +6,7 @@ use http::{HeaderMap, Method};
 
 use crate::auth::authenticator::{Credential, Principal};
 use crate::config::Config;
-use crate::policy::routes::{decide, find_route, Access, Route, RoutePolicy};
+use crate::policy::routes::{decide, find_route, Access, Caller, Route, RoutePolicy};
 
 /// What to do with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum Verdict {
     Unavailable,
     /// The path's letter case alone decides the rule (see [`crate::policy::routes::CaseAmbiguous`]).
     Ambiguous,
+    /// The route needs a session that gave a second factor, and this one did not.
+    SecondFactorRequired,
 }
 
 impl Verdict {
@@ -35,6 +37,7 @@ impl Verdict {
             Verdict::NoRoute => "no_route",
             Verdict::Unavailable => "unavailable",
             Verdict::Ambiguous => "ambiguous",
+            Verdict::SecondFactorRequired => "second_factor_required",
         }
     }
 }
@@ -129,13 +132,15 @@ pub fn evaluate<'a>(
             }
         }
     };
-    let verdict = match decide(
-        route,
-        principal.as_ref().map(|p| p.identity().groups.as_slice()),
-    ) {
+    let caller = principal.as_ref().map(|p| Caller {
+        groups: p.identity().groups.as_slice(),
+        second_factor: crate::auth::second_factor::gave_second_factor(&p.session.amr),
+    });
+    let verdict = match decide(route, caller) {
         Access::Allow => Verdict::Allow,
         Access::LoginRequired => Verdict::LoginRequired,
         Access::Forbidden => Verdict::Forbidden,
+        Access::SecondFactorRequired => Verdict::SecondFactorRequired,
     };
     Decision {
         verdict,
@@ -160,9 +165,18 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 
 /// The login page URL that brings the user back to `original` afterwards.
 pub fn login_url(config: &Config, original: &str) -> String {
+    page_back_to(config, "/login", original)
+}
+
+/// The two-step verification page that brings the user back to `original` afterwards.
+pub fn second_factor_url(config: &Config, original: &str) -> String {
+    page_back_to(config, "/2fa", original)
+}
+
+fn page_back_to(config: &Config, page: &str, original: &str) -> String {
     let rd: String = form_urlencoded::byte_serialize(original.as_bytes()).collect();
     format!(
-        "{}{}/login?rd={rd}",
+        "{}{}{page}?rd={rd}",
         config.server.public_url.origin, config.auth.prefix
     )
 }

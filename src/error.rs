@@ -45,6 +45,8 @@ pub enum ApiError {
     SetupRequired,
     #[error("setup from another machine needs the setup code: it is in the gateway's log, or run `authgate setup-code` on its host")]
     SetupCodeRequired,
+    #[error("this page needs two-step verification: verify with a second factor first")]
+    SecondFactorRequired,
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("request headers too large or too many")]
@@ -102,9 +104,8 @@ impl ApiError {
             Validation { .. } | InvalidToken => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials | SignInRefused(_) => StatusCode::UNAUTHORIZED,
             Forbidden(_) | EmailNotVerified | AccountPending | AccountDisabled
-            | RegistrationDisabled | InviteRequired | SetupRequired | SetupCodeRequired => {
-                StatusCode::FORBIDDEN
-            }
+            | RegistrationDisabled | InviteRequired | SetupRequired | SetupCodeRequired
+            | SecondFactorRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | AlreadySetup => StatusCode::CONFLICT,
@@ -142,6 +143,7 @@ impl ApiError {
             AlreadySetup => "ALREADY_SETUP",
             SetupRequired => "SETUP_REQUIRED",
             SetupCodeRequired => "SETUP_CODE_REQUIRED",
+            SecondFactorRequired => "SECOND_FACTOR_REQUIRED",
             PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             HeadersTooLarge => "HEADERS_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

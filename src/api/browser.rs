@@ -371,7 +371,23 @@ pub async fn two_factor_page(
                 StatusCode::OK,
             )))
         }
-        Some(p) if p.complete() => Ok(redirect(StatusCode::FOUND, &after_login(&app, &rd))),
+        Some(p) if p.complete() => {
+            // Stepping up for a route that needs the factor, or already done.
+            let has_factor = app.store.factors(&p.user.id).await?.any();
+            if crate::auth::second_factor::gave_second_factor(&p.session.amr) {
+                Ok(redirect(StatusCode::FOUND, &after_login(&app, &rd)))
+            } else if has_factor {
+                let site = site(&app).await?;
+                Ok(render(pages::two_factor::verify(
+                    &site,
+                    &rd,
+                    None,
+                    StatusCode::OK,
+                )))
+            } else {
+                Ok(redirect(StatusCode::FOUND, &page_url(&app, "/2fa/setup")))
+            }
+        }
         _ => Ok(redirect(StatusCode::FOUND, &page_url(&app, "/login"))),
     }
 }

@@ -253,6 +253,18 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
             }
             Err(ApiError::Unauthorized)
         }
+        Verdict::SecondFactorRequired => {
+            if mode == Mode::Forward && wants_html(&req.headers) {
+                let location = crate::access::second_factor_url(&app.config, &original.url());
+                return Ok(ApiResponse::new(
+                    StatusCode::FOUND,
+                    "text/plain; charset=utf-8",
+                    "second factor required\n",
+                )
+                .with_header(LOCATION, &location));
+            }
+            Err(ApiError::SecondFactorRequired)
+        }
         Verdict::Forbidden => Err(ApiError::Forbidden(
             "access to this resource is denied".into(),
         )),

@@ -17,6 +17,7 @@ use super::{views, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::authenticator::Principal;
 use crate::auth::limits::AccountKey;
+use crate::auth::second_factor::gave_second_factor;
 use crate::auth::totp;
 use crate::error::ApiError;
 use crate::store::{PendingTotp, SessionStage};
@@ -238,13 +239,12 @@ pub async fn totp_confirm(
     );
     let data = json!({"recoveryCodes": shown});
     let message = "authenticator app set up; keep the recovery codes somewhere safe";
-    if auth.stage() == SessionStage::Enrol {
-        return complete_session(&app, &req, &auth, "otp", |_| {
-            ApiResponse::ok(StatusCode::OK, message, data)
-        })
-        .await;
-    }
-    Ok(ApiResponse::ok(StatusCode::OK, message, data))
+    // The code proved the factor: this session (enrolling only, or complete) continues as a
+    // complete one that gave it, under a new id.
+    complete_session(&app, &req, &auth, "otp", |_| {
+        ApiResponse::ok(StatusCode::OK, message, data)
+    })
+    .await
 }
 
 /// `DELETE /2fa/totp` `{password}` or `{code}`: remove the app and the recovery codes.
@@ -294,7 +294,12 @@ pub async fn verify(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    let half = session_in(&app, &req, &[SessionStage::SecondFactor]).await?;
+    // A half-open session, or a complete one stepping up for a route that needs the factor.
+    let half = match app.auth.authenticate(&req.headers, now_secs()).await? {
+        Some(p) if p.stage() == SessionStage::SecondFactor => p,
+        Some(p) if p.complete() && !gave_second_factor(&p.session.amr) => p,
+        _ => return Err(ApiError::Unauthorized),
+    };
     let mut body = form_or_json_body(&req)?;
     let code = body.required_text(&["code"]);
     body.finish()?;

@@ -30,6 +30,12 @@ pub fn stage_after_first_factor(
     }
 }
 
+/// Whether a session's methods include a second factor (a code, a recovery code, a passkey).
+pub fn gave_second_factor(amr: &[String]) -> bool {
+    amr.iter()
+        .any(|m| matches!(m.as_str(), "otp" | "recovery" | "passkey"))
+}
+
 /// The second factors a user can give now, as the login answer names them.
 pub fn methods(factors: &FactorsRecord) -> Vec<&'static str> {
     let mut out = Vec::new();
@@ -85,6 +91,12 @@ mod tests {
             );
         }
         assert_eq!(methods(&totp), vec!["totp", "recovery"]);
+        let amr = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(gave_second_factor(&amr(&["pwd", "otp"])));
+        assert!(gave_second_factor(&amr(&["provider:corp", "recovery"])));
+        assert!(!gave_second_factor(&amr(&["pwd"])));
+        assert!(!gave_second_factor(&amr(&["provider:corp"])));
+        assert!(!gave_second_factor(&amr(&["provider:otp"])));
         assert!(methods(&none).is_empty());
     }
 }

@@ -330,6 +330,8 @@ pub(super) struct RawRoute {
     pub(super) groups: Vec<String>,
     #[serde(default)]
     pub(super) raw_path: bool,
+    #[serde(default)]
+    pub(super) second_factor: bool,
 }
 
 fn star() -> String {

@@ -587,6 +587,7 @@ impl Validator {
             policy: raw.policy,
             groups,
             raw_path: raw.raw_path,
+            second_factor: raw.second_factor,
         })
     }
 }

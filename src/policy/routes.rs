@@ -59,6 +59,8 @@ pub struct Route {
     /// Forward the path exactly as sent even when it is not in canonical form (for apps that
     /// need encoded slashes or `;` parameters); the decision still uses the normalised path.
     pub raw_path: bool,
+    /// Only sessions that gave a second factor pass.
+    pub second_factor: bool,
 }
 
 /// Whether `path` (normalised) lies within the segment-wise prefix `prefix` (normalised).
@@ -127,20 +129,31 @@ pub enum Access {
     /// A session is needed.
     LoginRequired,
     Forbidden,
+    /// Allowed, once the session has given a second factor.
+    SecondFactorRequired,
 }
 
-/// The access decision of a route for a caller with `groups` (None = no valid session).
-/// `groups` includes the role.
-pub fn decide(route: &Route, groups: Option<&[String]>) -> Access {
-    match (route.policy, groups) {
+/// Who asks, as a route's rule sees them: their groups (the role included) and whether their
+/// session gave a second factor.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub groups: &'a [String],
+    pub second_factor: bool,
+}
+
+/// The access decision of a route for a caller (`None`: no valid session).
+pub fn decide(route: &Route, caller: Option<Caller<'_>>) -> Access {
+    match (route.policy, caller) {
         (RoutePolicy::Deny, _) => Access::Forbidden,
         (RoutePolicy::Public, _) => Access::Allow,
         (RoutePolicy::Authenticated, None) => Access::LoginRequired,
-        (RoutePolicy::Authenticated, Some(have)) => {
-            if route.groups.is_empty() || route.groups.iter().any(|g| have.contains(g)) {
-                Access::Allow
-            } else {
+        (RoutePolicy::Authenticated, Some(c)) => {
+            if !(route.groups.is_empty() || route.groups.iter().any(|g| c.groups.contains(g))) {
                 Access::Forbidden
+            } else if route.second_factor && !c.second_factor {
+                Access::SecondFactorRequired
+            } else {
+                Access::Allow
             }
         }
     }
@@ -168,6 +181,7 @@ mod tests {
             policy,
             groups: groups.iter().map(|g| g.to_string()).collect(),
             raw_path: false,
+            second_factor: false,
         }
     }
 
@@ -214,19 +228,41 @@ mod tests {
     }
 
     #[test]
-    fn decisions_follow_policy_and_groups() {
+    fn decisions_follow_policy_groups_and_second_factor() {
         let admins = vec!["user".to_string(), "admins".to_string()];
         let plain = vec!["user".to_string()];
         let deny = route("/", RoutePolicy::Deny, &[], &[]);
         let public = route("/", RoutePolicy::Public, &[], &[]);
         let authed = route("/", RoutePolicy::Authenticated, &[], &[]);
         let grouped = route("/", RoutePolicy::Authenticated, &[], &["admins"]);
-        assert_eq!(decide(&deny, Some(&admins)), Access::Forbidden);
-        assert_eq!(decide(&public, None), Access::Allow);
-        assert_eq!(decide(&authed, None), Access::LoginRequired);
-        assert_eq!(decide(&authed, Some(&plain)), Access::Allow);
-        assert_eq!(decide(&grouped, None), Access::LoginRequired);
-        assert_eq!(decide(&grouped, Some(&plain)), Access::Forbidden);
-        assert_eq!(decide(&grouped, Some(&admins)), Access::Allow);
+        let strong = Route {
+            second_factor: true,
+            ..grouped.clone()
+        };
+        let who = |groups: &'static Vec<String>, second_factor| {
+            Some(Caller {
+                groups,
+                second_factor,
+            })
+        };
+        let admins: &'static Vec<String> = Box::leak(Box::new(admins));
+        let plain: &'static Vec<String> = Box::leak(Box::new(plain));
+        // (route, caller) → access
+        let cases = [
+            (&deny, who(admins, true), Access::Forbidden),
+            (&public, None, Access::Allow),
+            (&authed, None, Access::LoginRequired),
+            (&authed, who(plain, false), Access::Allow),
+            (&grouped, None, Access::LoginRequired),
+            (&grouped, who(plain, true), Access::Forbidden),
+            (&grouped, who(admins, false), Access::Allow),
+            (&strong, None, Access::LoginRequired),
+            (&strong, who(plain, false), Access::Forbidden),
+            (&strong, who(admins, false), Access::SecondFactorRequired),
+            (&strong, who(admins, true), Access::Allow),
+        ];
+        for (i, (route, caller, want)) in cases.into_iter().enumerate() {
+            assert_eq!(decide(route, caller), want, "case {i}");
+        }
     }
 }

@@ -224,12 +224,7 @@ impl Gateway {
 
     /// The redirect a browser gets when it needs to log in.
     fn login_redirect(&self, session: &Session, host: Option<&str>, tls: bool) -> ApiResponse {
-        let target = String::from_utf8_lossy(session.req_header().raw_path()).into_owned();
-        let scheme = if tls { "https" } else { "http" };
-        let original = match host {
-            Some(h) => format!("{scheme}://{h}{target}"),
-            None => format!("{}{target}", self.app.config.server.public_url.origin),
-        };
+        let original = self.original_url(session, host, tls);
         ApiResponse::new(
             StatusCode::FOUND,
             "text/plain; charset=utf-8",
@@ -237,6 +232,35 @@ impl Gateway {
         )
         .with_header(LOCATION, &login_url(&self.app.config, &original))
         .with_header(http::header::CACHE_CONTROL, "no-store")
+    }
+
+    /// To the two-step verification page and back.
+    fn second_factor_redirect(
+        &self,
+        session: &Session,
+        host: Option<&str>,
+        tls: bool,
+    ) -> ApiResponse {
+        let original = self.original_url(session, host, tls);
+        ApiResponse::new(
+            StatusCode::FOUND,
+            "text/plain; charset=utf-8",
+            "second factor required\n",
+        )
+        .with_header(
+            LOCATION,
+            &access::second_factor_url(&self.app.config, &original),
+        )
+        .with_header(http::header::CACHE_CONTROL, "no-store")
+    }
+
+    fn original_url(&self, session: &Session, host: Option<&str>, tls: bool) -> String {
+        let target = String::from_utf8_lossy(session.req_header().raw_path()).into_owned();
+        let scheme = if tls { "https" } else { "http" };
+        match host {
+            Some(h) => format!("{scheme}://{h}{target}"),
+            None => format!("{}{target}", self.app.config.server.public_url.origin),
+        }
     }
 
     /// The addresses to connect to for `target`: as written, or looked up now (a failed
@@ -470,6 +494,17 @@ impl ProxyHttp for Gateway {
                     return self.answer(session, resp).await;
                 }
                 return self.refuse(session, ApiError::Unauthorized).await;
+            }
+            Verdict::SecondFactorRequired => {
+                let headers = &session.req_header().headers;
+                if wants_html(headers)
+                    && (method == http::Method::GET || method == http::Method::HEAD)
+                {
+                    let sent = host.as_ref().map(|h| h.sent.as_str());
+                    let resp = self.second_factor_redirect(session, sent, ctx.tls);
+                    return self.answer(session, resp).await;
+                }
+                return self.refuse(session, ApiError::SecondFactorRequired).await;
             }
         };
         ctx.bearer_used = decision.bearer_used();

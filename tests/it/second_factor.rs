@@ -163,3 +163,63 @@ fn enrol_from_the_account_page_then_sign_in_with_a_code_and_a_recovery_code() {
         401
     );
 }
+
+#[test]
+fn a_route_can_require_a_second_factor_and_a_session_steps_up() {
+    let echo = Echo::start();
+    let s = TestServer::start(&format!(
+        "[[routes]]\npath = \"/admin\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\nsecond_factor = true\n\n\
+         [[routes]]\npath = \"/\"\nupstream = \"{up}\"\npolicy = \"authenticated\"\n",
+        up = echo.upstream()
+    ));
+    let mut owner = s.setup_owner();
+    // A password alone reaches the app, not the route that needs more.
+    assert_eq!(owner.get("/app").status, 200);
+    let r = owner.get("/admin/panel");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (403, "SECOND_FACTOR_REQUIRED"),
+        "{}",
+        r.body
+    );
+    let r = owner.get_with("/admin/panel", &[("accept", "text/html")]);
+    assert_eq!(r.status, 302);
+    let to = r.header("location").unwrap_or_default();
+    assert!(
+        to.starts_with(&s.url("/auth/2fa?rd=")) && to.contains("%2Fadmin%2Fpanel"),
+        "{to}"
+    );
+    let forward = owner.get_with(
+        "/auth/forward",
+        &[
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-host", &format!("127.0.0.1:{}", s.port)),
+            ("x-forwarded-uri", "/admin/panel"),
+            ("x-forwarded-method", "GET"),
+        ],
+    );
+    assert_eq!(forward.status, 403, "{}", forward.body);
+
+    // Another device signed in before the app was set up...
+    let mut laptop = s.client();
+    assert_eq!(laptop.login("owner", "owner-password-1").status, 200);
+    // ...enrolling proves the factor for this session...
+    let r = owner.post_json("/auth/2fa/totp/setup", &json!({}));
+    let secret = r.json()["data"]["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let r = owner.post_json("/auth/2fa/totp/confirm", &json!({"code": code(&secret, 0)}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = owner.get("/admin/panel");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.echoed_headers()["remote-auth-methods"],
+        json!(["pwd,otp"])
+    );
+    // ...and the other steps up with a code.
+    assert_eq!(laptop.get("/admin/panel").status, 403);
+    let r = laptop.post_json("/auth/2fa/verify", &json!({"code": code(&secret, 1)}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(laptop.get("/admin/panel").status, 200);
+}

@@ -90,7 +90,13 @@ async fn a_code_completes_the_half_open_session_once() {
     assert_eq!(r.status, 200, "{}", r.body);
     let codes = r.json()["data"]["recoveryCodes"].as_array().map(Vec::len);
     assert_eq!(codes, Some(10));
-    let me = h.get("/me", Some(&member)).await.json();
+    // The code proved the factor: the session goes on under a new id, as one that gave it.
+    let enrolled = r
+        .session_cookie()
+        .unwrap_or_else(|| panic!("a new session"));
+    assert_eq!(h.get("/me", Some(&member)).await.status, 401);
+    let me = h.get("/me", Some(&enrolled)).await.json();
+    assert_eq!(me["data"]["session"]["authMethods"], json!(["pwd", "otp"]));
     assert_eq!(
         me["data"]["secondFactor"],
         json!({"totp": true, "passkeys": 0, "recoveryCodesLeft": 10})
