@@ -200,6 +200,7 @@ pub(super) struct RawAuth {
     pub(super) require_email_verification: bool,
     pub(super) allowed_redirect_hosts: Vec<String>,
     pub(super) fields: RawFields,
+    pub(super) passkeys: RawPasskeys,
 }
 
 impl Default for RawAuth {
@@ -213,8 +214,18 @@ impl Default for RawAuth {
             require_email_verification: false,
             allowed_redirect_hosts: Vec::new(),
             fields: RawFields::default(),
+            passkeys: RawPasskeys::default(),
         }
     }
+}
+
+/// `[auth.passkeys]`: empty means derived (from `public_url`, and `[ui] title` for the name).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawPasskeys {
+    pub(super) rp_id: String,
+    pub(super) rp_name: String,
+    pub(super) origins: Vec<String>,
 }
 
 /// `[auth.fields]`.
