@@ -5,8 +5,8 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::users::{read_user, replace_user, retire_username};
 use super::{
-    identities, sessions, skeletons, RedbStore, INVITES, INVITES_V1, TOKENS, USERS, USERS_BY_EMAIL,
-    USERS_BY_USERNAME, USER_SESSIONS,
+    identities, passkeys, sessions, skeletons, RedbStore, INVITES, INVITES_V1, TOKENS, USERS,
+    USERS_BY_EMAIL, USERS_BY_USERNAME, USER_SESSIONS,
 };
 use crate::store::records::{
     self, invite_id, invite_key, InviteRecord, InviteRecordV1, Role, TokenKind, TokenRecord,
@@ -306,8 +306,8 @@ impl RedbStore {
         Ok((user, revoked))
     }
 
-    /// Delete a user with their sessions, index entries and identities; never the last active
-    /// owner. Their username stays retired.
+    /// Delete a user with their sessions, index entries, identities and passkeys; never the last
+    /// active owner. Their username stays retired.
     pub(super) fn delete_user_blocking(&self, id: &str) -> Result<UserRecord, WriteError> {
         let txn = self.db()?.begin_write()?;
         let user = read_user(&txn, id)?.ok_or(WriteError::NotFound)?;
@@ -323,6 +323,7 @@ impl RedbStore {
         txn.open_multimap_table(USER_SESSIONS)?.remove_all(id)?;
         identities::remove_user_identities(&txn, id)?;
         super::factors::remove_user_factors(&txn, id)?;
+        passkeys::remove_user_passkeys(&txn, id)?;
         if active_owners(&txn)? == 0 {
             return Err(WriteError::LastOwner);
         }
