@@ -197,43 +197,14 @@ impl RedbStore {
         Ok((now < expires_at).then_some(state))
     }
 
-    /// Delete ceremony states expired at `now`, at most `limit` per call (found in a read
-    /// transaction, so the write lock is held only for the deletions).
+    /// Delete ceremony states expired at `now`, at most `limit` per call.
     pub(super) fn sweep_expired_challenges_blocking(
         &self,
         now: i64,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let expired: Vec<[u8; 32]> = {
-            let txn = self.db()?.begin_read()?;
-            let table = txn.open_table(WEBAUTHN_CHALLENGES)?;
-            let mut keys = Vec::new();
-            for entry in table.iter()? {
-                if keys.len() >= limit {
-                    break;
-                }
-                let (k, v) = entry?;
-                if v.value().0 <= now {
-                    keys.push(k.value());
-                }
-            }
-            keys
-        };
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        let txn = self.db()?.begin_write()?;
-        let mut removed = 0;
-        {
-            let mut table = txn.open_table(WEBAUTHN_CHALLENGES)?;
-            for key in &expired {
-                // Taken meanwhile: already gone.
-                if table.remove(key)?.is_some() {
-                    removed += 1;
-                }
-            }
-        }
-        txn.commit()?;
-        Ok(removed)
+        self.sweep_table(WEBAUTHN_CHALLENGES, limit, |(expires_at, _)| {
+            Ok(expires_at <= now)
+        })
     }
 }
