@@ -8,6 +8,7 @@ use super::model::{PasskeyConfig, PasskeySupport, PublicUrl};
 use super::raw::RawPasskeys;
 use super::validate::Validator;
 
+/// The key of the relying party id.
 const RP_ID: &str = "auth.passkeys.rp_id";
 /// The key of the origins when they are left to their default.
 const ORIGINS: &str = "auth.passkeys.origins";
@@ -168,7 +169,7 @@ impl Validator {
             }),
             Err(why) if derived => PasskeySupport::Off {
                 reason: format!(
-                    "passkeys are off: server.public_url {}: {}; use an https public_url (or {} to try them locally), or set auth.passkeys.rp_id and origins",
+                    "passkeys are off: server.public_url {}: {}; use an https public_url with a domain name (or {} to try them locally), or set auth.passkeys.rp_id and origins",
                     public_url.origin,
                     why.message,
                     on_localhost(public_url)

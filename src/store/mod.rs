@@ -1,9 +1,9 @@
 //! Storage by capability: users, sessions, invites, mailed tokens, provider identities,
-//! passkeys and their ceremonies' state, settings overrides, the audit log, counters (lockout, failure and mail limits) and sign-ins
-//! waiting for a provider. Each is a trait of use-case methods (`create_user` with its invite
-//! use, `open_session` replacing the sessions presented, `revoke_user_sessions`, ...), so a
-//! backend decides how to make each one atomic: nothing above this module composes
-//! transactions or sees the engine. A backend is chosen once at start ([`Store`]); it announces
+//! passkeys and their ceremonies' state, settings overrides, the audit log, counters (lockout,
+//! failure and mail limits) and sign-ins waiting for a provider. Each is a trait of use-case
+//! methods (`create_user` with its invite use, `open_session` replacing the sessions presented,
+//! `revoke_user_sessions`, ...), so a backend decides how to make each one atomic: nothing
+//! above this module composes transactions or sees the engine. A backend is chosen once at start ([`Store`]); it announces
 //! committed changes that invalidate copies kept in memory through [`events::Events`].
 
 pub mod confusable;
