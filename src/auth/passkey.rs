@@ -4,6 +4,9 @@
 //! answer against it. Registration asks for a discoverable credential (so it signs in without a
 //! password), prefers user verification and asks for no attestation; sign-in is either for a
 //! known user (a second factor after their password) or discoverable (no user named first).
+//! The caller keeps a pending state under a key only the starting browser holds (the hash of
+//! a cookie's value) and takes it out once (`store::Challenges`), so an answer finishes only
+//! the ceremony its browser started, and only once.
 //!
 //! webauthn-rs's passkey API requires user verification and discourages resident keys, so the
 //! ceremonies are driven through its core with these choices; the stored credential is
@@ -420,7 +423,9 @@ impl RelyingParty {
     /// Finish a sign-in with `passkey`, the stored record of the credential the answer names
     /// (found by [`SignInResponse::credential_id`]). Checks that it belongs to the user the
     /// sign-in was for (or, discoverable, to the user handle the answer carries), then the
-    /// challenge, origin, relying party, flags, signature and counter.
+    /// challenge, origin, relying party, flags, signature and counter. Whether the user may
+    /// sign in (active, not locked) is the caller's decision, and so is storing
+    /// [`PasskeyUse::credential`] (`note_passkey_use`).
     pub fn finish_sign_in(
         &self,
         pending: PendingSignIn,
