@@ -225,6 +225,9 @@ fn main() -> ExitCode {
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
             }
             tracing::info!(config = %source, "configuration loaded");
+            for notice in config.notices() {
+                tracing::info!("{notice}");
+            }
             let file = match locate(&arg) {
                 Source::File(p) => Some(p),
                 Source::Embedded => None,
@@ -239,8 +242,11 @@ fn main() -> ExitCode {
             }
         }
         Command::CheckConfig(arg) => match load(&arg) {
-            Ok((_, source)) => {
+            Ok((config, source)) => {
                 println!("{source}: configuration is valid");
+                for notice in config.notices() {
+                    println!("notice: {notice}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

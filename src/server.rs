@@ -389,6 +389,7 @@ struct Maintenance {
 enum Sweep {
     Sessions,
     MailTokens,
+    PasskeyChallenges,
     Audit,
 }
 
@@ -436,6 +437,8 @@ impl Maintenance {
             .await;
         self.in_batches("expired mailed tokens", now, Sweep::MailTokens)
             .await;
+        self.in_batches("expired passkey ceremonies", now, Sweep::PasskeyChallenges)
+            .await;
         let retention =
             i64::try_from(self.app.config.security.audit_retention.as_secs()).unwrap_or(i64::MAX);
         let cutoff = now.saturating_sub(retention);
@@ -452,6 +455,7 @@ impl Maintenance {
             let done = match sweep {
                 Sweep::Sessions => store.sweep_expired_sessions(at, SWEEP_BATCH).await,
                 Sweep::MailTokens => store.sweep_expired_tokens(at, SWEEP_BATCH).await,
+                Sweep::PasskeyChallenges => store.sweep_expired_challenges(at, SWEEP_BATCH).await,
                 Sweep::Audit => store.sweep_audit(at, SWEEP_BATCH).await,
             };
             match done {

@@ -1,11 +1,12 @@
 //! The sign-in core: the one [`authenticator::Authenticator`] (credentials → principal), the
-//! one sign-in policy ([`signin`]), passwords, session tokens, the cookie, lockout and limits,
-//! the setup code.
+//! one sign-in policy ([`signin`]), passwords, passkeys, session tokens, the cookie, lockout and
+//! limits, the setup code.
 
 pub mod authenticator;
 pub mod cookie;
 pub mod csrf;
 pub mod limits;
+pub mod passkey;
 pub mod password;
 pub mod redirect;
 pub mod sealing;

@@ -1,9 +1,10 @@
 //! The configuration file, in stages: `raw.rs` is the file's layout as serde structs (unknown
 //! keys rejected, defaults filled in), `validate.rs` turns it into the validated [`Config`]
 //! of `model.rs` that the rest of the program uses, `secrets.rs` reads secret keys, `oidc.rs`
-//! is the `[[oidc]]` section, `ui.rs` checks `[ui]` and reads its files. This file has the
-//! entry points ([`Config::load`], [`Config::from_toml`]), the error types, and the parsers of
-//! durations, sizes, rates, URLs, networks, upstreams and colours.
+//! is the `[[oidc]]` section, `ui.rs` checks `[ui]` and reads its files, `passkeys.rs` decides
+//! `[auth.passkeys]`. This file has the entry points ([`Config::load`], [`Config::from_toml`]),
+//! the notices, the error types, and the parsers of durations, sizes, rates, URLs, networks,
+//! upstreams and colours.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -15,15 +16,17 @@ use crate::policy::routes::{Target, Upstream};
 
 mod model;
 mod oidc;
+mod passkeys;
 mod raw;
 mod secrets;
 mod ui;
 mod validate;
 
 pub use model::{
-    AuthConfig, Config, FieldMode, LogConfig, LogFormat, MetricsConfig, ProfileFields, PublicUrl,
-    Registration, Rgb, SameSite, SecondFactorPolicy, SecurityConfig, ServerConfig, SessionConfig,
-    SmtpConfig, SmtpTls, StorageConfig, TlsConfig, UiAsset, UiConfig,
+    AuthConfig, Config, FieldMode, LogConfig, LogFormat, MetricsConfig, PasskeyConfig,
+    PasskeySupport, ProfileFields, PublicUrl, Registration, Rgb, SameSite, SecondFactorPolicy,
+    SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StorageConfig, TlsConfig,
+    UiAsset, UiConfig,
 };
 pub use oidc::{secret_env_name, ClaimNames, OidcProviderConfig, ProviderKind, TokenAuth};
 pub use secrets::Secret;
@@ -85,6 +88,17 @@ impl Config {
             Some(c) if v.problems.is_empty() => Ok(c),
             _ => Err(ConfigError(v.problems)),
         }
+    }
+}
+
+impl Config {
+    /// What `check-config` mentions without refusing the file: features that are off, and why.
+    pub fn notices(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let PasskeySupport::Off { reason } = &self.auth.passkeys {
+            out.push(format!("auth.passkeys: {reason}"));
+        }
+        out
     }
 }
 

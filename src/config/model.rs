@@ -251,6 +251,40 @@ pub struct AuthConfig {
     /// Who must have a second factor.
     pub second_factor: SecondFactorPolicy,
     pub fields: ProfileFields,
+    pub passkeys: PasskeySupport,
+}
+
+/// `[auth.passkeys]`: whether passkeys (WebAuthn) can work here, and with which relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasskeySupport {
+    On(PasskeyConfig),
+    /// Off, with the reason `check-config` shows (only ever for values derived from
+    /// `public_url`; explicit keys that cannot work are problems instead).
+    Off {
+        reason: String,
+    },
+}
+
+impl PasskeySupport {
+    /// The relying party when passkeys are on.
+    pub fn config(&self) -> Option<&PasskeyConfig> {
+        match self {
+            PasskeySupport::On(c) => Some(c),
+            PasskeySupport::Off { .. } => None,
+        }
+    }
+}
+
+/// The WebAuthn relying party: checked to be a domain that covers every origin, each origin a
+/// secure context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyConfig {
+    /// A domain (never an IP address), lower-case.
+    pub rp_id: String,
+    /// The name authenticators show.
+    pub rp_name: String,
+    /// `scheme://host[:port]`: https, or http on localhost.
+    pub origins: Vec<String>,
 }
 
 /// `auth.second_factor`: who must have a second factor.

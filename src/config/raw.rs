@@ -201,6 +201,7 @@ pub(super) struct RawAuth {
     pub(super) allowed_redirect_hosts: Vec<String>,
     pub(super) second_factor: String,
     pub(super) fields: RawFields,
+    pub(super) passkeys: RawPasskeys,
 }
 
 impl Default for RawAuth {
@@ -215,8 +216,18 @@ impl Default for RawAuth {
             allowed_redirect_hosts: Vec::new(),
             second_factor: "optional".into(),
             fields: RawFields::default(),
+            passkeys: RawPasskeys::default(),
         }
     }
+}
+
+/// `[auth.passkeys]`: empty means derived (from `public_url`, and `[ui] title` for the name).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawPasskeys {
+    pub(super) rp_id: String,
+    pub(super) rp_name: String,
+    pub(super) origins: Vec<String>,
 }
 
 /// `[auth.fields]`.

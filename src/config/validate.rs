@@ -74,7 +74,8 @@ impl Validator {
     pub(super) fn config(&mut self, raw: RawConfig) -> Option<Config> {
         let server = self.server(raw.server);
         let session = self.session(raw.session, &server.public_url);
-        let auth = self.auth(raw.auth);
+        // The passkeys' name defaults to the title as `ui()` keeps it (trimmed).
+        let auth = self.auth(raw.auth, &server.public_url, raw.ui.title.trim());
         let security = self.security(raw.security);
         let headers = IdentityHeaders {
             user: self.header("headers.user", &raw.headers.user),
@@ -370,7 +371,7 @@ impl Validator {
         }
     }
 
-    fn auth(&mut self, raw: RawAuth) -> AuthConfig {
+    fn auth(&mut self, raw: RawAuth, public_url: &PublicUrl, title: &str) -> AuthConfig {
         let prefix = raw.prefix.trim_end_matches('/').to_string();
         let prefix_ok = prefix.starts_with('/')
             && prefix.len() > 1
@@ -442,6 +443,7 @@ impl Validator {
                 first_name: raw.fields.first_name,
                 last_name: raw.fields.last_name,
             },
+            passkeys: self.passkeys(raw.passkeys, public_url, title),
         }
     }
 

@@ -1,9 +1,9 @@
 //! Storage by capability: users, sessions, invites, mailed tokens, provider identities,
-//! settings overrides, the audit log, counters (lockout, failure and mail limits) and sign-ins
-//! waiting for a provider. Each is a trait of use-case methods (`create_user` with its invite
-//! use, `open_session` replacing the sessions presented, `revoke_user_sessions`, ...), so a
-//! backend decides how to make each one atomic: nothing above this module composes
-//! transactions or sees the engine. A backend is chosen once at start ([`Store`]); it announces
+//! passkeys and their ceremonies' state, settings overrides, the audit log, counters (lockout,
+//! failure and mail limits) and sign-ins waiting for a provider. Each is a trait of use-case
+//! methods (`create_user` with its invite use, `open_session` replacing the sessions presented,
+//! `revoke_user_sessions`, ...), so a backend decides how to make each one atomic: nothing
+//! above this module composes transactions or sees the engine. A backend is chosen once at start ([`Store`]); it announces
 //! committed changes that invalidate copies kept in memory through [`events::Events`].
 
 pub mod confusable;
@@ -21,9 +21,9 @@ pub use confusable::email_skeleton;
 pub use error::{OpenError, StoreError, WriteError};
 pub use events::{Events, Listener, StoreEvent};
 pub use records::{
-    group_name, invite_id, invite_key, AuditRecord, FactorsRecord, FlowRecord, IdentityRecord,
-    InviteRecord, PendingTotp, RecoveryCode, Role, SessionRecord, SessionStage, TokenKind,
-    TokenRecord, TotpFactor, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
+    group_name, invite_id, invite_key, passkey_id, AuditRecord, FactorsRecord, FlowRecord,
+    IdentityRecord, InviteRecord, PasskeyRecord, PendingTotp, RecoveryCode, Role, SessionRecord,
+    SessionStage, TokenKind, TokenRecord, TotpFactor, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
 };
 
 /// SHA-256 of a session token: the only form in which a session id is stored.
@@ -405,6 +405,51 @@ pub trait Identities: Send + Sync {
     ) -> Result<Unlink, StoreError>;
 }
 
+/// Users' passkeys (WebAuthn credentials), found by credential id at sign-in.
+#[async_trait]
+pub trait Passkeys: Send + Sync {
+    /// A user's passkeys, oldest first.
+    async fn user_passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// The passkey with this credential id, and its user.
+    async fn find_passkey(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<(PasskeyRecord, UserRecord)>, StoreError>;
+    /// Store a new passkey for its user. Returns false when that credential is registered
+    /// already (to anyone); [`WriteError::NotFound`] when the user is gone.
+    async fn add_passkey(&self, passkey: PasskeyRecord) -> Result<bool, WriteError>;
+    /// After a sign-in with it: keep the credential as updated (counter, backup state) and the
+    /// time. Returns false when it was deleted meanwhile (it is not brought back).
+    async fn note_passkey_use(
+        &self,
+        credential_id: &[u8],
+        credential: String,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Delete a user's passkey by its shown id. Returns whether there was one.
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Delete every passkey of a user. Returns how many there were.
+    async fn remove_passkeys(&self, user_id: &str) -> Result<usize, StoreError>;
+}
+
+/// The state of passkey ceremonies between start and finish: single-use, short-lived.
+#[async_trait]
+pub trait Challenges: Send + Sync {
+    /// Keep a ceremony's state under `key` until `expires_at` (Unix seconds), replacing any
+    /// state already there.
+    async fn put_challenge(
+        &self,
+        key: [u8; 32],
+        state: Vec<u8>,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Take a ceremony's state out: it can never be taken again. `None` when unknown, taken
+    /// already, or expired at `now`.
+    async fn take_challenge(&self, key: [u8; 32], now: i64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Delete at most `limit` states expired at `now`. Returns how many.
+    async fn sweep_expired_challenges(&self, now: i64, limit: usize) -> Result<usize, StoreError>;
+}
+
 /// Settings overrides (`POST /auth/config/update`).
 #[async_trait]
 pub trait Settings: Send + Sync {
@@ -496,7 +541,16 @@ pub trait SignInFlows: Send + Sync {
 /// memory while a shared one stores them.
 #[async_trait]
 pub trait Backend:
-    Users + Sessions + Invites + MailTokens + Identities + Settings + Audit + SecondFactors
+    Users
+    + Sessions
+    + Invites
+    + MailTokens
+    + Identities
+    + Settings
+    + Audit
+    + SecondFactors
+    + Passkeys
+    + Challenges
 {
     /// Whether the database answers reads and writes (for `/auth/health`).
     async fn healthy(&self) -> bool;

@@ -495,6 +495,51 @@ pub struct IdentityRecord {
     pub last_login_at: Option<i64>,
 }
 
+/// A user's passkey (WebAuthn credential). The credential itself is opaque here: the passkey
+/// module's serialised form, with its public key, counter and backup state. Times are Unix
+/// seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyRecord {
+    /// Shown and used to delete it: [`passkey_id`] of the credential id.
+    pub id: String,
+    pub user_id: String,
+    /// The id the authenticator presents (unique among all users' passkeys).
+    #[serde(with = "base64url")]
+    pub credential_id: Vec<u8>,
+    /// The user's name for it ("Laptop", "YubiKey").
+    pub name: String,
+    /// The serialised credential (JSON text).
+    pub credential: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The id a passkey is shown and deleted by: the first half of its credential id's SHA-256, in
+/// hex (credential ids may be a kilobyte long).
+pub fn passkey_id(credential_id: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(credential_id);
+    hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes as unpadded base64url text in a JSON record.
+mod base64url {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        URL_SAFE_NO_PAD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A sign-in waiting for a provider's answer, as stored (the state itself is the key, hashed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowRecord {

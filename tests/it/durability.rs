@@ -134,6 +134,13 @@ fn check_config_reports_problems_with_their_keys() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Its public_url is an IP address: passkeys are off, said as a notice, not an error.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("notice: auth.passkeys: passkeys are off")
+            && said.contains("http://localhost:8080"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -6,13 +6,14 @@ use async_trait::async_trait;
 use super::factors;
 use super::RedbStore;
 use crate::store::records::{
-    AuditRecord, IdentityRecord, InviteRecord, SessionRecord, TokenKind, TokenRecord, UserRecord,
+    AuditRecord, IdentityRecord, InviteRecord, PasskeyRecord, SessionRecord, TokenKind,
+    TokenRecord, UserRecord,
 };
 use crate::store::{
-    AdminChange, Audit, Backend, Counters, Events, FactorsRecord, Identities, Invites, MailTokens,
-    NewAccount, NewSession, Override, PendingTotp, ProfileChange, SecondFactors, SessionKey,
-    Sessions, Settings, SignIn, SignInFlows, StoreError, StoredOverrides, Unlink, UnlinkRule,
-    Users, WriteError,
+    AdminChange, Audit, Backend, Challenges, Counters, Events, FactorsRecord, Identities, Invites,
+    MailTokens, NewAccount, NewSession, Override, Passkeys, PendingTotp, ProfileChange,
+    SecondFactors, SessionKey, Sessions, Settings, SignIn, SignInFlows, StoreError,
+    StoredOverrides, Unlink, UnlinkRule, Users, WriteError,
 };
 
 #[async_trait]
@@ -229,6 +230,64 @@ impl Identities for RedbStore {
     ) -> Result<Unlink, StoreError> {
         let (user_id, provider) = (user_id.to_string(), provider.to_string());
         self.blocking(move |s| s.unlink_identity_blocking(&user_id, &provider, &rule))
+            .await?
+    }
+}
+
+#[async_trait]
+impl Passkeys for RedbStore {
+    async fn user_passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRecord>, StoreError> {
+        self.user_passkeys_now(user_id)
+    }
+    async fn find_passkey(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<(PasskeyRecord, UserRecord)>, StoreError> {
+        self.find_passkey_now(credential_id)
+    }
+    async fn add_passkey(&self, passkey: PasskeyRecord) -> Result<bool, WriteError> {
+        self.blocking(move |s| s.add_passkey_blocking(passkey))
+            .await?
+    }
+    async fn note_passkey_use(
+        &self,
+        credential_id: &[u8],
+        credential: String,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let credential_id = credential_id.to_vec();
+        self.blocking(move |s| s.note_passkey_use_blocking(&credential_id, credential, at))
+            .await?
+    }
+    async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        let (user_id, id) = (user_id.to_string(), id.to_string());
+        self.blocking(move |s| s.delete_passkey_blocking(&user_id, &id))
+            .await?
+    }
+    async fn remove_passkeys(&self, user_id: &str) -> Result<usize, StoreError> {
+        let user_id = user_id.to_string();
+        self.blocking(move |s| s.remove_passkeys_blocking(&user_id))
+            .await?
+    }
+}
+
+#[async_trait]
+impl Challenges for RedbStore {
+    async fn put_challenge(
+        &self,
+        key: [u8; 32],
+        state: Vec<u8>,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.blocking(move |s| s.put_challenge_blocking(&key, &state, expires_at))
+            .await?
+    }
+    async fn take_challenge(&self, key: [u8; 32], now: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.blocking(move |s| s.take_challenge_blocking(&key, now))
+            .await?
+    }
+    async fn sweep_expired_challenges(&self, now: i64, limit: usize) -> Result<usize, StoreError> {
+        self.blocking(move |s| s.sweep_expired_challenges_blocking(now, limit))
             .await?
     }
 }

@@ -1,12 +1,12 @@
 //! Account lifecycle: invites (by the hash of their code), mailed tokens, administrators'
 //! changes with last-owner protection, deletion, account expiry.
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::users::{read_user, replace_user, retire_username};
 use super::{
-    identities, sessions, skeletons, RedbStore, INVITES, INVITES_V1, TOKENS, USERS, USERS_BY_EMAIL,
-    USERS_BY_USERNAME, USER_SESSIONS,
+    identities, passkeys, sessions, skeletons, RedbStore, INVITES, INVITES_V1, TOKENS, USERS,
+    USERS_BY_EMAIL, USERS_BY_USERNAME, USER_SESSIONS,
 };
 use crate::store::records::{
     self, invite_id, invite_key, InviteRecord, InviteRecordV1, Role, TokenKind, TokenRecord,
@@ -189,39 +189,50 @@ impl RedbStore {
         found.map(|v| records::decode(v.value())).transpose()
     }
 
-    /// Delete mailed tokens whose `expires_at` has passed, at most `limit` per call. They are
-    /// found in a read transaction so the write lock is held only for the deletions.
+    /// Delete mailed tokens whose `expires_at` has passed, at most `limit` per call.
     pub(super) fn sweep_expired_tokens_blocking(
         &self,
         now: i64,
         limit: usize,
     ) -> Result<usize, StoreError> {
-        let expired: Vec<SessionKey> = {
+        self.sweep_table(TOKENS, limit, |v| {
+            Ok(records::decode::<TokenRecord>(v)?.expires_at <= now)
+        })
+    }
+
+    /// Delete at most `limit` entries of `table` that `expired` picks. They are found in a read
+    /// transaction so the write lock is held only for the deletions; one used meanwhile is
+    /// already gone and not counted.
+    pub(super) fn sweep_table<V: redb::Value + 'static>(
+        &self,
+        table: TableDefinition<SessionKey, V>,
+        limit: usize,
+        expired: impl for<'a> Fn(V::SelfType<'a>) -> Result<bool, StoreError>,
+    ) -> Result<usize, StoreError> {
+        let keys: Vec<SessionKey> = {
             let txn = self.db()?.begin_read()?;
-            let table = txn.open_table(TOKENS)?;
+            let read = txn.open_table(table)?;
             let mut keys = Vec::new();
-            for entry in table.iter()? {
+            for entry in read.iter()? {
                 if keys.len() >= limit {
                     break;
                 }
                 let (k, v) = entry?;
-                let token: TokenRecord = records::decode(v.value())?;
-                if token.expires_at <= now {
+                if expired(v.value())? {
                     keys.push(k.value());
                 }
             }
             keys
         };
-        if expired.is_empty() {
+        if keys.is_empty() {
             return Ok(0);
         }
         let txn = self.db()?.begin_write()?;
         let mut removed = 0;
         {
-            let mut table = txn.open_table(TOKENS)?;
-            for key in &expired {
-                // Redeemed meanwhile: already gone.
-                if table.remove(key)?.is_some() {
+            let mut write = txn.open_table(table)?;
+            for key in &keys {
+                if write.remove(key)?.is_some() {
                     removed += 1;
                 }
             }
@@ -306,8 +317,8 @@ impl RedbStore {
         Ok((user, revoked))
     }
 
-    /// Delete a user with their sessions, index entries and identities; never the last active
-    /// owner. Their username stays retired.
+    /// Delete a user with their sessions, index entries, identities and passkeys; never the last
+    /// active owner. Their username stays retired.
     pub(super) fn delete_user_blocking(&self, id: &str) -> Result<UserRecord, WriteError> {
         let txn = self.db()?.begin_write()?;
         let user = read_user(&txn, id)?.ok_or(WriteError::NotFound)?;
@@ -323,6 +334,7 @@ impl RedbStore {
         txn.open_multimap_table(USER_SESSIONS)?.remove_all(id)?;
         identities::remove_user_identities(&txn, id)?;
         super::factors::remove_user_factors(&txn, id)?;
+        passkeys::remove_user_passkeys(&txn, id)?;
         if active_owners(&txn)? == 0 {
             return Err(WriteError::LastOwner);
         }

@@ -1,7 +1,8 @@
 //! The embedded backend: everything in one redb file, for one process. Users with their
 //! email, look-alike email and username indexes; sessions (keyed by the SHA-256 of the token)
-//! with a per-user and an expiry index; invites, mailed tokens, identities, settings and the
-//! audit log. Counters and sign-ins waiting for a provider stay in memory ([`super::memory`]).
+//! with a per-user and an expiry index; invites, mailed tokens, identities, passkeys with the
+//! state of their ceremonies, settings and the audit log. Counters and sign-ins waiting for a
+//! provider stay in memory ([`super::memory`]).
 //!
 //! Writes commit with fsync before they return and run on the blocking pool; short reads run
 //! inline. After a commit that ends a session or changes a user, the change is announced
@@ -12,6 +13,7 @@ mod backend;
 mod factors;
 mod identities;
 mod lifecycle;
+mod passkeys;
 mod sessions;
 mod settings;
 mod skeletons;
@@ -62,6 +64,14 @@ const USER_IDENTITIES: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("user_identities_v1");
 /// user id → the user's second factors.
 const FACTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("second_factors_v1");
+/// Credential id → passkey.
+const PASSKEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("passkeys_v1");
+/// user id → credential ids.
+const USER_PASSKEYS: MultimapTableDefinition<&str, &[u8]> =
+    MultimapTableDefinition::new("user_passkeys_v1");
+/// Key chosen by the caller → (expiry, a passkey ceremony's state); taken once.
+const WEBAUTHN_CHALLENGES: TableDefinition<[u8; 32], (i64, &[u8])> =
+    TableDefinition::new("webauthn_challenges_v1");
 
 /// Set (to `true`) in the transaction that first stores an owner; never cleared, since the
 /// last owner cannot be removed. Setup is possible, and registration refused, until then.
@@ -303,6 +313,9 @@ impl RedbStore {
         txn.open_table(IDENTITIES)?;
         txn.open_multimap_table(USER_IDENTITIES)?;
         txn.open_table(FACTORS)?;
+        txn.open_table(PASSKEYS)?;
+        txn.open_multimap_table(USER_PASSKEYS)?;
+        txn.open_table(WEBAUTHN_CHALLENGES)?;
         txn.commit()?;
         Ok(moved > 0)
     }

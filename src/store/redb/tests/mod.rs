@@ -4,6 +4,7 @@
 
 mod factors;
 mod files;
+mod passkeys;
 mod sessions;
 mod users;
 
