@@ -242,6 +242,36 @@ pub async fn user_disable(config: &Config, who: &str) -> Result<String, String> 
     ))
 }
 
+/// `user reset-2fa`: remove every second factor of a user (authenticator app, recovery codes,
+/// passkeys) and revoke their sessions, for someone who lost them all.
+pub async fn user_reset_second_factor(config: &Config, who: &str) -> Result<String, String> {
+    let store = open(config)?;
+    let user = find(&store, who).await?;
+    store
+        .remove_factors(&user.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let passkeys = store
+        .remove_passkeys(&user.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let revoked = store
+        .revoke_user_sessions(&user.id, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    audit(
+        &store,
+        "second_factor_reset",
+        Some(&user.id),
+        Some(format!("passkeys={passkeys} revoked={revoked}")),
+    )
+    .await?;
+    Ok(format!(
+        "second factors of {} removed ({passkeys} passkeys); {revoked} sessions revoked",
+        user.email
+    ))
+}
+
 /// `user role`: change the role (never demoting the last owner).
 pub async fn user_role(config: &Config, who: &str, role: &str) -> Result<String, String> {
     let role = parse_role(role)?;

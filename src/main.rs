@@ -91,6 +91,15 @@ enum UserCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Remove a user's second factors (authenticator app, recovery codes, passkeys) and revoke
+    /// their sessions
+    #[command(name = "reset-2fa")]
+    ResetSecondFactor {
+        /// Id, email or username
+        user: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Change a user's role (owner, admin, user)
     Role {
         /// Id, email or username
@@ -294,6 +303,9 @@ fn main() -> ExitCode {
                     |c| async move { cli::user_disable(&c, &user).await },
                 )
             }
+            UserCommand::ResetSecondFactor { user, config } => on_store(&config, |c| async move {
+                cli::user_reset_second_factor(&c, &user).await
+            }),
             UserCommand::Role { user, role, config } => on_store(&config, |c| async move {
                 cli::user_role(&c, &user, &role).await
             }),

@@ -301,6 +301,7 @@ pub async fn reset_second_factor(
     let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
     may_touch(actor.user.role, target.role)?;
     app.store.remove_factors(&id).await?;
+    app.store.remove_passkeys(&id).await?;
     let n = app.store.revoke_user_sessions(&id, None).await?;
     app.audit(
         "second_factor_reset",

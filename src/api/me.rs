@@ -32,7 +32,7 @@ pub async fn me(app: Arc<App>, req: ApiRequest, _: Vec<String>) -> Result<ApiRes
         "user": views::user(&auth.user),
         "secondFactor": {
             "totp": factors.totp.is_some(),
-            "passkeys": 0,
+            "passkeys": app.store.user_passkeys(&auth.user.id).await?.len(),
             "recoveryCodesLeft": factors.recovery_left(),
         },
         "session": {

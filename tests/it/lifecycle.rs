@@ -584,7 +584,7 @@ fn expired_accounts_are_disabled_by_validate() {
     );
 }
 
-fn cli(s: &TestServer, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub(crate) fn cli(s: &TestServer, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     use std::io::Write;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
     cmd.args(args);

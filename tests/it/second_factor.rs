@@ -223,3 +223,45 @@ fn a_route_can_require_a_second_factor_and_a_session_steps_up() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(laptop.get("/admin/panel").status, 200);
 }
+
+#[test]
+fn the_cli_resets_a_lost_second_factor() {
+    let mut s = TestServer::start("");
+    let mut owner = s.setup_owner();
+    let r = owner.post_json("/auth/2fa/totp/setup", &json!({}));
+    let secret = r.json()["data"]["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        owner
+            .post_json("/auth/2fa/totp/confirm", &json!({"code": code(&secret, 0)}))
+            .status,
+        200
+    );
+    assert_eq!(
+        s.client().login("owner", "owner-password-1").json()["data"]["secondFactorRequired"],
+        true
+    );
+    s.stop();
+    let (ok, out, err) = crate::lifecycle::cli(&s, &["user", "reset-2fa", "owner"], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("second factors of owner@example.com removed"),
+        "{out}"
+    );
+    s.respawn();
+    let mut c = s.client();
+    let r = c.login("owner", "owner-password-1");
+    assert!(
+        r.json()["data"]["user"].is_object(),
+        "a password alone signs in again: {}",
+        r.body
+    );
+    assert_eq!(
+        c.get("/auth/me").json()["data"]["secondFactor"]["totp"],
+        false
+    );
+    let audit = c.audit_until(|e| e["event"] == "second_factor_reset");
+    assert!(!audit.is_empty());
+}
