@@ -253,6 +253,34 @@ pub async fn revoke(
     Ok(see_other(&app, &format!("/admin/users/{id}?done=revoked")))
 }
 
+/// `POST /admin/users/{id}/reset-2fa`: remove the person's second factors and end their
+/// sessions.
+pub async fn reset_second_factor(
+    app: Arc<App>,
+    req: ApiRequest,
+    params: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    let id = first(&params);
+    match call(
+        &app,
+        &req,
+        |a, r, p| Box::pin(admin::reset_second_factor(a, r, p)),
+        vec![id.clone()],
+        Value::Null,
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(
+            &app,
+            &format!("/admin/users/{id}?done=two-factor-reset"),
+        )),
+        Err(e @ ApiError::Forbidden(_)) => {
+            user_page(&app, &req, &id, Some(&problem(&e, &req.path)), e.status()).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `GET /admin/users/{id}/delete`: the question first.
 pub async fn confirm_delete(
     app: Arc<App>,

@@ -121,6 +121,7 @@ pub fn done_message(key: &str) -> Option<&'static str> {
         "settings-saved" => "Settings saved.",
         "mail-sent" => "If the address needs confirming, we have sent the email again.",
         "two-factor-off" => "Two-step verification is off.",
+        "two-factor-reset" => "Their second factors are removed and they are signed out everywhere: they sign in with their password alone (and enrol again where required).",
         _ => return None,
     })
 }

@@ -111,6 +111,11 @@ fn endpoints() -> &'static [Endpoint] {
             page!(POST, "/admin/users/{}", admin_pages::save_user),
             page!(POST, "/admin/users/{}/approve", admin_pages::approve),
             page!(POST, "/admin/users/{}/revoke", admin_pages::revoke),
+            page!(
+                POST,
+                "/admin/users/{}/reset-2fa",
+                admin_pages::reset_second_factor
+            ),
             page!(GET, "/admin/users/{}/delete", admin_pages::confirm_delete),
             page!(POST, "/admin/users/{}/delete", admin_pages::delete),
             page!(GET, "/admin/invites", admin_pages::invites),

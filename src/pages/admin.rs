@@ -236,6 +236,10 @@ pub fn user(
         )
     ));
     body.push_str(&format!(
+        "<h2>Two-step verification</h2><p>For someone who lost their phone and their recovery codes: removes their authenticator app, recovery codes and passkeys, and signs them out everywhere.</p>{}",
+        button_form(&format!("{base}/reset-2fa"), "", "Reset two-step verification", "secondary")
+    ));
+    body.push_str(&format!(
         "<h2>Delete</h2><p><a href=\"{}\">Delete this account…</a></p>",
         esc(&format!("{base}/delete"))
     ));

@@ -295,3 +295,32 @@ async fn the_policy_makes_admins_enrol_first_and_an_admin_can_reset() {
         "the setup session is complete"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_person_page_resets_two_step_verification() {
+    let h = Harness::new("").await;
+    let owner = h.owner().await;
+    let (id, member) = h.member(&owner, "m@example.com", "user").await;
+    enrol(&h, &member).await;
+    assert!(h.app.store.factors(&id).await.unwrap_or_default().any());
+    let page = h.get(&format!("/admin/users/{id}"), Some(&owner)).await;
+    assert!(page.body.contains("\"success\""), "an API client gets JSON");
+    let r = super::submit(
+        &h,
+        &format!("/admin/users/{id}/reset-2fa"),
+        &[],
+        Some(&owner),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!h.app.store.factors(&id).await.unwrap_or_default().any());
+    assert!(h
+        .app
+        .store
+        .user_sessions(&id)
+        .await
+        .unwrap_or_default()
+        .is_empty());
+    let r = h.login("m@example.com", PASSWORD).await;
+    assert!(r.json()["data"]["user"].is_object(), "{}", r.body);
+}
