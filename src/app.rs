@@ -100,6 +100,8 @@ pub struct App {
     pub assets: crate::pages::Assets,
     /// Seals second-factor secrets at rest.
     pub sealing: crate::auth::sealing::SealingKey,
+    /// The WebAuthn relying party; `None` when passkeys are off.
+    pub passkeys: Option<crate::auth::passkey::RelyingParty>,
     audits: mpsc::Sender<AuditRecord>,
     audit_rx: Mutex<Option<mpsc::Receiver<AuditRecord>>>,
 }
@@ -125,6 +127,10 @@ impl App {
         let sealing = crate::auth::sealing::SealingKey::load_or_create(
             &crate::auth::sealing::key_path(&config),
         )?;
+        let passkeys = match config.auth.passkeys.config() {
+            Some(p) => Some(crate::auth::passkey::RelyingParty::new(p).map_err(|e| e.to_string())?),
+            None => None,
+        };
         let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
         let lockout_secs = i64::try_from(config.security.lockout.as_secs()).unwrap_or(i64::MAX);
         let window_secs =
@@ -144,6 +150,7 @@ impl App {
             oidc,
             resolver: crate::net::resolve::Resolver::system(),
             sealing,
+            passkeys,
             assets: crate::pages::Assets::new(
                 config.ui.accent_color,
                 config.ui.custom_css.as_deref(),

@@ -374,7 +374,8 @@ pub async fn two_factor_page(
         }
         Some(p) if p.complete() => {
             // Stepping up for a route that needs the factor, or already done.
-            let has_factor = app.store.factors(&p.user.id).await?.any();
+            let has_factor = app.store.factors(&p.user.id).await?.any()
+                || !app.store.user_passkeys(&p.user.id).await?.is_empty();
             if crate::auth::second_factor::gave_second_factor(&p.session.amr) {
                 Ok(redirect(StatusCode::FOUND, &after_login(&app, &rd)))
             } else if has_factor {

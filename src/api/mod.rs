@@ -11,6 +11,7 @@ mod forms;
 mod forward;
 mod me;
 mod oidc;
+mod passkeys;
 mod recovery;
 mod response;
 mod settings;
@@ -185,6 +186,14 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(POST, "/2fa/totp/confirm", two_factor::totp_confirm),
             endpoint!(DELETE, "/2fa/totp", two_factor::totp_remove),
             endpoint!(POST, "/2fa/verify", two_factor::verify),
+            endpoint!(POST, "/2fa/passkey/start", passkeys::second_factor_start),
+            endpoint!(POST, "/2fa/passkey/finish", passkeys::second_factor_finish),
+            endpoint!(POST, "/passkeys/register/start", passkeys::register_start),
+            endpoint!(POST, "/passkeys/register/finish", passkeys::register_finish),
+            endpoint!(GET, "/passkeys", passkeys::list),
+            endpoint!(DELETE, "/passkeys/{}", passkeys::delete),
+            endpoint!(POST, "/passkeys/login/start", passkeys::login_start),
+            endpoint!(POST, "/passkeys/login/finish", passkeys::login_finish),
             endpoint!(POST, "/2fa/recovery-codes", two_factor::new_recovery_codes),
             endpoint!(
                 DELETE,

@@ -25,7 +25,7 @@ use super::{validate, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::cookie;
 use crate::auth::redirect::{safe_redirect, RedirectPolicy};
-use crate::auth::second_factor::{stage_after_first_factor, HALF_OPEN_SECS};
+use crate::auth::second_factor::{stage_after_first_factor, Enrolled, HALF_OPEN_SECS};
 use crate::auth::signin::{may_register, may_sign_in, password_sign_in_open, Invite, Way};
 use crate::config::{FieldMode, Registration, SameSite};
 use crate::error::ApiError;
@@ -433,7 +433,11 @@ async fn open_session(
         .await?
         .map_or(Role::User, |u| u.role);
     let factors = app.store.factors(user_id).await?;
-    let stage = stage_after_first_factor(app.config.auth.second_factor, role, &factors);
+    let enrolled = Enrolled {
+        factors: &factors,
+        passkeys: app.store.user_passkeys(user_id).await?.len(),
+    };
+    let stage = stage_after_first_factor(app.config.auth.second_factor, role, enrolled);
     session.record.stage = stage;
     if stage == SessionStage::SecondFactor {
         session.record.expires_at = session.record.expires_at.min(now + HALF_OPEN_SECS);
@@ -666,7 +670,10 @@ async fn register(
     let stage = stage_after_first_factor(
         app.config.auth.second_factor,
         user.role,
-        &Default::default(),
+        Enrolled {
+            factors: &Default::default(),
+            passkeys: 0,
+        },
     );
     session.record.stage = stage;
     let mut account = NewAccount {

@@ -15,7 +15,7 @@ use super::response::ApiResponse;
 use super::{validate, views, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::limits::AccountKey;
-use crate::auth::second_factor::{methods, stage_after_first_factor, HALF_OPEN_SECS};
+use crate::auth::second_factor::{methods, stage_after_first_factor, Enrolled, HALF_OPEN_SECS};
 use crate::auth::signin::{may_sign_in, Way};
 use crate::error::ApiError;
 use crate::store::{SessionStage, UserRecord};
@@ -158,7 +158,11 @@ async fn password_login(
     let (token, mut session) =
         new_session(&app, &req, &user.id, remember, now, vec!["pwd".into()])?;
     let factors = app.store.factors(&user.id).await?;
-    let stage = stage_after_first_factor(app.config.auth.second_factor, user.role, &factors);
+    let enrolled = Enrolled {
+        factors: &factors,
+        passkeys: app.store.user_passkeys(&user.id).await?.len(),
+    };
+    let stage = stage_after_first_factor(app.config.auth.second_factor, user.role, enrolled);
     session.record.stage = stage;
     if stage == SessionStage::SecondFactor {
         // Half-open: only the second factor completes it, within minutes.
@@ -177,7 +181,7 @@ async fn password_login(
             None,
             None,
         );
-        let data = json!({"secondFactorRequired": true, "methods": methods(&factors)});
+        let data = json!({"secondFactorRequired": true, "methods": methods(enrolled)});
         // A session cookie (no lifetime): "keep me signed in" applies to the full session.
         return Ok(with_session_cookie(
             ApiResponse::ok(StatusCode::OK, "second factor required", data),

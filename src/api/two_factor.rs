@@ -130,7 +130,7 @@ async fn check_code(
 
 /// Replace `principal`'s session with a complete one that adds `method` to how it was
 /// authenticated; the answer carries the new cookie.
-async fn complete_session(
+pub(crate) async fn complete_session(
     app: &Arc<App>,
     req: &ApiRequest,
     principal: &Principal,

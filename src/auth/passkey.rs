@@ -484,3 +484,6 @@ fn passkey_answers(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+pub(crate) mod soft;

@@ -7,15 +7,30 @@ use crate::store::{FactorsRecord, Role, SessionStage};
 /// A half-open session lives at most this long.
 pub const HALF_OPEN_SECS: i64 = 300;
 
+/// The second factors a user has: their stored TOTP and recovery codes, and how many
+/// passkeys.
+#[derive(Debug, Clone, Copy)]
+pub struct Enrolled<'a> {
+    pub factors: &'a FactorsRecord,
+    pub passkeys: usize,
+}
+
+impl Enrolled<'_> {
+    /// Whether there is a second factor to ask for.
+    pub fn any(&self) -> bool {
+        self.factors.any() || self.passkeys > 0
+    }
+}
+
 /// What a session opened by a right password (or a provider) still lacks: the factor of a
 /// user who has one; enrolling one, when the policy requires it of this user and they have
 /// none; nothing otherwise.
 pub fn stage_after_first_factor(
     policy: SecondFactorPolicy,
     role: Role,
-    factors: &FactorsRecord,
+    enrolled: Enrolled<'_>,
 ) -> SessionStage {
-    if factors.any() {
+    if enrolled.any() {
         return SessionStage::SecondFactor;
     }
     let required = match policy {
@@ -37,13 +52,16 @@ pub fn gave_second_factor(amr: &[String]) -> bool {
 }
 
 /// The second factors a user can give now, as the login answer names them.
-pub fn methods(factors: &FactorsRecord) -> Vec<&'static str> {
+pub fn methods(enrolled: Enrolled<'_>) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if factors.totp.is_some() {
+    if enrolled.factors.totp.is_some() {
         out.push("totp");
     }
-    if factors.recovery_left() > 0 {
+    if enrolled.factors.recovery_left() > 0 {
         out.push("recovery");
+    }
+    if enrolled.passkeys > 0 {
+        out.push("passkey");
     }
     out
 }
@@ -83,20 +101,41 @@ mod tests {
             (RequiredForAdmins, Role::Owner, true, SecondFactor),
         ];
         for (policy, role, has, want) in cases {
-            let f = if has { &totp } else { &none };
+            let factors = if has { &totp } else { &none };
+            let enrolled = Enrolled {
+                factors,
+                passkeys: 0,
+            };
             assert_eq!(
-                stage_after_first_factor(policy, role, f),
+                stage_after_first_factor(policy, role, enrolled),
                 want,
                 "{policy:?} {role:?} {has}"
             );
         }
-        assert_eq!(methods(&totp), vec!["totp", "recovery"]);
+        let only_passkey = Enrolled {
+            factors: &none,
+            passkeys: 1,
+        };
+        assert_eq!(
+            stage_after_first_factor(Optional, Role::User, only_passkey),
+            SecondFactor
+        );
+        assert_eq!(methods(only_passkey), vec!["passkey"]);
+        let with_app = Enrolled {
+            factors: &totp,
+            passkeys: 0,
+        };
+        assert_eq!(methods(with_app), vec!["totp", "recovery"]);
         let amr = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(gave_second_factor(&amr(&["pwd", "otp"])));
         assert!(gave_second_factor(&amr(&["provider:corp", "recovery"])));
         assert!(!gave_second_factor(&amr(&["pwd"])));
         assert!(!gave_second_factor(&amr(&["provider:corp"])));
         assert!(!gave_second_factor(&amr(&["provider:otp"])));
-        assert!(methods(&none).is_empty());
+        let nothing = Enrolled {
+            factors: &none,
+            passkeys: 0,
+        };
+        assert!(methods(nothing).is_empty());
     }
 }
