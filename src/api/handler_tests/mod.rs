@@ -6,6 +6,7 @@
 mod admin;
 mod forms;
 mod pages;
+mod passkeys;
 mod registration;
 mod signin;
 mod two_factor;
@@ -68,7 +69,12 @@ impl Reply {
             .filter(|(k, _)| *k == http::header::SET_COOKIE)
             .filter_map(|(_, v)| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or_default().to_string())
-            .find(|pair| pair.starts_with("authgate_session=") && !pair.ends_with('='))
+            .find(|pair| {
+                // `__Host-` when the site is served over https.
+                pair.trim_start_matches("__Host-")
+                    .starts_with("authgate_session=")
+                    && !pair.ends_with('=')
+            })
     }
 }
 
