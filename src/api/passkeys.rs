@@ -15,6 +15,7 @@ use super::common::{
 };
 use super::response::ApiResponse;
 use super::signin::client_within_limit;
+use super::two_factor::{second_factor_session, session_in};
 use super::{views, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::authenticator::Principal;
@@ -22,7 +23,6 @@ use crate::auth::passkey::{
     PasskeyError, PasskeyUser, PendingRegistration, PendingSignIn, RegistrationResponse,
     RelyingParty, SignInResponse, CEREMONY_SECS,
 };
-use crate::auth::second_factor::gave_second_factor;
 use crate::auth::signin::{may_sign_in, Way};
 use crate::error::ApiError;
 use crate::store::SessionStage;
@@ -47,13 +47,28 @@ fn refusal(e: PasskeyError) -> ApiError {
     }
 }
 
-/// Keep a ceremony's state; the id the client finishes it with.
-async fn keep(app: &App, state: Vec<u8>) -> Result<String, ApiError> {
+/// Keep a ceremony's state and answer its options with the id the client finishes it with.
+async fn started(app: &App, mut options: Value, state: Vec<u8>) -> Result<ApiResponse, ApiError> {
     let id = mint_token()?;
     app.store
         .put_challenge(id.key, state, now_secs() + CEREMONY_SECS)
         .await?;
-    Ok(id.token)
+    options["ceremony"] = json!(id.token);
+    Ok(ApiResponse::ok(StatusCode::OK, "ok", options))
+}
+
+/// A finish request: its ceremony's state (taken out, once) and the credential.
+async fn finishing(
+    app: &App,
+    req: &ApiRequest,
+) -> Result<(Vec<u8>, Value, bool, String), ApiError> {
+    let mut body = json_body(req)?;
+    let ceremony = body.required_text(&["ceremony"]);
+    let name = body.text(&["name"]).unwrap_or_default();
+    let remember = body.flag(&["remember"]).unwrap_or(false);
+    let credential = body.value(&["credential"]).unwrap_or(Value::Null);
+    body.finish()?;
+    Ok((take(app, ceremony).await?, credential, remember, name))
 }
 
 /// Take a ceremony's state out, once.
@@ -70,10 +85,7 @@ async fn take(app: &App, ceremony: Option<String>) -> Result<Vec<u8>, ApiError> 
 
 /// The session of the request if it is complete or may enrol.
 async fn enrolling(app: &App, req: &ApiRequest) -> Result<Principal, ApiError> {
-    match app.auth.authenticate(&req.headers, now_secs()).await? {
-        Some(p) if matches!(p.stage(), SessionStage::Complete | SessionStage::Enrol) => Ok(p),
-        _ => Err(ApiError::Unauthorized),
-    }
+    session_in(app, req, &[SessionStage::Complete, SessionStage::Enrol]).await
 }
 
 /// `POST /passkeys/register/start`.
@@ -98,10 +110,7 @@ pub async fn register_start(
             now_secs(),
         )
         .map_err(refusal)?;
-    let ceremony = keep(&app, pending.to_bytes().map_err(refusal)?).await?;
-    let mut data = options;
-    data["ceremony"] = json!(ceremony);
-    Ok(ApiResponse::ok(StatusCode::OK, "ok", data))
+    started(&app, options, pending.to_bytes().map_err(refusal)?).await
 }
 
 /// `POST /passkeys/register/finish` `{ceremony, name, credential}`.
@@ -112,12 +121,8 @@ pub async fn register_finish(
 ) -> Result<ApiResponse, ApiError> {
     let rp = relying_party(&app)?;
     let auth = enrolling(&app, &req).await?;
-    let mut body = json_body(&req)?;
-    let ceremony = body.required_text(&["ceremony"]);
-    let name = body.text(&["name"]).unwrap_or_default();
-    let credential = body.value(&["credential"]).unwrap_or(Value::Null);
-    body.finish()?;
-    let pending = PendingRegistration::from_bytes(&take(&app, ceremony).await?).map_err(refusal)?;
+    let (state, credential, _, name) = finishing(&app, &req).await?;
+    let pending = PendingRegistration::from_bytes(&state).map_err(refusal)?;
     let response = RegistrationResponse::from_json(&credential).map_err(refusal)?;
     let record = rp
         .finish_registration(pending, &auth.user.id, &response, &name, now_secs())
@@ -202,10 +207,7 @@ pub async fn login_start(
     let rp = relying_party(&app)?;
     client_within_limit(&app, &req, now_secs()).await?;
     let (options, pending) = rp.start_discoverable_sign_in(now_secs()).map_err(refusal)?;
-    let ceremony = keep(&app, pending.to_bytes().map_err(refusal)?).await?;
-    let mut data = options;
-    data["ceremony"] = json!(ceremony);
-    Ok(ApiResponse::ok(StatusCode::OK, "ok", data))
+    started(&app, options, pending.to_bytes().map_err(refusal)?).await
 }
 
 /// Check an answer to a sign-in ceremony; the user and the passkey's use, stored.
@@ -256,12 +258,8 @@ pub async fn login_finish(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let rp = relying_party(&app)?;
-    let mut body = json_body(&req)?;
-    let ceremony = body.required_text(&["ceremony"]);
-    let remember = body.flag(&["remember"]).unwrap_or(false);
-    let credential = body.value(&["credential"]).unwrap_or(Value::Null);
-    body.finish()?;
-    let pending = PendingSignIn::from_bytes(&take(&app, ceremony).await?).map_err(refusal)?;
+    let (state, credential, remember, _) = finishing(&app, &req).await?;
+    let pending = PendingSignIn::from_bytes(&state).map_err(refusal)?;
     let (user, user_verified) = verified(&app, &req, rp, pending, &credential).await?;
     // Without a password, only a passkey that verified the person (PIN, biometrics) will do.
     if !user_verified {
@@ -292,16 +290,6 @@ pub async fn login_finish(
     ))
 }
 
-/// The session that may give a passkey as its second factor: half-open, or complete without
-/// one (stepping up).
-async fn stepping_up(app: &App, req: &ApiRequest) -> Result<Principal, ApiError> {
-    match app.auth.authenticate(&req.headers, now_secs()).await? {
-        Some(p) if p.stage() == SessionStage::SecondFactor => Ok(p),
-        Some(p) if p.complete() && !gave_second_factor(&p.session.amr) => Ok(p),
-        _ => Err(ApiError::Unauthorized),
-    }
-}
-
 /// `POST /2fa/passkey/start`: options for the user's own passkeys.
 pub async fn second_factor_start(
     app: Arc<App>,
@@ -309,15 +297,12 @@ pub async fn second_factor_start(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let rp = relying_party(&app)?;
-    let half = stepping_up(&app, &req).await?;
+    let half = second_factor_session(&app, &req).await?;
     let passkeys = app.store.user_passkeys(&half.user.id).await?;
     let (options, pending) = rp
         .start_sign_in(&half.user.id, &passkeys, now_secs())
         .map_err(refusal)?;
-    let ceremony = keep(&app, pending.to_bytes().map_err(refusal)?).await?;
-    let mut data = options;
-    data["ceremony"] = json!(ceremony);
-    Ok(ApiResponse::ok(StatusCode::OK, "ok", data))
+    started(&app, options, pending.to_bytes().map_err(refusal)?).await
 }
 
 /// `POST /2fa/passkey/finish` `{ceremony, credential}`: completes the session like a code.
@@ -327,12 +312,9 @@ pub async fn second_factor_finish(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let rp = relying_party(&app)?;
-    let half = stepping_up(&app, &req).await?;
-    let mut body = json_body(&req)?;
-    let ceremony = body.required_text(&["ceremony"]);
-    let credential = body.value(&["credential"]).unwrap_or(Value::Null);
-    body.finish()?;
-    let pending = PendingSignIn::from_bytes(&take(&app, ceremony).await?).map_err(refusal)?;
+    let half = second_factor_session(&app, &req).await?;
+    let (state, credential, _, _) = finishing(&app, &req).await?;
+    let pending = PendingSignIn::from_bytes(&state).map_err(refusal)?;
     let (user, _) = verified(&app, &req, rp, pending, &credential).await?;
     if user.id != half.user.id {
         return Err(ApiError::InvalidCredentials);

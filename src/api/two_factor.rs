@@ -23,13 +23,26 @@ use crate::error::ApiError;
 use crate::store::{PendingTotp, SessionStage};
 
 /// The session of the request if it is in one of `stages`.
-async fn session_in(
+pub(crate) async fn session_in(
     app: &App,
     req: &ApiRequest,
     stages: &[SessionStage],
 ) -> Result<Principal, ApiError> {
     match app.auth.authenticate(&req.headers, now_secs()).await? {
         Some(p) if stages.contains(&p.stage()) => Ok(p),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The session that may give its second factor now: half-open, or complete without one
+/// (stepping up for a route that needs it).
+pub(crate) async fn second_factor_session(
+    app: &App,
+    req: &ApiRequest,
+) -> Result<Principal, ApiError> {
+    match app.auth.authenticate(&req.headers, now_secs()).await? {
+        Some(p) if p.stage() == SessionStage::SecondFactor => Ok(p),
+        Some(p) if p.complete() && !gave_second_factor(&p.session.amr) => Ok(p),
         _ => Err(ApiError::Unauthorized),
     }
 }
@@ -294,12 +307,7 @@ pub async fn verify(
     req: ApiRequest,
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
-    // A half-open session, or a complete one stepping up for a route that needs the factor.
-    let half = match app.auth.authenticate(&req.headers, now_secs()).await? {
-        Some(p) if p.stage() == SessionStage::SecondFactor => p,
-        Some(p) if p.complete() && !gave_second_factor(&p.session.amr) => p,
-        _ => return Err(ApiError::Unauthorized),
-    };
+    let half = second_factor_session(&app, &req).await?;
     let mut body = form_or_json_body(&req)?;
     let code = body.required_text(&["code"]);
     body.finish()?;
