@@ -50,6 +50,7 @@ pub async fn site(app: &App) -> Result<Site, ApiError> {
         owner_exists: app.store.owner_exists().await?,
         password_min_length: app.config.auth.password_min_length,
         fields: app.config.auth.fields,
+        passkeys: app.passkeys.is_some(),
     })
 }
 
@@ -121,6 +122,8 @@ pub fn done_message(key: &str) -> Option<&'static str> {
         "settings-saved" => "Settings saved.",
         "mail-sent" => "If the address needs confirming, we have sent the email again.",
         "two-factor-off" => "Two-step verification is off.",
+        "passkey-added" => "Passkey added: you can sign in with it now.",
+        "passkey-deleted" => "Passkey deleted.",
         "two-factor-reset" => "Their second factors are removed and they are signed out everywhere: they sign in with their password alone (and enrol again where required).",
         _ => return None,
     })
@@ -312,6 +315,7 @@ pub async fn account_for(
         now: now_secs(),
         totp: factors.totp.is_some(),
         recovery_left: factors.recovery_left(),
+        passkeys: app.store.user_passkeys(&auth.user.id).await?,
     };
     let site = site(app).await?;
     Ok(Some(render(pages::account::account(
@@ -362,35 +366,33 @@ pub async fn two_factor_page(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let rd = query_param(&req, "rd").unwrap_or_default();
-    match app.auth.authenticate(&req.headers, now_secs()).await? {
-        Some(p) if p.stage() == SessionStage::SecondFactor => {
-            let site = site(&app).await?;
-            Ok(render(pages::two_factor::verify(
-                &site,
-                &rd,
-                None,
-                StatusCode::OK,
-            )))
-        }
-        Some(p) if p.complete() => {
+    let Some(p) = app.auth.authenticate(&req.headers, now_secs()).await? else {
+        return Ok(redirect(StatusCode::FOUND, &page_url(&app, "/login")));
+    };
+    let passkey = !app.store.user_passkeys(&p.user.id).await?.is_empty();
+    let has_factor = passkey || app.store.factors(&p.user.id).await?.any();
+    let verify = |site: Site| {
+        render(pages::two_factor::verify(
+            &site,
+            &rd,
+            passkey,
+            None,
+            StatusCode::OK,
+        ))
+    };
+    match p.stage() {
+        SessionStage::SecondFactor => Ok(verify(site(&app).await?)),
+        SessionStage::Complete => {
             // Stepping up for a route that needs the factor, or already done.
-            let has_factor = app.store.factors(&p.user.id).await?.any()
-                || !app.store.user_passkeys(&p.user.id).await?.is_empty();
             if crate::auth::second_factor::gave_second_factor(&p.session.amr) {
                 Ok(redirect(StatusCode::FOUND, &after_login(&app, &rd)))
             } else if has_factor {
-                let site = site(&app).await?;
-                Ok(render(pages::two_factor::verify(
-                    &site,
-                    &rd,
-                    None,
-                    StatusCode::OK,
-                )))
+                Ok(verify(site(&app).await?))
             } else {
                 Ok(redirect(StatusCode::FOUND, &page_url(&app, "/2fa/setup")))
             }
         }
-        _ => Ok(redirect(StatusCode::FOUND, &page_url(&app, "/login"))),
+        SessionStage::Enrol => Ok(redirect(StatusCode::FOUND, &page_url(&app, "/2fa/setup"))),
     }
 }
 

@@ -11,7 +11,7 @@ use super::browser::{
 };
 use super::response::ApiResponse;
 use super::ApiRequest;
-use crate::app::App;
+use crate::app::{now_secs, App};
 use crate::error::ApiError;
 use crate::pages::account::Section;
 use crate::pages::auth::{FormValues, Registered};
@@ -40,6 +40,7 @@ enum Form {
     TotpConfirm,
     TotpRemove,
     RecoveryCodes,
+    PasskeyDelete,
 }
 
 impl Form {
@@ -63,6 +64,7 @@ impl Form {
             "/2fa/totp/remove" => Form::TotpRemove,
             "/2fa/recovery-codes" => Form::RecoveryCodes,
             p if p.starts_with("/sessions/") && p.ends_with("/end") => Form::EndSession,
+            p if p.starts_with("/passkeys/") && p.ends_with("/delete") => Form::PasskeyDelete,
             _ => return None,
         })
     }
@@ -305,7 +307,11 @@ async fn form_answer(
                 }
                 Form::Verify => pages::auth::verify_email(&site, &values, Some(&p), status),
                 Form::SecondFactor if !matches!(err, ApiError::Unauthorized) => {
-                    pages::two_factor::verify(&site, &values.rd, Some(&p), status)
+                    let passkey = match app.auth.authenticate(&req.headers, now_secs()).await? {
+                        Some(s) => !app.store.user_passkeys(&s.user.id).await?.is_empty(),
+                        None => false,
+                    };
+                    pages::two_factor::verify(&site, &values.rd, passkey, Some(&p), status)
                 }
                 _ if matches!(err, ApiError::Unauthorized) => {
                     return Ok(to_login(app, &page_url(app, "/")));
@@ -365,6 +371,7 @@ async fn form_answer(
         Form::EndSession => page_url(app, "/?done=session-ended"),
         Form::TotpSetup => page_url(app, "/2fa/setup"),
         Form::TotpRemove => page_url(app, "/?done=two-factor-off"),
+        Form::PasskeyDelete => page_url(app, "/?done=passkey-deleted"),
         Form::TotpConfirm | Form::RecoveryCodes => {
             let data: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
             let codes: Vec<String> = data["data"]["recoveryCodes"]

@@ -192,6 +192,7 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(POST, "/passkeys/register/finish", passkeys::register_finish),
             endpoint!(GET, "/passkeys", passkeys::list),
             endpoint!(DELETE, "/passkeys/{}", passkeys::delete),
+            endpoint!(POST, "/passkeys/{}/delete", passkeys::delete),
             endpoint!(POST, "/passkeys/login/start", passkeys::login_start),
             endpoint!(POST, "/passkeys/login/finish", passkeys::login_finish),
             endpoint!(POST, "/2fa/recovery-codes", two_factor::new_recovery_codes),

@@ -5,8 +5,8 @@ use http::StatusCode;
 
 use super::describe::{ago, browser, date};
 use super::{
-    alert, button_form, done, esc, hidden, page, username_for_managers, Field, Page, Problem, Site,
-    Width,
+    alert, button_form, done, esc, hidden, page, passkey_button, passkey_script,
+    username_for_managers, Field, Page, Problem, Site, Width,
 };
 use crate::config::FieldMode;
 use crate::store::{IdentityRecord, SessionRecord, UserRecord};
@@ -35,6 +35,8 @@ pub struct AccountView {
     pub totp: bool,
     /// Recovery codes not used yet.
     pub recovery_left: usize,
+    /// The user's passkeys.
+    pub passkeys: Vec<crate::store::PasskeyRecord>,
 }
 
 /// The form a problem belongs to.
@@ -201,6 +203,49 @@ fn two_factor(site: &Site, view: &AccountView, problem: Option<&Problem>) -> Str
     out
 }
 
+fn passkeys(site: &Site, view: &AccountView) -> String {
+    if !site.passkeys {
+        return String::new();
+    }
+    let mut out = String::from(
+        "<h2 id=\"passkeys\">Passkeys</h2><p>A passkey signs you in with your fingerprint, face or device PIN instead of a password, and counts as two-step verification.</p>",
+    );
+    if !view.passkeys.is_empty() {
+        out.push_str("<ul class=\"items\">");
+        for p in &view.passkeys {
+            let used = p
+                .last_used_at
+                .map(|t| format!("used {}", ago(t, view.now)))
+                .unwrap_or_else(|| "not used yet".into());
+            out.push_str(&format!(
+                "<li><div><strong>{}</strong><div class=\"meta\">added {} · {used}</div></div>{}</li>",
+                esc(&p.name),
+                date(p.created_at),
+                button_form(
+                    &format!("{}/passkeys/{}/delete", site.prefix, p.id),
+                    "",
+                    "Delete",
+                    "danger small"
+                ),
+            ));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str(&format!(
+        "<div data-passkey-only hidden><div class=\"field\"><label for=\"f-passkey-name\">Name of the new passkey</label>\
+         <input id=\"f-passkey-name\" type=\"text\" value=\"\" autocomplete=\"off\" placeholder=\"Laptop\"></div></div>{}{}",
+        passkey_button(
+            site,
+            "register",
+            "Add a passkey",
+            &format!("{}/?done=passkey-added", site.prefix),
+            "f-passkey-name"
+        ),
+        passkey_script(),
+    ));
+    out
+}
+
 fn providers(site: &Site, linked: &[IdentityRecord]) -> String {
     if site.providers.is_empty() {
         return String::new();
@@ -281,6 +326,7 @@ pub fn account(
     body.push_str(&profile_form(site, u, at(Section::Profile)));
     body.push_str(&password_form(site, u, at(Section::Password)));
     body.push_str(&two_factor(site, view, at(Section::TwoFactor)));
+    body.push_str(&passkeys(site, view));
     body.push_str("<h2 id=\"sessions\">Where you are signed in</h2><ul class=\"items\">");
     for line in &view.sessions {
         body.push_str(&session_item(site, line, view.now));

@@ -4,8 +4,8 @@
 use http::StatusCode;
 
 use super::{
-    alert, button_form, done, esc, hidden, links_list, page, query_value, username_for_managers,
-    Field, NextStep, Page, Problem, Site, Width,
+    alert, button_form, done, esc, hidden, links_list, page, passkey_button, passkey_script,
+    query_value, username_for_managers, Field, NextStep, Page, Problem, Site, Width,
 };
 use crate::config::{FieldMode, Registration};
 
@@ -95,6 +95,17 @@ pub fn login(
     body.push_str("<button type=\"submit\">Sign in</button></form>");
     if !native {
         body.push_str("</details>");
+    }
+    if site.passkeys {
+        let next = format!("{}/2fa{}", site.prefix, rd_query(&values.rd));
+        body.push_str(&passkey_button(
+            site,
+            "login",
+            "Sign in with a passkey",
+            &next,
+            "",
+        ));
+        body.push_str(&passkey_script());
     }
     let rd = rd_query(&values.rd);
     let mut links = Vec::new();

@@ -48,12 +48,43 @@ pub struct Page {
     pub html: String,
 }
 
+/// The one script the pages carry (passkey ceremonies), inline and allowed by its hash.
+const PASSKEY_SCRIPT: &str = include_str!("passkey.js");
+
 impl Page {
     /// The `Content-Security-Policy` every page is served with: the stylesheet, the logo and
-    /// the icon come from the gateway itself; nothing inline, no script at all.
+    /// the icon come from the gateway itself; no inline style; no script but the passkey
+    /// script, by its hash, which may talk to the gateway only.
     pub fn csp() -> &'static str {
-        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+        static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        CSP.get_or_init(|| {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let hash = base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(PASSKEY_SCRIPT.as_bytes()));
+            format!(
+                "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'sha256-{hash}'; \
+                 connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+            )
+        })
     }
+}
+
+/// The passkey script, for a page with passkey buttons.
+fn passkey_script() -> String {
+    format!("<script>{PASSKEY_SCRIPT}</script>")
+}
+
+/// A passkey button: hidden until the script (and a browser with passkeys) shows it.
+fn passkey_button(site: &Site, kind: &str, text: &str, next: &str, name_field: &str) -> String {
+    format!(
+        "<div data-passkey-only hidden><button type=\"button\" class=\"secondary\" data-passkey=\"{kind}\" \
+         data-base=\"{}\" data-next=\"{}\" data-status=\"pk-status-{kind}\" data-name=\"{name_field}\" hidden>{}</button>\
+         <p class=\"field-error\" id=\"pk-status-{kind}\" role=\"alert\"></p></div>",
+        esc(&site.prefix),
+        esc(next),
+        esc(text)
+    )
 }
 
 /// A sign-in provider as the pages show it.
@@ -91,6 +122,8 @@ pub struct Site {
     pub owner_exists: bool,
     pub password_min_length: usize,
     pub fields: ProfileFields,
+    /// Passkeys are on (a domain name and a secure origin).
+    pub passkeys: bool,
 }
 
 impl Site {

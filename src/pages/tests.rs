@@ -36,6 +36,7 @@ pub(super) fn site() -> Site {
             first_name: FieldMode::Off,
             last_name: FieldMode::Off,
         },
+        passkeys: false,
     }
 }
 
@@ -193,6 +194,7 @@ fn account_view() -> AccountView {
         now: 10_000,
         totp: false,
         recovery_left: 0,
+        passkeys: Vec::new(),
     }
 }
 

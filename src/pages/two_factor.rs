@@ -3,12 +3,21 @@
 
 use http::StatusCode;
 
-use super::{alert, esc, hidden, links_list, page, Field, Page, Problem, Site, Width};
+use super::{
+    alert, esc, hidden, links_list, page, passkey_button, passkey_script, Field, Page, Problem,
+    Site, Width,
+};
 use crate::auth::totp::Enrolment;
 
-/// `GET /2fa`: the second step of signing in.
-pub fn verify(site: &Site, rd: &str, problem: Option<&Problem>, status: StatusCode) -> Page {
-    let body = format!(
+/// `GET /2fa`: the second step of signing in; `passkey`: the user has one to use instead.
+pub fn verify(
+    site: &Site,
+    rd: &str,
+    passkey: bool,
+    problem: Option<&Problem>,
+    status: StatusCode,
+) -> Page {
+    let mut body = format!(
         "{}<p>Enter the 6-digit code your authenticator app shows. Lost your phone? Enter one of your recovery codes instead.</p>\
          <form method=\"post\" action=\"{}\">{}{}<button type=\"submit\">Verify</button></form>{}",
         alert(problem),
@@ -19,6 +28,11 @@ pub fn verify(site: &Site, rd: &str, problem: Option<&Problem>, status: StatusCo
         hidden("rd", rd),
         links_list(&[(format!("{}/logout", site.prefix), "Sign in as someone else")]),
     );
+    if passkey && site.passkeys {
+        let next = format!("{}/2fa?rd={}", site.prefix, super::query_value(rd));
+        body.push_str(&passkey_button(site, "second", "Use a passkey", &next, ""));
+        body.push_str(&passkey_script());
+    }
     page(site, status, "Two-step verification", Width::Narrow, &body)
 }
 

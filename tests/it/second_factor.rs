@@ -265,3 +265,40 @@ fn the_cli_resets_a_lost_second_factor() {
     let audit = c.audit_until(|e| e["event"] == "second_factor_reset");
     assert!(!audit.is_empty());
 }
+
+#[test]
+fn a_passkey_is_added_on_the_account_page_and_signs_in_without_a_password() {
+    // Passkeys need a secure context and a domain name: http://localhost is both.
+    let s = TestServer::start_with(|port| {
+        (
+            format!("public_url = \"http://localhost:{port}\""),
+            String::new(),
+        )
+    });
+    s.setup_owner();
+    let at = |path: &str| format!("http://localhost:{}{path}", s.port);
+    let b = Browser::with_scripts(Viewport::DESKTOP);
+    b.add_passkey_authenticator();
+    b.goto(&at("/auth/login"));
+    b.fill("Email or username", "owner");
+    b.fill("Password", "owner-password-1");
+    b.click("Sign in");
+    assert!(b.title().starts_with("Your account"), "{}", b.title());
+    b.fill("Name of the new passkey", "This laptop");
+    b.click("Add a passkey");
+    b.wait_for_text("Passkey added: you can sign in with it now.");
+    assert!(b.text().contains("This laptop"), "{}", b.text());
+
+    b.click("Sign out");
+    assert!(b.title().starts_with("Sign in"), "{}", b.title());
+    b.click("Sign in with a passkey");
+    b.wait_for_text("Signed in as owner");
+    let mut api = s.client();
+    let r = api.login("owner", "owner-password-1");
+    assert_eq!(
+        r.json()["data"]["methods"],
+        json!(["passkey"]),
+        "{}",
+        r.body
+    );
+}

@@ -123,6 +123,15 @@ fn failure<T>(why: impl Display) -> Result<T, Failure> {
 impl Browser {
     /// Start chromedriver and a browser session with `viewport`.
     pub fn new(viewport: Viewport) -> Browser {
+        Browser::start(viewport, false)
+    }
+
+    /// A browser that runs page scripts (the passkey ceremonies need them).
+    pub fn with_scripts(viewport: Viewport) -> Browser {
+        Browser::start(viewport, true)
+    }
+
+    fn start(viewport: Viewport, scripts: bool) -> Browser {
         let (driver, driver_log, port) = on_a_free_port(start_driver);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -136,7 +145,7 @@ impl Browser {
             driver_log,
             _profile: profile,
         };
-        let capabilities = capabilities(viewport, browser._profile.path());
+        let capabilities = capabilities(viewport, browser._profile.path(), scripts);
         let connect = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}/"))
@@ -349,6 +358,42 @@ impl Browser {
         );
     }
 
+    /// Give the browser a platform authenticator that holds passkeys and verifies the person
+    /// (Chromium's virtual authenticator, through DevTools).
+    pub fn add_passkey_authenticator(&self) {
+        self.devtools("turn on WebAuthn emulation", "WebAuthn.enable", json!({}));
+        self.devtools(
+            "add a virtual authenticator",
+            "WebAuthn.addVirtualAuthenticator",
+            json!({"options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            }}),
+        );
+    }
+
+    /// Wait (up to 20 s) until the page's text contains `text`: for what a page's script
+    /// changes after a click, a navigation included (a page being replaced reads as not yet).
+    pub fn wait_for_text(&self, text: &str) {
+        let wanted = text.to_string();
+        self.run(format!("wait for {text:?} to appear"), async move |c| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                if page_text(c).await.is_ok_and(|t| t.contains(&wanted)) {
+                    return Ok(());
+                }
+                if std::time::Instant::now() > deadline {
+                    return failure("it did not appear within 20 s");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
     /// What assistive technology says about the field labelled `label`: whether it is marked
     /// invalid and the text it is described by.
     pub fn aria(&self, label: &str) -> Aria {
@@ -492,7 +537,11 @@ fn start_driver(port: u16) -> Result<(Child, CapturedLog, u16), NotStarted> {
 
 /// The session's capabilities: headless Chromium in `viewport`, page scripts off, a fresh
 /// profile in `profile`, no network beyond loopback.
-fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, Value> {
+fn capabilities(
+    viewport: Viewport,
+    profile: &Path,
+    scripts: bool,
+) -> serde_json::Map<String, Value> {
     let options = json!({
         "args": [
             "--headless=new",
@@ -515,7 +564,7 @@ fn capabilities(viewport: Viewport, profile: &Path) -> serde_json::Map<String, V
             ),
         ],
         "prefs": {
-            "profile.managed_default_content_settings.javascript": 2,
+            "profile.managed_default_content_settings.javascript": if scripts { 1 } else { 2 },
             "credentials_enable_service": false,
             "profile.password_manager_enabled": false,
             "profile.password_manager_leak_detection": false,
