@@ -25,7 +25,7 @@ fn code(secret: &str, steps: i64) -> String {
 #[test]
 fn a_half_open_session_is_no_session_until_the_code() {
     let echo = Echo::start();
-    let s = TestServer::with_upstream(&echo.upstream(), "authenticated");
+    let mut s = TestServer::with_upstream(&echo.upstream(), "authenticated");
     let mut owner = s.setup_owner();
     let r = owner.post_json("/auth/2fa/totp/setup", &json!({}));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -50,6 +50,38 @@ fn a_half_open_session_is_no_session_until_the_code() {
         ],
     );
     assert_eq!(verify.status, 401);
+    // Wrong codes count towards the lockout like wrong passwords (5 by default).
+    let mut other = s.client();
+    assert_eq!(other.login("owner", "owner-password-1").status, 200);
+    for _ in 0..4 {
+        assert_eq!(
+            other
+                .post_json("/auth/2fa/verify", &json!({"code": "000000"}))
+                .status,
+            401
+        );
+    }
+    let r = other.post_json("/auth/2fa/verify", &json!({"code": "000001"}));
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (423, "ACCOUNT_LOCKED"),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        c.post_json("/auth/2fa/verify", &json!({"code": code(&secret, 1)}))
+            .status,
+        423
+    );
+    s.stop();
+    s.respawn();
+    // (Counters live in memory: a restart is a fresh start for the limits.)
+    let mut c = s.client();
+    assert_eq!(
+        c.login("owner", "owner-password-1").json()["data"]["secondFactorRequired"],
+        true
+    );
     // A replayed code is refused; the next one completes the session.
     assert_eq!(
         c.post_json("/auth/2fa/verify", &json!({"code": code(&secret, 0)}))
