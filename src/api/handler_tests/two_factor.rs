@@ -170,6 +170,43 @@ async fn a_code_completes_the_half_open_session_once() {
         .post("/2fa/verify", &json!({"code": next}), Some(&again))
         .await;
     assert_eq!(r.status, 401, "a code is never accepted twice");
+
+    // New recovery codes need the password; the new set works.
+    let r = h
+        .post(
+            "/2fa/recovery-codes",
+            &json!({"password": "not it"}),
+            Some(&full),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = h
+        .post(
+            "/2fa/recovery-codes",
+            &json!({"password": PASSWORD}),
+            Some(&full),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fresh: Vec<String> = r.json()["data"]["recoveryCodes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(fresh.len(), 10);
+    let half = h
+        .login("m@example.com", PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap_or_default();
+    let r = h
+        .post("/2fa/verify", &json!({"code": fresh[3]}), Some(&half))
+        .await;
+    assert_eq!(r.status, 200, "a new code works: {}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
