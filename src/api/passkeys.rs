@@ -276,13 +276,11 @@ pub async fn login_finish(
         .await
         .map_err(refused)?;
     audit_login(&app, &req, &user.id, Some("passkey".into()));
-    let mut shown = user.clone();
-    shown.last_login_at = Some(now);
     Ok(with_session_cookie(
         ApiResponse::ok(
             StatusCode::OK,
             "logged in",
-            json!({"user": views::user(&shown), "session": {"expiresAt": views::rfc3339(expires_at)}}),
+            views::signed_in(&user, now, expires_at),
         ),
         &app,
         &token.token,
@@ -324,7 +322,7 @@ pub async fn second_factor_finish(
         ApiResponse::ok(
             StatusCode::OK,
             "logged in",
-            json!({"user": views::user(&user), "session": {"expiresAt": views::rfc3339(expires_at)}}),
+            views::signed_in(&user, now_secs(), expires_at),
         )
     })
     .await

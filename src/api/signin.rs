@@ -196,10 +196,7 @@ async fn password_login(
         &user.id,
         remember.then(|| "remember".to_string()),
     );
-    let mut shown = user.clone();
-    shown.last_login_at = Some(now);
-    let mut data =
-        json!({"user": views::user(&shown), "session": {"expiresAt": views::rfc3339(expires_at)}});
+    let mut data = views::signed_in(&user, now, expires_at);
     if stage == SessionStage::Enrol {
         // Signed in, but only to enrol a second factor first.
         data["secondFactorEnrolRequired"] = json!(true);

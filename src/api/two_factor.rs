@@ -321,13 +321,11 @@ pub async fn verify(
         &user.id,
         Some(format!("second_factor={method}")),
     );
-    let mut shown = user.clone();
-    shown.last_login_at = Some(now_secs());
     complete_session(&app, &req, &half, method, |expires_at| {
         ApiResponse::ok(
             StatusCode::OK,
             "logged in",
-            json!({"user": views::user(&shown), "session": {"expiresAt": views::rfc3339(expires_at)}}),
+            views::signed_in(&user, now_secs(), expires_at),
         )
     })
     .await

@@ -15,6 +15,13 @@ pub fn rfc3339(secs: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A sign-in's answer: the user (with this sign-in as their last) and the session's expiry.
+pub fn signed_in(u: &UserRecord, now: i64, expires_at: i64) -> Value {
+    let mut shown = u.clone();
+    shown.last_login_at = Some(now);
+    json!({"user": user(&shown), "session": {"expiresAt": rfc3339(expires_at)}})
+}
+
 /// The public shape of a user.
 pub fn user(u: &UserRecord) -> Value {
     json!({

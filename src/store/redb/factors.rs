@@ -7,13 +7,20 @@ use super::{RedbStore, FACTORS};
 use crate::store::records::{self, FactorsRecord, PendingTotp, RecoveryCode, TotpFactor};
 use crate::store::StoreError;
 
-fn read(txn: &WriteTransaction, user_id: &str) -> Result<FactorsRecord, StoreError> {
-    let table = txn.open_table(FACTORS)?;
+/// The record a table holds for a user (the empty one when none).
+fn record_in(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    user_id: &str,
+) -> Result<FactorsRecord, StoreError> {
     let found = table.get(user_id)?;
     Ok(found
         .map(|v| records::decode(v.value()))
         .transpose()?
         .unwrap_or_default())
+}
+
+fn read(txn: &WriteTransaction, user_id: &str) -> Result<FactorsRecord, StoreError> {
+    record_in(&txn.open_table(FACTORS)?, user_id)
 }
 
 fn write(txn: &WriteTransaction, user_id: &str, record: &FactorsRecord) -> Result<(), StoreError> {
@@ -45,12 +52,7 @@ fn codes(hashes: Vec<[u8; 32]>) -> Vec<RecoveryCode> {
 impl RedbStore {
     pub(super) fn factors_now(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
         let txn = self.db()?.begin_read()?;
-        let table = txn.open_table(FACTORS)?;
-        let found = table.get(user_id)?;
-        Ok(found
-            .map(|v| records::decode(v.value()))
-            .transpose()?
-            .unwrap_or_default())
+        record_in(&txn.open_table(FACTORS)?, user_id)
     }
 
     /// Change a user's record in one write transaction; `change` says whether to keep it.
