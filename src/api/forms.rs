@@ -387,7 +387,7 @@ async fn form_answer(
             return Ok(page);
         }
         Form::Login if login_needs(&resp, "secondFactorRequired") => {
-            page_url(app, &format!("/2fa{}", rd_query(&values.rd)))
+            page_url(app, &format!("/2fa{}", pages::rd_query(&values.rd)))
         }
         Form::Login if login_needs(&resp, "secondFactorEnrolRequired") => {
             page_url(app, "/2fa/setup")
@@ -410,14 +410,6 @@ async fn form_answer(
 fn login_needs(resp: &ApiResponse, what: &str) -> bool {
     let data: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     data["data"][what] == Value::Bool(true)
-}
-
-fn rd_query(rd: &str) -> String {
-    if rd.is_empty() {
-        String::new()
-    } else {
-        format!("?rd={}", pages::query_value(rd))
-    }
 }
 
 /// The address a reset link is for (empty when it is no longer valid).

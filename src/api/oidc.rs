@@ -396,7 +396,7 @@ async fn signed_in(
         SessionStage::Complete => after_login(app, &flow.rd),
         SessionStage::SecondFactor => super::browser::page_url(
             app,
-            &format!("/2fa?rd={}", crate::pages::query_value(&flow.rd)),
+            &format!("/2fa{}", crate::pages::rd_query(&flow.rd)),
         ),
         SessionStage::Enrol => super::browser::page_url(app, "/2fa/setup"),
     };

@@ -5,7 +5,7 @@ use http::StatusCode;
 
 use super::{
     alert, button_form, done, esc, hidden, links_list, page, passkey_button, passkey_script,
-    query_value, username_for_managers, Field, NextStep, Page, Problem, Site, Width,
+    query_value, rd_query, username_for_managers, Field, NextStep, Page, Problem, Site, Width,
 };
 use crate::config::{FieldMode, Registration};
 
@@ -23,15 +23,6 @@ pub struct FormValues {
     pub token: String,
     /// An invite code, carried in the registration form's action.
     pub invite: String,
-}
-
-/// `?rd=…` to carry a destination from page to page.
-fn rd_query(rd: &str) -> String {
-    if rd.is_empty() {
-        String::new()
-    } else {
-        format!("?rd={}", query_value(rd))
-    }
 }
 
 /// `GET /login`: providers, the password form, and the ways onward. `notice` is a success

@@ -40,6 +40,15 @@ pub fn query_value(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// `?rd=…` to carry a destination from page to page (nothing when there is none).
+pub fn rd_query(rd: &str) -> String {
+    if rd.is_empty() {
+        String::new()
+    } else {
+        format!("?rd={}", query_value(rd))
+    }
+}
+
 /// A finished page: what the API answers a browser with.
 #[derive(Debug, Clone)]
 pub struct Page {

@@ -29,7 +29,7 @@ pub fn verify(
         links_list(&[(format!("{}/logout", site.prefix), "Sign in as someone else")]),
     );
     if passkey && site.passkeys {
-        let next = format!("{}/2fa?rd={}", site.prefix, super::query_value(rd));
+        let next = format!("{}/2fa{}", site.prefix, super::rd_query(rd));
         body.push_str(&passkey_button(site, "second", "Use a passkey", &next, ""));
         body.push_str(&passkey_script());
     }
