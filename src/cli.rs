@@ -247,16 +247,8 @@ pub async fn user_disable(config: &Config, who: &str) -> Result<String, String> 
 pub async fn user_reset_second_factor(config: &Config, who: &str) -> Result<String, String> {
     let store = open(config)?;
     let user = find(&store, who).await?;
-    store
-        .remove_factors(&user.id)
-        .await
-        .map_err(|e| e.to_string())?;
-    let passkeys = store
-        .remove_passkeys(&user.id)
-        .await
-        .map_err(|e| e.to_string())?;
-    let revoked = store
-        .revoke_user_sessions(&user.id, None)
+    let (passkeys, revoked) = store
+        .reset_second_factors(&user.id)
         .await
         .map_err(|e| e.to_string())?;
     audit(

@@ -13,7 +13,7 @@ use super::common::{refused, require_admin};
 use super::response::ApiResponse;
 use super::{views, ApiRequest, CREATED};
 use crate::app::{now_secs, App};
-use crate::auth::authenticator::bearer_token;
+use crate::auth::authenticator::{bearer_token, Principal};
 use crate::error::ApiError;
 use crate::store::{AdminChange, IdentityRecord, InviteRecord, Role, UserRecord, UserStatus};
 
@@ -113,6 +113,13 @@ pub(crate) async fn find_users(
     Ok(users)
 }
 
+/// The account `id` if `actor` may act on it (404 when there is none).
+async fn touchable(app: &App, actor: &Principal, id: &str) -> Result<UserRecord, ApiError> {
+    let target = app.store.get_user(id).await?.ok_or(ApiError::NotFound)?;
+    may_touch(actor.user.role, target.role)?;
+    Ok(target)
+}
+
 /// `GET /admin/users[?status=&q=]`.
 pub async fn list_users(
     app: Arc<App>,
@@ -172,8 +179,7 @@ pub async fn unlink_identity(
         [id, provider] => (id.clone(), provider.clone()),
         _ => return Err(ApiError::NotFound),
     };
-    let user = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(actor.user.role, user.role)?;
+    touchable(&app, &actor, &id).await?;
     let outcome = app
         .store
         .unlink_identity(&id, &provider, crate::store::UnlinkRule::Always)
@@ -230,8 +236,7 @@ pub async fn patch_user(
         body.problem("expiresAt", *p);
     }
     body.finish()?;
-    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(actor.user.role, target.role)?;
+    touchable(&app, &actor, &id).await?;
     if let Some(Some(r)) = role {
         may_touch(actor.user.role, r)?;
     }
@@ -275,8 +280,7 @@ pub async fn delete_user(
 ) -> Result<ApiResponse, ApiError> {
     let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
-    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(actor.user.role, target.role)?;
+    let target = touchable(&app, &actor, &id).await?;
     app.store.delete_user(&id).await.map_err(refused)?;
     app.audit(
         "admin_user_delete",
@@ -298,17 +302,14 @@ pub async fn reset_second_factor(
 ) -> Result<ApiResponse, ApiError> {
     let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
-    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(actor.user.role, target.role)?;
-    app.store.remove_factors(&id).await?;
-    app.store.remove_passkeys(&id).await?;
-    let n = app.store.revoke_user_sessions(&id, None).await?;
+    touchable(&app, &actor, &id).await?;
+    let (passkeys, n) = app.store.reset_second_factors(&id).await?;
     app.audit(
         "second_factor_reset",
         Some(req.client_ip),
         Some(&actor.user.id),
         Some(&id),
-        Some(format!("revoked={n}")),
+        Some(format!("passkeys={passkeys} revoked={n}")),
     );
     Ok(ApiResponse::ok(
         StatusCode::OK,
@@ -325,8 +326,7 @@ pub async fn revoke_user_sessions(
 ) -> Result<ApiResponse, ApiError> {
     let actor = require_admin(&app, &req).await?;
     let id = params.first().cloned().unwrap_or_default();
-    let target = app.store.get_user(&id).await?.ok_or(ApiError::NotFound)?;
-    may_touch(actor.user.role, target.role)?;
+    touchable(&app, &actor, &id).await?;
     let n = app.store.revoke_user_sessions(&id, None).await?;
     app.audit(
         "admin_sessions_revoke",

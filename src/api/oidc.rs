@@ -394,10 +394,9 @@ async fn signed_in(
     // A second factor, or enrolling one, comes first.
     let to = match stage {
         SessionStage::Complete => after_login(app, &flow.rd),
-        SessionStage::SecondFactor => super::browser::page_url(
-            app,
-            &format!("/2fa{}", crate::pages::rd_query(&flow.rd)),
-        ),
+        SessionStage::SecondFactor => {
+            super::browser::page_url(app, &format!("/2fa{}", crate::pages::rd_query(&flow.rd)))
+        }
         SessionStage::Enrol => super::browser::page_url(app, "/2fa/setup"),
     };
     let resp = if app.config.session.same_site == SameSite::Strict {

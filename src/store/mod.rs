@@ -574,6 +574,16 @@ impl Store {
         Store(backend)
     }
 
+    /// Remove every second factor of a user (authenticator app, recovery codes, passkeys) and
+    /// end their sessions, for someone who lost them all. Returns (passkeys removed, sessions
+    /// ended).
+    pub async fn reset_second_factors(&self, user_id: &str) -> Result<(usize, usize), StoreError> {
+        self.remove_factors(user_id).await?;
+        let passkeys = self.remove_passkeys(user_id).await?;
+        let revoked = self.revoke_user_sessions(user_id, None).await?;
+        Ok((passkeys, revoked))
+    }
+
     /// The embedded redb backend on the file at `path`.
     pub fn open_redb(path: &std::path::Path, cache_bytes: usize) -> Result<Store, OpenError> {
         Ok(Store(Arc::new(self::redb::RedbStore::open_with_cache(
