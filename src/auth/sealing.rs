@@ -49,28 +49,18 @@ impl SealingKey {
     /// Read the key file (32 bytes in base64), creating it with a new random key, readable by
     /// the gateway's user only, when it does not exist.
     pub fn load_or_create(file: &Path) -> Result<SealingKey, String> {
-        let shown = file.display();
-        match std::fs::read_to_string(file) {
-            Ok(text) => {
-                let raw = STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| format!("{shown}: not a key written by authgate (base64)"))?;
-                let bytes: [u8; 32] = raw
-                    .try_into()
-                    .map_err(|_| format!("{shown}: the key must be 32 bytes"))?;
-                Ok(SealingKey::from_bytes(&bytes))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match read_key(file)? {
+            Some(key) => Ok(key),
+            None => {
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 }
-                write_private(file, &STANDARD.encode(bytes))
-                    .map_err(|e| format!("{shown}: {e}"))?;
-                Ok(SealingKey::from_bytes(&bytes))
+                write_private(file, &STANDARD.encode(bytes))?;
+                // Read back what is in place: another instance may have written its key first.
+                read_key(file)?.ok_or_else(|| format!("{}: vanished", file.display()))
             }
-            Err(e) => Err(format!("{shown}: {e}")),
         }
     }
 
@@ -117,17 +107,51 @@ impl SealingKey {
     }
 }
 
-fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+/// The key in `file`, or `None` when there is no such file.
+fn read_key(file: &Path) -> Result<Option<SealingKey>, String> {
+    let shown = file.display();
+    match std::fs::read_to_string(file) {
+        Ok(text) => {
+            let raw = STANDARD
+                .decode(text.trim())
+                .map_err(|_| format!("{shown}: not a key written by authgate (base64)"))?;
+            let bytes: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| format!("{shown}: the key must be 32 bytes"))?;
+            Ok(Some(SealingKey::from_bytes(&bytes)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{shown}: {e}")),
     }
-    let mut f = options.open(file)?;
-    f.write_all(format!("{text}\n").as_bytes())?;
-    f.sync_all()
+}
+
+/// Write `text` to `file` readable by its owner only, all at once: the text goes to a private
+/// temporary file beside it, which is then linked into place. When another process got there
+/// first, its complete key is kept and read instead (two instances starting together agree).
+fn write_private(file: &Path, text: &str) -> Result<(), String> {
+    let shown = file.display();
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".encryption.key.")
+        .permissions(private())
+        .tempfile_in(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    tmp.write_all(format!("{text}\n").as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| format!("{shown}: {e}"))?;
+    match tmp.persist_noclobber(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("{shown}: {}", e.error)),
+    }
+}
+
+fn private() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::Permissions::from_mode(0o600)
 }
 
 #[cfg(test)]
@@ -182,5 +206,26 @@ mod tests {
         std::fs::write(&file, "not a key\n").expect("write");
         assert!(SealingKey::load_or_create(&file).is_err());
         assert!(format!("{first:?}") == "SealingKey(..)");
+    }
+
+    #[test]
+    fn starters_racing_for_the_key_file_all_get_the_same_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("encryption.key");
+        let keys: Vec<SealingKey> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| SealingKey::load_or_create(&file)))
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("thread").expect("key"))
+                .collect()
+        });
+        let sealed = keys[0].seal(b"secret", b"u").expect("seal");
+        for key in &keys {
+            assert_eq!(key.open(&sealed, b"u").expect("same key"), b"secret");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert_eq!(left.len(), 1, "no temporary files left behind");
     }
 }

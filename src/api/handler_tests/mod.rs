@@ -142,8 +142,10 @@ impl Harness {
     /// An app on `toml` (the built-in defaults when empty).
     pub async fn new(toml: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let config = Config::from_toml(toml).unwrap_or_else(|e| panic!("config: {e}"));
-        let store = Store::open_redb(&dir.path().join("db.redb"), 1 << 20)
+        let mut config = Config::from_toml(toml).unwrap_or_else(|e| panic!("config: {e}"));
+        // The state (and the sealing key beside it) lives in this test's own directory.
+        config.storage.path = dir.path().join("db.redb");
+        let store = Store::open_redb(&config.storage.path, 1 << 20)
             .unwrap_or_else(|e| panic!("store: {e}"));
         let app = App::new(config, store).unwrap_or_else(|e| panic!("app: {e}"));
         Harness { app, _dir: dir }
