@@ -1,25 +1,42 @@
 //! The access decision for a request to a protected app, shared by the proxy path and the
-//! forward-auth endpoints: the route for the (canonical) host and normalised path, then the
-//! route's policy for who the authenticator says the request is from.
+//! forward-auth endpoints: the route for the (canonical) host and normalised path, then who
+//! the request is from (a session, or an API token where the route accepts them), then the
+//! route's policy for them.
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method};
 
+use crate::app::App;
+use crate::auth::api_token::{self, Challenge, LiveToken, Presented, Via};
 use crate::auth::authenticator::{Credential, Principal};
+use crate::auth::session::Identity;
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::policy::routes::{decide, find_route, Access, Caller, Route, RoutePolicy};
+
+/// Why a token is refused on a route with `tokens = false`.
+pub const TOKENS_NOT_ACCEPTED: &str = "API tokens are not accepted here; sign in instead";
 
 /// What to do with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Serve it (public routes may have no principal).
+    /// Serve it (public routes may have no requester).
     Allow,
-    /// A session is needed and there is none.
+    /// A session (or, where accepted, an API token) is needed and there is none.
     LoginRequired,
+    /// An API token was presented and is unknown, expired or revoked (or several were).
+    TokenRefused,
+    /// An API token was presented where the route refuses tokens (`tokens = false`).
+    TokensNotAccepted,
+    /// The client has used up its failed attempts (bad tokens count).
+    RateLimited { retry_after_secs: u64 },
     /// Refused by the route's policy or groups.
     Forbidden,
     /// No route matches.
     NoRoute,
-    /// The session store could not be read on a route that needs it: fail closed.
+    /// The store could not be read on a route that needs it: fail closed.
     Unavailable,
     /// The path's letter case alone decides the rule (see [`crate::policy::routes::CaseAmbiguous`]).
     Ambiguous,
@@ -33,6 +50,9 @@ impl Verdict {
         match self {
             Verdict::Allow => "allow",
             Verdict::LoginRequired => "login_required",
+            Verdict::TokenRefused => "token_refused",
+            Verdict::TokensNotAccepted => "tokens_not_accepted",
+            Verdict::RateLimited { .. } => "rate_limited",
             Verdict::Forbidden => "forbidden",
             Verdict::NoRoute => "no_route",
             Verdict::Unavailable => "unavailable",
@@ -52,27 +72,107 @@ pub fn policy_name(route: &Route) -> &'static str {
     }
 }
 
+/// A request authenticated by an API token.
+#[derive(Debug, Clone)]
+pub struct TokenUse {
+    pub live: Arc<LiveToken>,
+    pub via: Via,
+}
+
+/// Who an allowed request is from.
+#[derive(Debug, Clone)]
+pub enum Requester {
+    Session(Principal),
+    Token(TokenUse),
+}
+
+impl Requester {
+    /// The identity upstreams are told.
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Requester::Session(p) => p.identity(),
+            Requester::Token(t) => &t.live.identity,
+        }
+    }
+
+    /// Whether this request gave a second factor (a token never does).
+    fn second_factor(&self) -> bool {
+        match self {
+            Requester::Session(p) => crate::auth::second_factor::gave_second_factor(&p.session.amr),
+            Requester::Token(_) => false,
+        }
+    }
+}
+
 /// Who a request is from, as far as the authenticator could tell.
 #[derive(Debug, Clone)]
 pub enum Seen {
-    /// No credential names a live session.
+    /// No credential names a live session (and no token was presented).
     Nobody,
     Principal(Principal),
+    Token(TokenUse),
+    /// A presented token is not valid; `retry_after_secs` once the client has used up its
+    /// failures.
+    BadToken {
+        retry_after_secs: Option<u64>,
+    },
+    /// A token was presented on a route that refuses tokens, and no session.
+    TokenNotAccepted,
     /// The store could not be read: nobody can be confirmed.
     Unknown,
 }
 
-/// Ask the authenticator who a request is from; a store failure is [`Seen::Unknown`] (logged),
-/// so routes that need a session fail closed.
-pub async fn seen(app: &crate::app::App, headers: &HeaderMap) -> Seen {
-    match app.auth.authenticate(headers, crate::app::now_secs()).await {
+/// Ask the authenticator who a request is from, for a route that does (or does not) accept
+/// API tokens. A presented token decides alone where tokens count (a cookie beside it is not
+/// consulted); a bad one counts as a failed attempt of `client_ip`. A store failure is
+/// [`Seen::Unknown`] (logged), so routes that need a session fail closed.
+pub async fn seen(app: &App, headers: &HeaderMap, tokens: bool, client_ip: IpAddr) -> Seen {
+    let now = crate::app::now_secs();
+    let presented = api_token::presented(headers, app.auth.token_header());
+    if tokens {
+        match presented {
+            Presented::Nothing => {}
+            Presented::One { token, via } => {
+                return match app.auth.check_token(&token, now).await {
+                    Ok(Some(live)) => Seen::Token(TokenUse { live, via }),
+                    Ok(None) => bad_token(app, client_ip, now).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "token check failed");
+                        Seen::Unknown
+                    }
+                };
+            }
+            Presented::Unclear => return bad_token(app, client_ip, now).await,
+        }
+    }
+    match app.auth.authenticate(headers, now).await {
         Ok(Some(p)) => Seen::Principal(p),
+        Ok(None) if !tokens && presented != Presented::Nothing => Seen::TokenNotAccepted,
         Ok(None) => Seen::Nobody,
         Err(e) => {
             tracing::error!(error = %e, "session check failed");
             Seen::Unknown
         }
     }
+}
+
+/// A refused token: counted against the client, and answered with the wait once it has used
+/// up its failures.
+async fn bad_token(app: &App, client_ip: IpAddr, now: i64) -> Seen {
+    let counters = app.store.counters();
+    if let Err(e) = app
+        .client_limit
+        .record_failure(counters, client_ip, now)
+        .await
+    {
+        tracing::warn!(error = %e, "could not count a failed token attempt");
+    }
+    let retry_after_secs = match app.client_limit.check(counters, client_ip, now).await {
+        Ok(Err(secs)) => Some(secs),
+        _ => None,
+    };
+    tracing::info!(client = %client_ip, "API token refused");
+    Seen::BadToken { retry_after_secs }
 }
 
 /// A decision with what it was based on.
@@ -83,58 +183,97 @@ pub struct Decision<'a> {
     /// The matched route's metrics label.
     pub label: Option<&'a std::sync::Arc<String>>,
     /// Who the request is from, when it is allowed for someone (public routes may have none).
-    pub principal: Option<Principal>,
+    pub requester: Option<Requester>,
 }
 
 impl Decision<'_> {
     /// The credential came as a bearer session token, which the upstream must not receive.
     pub fn bearer_used(&self) -> bool {
-        self.principal
-            .as_ref()
-            .is_some_and(|p| p.credential == Credential::BearerSession)
+        matches!(
+            &self.requester,
+            Some(Requester::Session(p)) if p.credential == Credential::BearerSession
+        )
     }
 }
 
 /// Decide for a request to a canonical `host` (from [`crate::policy::host::parse_host`]; empty
-/// when the request names none) and a *normalised* `path`, from `seen`.
-pub fn evaluate<'a>(
+/// when the request names none) and a *normalised* `path`: the route first, then who the
+/// request is from as that route counts credentials (nothing is checked for a route that
+/// denies everyone), then the route's rule.
+pub async fn decide_request<'a>(
+    app: &App,
     policy: &'a crate::app::Policy,
-    host: &str,
-    path: &str,
-    method: &Method,
-    seen: Seen,
+    target: Target<'_>,
+    headers: &HeaderMap,
+    client_ip: IpAddr,
 ) -> Decision<'a> {
-    let found = find_route(&policy.routes, host, path, method);
+    let found = find_route(&policy.routes, target.host, target.path, target.method);
     let Ok(Some((index, route))) = found else {
+        let verdict = if found.is_err() {
+            Verdict::Ambiguous
+        } else {
+            Verdict::NoRoute
+        };
         return Decision {
-            verdict: if found.is_err() {
-                Verdict::Ambiguous
-            } else {
-                Verdict::NoRoute
-            },
+            verdict,
             route: None,
             label: None,
-            principal: None,
+            requester: None,
         };
     };
     let label = policy.labels.get(index);
-    let principal = match seen {
-        Seen::Principal(p) if p.complete() => Some(p),
+    let seen = if route.policy == RoutePolicy::Deny {
+        Seen::Nobody
+    } else {
+        seen(app, headers, route.tokens, client_ip).await
+    };
+    let (verdict, requester) = evaluate(route, seen);
+    Decision {
+        verdict,
+        route: Some(route),
+        label,
+        requester,
+    }
+}
+
+/// What a request asks for, as the decision sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Canonical host (empty when the request names none).
+    pub host: &'a str,
+    /// Normalised path.
+    pub path: &'a str,
+    pub method: &'a Method,
+}
+
+/// The verdict of `route` for who a request is from (and the requester, when there is one the
+/// route lets through).
+pub fn evaluate(route: &Route, seen: Seen) -> (Verdict, Option<Requester>) {
+    let requester = match seen {
+        Seen::Principal(p) if p.complete() => Some(Requester::Session(p)),
+        Seen::Token(t) => Some(Requester::Token(t)),
         // A session still waiting for its second factor is no session here.
         Seen::Principal(_) | Seen::Nobody => None,
-        Seen::Unknown if route.policy == RoutePolicy::Public => None,
-        Seen::Unknown => {
-            return Decision {
-                verdict: Verdict::Unavailable,
-                route: Some(route),
-                label,
-                principal: None,
-            }
+        // Public routes serve anyone and deny routes no one: a refused credential changes
+        // neither.
+        _ if route.policy != RoutePolicy::Authenticated => None,
+        Seen::BadToken {
+            retry_after_secs: Some(secs),
+        } => {
+            return (
+                Verdict::RateLimited {
+                    retry_after_secs: secs,
+                },
+                None,
+            )
         }
+        Seen::BadToken { .. } => return (Verdict::TokenRefused, None),
+        Seen::TokenNotAccepted => return (Verdict::TokensNotAccepted, None),
+        Seen::Unknown => return (Verdict::Unavailable, None),
     };
-    let caller = principal.as_ref().map(|p| Caller {
-        groups: p.identity().groups.as_slice(),
-        second_factor: crate::auth::second_factor::gave_second_factor(&p.session.amr),
+    let caller = requester.as_ref().map(|r| Caller {
+        groups: r.identity().groups.as_slice(),
+        second_factor: r.second_factor(),
     });
     let verdict = match decide(route, caller) {
         Access::Allow => Verdict::Allow,
@@ -142,11 +281,25 @@ pub fn evaluate<'a>(
         Access::Forbidden => Verdict::Forbidden,
         Access::SecondFactorRequired => Verdict::SecondFactorRequired,
     };
-    Decision {
-        verdict,
-        route: Some(route),
-        label,
-        principal,
+    (verdict, requester)
+}
+
+/// The 401 for a request without a usable credential: on a route that accepts tokens it says
+/// how to authenticate (`WWW-Authenticate`: Bearer, and Basic for clients that are not a
+/// browser's script).
+pub fn unauthenticated(
+    config: &Config,
+    route: Option<&Route>,
+    headers: &HeaderMap,
+    invalid_token: bool,
+) -> ApiError {
+    match route {
+        Some(r) if r.tokens => ApiError::CredentialsRequired(Challenge::new(
+            &config.ui.title,
+            api_token::offers_basic(headers),
+            invalid_token,
+        )),
+        _ => ApiError::Unauthorized,
     }
 }
 

@@ -1,5 +1,5 @@
-//! Administration from the shell (`authgate user ...`, `authgate invite create`), working on the
-//! same database as the server. Each function returns what to print, or an error message.
+//! Administration from the shell (`authgate user ...`, `invite create`, `token ...`,
+//! `service-account add`), working on the same database as the server. Each function returns what to print, or an error message.
 
 use crate::app::now_secs;
 use crate::auth::password::hash_blocking;
@@ -188,6 +188,9 @@ pub async fn user_passwd(config: &Config, who: &str, password: &str) -> Result<S
     check_password(config, password)?;
     let store = open(config)?;
     let user = find(&store, who).await?;
+    if user.role == Role::Service {
+        return Err("a service account has no password; it uses API tokens".into());
+    }
     let hash = hash_blocking(password)?;
     let revoked = store
         .set_password(&user.id, hash, now_secs(), None)
@@ -215,6 +218,9 @@ async fn admin_change(
 ) -> Result<(UserRecord, usize), String> {
     let store = open(config)?;
     let user = find(&store, who).await?;
+    if let Some(role) = change.role {
+        user.role.may_become(role)?;
+    }
     let (after, revoked) = store
         .admin_update(&user.id, change, now_secs())
         .await
@@ -331,5 +337,124 @@ pub async fn invite_create(
     Ok(format!(
         "{code}\n{}{}/register?invite={code}",
         config.server.public_url.origin, config.auth.prefix
+    ))
+}
+
+/// Comma-separated words, trimmed, empty ones dropped.
+fn comma_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+/// `token create`: prints the new token, shown this once.
+pub async fn token_create(
+    config: &Config,
+    who: &str,
+    name: &str,
+    groups: Option<&str>,
+    expires: Option<&str>,
+) -> Result<String, String> {
+    use crate::api::tokens::{issue, TokenSpec};
+    let lifetime = expires.map(parse_duration).transpose()?;
+    let store = open(config)?;
+    let owner = find(&store, who).await?;
+    let spec = TokenSpec::check(&owner, name, lifetime, groups.map(comma_list))
+        .map_err(|(field, problem)| format!("{field}: {problem}"))?;
+    let (minted, record) = issue(&store, &owner, spec, now_secs())
+        .await
+        .map_err(write_error)?;
+    audit(
+        &store,
+        "token_create",
+        Some(&owner.id),
+        Some(format!("token={} name={}", record.id, record.name)),
+    )
+    .await?;
+    Ok(minted.token)
+}
+
+/// `token list`: one line per token of a user (never the secret).
+pub async fn token_list(config: &Config, who: &str) -> Result<String, String> {
+    let store = open(config)?;
+    let owner = find(&store, who).await?;
+    let tokens = store
+        .user_api_tokens(&owner.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let when = |t: Option<i64>| {
+        t.and_then(|t| crate::api::views::rfc3339(t).as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut out = format!(
+        "{:<32}  {:<10}  {:<20}  {:<20}  {:<20}  groups",
+        "id", "prefix", "name", "expires", "last used"
+    );
+    for t in tokens {
+        out.push_str(&format!(
+            "\n{:<32}  {:<10}  {:<20}  {:<20}  {:<20}  {}",
+            t.id,
+            t.prefix,
+            t.name,
+            when(t.expires_at),
+            when(t.last_used_at),
+            t.groups.map_or_else(|| "(all)".into(), |g| g.join(","))
+        ));
+    }
+    Ok(out)
+}
+
+/// `token revoke`: delete one of a user's tokens by its id.
+pub async fn token_revoke(config: &Config, who: &str, id: &str) -> Result<String, String> {
+    let store = open(config)?;
+    let owner = find(&store, who).await?;
+    if !store
+        .delete_api_token(&owner.id, id.trim())
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!("{} has no token {id:?}", owner.email));
+    }
+    audit(
+        &store,
+        "token_revoke",
+        Some(&owner.id),
+        Some(format!("token={id}")),
+    )
+    .await?;
+    Ok(format!("token {id} revoked"))
+}
+
+/// `service-account add`: an account for a machine, reached only through its tokens.
+pub async fn service_account_add(
+    config: &Config,
+    name: &str,
+    groups: Option<&str>,
+) -> Result<String, String> {
+    let groups = match groups {
+        Some(list) => {
+            let items = comma_list(list)
+                .into_iter()
+                .map(serde_json::Value::String)
+                .collect();
+            crate::api::parse_groups(&serde_json::Value::Array(items))
+                .map_err(|p| format!("--groups: {p}"))?
+        }
+        None => Vec::new(),
+    };
+    let store = open(config)?;
+    let id = crate::api::new_user_id().map_err(|e| e.to_string())?;
+    let user = crate::api::tokens::service_account(&id, name, groups, now_secs())?;
+    let user = store
+        .create_user(NewAccount::of(user))
+        .await
+        .map_err(write_error)?;
+    audit(&store, "service_account_create", Some(&user.id), None).await?;
+    Ok(format!(
+        "service account {} created ({}); give it a token with: authgate token create --user {} --name NAME",
+        user.username.as_deref().unwrap_or(&user.id),
+        user.id,
+        user.username.as_deref().unwrap_or(&user.id),
     ))
 }

@@ -2,10 +2,57 @@
 
 use std::collections::BTreeMap;
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 
 /// Field name → problem, for validation errors.
 pub type FieldErrors = BTreeMap<String, String>;
+
+/// What a 401 for a route that accepts tokens says in `WWW-Authenticate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The realm clients show (the site's name, reduced to safe characters).
+    pub realm: String,
+    pub basic: bool,
+    /// A token was presented and refused (RFC 6750 `error="invalid_token"`).
+    pub invalid_token: bool,
+}
+
+impl Challenge {
+    pub fn new(title: &str, basic: bool, invalid_token: bool) -> Challenge {
+        let realm: String = title
+            .chars()
+            .filter(|c| c.is_ascii_graphic() || *c == ' ')
+            .filter(|c| *c != '"' && *c != '\\')
+            .take(64)
+            .collect();
+        Challenge {
+            realm: if realm.trim().is_empty() {
+                "authgate".into()
+            } else {
+                realm.trim().to_string()
+            },
+            basic,
+            invalid_token,
+        }
+    }
+
+    /// The `WWW-Authenticate` values, Bearer first.
+    pub fn header_values(&self) -> Vec<HeaderValue> {
+        let realm = &self.realm;
+        let mut bearer = format!("Bearer realm=\"{realm}\"");
+        if self.invalid_token {
+            bearer.push_str(
+                ", error=\"invalid_token\", error_description=\"the token is unknown, expired or revoked\"",
+            );
+        }
+        let mut out: Vec<HeaderValue> = HeaderValue::from_str(&bearer).into_iter().collect();
+        if self.basic {
+            let basic = format!("Basic realm=\"{realm}\", charset=\"UTF-8\"");
+            out.extend(HeaderValue::from_str(&basic));
+        }
+        out
+    }
+}
 
 /// Every client-visible outcome that is not a success.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +66,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("authentication required")]
     Unauthorized,
+    /// No valid session, on a route that also accepts API tokens: the answer says how to
+    /// authenticate (`WWW-Authenticate`).
+    #[error("{}", if .0.invalid_token { "the API token is unknown, expired or revoked" } else { "authentication required: sign in, or present an API token" })]
+    CredentialsRequired(Challenge),
     #[error("invalid credentials")]
     InvalidCredentials,
     #[error("{0}")]
@@ -102,7 +153,9 @@ impl ApiError {
         use ApiError::*;
         match self {
             Validation { .. } | InvalidToken => StatusCode::BAD_REQUEST,
-            Unauthorized | InvalidCredentials | SignInRefused(_) => StatusCode::UNAUTHORIZED,
+            Unauthorized | CredentialsRequired(_) | InvalidCredentials | SignInRefused(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Forbidden(_) | EmailNotVerified | AccountPending | AccountDisabled
             | RegistrationDisabled | InviteRequired | SetupRequired | SetupCodeRequired
             | SecondFactorRequired => StatusCode::FORBIDDEN,
@@ -129,7 +182,7 @@ impl ApiError {
         match self {
             Validation { .. } => "VALIDATION_ERROR",
             InvalidToken => "INVALID_TOKEN",
-            Unauthorized | SignInRefused(_) => "UNAUTHORIZED",
+            Unauthorized | CredentialsRequired(_) | SignInRefused(_) => "UNAUTHORIZED",
             InvalidCredentials => "INVALID_CREDENTIALS",
             Forbidden(_) => "FORBIDDEN",
             EmailNotVerified => "EMAIL_NOT_VERIFIED",
@@ -165,6 +218,14 @@ impl ApiError {
             | ApiError::ServiceUnavailable { retry_after_secs } => Some((*retry_after_secs).max(1)),
             ApiError::ProviderUnavailable(_) => Some(5),
             _ => None,
+        }
+    }
+
+    /// The `WWW-Authenticate` values the answer carries.
+    pub fn challenge(&self) -> Vec<HeaderValue> {
+        match self {
+            ApiError::CredentialsRequired(c) => c.header_values(),
+            _ => Vec::new(),
         }
     }
 
@@ -267,6 +328,27 @@ mod tests {
             }
             .retry_after(),
             Some(1)
+        );
+    }
+
+    #[test]
+    fn challenges_name_the_realm_safely() {
+        let shown = |c: Challenge| -> Vec<String> {
+            c.header_values()
+                .iter()
+                .map(|v| v.to_str().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(
+            shown(Challenge::new("Home \"Lab\"\\ é", true, false)),
+            [
+                "Bearer realm=\"Home Lab\"",
+                "Basic realm=\"Home Lab\", charset=\"UTF-8\""
+            ]
+        );
+        assert_eq!(
+            shown(Challenge::new("", false, true)),
+            ["Bearer realm=\"authgate\", error=\"invalid_token\", error_description=\"the token is unknown, expired or revoked\""]
         );
     }
 }

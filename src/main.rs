@@ -42,6 +42,12 @@ enum Command {
     /// Manage invites
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage service accounts (accounts for machines, reached only through API tokens)
+    #[command(subcommand, name = "service-account")]
+    ServiceAccount(ServiceAccountCommand),
     /// Rewrite the database without its free space (while the server is stopped)
     Compact(ConfigArg),
     /// Print the one-time code that setup from another machine asks for (while no owner exists)
@@ -105,6 +111,59 @@ enum UserCommand {
         /// Id, email or username
         user: String,
         role: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new API token for a user or service account (shown once)
+    Create {
+        /// Id, email or username of the owner
+        #[arg(long)]
+        user: String,
+        /// What the token is for ("backup job")
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: the token may use only these of the owner's role and groups
+        #[arg(long)]
+        groups: Option<String>,
+        /// e.g. "90d"; without it the token does not expire
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List a user's tokens (never the secrets)
+    List {
+        /// Id, email or username of the owner
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Revoke one of a user's tokens
+    Revoke {
+        /// Id, email or username of the owner
+        #[arg(long)]
+        user: String,
+        /// The token's id (from `token list`)
+        id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceAccountCommand {
+    /// Create a service account
+    Add {
+        /// Its name (a username: 3 to 32 of a-z, 0-9, '_', '.', '-')
+        name: String,
+        /// Comma-separated groups
+        #[arg(long)]
+        groups: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -318,6 +377,30 @@ fn main() -> ExitCode {
             config,
         }) => on_store(&config, |c| async move {
             cli::invite_create(&c, &role, groups.as_deref(), uses, expires.as_deref()).await
+        }),
+        Command::Token(TokenCommand::Create {
+            user,
+            name,
+            groups,
+            expires,
+            config,
+        }) => on_store(&config, |c| async move {
+            cli::token_create(&c, &user, &name, groups.as_deref(), expires.as_deref()).await
+        }),
+        Command::Token(TokenCommand::List { user, config }) => {
+            on_store(&config, |c| async move { cli::token_list(&c, &user).await })
+        }
+        Command::Token(TokenCommand::Revoke { user, id, config }) => {
+            on_store(&config, |c| async move {
+                cli::token_revoke(&c, &user, &id).await
+            })
+        }
+        Command::ServiceAccount(ServiceAccountCommand::Add {
+            name,
+            groups,
+            config,
+        }) => on_store(&config, |c| async move {
+            cli::service_account_add(&c, &name, groups.as_deref()).await
         }),
         Command::Compact(arg) => with_config(&arg, cli::compact),
         Command::SetupCode(arg) => on_store(&arg, |c| async move { cli::setup_code(&c).await }),

@@ -11,10 +11,10 @@ use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
 use crate::app::{now_secs, App};
-use crate::auth::authenticator::Touch;
+use crate::auth::authenticator::Used;
 use crate::config::Config;
 use crate::proxy::Gateway;
-use crate::store::{AuditRecord, SessionKey, Store};
+use crate::store::{AuditRecord, Store};
 use crate::tls::CertStore;
 use pingora::listeners::tls::TlsSettings;
 use rustls::server::ResolvesServerCert;
@@ -394,14 +394,27 @@ enum Sweep {
 }
 
 impl Maintenance {
-    async fn flush(&self, pending: &mut HashMap<SessionKey, i64>) {
+    async fn flush(&self, pending: &mut HashMap<Used, i64>) {
         if pending.is_empty() {
             return;
         }
-        let batch: Vec<Touch> = pending.drain().collect();
+        let (mut sessions, mut tokens) = (Vec::new(), Vec::new());
+        for (used, at) in pending.drain() {
+            match used {
+                Used::Session(key) => sessions.push((key, at)),
+                Used::Token(key) => tokens.push((key, at)),
+            }
+        }
         let idle = self.app.idle_secs();
-        if let Err(e) = self.app.store.touch_sessions(batch, idle).await {
-            tracing::warn!(error = %e, "could not record session activity");
+        if !sessions.is_empty() {
+            if let Err(e) = self.app.store.touch_sessions(sessions, idle).await {
+                tracing::warn!(error = %e, "could not record session activity");
+            }
+        }
+        if !tokens.is_empty() {
+            if let Err(e) = self.app.store.note_api_token_use(tokens).await {
+                tracing::warn!(error = %e, "could not record API token use");
+            }
         }
     }
 
@@ -486,7 +499,7 @@ impl BackgroundService for Maintenance {
         ) else {
             return;
         };
-        let mut pending: HashMap<SessionKey, i64> = HashMap::new();
+        let mut pending: HashMap<Used, i64> = HashMap::new();
         let mut audit_pending: Vec<AuditRecord> = Vec::new();
         let mut flush = tokio::time::interval(TOUCH_FLUSH);
         let mut audit_flush = tokio::time::interval(AUDIT_FLUSH);

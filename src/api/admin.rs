@@ -236,9 +236,13 @@ pub async fn patch_user(
         body.problem("expiresAt", *p);
     }
     body.finish()?;
-    touchable(&app, &actor, &id).await?;
+    let target = touchable(&app, &actor, &id).await?;
     if let Some(Some(r)) = role {
         may_touch(actor.user.role, r)?;
+        target
+            .role
+            .may_become(r)
+            .map_err(|p| ApiError::field("role", p))?;
     }
     let change = AdminChange {
         role: role.flatten(),

@@ -22,7 +22,7 @@ use crate::store::{
 const MAX_USER_AGENT: usize = 256;
 
 /// A new random user id (128 bits, hex).
-pub(crate) fn new_user_id() -> Result<String, ApiError> {
+pub fn new_user_id() -> Result<String, ApiError> {
     let mut raw = [0u8; 16];
     getrandom::fill(&mut raw).map_err(|e| ApiError::Internal(format!("no randomness: {e}")))?;
     Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
@@ -148,6 +148,10 @@ pub(crate) fn refused(e: WriteError) -> ApiError {
         WriteError::IdentityTaken => {
             ApiError::Conflict("this provider account is already linked to another account".into())
         }
+        WriteError::TooMany => ApiError::Conflict(format!(
+            "an account holds at most {} API tokens; revoke one first",
+            crate::auth::api_token::MAX_PER_USER
+        )),
         WriteError::Store(s) => s.into(),
     }
 }

@@ -212,14 +212,12 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
             tracing::warn!(%problem, "forward-auth request cannot be decided");
             ApiError::Forbidden(problem)
         })?;
-    let seen = access::seen(app, &req.headers).await;
-    let decision = access::evaluate(
-        &policy,
-        &original.canonical_host,
-        &path,
-        &original.method,
-        seen,
-    );
+    let target = access::Target {
+        host: &original.canonical_host,
+        path: &path,
+        method: &original.method,
+    };
+    let decision = access::decide_request(app, &policy, target, &req.headers, req.client_ip).await;
     app.metrics.decision("forward", decision.verdict.name());
     match decision.verdict {
         Verdict::Allow => {
@@ -228,9 +226,9 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
             // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
             // placeholder onto the forwarded request instead of removing the header.
             let values = decision
-                .principal
+                .requester
                 .as_ref()
-                .map(|p| &p.identity().header_values);
+                .map(|r| &r.identity().header_values);
             for (name, value) in identity_values(&policy.headers, values) {
                 resp.headers.push((name.clone(), value));
             }
@@ -251,7 +249,22 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
                 )
                 .with_header(LOCATION, &location));
             }
-            Err(ApiError::Unauthorized)
+            Err(access::unauthenticated(
+                cfg,
+                decision.route,
+                &req.headers,
+                false,
+            ))
+        }
+        Verdict::TokenRefused => Err(access::unauthenticated(
+            cfg,
+            decision.route,
+            &req.headers,
+            true,
+        )),
+        Verdict::TokensNotAccepted => Err(ApiError::Forbidden(access::TOKENS_NOT_ACCEPTED.into())),
+        Verdict::RateLimited { retry_after_secs } => {
+            Err(ApiError::RateLimited { retry_after_secs })
         }
         Verdict::SecondFactorRequired => {
             if mode == Mode::Forward && wants_html(&req.headers) {

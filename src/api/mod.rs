@@ -17,9 +17,10 @@ mod response;
 mod settings;
 mod signin;
 mod signup;
+pub mod tokens;
 mod two_factor;
 mod validate;
-mod views;
+pub mod views;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use crate::error::ApiError;
 pub use admin::{new_invite_code, parse_groups};
 pub use body::{form_or_json_body, json_body, Body};
 pub use browser::error_page;
-pub use common::find_account;
+pub use common::{find_account, new_user_id};
 pub use response::{error_response, escape_html, ApiResponse};
 pub use validate::{
     email as validate_email, password as validate_password, username as validate_username,
@@ -190,6 +191,34 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(POST, "/2fa/passkey/finish", passkeys::second_factor_finish),
             endpoint!(POST, "/passkeys/register/start", passkeys::register_start),
             endpoint!(POST, "/passkeys/register/finish", passkeys::register_finish),
+            endpoint!(POST, "/tokens", tokens::create),
+            endpoint!(GET, "/tokens", tokens::list),
+            endpoint!(DELETE, "/tokens/{}", tokens::revoke),
+            endpoint!(
+                POST,
+                "/admin/service-accounts",
+                tokens::create_service_account
+            ),
+            endpoint!(
+                GET,
+                "/admin/service-accounts",
+                tokens::list_service_accounts
+            ),
+            endpoint!(
+                POST,
+                "/admin/service-accounts/{}/tokens",
+                tokens::create_service_token
+            ),
+            endpoint!(
+                GET,
+                "/admin/service-accounts/{}/tokens",
+                tokens::list_service_tokens
+            ),
+            endpoint!(
+                DELETE,
+                "/admin/service-accounts/{}/tokens/{}",
+                tokens::revoke_service_token
+            ),
             endpoint!(GET, "/passkeys", passkeys::list),
             endpoint!(DELETE, "/passkeys/{}", passkeys::delete),
             endpoint!(POST, "/passkeys/{}/delete", passkeys::delete),

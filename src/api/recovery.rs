@@ -19,7 +19,7 @@ use crate::auth::session;
 use crate::error::ApiError;
 use crate::mail::Mail;
 use crate::pages::esc;
-use crate::store::{Admission, TokenKind, TokenRecord, UserRecord, UserStatus};
+use crate::store::{Admission, Role, TokenKind, TokenRecord, UserRecord, UserStatus};
 
 /// A password-reset link is valid this long.
 const RESET_VALID_SECS: i64 = 30 * 60;
@@ -229,7 +229,8 @@ pub async fn forgot_password(
     let kind = TokenKind::PasswordReset;
     if client_may_ask(&app, req.client_ip, kind).await? {
         if let Some(user) = find_account(&app.store, &identifier.unwrap_or_default()).await? {
-            if user.status == UserStatus::Active {
+            // (A service account has no password to reset and no mailbox.)
+            if user.status == UserStatus::Active && user.role != Role::Service {
                 let id = user.id.clone();
                 if mail_token(&app, user, kind, req.client_ip).await? {
                     app.audit(
@@ -346,7 +347,10 @@ pub async fn resend_verification(
     if client_may_ask(&app, req.client_ip, kind).await? {
         let found = find_account(&app.store, &identifier.unwrap_or_default()).await?;
         if let Some(user) = found {
-            if !user.email_verified && user.status != UserStatus::Disabled {
+            if !user.email_verified
+                && user.status != UserStatus::Disabled
+                && user.role != Role::Service
+            {
                 mail_token(&app, user, kind, req.client_ip).await?;
             }
         }

@@ -78,6 +78,11 @@ pub fn error_response(err: &ApiError, html: bool) -> ApiResponse {
     if let Some(secs) = err.retry_after() {
         response = response.with_header(http::header::RETRY_AFTER, &secs.to_string());
     }
+    for value in err.challenge() {
+        response
+            .headers
+            .push((http::header::WWW_AUTHENTICATE, value));
+    }
     response
 }
 

@@ -44,11 +44,15 @@ pub fn email(raw: &str) -> Result<String, String> {
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
-    if local_ok && domain_ok {
-        Ok(stored)
-    } else {
-        Err(invalid())
+    if !(local_ok && domain_ok) {
+        return Err(invalid());
     }
+    // RFC 2606 reserves `.invalid`: no mail reaches it, and service accounts' addresses
+    // live there, so nobody can take one of their names by registering.
+    if ascii == "invalid" || ascii.ends_with(".invalid") {
+        return Err("is not an address mail can reach (.invalid)".into());
+    }
+    Ok(stored)
 }
 
 /// The form under which an account is looked up from what someone typed or a provider sent:

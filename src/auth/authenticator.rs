@@ -1,7 +1,9 @@
-//! The one session check: every credential a request presents (the session cookie, a session
-//! as a bearer token when enabled; API tokens next) resolves here to a [`Principal`], from
-//! memory when the session was checked before and nothing that could end it was announced
-//! since, else with one store read. The proxy, forward auth and the API all use it.
+//! The one credential check: the session a request presents (the cookie, or a session as a
+//! bearer token when enabled) resolves here to a [`Principal`], and an API token to a
+//! [`LiveToken`], from memory when it was checked before and nothing that could end it was
+//! announced since, else with one store read; never a write (last-seen and last-use times go
+//! to the maintenance task in batches) and never a password hash. The proxy, forward auth and
+//! the API all use it; only the proxy and forward auth accept tokens.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -11,9 +13,10 @@ use http::header::AUTHORIZATION;
 use http::HeaderMap;
 use tokio::sync::mpsc;
 
+use crate::auth::api_token::{self, LiveToken};
 use crate::auth::cookie;
 use crate::auth::session::{self, Identity};
-use crate::auth::session_cache::{LiveSession, SessionCache};
+use crate::auth::session_cache::{CredentialCache, LiveSession, SessionCache};
 use crate::metrics::{Metrics, StoreOp};
 use crate::store::{SessionKey, SessionStage, Store, StoreError};
 
@@ -21,11 +24,20 @@ use crate::store::{SessionKey, SessionStage, Store, StoreError};
 pub const TOUCH_INTERVAL_SECS: i64 = 60;
 /// Live sessions kept in memory at most.
 const SESSION_CACHE_ENTRIES: usize = 65_536;
+/// Live API tokens kept in memory at most.
+const TOKEN_CACHE_ENTRIES: usize = 16_384;
 /// Pending last-seen updates held at most; beyond that updates are dropped (they are advisory).
 const TOUCH_QUEUE: usize = 8192;
 
-/// A last-seen update waiting to be written.
-pub type Touch = (SessionKey, i64);
+/// What was used, for a last-seen (session) or last-use (token) update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Used {
+    Session(SessionKey),
+    Token(SessionKey),
+}
+
+/// A last-seen or last-use update waiting to be written.
+pub type Touch = (Used, i64);
 
 /// How the credential that authenticated a request was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +84,8 @@ impl Principal {
 pub struct Authenticator {
     store: Store,
     cache: Arc<SessionCache>,
+    tokens: Arc<CredentialCache<LiveToken>>,
+    token_header: Option<http::HeaderName>,
     cookie_name: String,
     bearer: bool,
     idle_secs: i64,
@@ -89,10 +103,14 @@ impl Authenticator {
     ) -> Authenticator {
         let cache = Arc::new(SessionCache::new(SESSION_CACHE_ENTRIES));
         store.events().listen(cache.clone());
+        let tokens = Arc::new(CredentialCache::new(TOKEN_CACHE_ENTRIES));
+        store.events().listen(tokens.clone());
         let (tx, rx) = mpsc::channel(TOUCH_QUEUE);
         Authenticator {
             store,
             cache,
+            tokens,
+            token_header: session.token_header.clone(),
             cookie_name: cookie::wire_name(session),
             bearer: session.bearer,
             idle_secs: i64::try_from(session.idle_timeout.as_secs()).unwrap_or(i64::MAX),
@@ -143,7 +161,7 @@ impl Authenticator {
                 continue;
             };
             if let Some(hit) = self.cache.get(&key, now, self.idle_secs) {
-                self.note_activity(&key, hit.last_seen, now);
+                self.note_activity(Used::Session(key), hit.last_seen, now);
                 return Ok(Some(Principal {
                     live: hit.live,
                     credential,
@@ -168,17 +186,60 @@ impl Authenticator {
                 session: stored,
                 user,
             });
-            self.note_activity(&key, live.session.last_seen, now);
+            self.note_activity(Used::Session(key), live.session.last_seen, now);
             self.cache.insert(Arc::clone(&live), seq);
             return Ok(Some(Principal { live, credential }));
         }
         Ok(None)
     }
 
-    /// Queue a last-seen update when one is due (at most once a minute per session).
-    fn note_activity(&self, key: &SessionKey, last_seen: i64, now: i64) {
-        if now - last_seen >= TOUCH_INTERVAL_SECS && self.touches.try_send((*key, now)).is_ok() {
-            self.cache.seen(key, now);
+    /// The header that may carry an API token, besides `Authorization`.
+    pub fn token_header(&self) -> Option<&http::HeaderName> {
+        self.token_header.as_ref()
+    }
+
+    /// The live API token `token` names, if any (unknown, malformed, expired, revoked, or an
+    /// owner who may not use it: `None`). A store failure is an error so callers fail closed.
+    pub async fn check_token(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<Arc<LiveToken>>, StoreError> {
+        let Some(key) = api_token::key_for(token) else {
+            return Ok(None);
+        };
+        if let Some(hit) = self.tokens.get(&key, now, i64::MAX) {
+            self.note_activity(Used::Token(key), hit.last_seen, now);
+            return Ok(Some(hit.live));
+        }
+        let seq = self.tokens.sequence();
+        let started = Instant::now();
+        let found = self.store.find_api_token(&key).await;
+        self.metrics
+            .store_time(StoreOp::SessionCheck, started.elapsed());
+        let Some((record, user)) = found? else {
+            return Ok(None);
+        };
+        let Some(live) = LiveToken::check(key, record, user, now) else {
+            return Ok(None);
+        };
+        let live = Arc::new(live);
+        self.note_activity(
+            Used::Token(key),
+            crate::auth::session_cache::Cached::last_seen(&*live),
+            now,
+        );
+        self.tokens.insert(Arc::clone(&live), seq);
+        Ok(Some(live))
+    }
+
+    /// Queue a last-seen or last-use update when one is due (at most once a minute each).
+    fn note_activity(&self, used: Used, last_seen: i64, now: i64) {
+        if now - last_seen >= TOUCH_INTERVAL_SECS && self.touches.try_send((used, now)).is_ok() {
+            match used {
+                Used::Session(key) => self.cache.seen(&key, now),
+                Used::Token(key) => self.tokens.seen(&key, now),
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! one sign-in policy ([`signin`]), passwords, passkeys, session tokens, the cookie, lockout and
 //! limits, the setup code.
 
+pub mod api_token;
 pub mod authenticator;
 pub mod cookie;
 pub mod csrf;

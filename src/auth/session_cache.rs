@@ -1,8 +1,8 @@
-//! Live sessions kept in memory in front of the store, so the per-request session check is a
-//! hash lookup instead of a database read.
+//! Live credentials (sessions, API tokens) kept in memory in front of the store, so the
+//! per-request check is a hash lookup instead of a database read.
 //!
-//! Correctness rests on the store's announcements ([`StoreEvent`]): a session that ended is
-//! removed, every session of a user who changed is removed, and a copy read before such an
+//! Correctness rests on the store's announcements ([`StoreEvent`]): a session or token that
+//! ended is removed, every credential of a user who changed is removed, and a copy read before such an
 //! announcement is never kept after it (an insert carries the sequence number seen before the
 //! read, and is dropped when an announcement since then concerns it). Time-based expiry
 //! (absolute, idle, account expiry) is checked on every hit. Only live sessions of active
@@ -38,7 +38,33 @@ impl Hasher for DigestHasher {
     }
 }
 
-type Shard = HashMap<SessionKey, Entry, BuildHasherDefault<DigestHasher>>;
+type Shard<T> = HashMap<SessionKey, Entry<T>, BuildHasherDefault<DigestHasher>>;
+
+/// What the cache needs to know of what it keeps.
+pub trait Cached: Send + Sync + 'static {
+    /// The SHA-256 of the credential.
+    fn key(&self) -> &SessionKey;
+    fn user_id(&self) -> &str;
+    /// Unusable from this time on (Unix seconds).
+    fn valid_until(&self) -> i64;
+    /// The last activity the store knows of.
+    fn last_seen(&self) -> i64;
+}
+
+impl Cached for LiveSession {
+    fn key(&self) -> &SessionKey {
+        &self.key
+    }
+    fn user_id(&self) -> &str {
+        &self.user.id
+    }
+    fn valid_until(&self) -> i64 {
+        self.valid_until
+    }
+    fn last_seen(&self) -> i64 {
+        self.session.last_seen
+    }
+}
 
 /// What a live session stands for, read once from the store.
 #[derive(Debug)]
@@ -51,20 +77,23 @@ pub struct LiveSession {
     pub valid_until: i64,
 }
 
-struct Entry {
-    live: Arc<LiveSession>,
+struct Entry<T> {
+    live: Arc<T>,
     last_seen: i64,
 }
 
-/// A session found in memory.
-pub struct Hit {
-    pub live: Arc<LiveSession>,
+/// A credential found in memory.
+pub struct Hit<T> {
+    pub live: Arc<T>,
     pub last_seen: i64,
 }
 
+/// The cache of live sessions.
+pub type SessionCache = CredentialCache<LiveSession>;
+
 /// The cache; bounded to `capacity` entries (a full shard is emptied and refilled).
-pub struct SessionCache {
-    shards: Box<[Mutex<Shard>]>,
+pub struct CredentialCache<T> {
+    shards: Box<[Mutex<Shard<T>>]>,
     per_shard: usize,
     /// Advanced by every announcement.
     seq: AtomicU64,
@@ -72,9 +101,9 @@ pub struct SessionCache {
     recent: Mutex<VecDeque<(u64, StoreEvent)>>,
 }
 
-impl SessionCache {
-    pub fn new(capacity: usize) -> SessionCache {
-        SessionCache {
+impl<T: Cached> CredentialCache<T> {
+    pub fn new(capacity: usize) -> CredentialCache<T> {
+        CredentialCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: (capacity / SHARDS).max(1),
             seq: AtomicU64::new(0),
@@ -82,7 +111,7 @@ impl SessionCache {
         }
     }
 
-    fn shard(&self, key: &SessionKey) -> &Mutex<Shard> {
+    fn shard(&self, key: &SessionKey) -> &Mutex<Shard<T>> {
         &self.shards[usize::from(key[31]) % SHARDS]
     }
 
@@ -91,20 +120,20 @@ impl SessionCache {
         self.seq.load(Ordering::Acquire)
     }
 
-    /// The live session for `key`, if it is in memory and not past its time limits.
-    pub fn get(&self, key: &SessionKey, now: i64, idle_secs: i64) -> Option<Hit> {
+    /// The live credential for `key`, if it is in memory and not past its time limits.
+    pub fn get(&self, key: &SessionKey, now: i64, idle_secs: i64) -> Option<Hit<T>> {
         let shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         let e = shard.get(key)?;
-        (now < e.live.valid_until && now < e.last_seen.saturating_add(idle_secs)).then(|| Hit {
+        (now < e.live.valid_until() && now < e.last_seen.saturating_add(idle_secs)).then(|| Hit {
             live: Arc::clone(&e.live),
             last_seen: e.last_seen,
         })
     }
 
-    /// Keep a session read (live) from the store after `seq` was taken: dropped when an
+    /// Keep a credential read (live) from the store after `seq` was taken: dropped when an
     /// announcement since then concerns it, so a copy never outlives a change.
-    pub fn insert(&self, live: Arc<LiveSession>, seq: u64) {
-        let key = live.key;
+    pub fn insert(&self, live: Arc<T>, seq: u64) {
+        let key = *live.key();
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         if self.sequence() != seq && self.changed_since(seq, &live) {
             return;
@@ -112,12 +141,12 @@ impl SessionCache {
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
             shard.clear();
         }
-        let last_seen = live.session.last_seen;
+        let last_seen = live.last_seen();
         shard.insert(key, Entry { live, last_seen });
     }
 
     /// Whether an announcement after `seq` concerns `live` (or may have: too old to tell).
-    fn changed_since(&self, seq: u64, live: &LiveSession) -> bool {
+    fn changed_since(&self, seq: u64, live: &T) -> bool {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         match recent.front() {
             Some((oldest, _)) if *oldest <= seq + 1 => {}
@@ -128,8 +157,8 @@ impl SessionCache {
             .iter()
             .filter(|(s, _)| *s > seq)
             .any(|(_, e)| match e {
-                StoreEvent::SessionEnded(k) => *k == live.key,
-                StoreEvent::UserChanged(id) => *id == live.user.id,
+                StoreEvent::SessionEnded(k) | StoreEvent::TokenEnded(k) => k == live.key(),
+                StoreEvent::UserChanged(id) => id == live.user_id(),
                 StoreEvent::Everything => true,
             })
     }
@@ -153,7 +182,8 @@ impl SessionCache {
             recent.push_back((seq, event.clone()));
         }
         match event {
-            StoreEvent::SessionEnded(key) => {
+            // (Keys are digests of distinct random secrets: a session's never names a token.)
+            StoreEvent::SessionEnded(key) | StoreEvent::TokenEnded(key) => {
                 self.shard(key)
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -164,7 +194,7 @@ impl SessionCache {
                     shard
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .retain(|_, e| e.live.user.id != *id);
+                        .retain(|_, e| e.live.user_id() != id);
                 }
             }
             StoreEvent::Everything => {
@@ -188,7 +218,7 @@ impl SessionCache {
     }
 }
 
-impl Listener for SessionCache {
+impl<T: Cached> Listener for CredentialCache<T> {
     fn changed(&self, event: &StoreEvent) {
         self.apply(event);
     }

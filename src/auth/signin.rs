@@ -78,6 +78,12 @@ pub fn password_sign_in_open(native_signin: bool, user: &UserRecord) -> bool {
 
 /// Whether `user` may sign in at `now` (the password, or the provider's answer, was right).
 pub fn may_sign_in(gate: &Gate, way: Way<'_>, user: &UserRecord, now: i64) -> Result<(), ApiError> {
+    // A service account is reached through its API tokens only, never by a person.
+    if user.role == Role::Service {
+        return Err(ApiError::Forbidden(
+            "service accounts cannot sign in; they use API tokens".into(),
+        ));
+    }
     match user.status {
         UserStatus::Active if user.expires_at.is_some_and(|t| t <= now) => {
             return Err(ApiError::AccountDisabled)
@@ -241,6 +247,27 @@ mod tests {
         use UserStatus::*;
         let cases: &[GateCase] = &[
             (User, Active, false, None, false, true, Way::Password, "ok"),
+            // Service accounts never sign in, whatever the way.
+            (
+                Service,
+                Active,
+                true,
+                None,
+                false,
+                true,
+                Way::Password,
+                "FORBIDDEN",
+            ),
+            (
+                Service,
+                Active,
+                true,
+                None,
+                false,
+                true,
+                PROVIDER,
+                "FORBIDDEN",
+            ),
             (
                 User,
                 Pending,

@@ -185,6 +185,8 @@ pub struct SessionConfig {
     pub bearer: bool,
     /// Sessions one user may have at once; a sign-in beyond it ends the oldest.
     pub max_per_user: usize,
+    /// The header that may carry an API token (`None`: only `Authorization`).
+    pub token_header: Option<http::HeaderName>,
 }
 
 /// How people may create accounts.

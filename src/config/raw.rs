@@ -170,6 +170,7 @@ pub(super) struct RawSession {
     pub(super) remember_me_lifetime: String,
     pub(super) bearer: bool,
     pub(super) max_per_user: usize,
+    pub(super) token_header: String,
 }
 
 impl Default for RawSession {
@@ -184,6 +185,7 @@ impl Default for RawSession {
             remember_me_lifetime: "30d".into(),
             bearer: false,
             max_per_user: 50,
+            token_header: "X-Authgate-Token".into(),
         }
     }
 }
@@ -343,6 +345,12 @@ pub(super) struct RawRoute {
     pub(super) raw_path: bool,
     #[serde(default)]
     pub(super) second_factor: bool,
+    #[serde(default = "yes")]
+    pub(super) tokens: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn star() -> String {

@@ -358,7 +358,9 @@ impl Validator {
         if raw.max_per_user == 0 {
             self.problem("session.max_per_user", "must be at least 1");
         }
+        let token_header = self.token_header(raw.token_header.trim());
         SessionConfig {
+            token_header,
             max_per_user: raw.max_per_user.max(1),
             cookie_name: raw.cookie_name,
             cookie_domain,
@@ -369,6 +371,35 @@ impl Validator {
             remember_me_lifetime,
             bearer: raw.bearer,
         }
+    }
+
+    /// `session.token_header`: a header name of its own (empty: none).
+    fn token_header(&mut self, text: &str) -> Option<http::HeaderName> {
+        const KEY: &str = "session.token_header";
+        if text.is_empty() {
+            return None;
+        }
+        let Ok(name) = http::HeaderName::from_bytes(text.as_bytes()) else {
+            self.problem(KEY, "must be a header name such as X-Authgate-Token");
+            return None;
+        };
+        let taken = [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "host",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+        ];
+        if taken.contains(&name.as_str()) {
+            self.problem(
+                KEY,
+                "must be a header of its own, not one HTTP already gives a meaning",
+            );
+            return None;
+        }
+        Some(name)
     }
 
     fn auth(&mut self, raw: RawAuth, public_url: &PublicUrl, title: &str) -> AuthConfig {
@@ -590,6 +621,7 @@ impl Validator {
             groups,
             raw_path: raw.raw_path,
             second_factor: raw.second_factor,
+            tokens: raw.tokens,
         })
     }
 }

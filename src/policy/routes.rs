@@ -61,6 +61,8 @@ pub struct Route {
     pub raw_path: bool,
     /// Only sessions that gave a second factor pass.
     pub second_factor: bool,
+    /// API tokens are accepted (`tokens = false`: sessions only, e.g. a browser-only app).
+    pub tokens: bool,
 }
 
 /// Whether `path` (normalised) lies within the segment-wise prefix `prefix` (normalised).
@@ -182,6 +184,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             raw_path: false,
             second_factor: false,
+            tokens: true,
         }
     }
 

@@ -20,7 +20,7 @@ use tracing::Instrument as _;
 use crate::access::{self, login_url, wants_html, Verdict};
 use crate::api::{self, error_response, ApiRequest, ApiResponse};
 use crate::app::{App, Policy};
-use crate::auth::authenticator::Principal;
+use crate::auth::api_token;
 use crate::auth::cookie;
 use crate::error::ApiError;
 use crate::policy::headers::{apply_plan, plan_upstream_headers, ForwardedFor, HeaderPlan};
@@ -65,7 +65,7 @@ pub struct RequestCtx {
     /// Connection attempts that failed so far.
     upstream_attempts: usize,
     /// Who the request is from (public routes may have nobody).
-    principal: Option<Principal>,
+    requester: Option<access::Requester>,
     /// The session arrived as a bearer token: keep it from the upstream.
     bearer_used: bool,
     /// Carried on every log line of the request and sent upstream as `X-Request-Id`.
@@ -315,16 +315,18 @@ impl Gateway {
         let mut plan = plan_upstream_headers(
             headers,
             &policy.headers,
-            ctx.principal.as_ref().map(|p| &p.identity().header_values),
+            ctx.requester.as_ref().map(|r| &r.identity().header_values),
             &names,
             &fwd,
         );
         if let Ok(id) = http::HeaderValue::from_str(&ctx.request_id) {
             plan.set.push((X_REQUEST_ID, id));
         }
-        if ctx.bearer_used {
-            plan.remove.push(http::header::AUTHORIZATION);
-        }
+        plan.remove.extend(api_token::credential_headers(
+            headers,
+            self.app.auth.token_header(),
+            ctx.bearer_used,
+        ));
         plan
     }
 }
@@ -342,7 +344,7 @@ impl ProxyHttp for Gateway {
             upstream: None,
             upstream_addrs: None,
             upstream_attempts: 0,
-            principal: None,
+            requester: None,
             bearer_used: false,
             request_id: String::new(),
             started: std::time::Instant::now(),
@@ -443,16 +445,16 @@ impl ProxyHttp for Gateway {
         let span = tracing::info_span!("request", id = %ctx.request_id);
         let policy = app.policy();
         ctx.policy = Some(Arc::clone(&policy));
-        let seen = access::seen(app, &session.req_header().headers)
+        let headers = &session.req_header().headers;
+        let client_ip = app.client_ip(ctx.peer_ip, headers);
+        let target = access::Target {
+            host: host.as_ref().map_or("", |h| h.canonical.as_str()),
+            path: &path,
+            method: &method,
+        };
+        let decision = access::decide_request(app, &policy, target, headers, client_ip)
             .instrument(span)
             .await;
-        let decision = access::evaluate(
-            &policy,
-            host.as_ref().map_or("", |h| h.canonical.as_str()),
-            &path,
-            &method,
-            seen,
-        );
         app.metrics.decision("proxy", decision.verdict.name());
         ctx.route_label = decision.label.cloned();
         ctx.policy_label = decision.route.map_or("none", access::policy_name);
@@ -493,7 +495,22 @@ impl ProxyHttp for Gateway {
                     let resp = self.login_redirect(session, sent, ctx.tls);
                     return self.answer(session, resp).await;
                 }
-                return self.refuse(session, ApiError::Unauthorized).await;
+                let err = access::unauthenticated(&app.config, decision.route, headers, false);
+                return self.refuse(session, err).await;
+            }
+            Verdict::TokenRefused => {
+                let headers = &session.req_header().headers;
+                let err = access::unauthenticated(&app.config, decision.route, headers, true);
+                return self.refuse(session, err).await;
+            }
+            Verdict::TokensNotAccepted => {
+                let err = ApiError::Forbidden(access::TOKENS_NOT_ACCEPTED.into());
+                return self.refuse(session, err).await;
+            }
+            Verdict::RateLimited { retry_after_secs } => {
+                return self
+                    .refuse(session, ApiError::RateLimited { retry_after_secs })
+                    .await
             }
             Verdict::SecondFactorRequired => {
                 let headers = &session.req_header().headers;
@@ -508,7 +525,7 @@ impl ProxyHttp for Gateway {
             }
         };
         ctx.bearer_used = decision.bearer_used();
-        ctx.principal = decision.principal;
+        ctx.requester = decision.requester;
         ctx.host = host.map(|h| h.sent);
         if !route.raw_path {
             ctx.upstream_target = canonical_target;

@@ -52,6 +52,9 @@ pub enum WriteError {
     /// The provider identity is already linked to an account (another one, when linking).
     #[error("this identity is already linked to an account")]
     IdentityTaken,
+    /// A per-user limit (of API tokens) is reached.
+    #[error("too many")]
+    TooMany,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

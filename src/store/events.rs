@@ -12,7 +12,9 @@ use super::SessionKey;
 pub enum StoreEvent {
     /// The session was deleted (logout, revocation, expiry, the per-user cap).
     SessionEnded(SessionKey),
-    /// Something a session of this user stands for changed: role, groups, status, expiry,
+    /// The API token with this key was revoked.
+    TokenEnded(SessionKey),
+    /// Something a session or token of this user stands for changed: role, groups, status, expiry,
     /// profile, password (which ends sessions too), deletion.
     UserChanged(String),
     /// Anything may have changed (the database was reopened, notifications were lost).

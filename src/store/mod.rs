@@ -21,9 +21,10 @@ pub use confusable::email_skeleton;
 pub use error::{OpenError, StoreError, WriteError};
 pub use events::{Events, Listener, StoreEvent};
 pub use records::{
-    group_name, invite_id, invite_key, passkey_id, AuditRecord, FactorsRecord, FlowRecord,
-    IdentityRecord, InviteRecord, PasskeyRecord, PendingTotp, RecoveryCode, Role, SessionRecord,
-    SessionStage, TokenKind, TokenRecord, TotpFactor, UserRecord, UserStatus, RESERVED_GROUP_NAMES,
+    group_name, invite_id, invite_key, passkey_id, ApiTokenRecord, AuditRecord, FactorsRecord,
+    FlowRecord, IdentityRecord, InviteRecord, PasskeyRecord, PendingTotp, RecoveryCode, Role,
+    SessionRecord, SessionStage, TokenKind, TokenRecord, TotpFactor, UserRecord, UserStatus,
+    RESERVED_GROUP_NAMES,
 };
 
 /// SHA-256 of a session token: the only form in which a session id is stored.
@@ -248,8 +249,9 @@ pub trait Users: Send + Sync {
     /// Delete a user with their sessions and links; never the last active owner. Returns the
     /// user as it was.
     async fn delete_user(&self, id: &str) -> Result<UserRecord, WriteError>;
-    /// Set a password hash and end every session of the user but `keep`. Returns how many
-    /// ended.
+    /// Set a password hash and end every session of the user but `keep`. Without `keep` (a
+    /// reset by an administrator) the user's API tokens are revoked too; a user changing their
+    /// own password keeps them. Returns how many sessions ended.
     async fn set_password(
         &self,
         id: &str,
@@ -329,7 +331,8 @@ pub trait MailTokens: Send + Sync {
     async fn put_token(&self, key: SessionKey, token: TokenRecord) -> Result<(), StoreError>;
     /// A stored token (not consumed).
     async fn get_token(&self, key: &SessionKey) -> Result<Option<TokenRecord>, StoreError>;
-    /// Use a reset token: set the password, end every session, burn the token. Returns the
+    /// Use a reset token: set the password, end every session, revoke every API token, burn
+    /// the token. Returns the
     /// user id, or `None` for an unknown, used, expired or wrong-kind token.
     async fn reset_password(
         &self,
@@ -450,6 +453,30 @@ pub trait Challenges: Send + Sync {
     async fn sweep_expired_challenges(&self, now: i64, limit: usize) -> Result<usize, StoreError>;
 }
 
+/// API tokens (stored by the SHA-256 of the token).
+#[async_trait]
+pub trait ApiTokens: Send + Sync {
+    /// Store a new token for its user, who may hold at most `max_per_user`
+    /// ([`WriteError::TooMany`] beyond; [`WriteError::NotFound`] when the user is gone).
+    async fn create_api_token(
+        &self,
+        key: SessionKey,
+        token: ApiTokenRecord,
+        max_per_user: usize,
+    ) -> Result<(), WriteError>;
+    /// The token with this key and its user: the token check's one read.
+    async fn find_api_token(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<(ApiTokenRecord, UserRecord)>, StoreError>;
+    /// A user's tokens, oldest first.
+    async fn user_api_tokens(&self, user_id: &str) -> Result<Vec<ApiTokenRecord>, StoreError>;
+    /// Delete one of a user's tokens by its shown id. Returns whether there was one.
+    async fn delete_api_token(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Record last-use times (batched, advisory); never brings back a deleted token.
+    async fn note_api_token_use(&self, uses: Vec<(SessionKey, i64)>) -> Result<usize, StoreError>;
+}
+
 /// Settings overrides (`POST /auth/config/update`).
 #[async_trait]
 pub trait Settings: Send + Sync {
@@ -551,6 +578,7 @@ pub trait Backend:
     + SecondFactors
     + Passkeys
     + Challenges
+    + ApiTokens
 {
     /// Whether the database answers reads and writes (for `/auth/health`).
     async fn healthy(&self) -> bool;

@@ -34,6 +34,9 @@ pub enum Role {
     Owner,
     Admin,
     User,
+    /// A service account: no password, no interactive sign-in; reached only through its API
+    /// tokens, which administrators create.
+    Service,
 }
 
 impl Role {
@@ -43,6 +46,7 @@ impl Role {
             Role::Owner => "owner",
             Role::Admin => "admin",
             Role::User => "user",
+            Role::Service => "service",
         }
     }
 
@@ -50,10 +54,19 @@ impl Role {
     pub fn is_admin(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
+
+    /// Whether an account with this role may be given `to`: a service account stays one, and
+    /// a person never becomes one (it would keep a password and sessions it must not have).
+    pub fn may_become(self, to: Role) -> Result<(), &'static str> {
+        match (self == Role::Service, to == Role::Service) {
+            (false, false) | (true, true) => Ok(()),
+            (true, false) => Err("a service account cannot be given a person's role"),
+            (false, true) => Err("an account cannot become a service account; create one instead"),
+        }
+    }
 }
 
-/// Names that are roles (and the role a later change adds for service accounts): never a
-/// user's group, so a group can never pass a route rule or an app's check meant for a role.
+/// Names that are roles: never a user's group, so a group can never pass a route rule or an app's check meant for a role.
 pub const RESERVED_GROUP_NAMES: [&str; 4] = ["owner", "admin", "user", "service"];
 
 /// A user's group name as given by an admin, an invite or a provider's `default_groups`: the
@@ -325,6 +338,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn service_accounts_stay_apart_from_people() {
+        use Role::*;
+        // (from, to, allowed)
+        let cases = [
+            (User, Admin, true),
+            (Owner, User, true),
+            (Service, Service, true),
+            (Service, User, false),
+            (Service, Owner, false),
+            (User, Service, false),
+            (Admin, Service, false),
+        ];
+        for (from, to, ok) in cases {
+            assert_eq!(from.may_become(to).is_ok(), ok, "{from:?} → {to:?}");
+        }
+    }
+
+    use super::*;
+
+    #[test]
     fn role_names_are_never_group_names() {
         for ok in ["staff", "ops:write", "team-a", "Owners", "users", "a.b_c"] {
             assert_eq!(group_name(ok).as_deref(), Ok(ok), "{ok}");
@@ -511,6 +544,25 @@ pub struct PasskeyRecord {
     /// The serialised credential (JSON text).
     pub credential: String,
     pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// An API token, keyed by the SHA-256 of the token (the token itself is never stored).
+/// Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenRecord {
+    /// Shown and used to revoke it (derived from the key, never usable as the token).
+    pub id: String,
+    pub user_id: String,
+    /// The owner's name for it ("backup job", "laptop git").
+    pub name: String,
+    /// The token's first characters (`agt_` and a few more), so people can tell tokens apart.
+    pub prefix: String,
+    /// The role and groups the token may use at most; `None`: all of the owner's.
+    pub groups: Option<Vec<String>>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// Recorded in batches, so up to a minute or two behind.
     pub last_used_at: Option<i64>,
 }
 

@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use super::factors;
 use super::RedbStore;
 use crate::store::records::{
-    AuditRecord, IdentityRecord, InviteRecord, PasskeyRecord, SessionRecord, TokenKind,
-    TokenRecord, UserRecord,
+    ApiTokenRecord, AuditRecord, IdentityRecord, InviteRecord, PasskeyRecord, SessionRecord,
+    TokenKind, TokenRecord, UserRecord,
 };
 use crate::store::{
-    AdminChange, Audit, Backend, Challenges, Counters, Events, FactorsRecord, Identities, Invites,
-    MailTokens, NewAccount, NewSession, Override, Passkeys, PendingTotp, ProfileChange,
-    SecondFactors, SessionKey, Sessions, Settings, SignIn, SignInFlows, StoreError,
+    AdminChange, ApiTokens, Audit, Backend, Challenges, Counters, Events, FactorsRecord,
+    Identities, Invites, MailTokens, NewAccount, NewSession, Override, Passkeys, PendingTotp,
+    ProfileChange, SecondFactors, SessionKey, Sessions, Settings, SignIn, SignInFlows, StoreError,
     StoredOverrides, Unlink, UnlinkRule, Users, WriteError,
 };
 
@@ -267,6 +267,37 @@ impl Passkeys for RedbStore {
     async fn remove_passkeys(&self, user_id: &str) -> Result<usize, StoreError> {
         let user_id = user_id.to_string();
         self.blocking(move |s| s.remove_passkeys_blocking(&user_id))
+            .await?
+    }
+}
+
+#[async_trait]
+impl ApiTokens for RedbStore {
+    async fn create_api_token(
+        &self,
+        key: SessionKey,
+        token: ApiTokenRecord,
+        max_per_user: usize,
+    ) -> Result<(), WriteError> {
+        self.blocking(move |s| s.create_api_token_blocking(key, token, max_per_user))
+            .await?
+    }
+    async fn find_api_token(
+        &self,
+        key: &SessionKey,
+    ) -> Result<Option<(ApiTokenRecord, UserRecord)>, StoreError> {
+        self.find_api_token_now(key)
+    }
+    async fn user_api_tokens(&self, user_id: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        self.user_api_tokens_now(user_id)
+    }
+    async fn delete_api_token(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        let (user_id, id) = (user_id.to_string(), id.to_string());
+        self.blocking(move |s| s.delete_api_token_blocking(&user_id, &id))
+            .await?
+    }
+    async fn note_api_token_use(&self, uses: Vec<(SessionKey, i64)>) -> Result<usize, StoreError> {
+        self.blocking(move |s| s.note_api_token_use_blocking(&uses))
             .await?
     }
 }

@@ -269,6 +269,7 @@ impl RedbStore {
         replace_user(&txn, &before, &user)?;
         if kind == TokenKind::PasswordReset {
             sessions::revoke_all(&txn, &user.id, None)?;
+            super::api_tokens::revoke_user_tokens(&txn, &user.id)?;
         }
         txn.commit()?;
         self.publish(&[StoreEvent::UserChanged(user.id.clone())]);
@@ -308,6 +309,7 @@ impl RedbStore {
             return Err(WriteError::LastOwner);
         }
         let revoked = if user.status != UserStatus::Active {
+            super::api_tokens::revoke_user_tokens(&txn, id)?;
             sessions::revoke_all(&txn, id, None)?
         } else {
             0
@@ -335,6 +337,7 @@ impl RedbStore {
         identities::remove_user_identities(&txn, id)?;
         super::factors::remove_user_factors(&txn, id)?;
         passkeys::remove_user_passkeys(&txn, id)?;
+        super::api_tokens::revoke_user_tokens(&txn, id)?;
         if active_owners(&txn)? == 0 {
             return Err(WriteError::LastOwner);
         }
@@ -380,6 +383,7 @@ impl RedbStore {
             replace_user(&txn, &before, &after)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             removed += sessions::revoke_all(&txn, &after.id, None)?;
+            super::api_tokens::revoke_user_tokens(&txn, &after.id)?;
             ids.push(after.id);
         }
         txn.commit()?;

@@ -8,6 +8,7 @@
 //! inline. After a commit that ends a session or changes a user, the change is announced
 //! through [`Events`] before the write returns.
 
+mod api_tokens;
 mod audit;
 mod backend;
 mod factors;
@@ -69,6 +70,11 @@ const PASSKEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("passkeys_v
 /// user id → credential ids.
 const USER_PASSKEYS: MultimapTableDefinition<&str, &[u8]> =
     MultimapTableDefinition::new("user_passkeys_v1");
+/// SHA-256 of an API token → the token's record.
+const API_TOKENS: TableDefinition<SessionKey, &[u8]> = TableDefinition::new("api_tokens_v1");
+/// user id → the keys of their API tokens.
+const USER_API_TOKENS: MultimapTableDefinition<&str, SessionKey> =
+    MultimapTableDefinition::new("user_api_tokens_v1");
 /// Key chosen by the caller → (expiry, a passkey ceremony's state); taken once.
 const WEBAUTHN_CHALLENGES: TableDefinition<[u8; 32], (i64, &[u8])> =
     TableDefinition::new("webauthn_challenges_v1");
@@ -279,6 +285,8 @@ impl RedbStore {
         txn.open_table(RETIRED_USERNAMES)?;
         txn.open_table(USERS_BY_EMAIL_SKELETON)?;
         txn.open_table(SESSIONS)?;
+        txn.open_table(API_TOKENS)?;
+        txn.open_multimap_table(USER_API_TOKENS)?;
         txn.open_multimap_table(USER_SESSIONS)?;
         txn.open_table(SESSION_EXPIRY)?;
         let has_flag = txn.open_table(SETTINGS)?.get(OWNER_EXISTS)?.is_some();

@@ -162,6 +162,9 @@ impl RedbStore {
         user.updated_at = now;
         replace_user(&txn, &before, &user)?;
         let revoked = sessions::revoke_all(&txn, id, keep.as_ref())?;
+        if keep.is_none() {
+            super::api_tokens::revoke_user_tokens(&txn, id)?;
+        }
         txn.commit()?;
         self.publish(&[StoreEvent::UserChanged(id.to_string())]);
         Ok(revoked)
