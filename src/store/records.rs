@@ -355,7 +355,6 @@ mod tests {
         }
     }
 
-    use super::*;
 
     #[test]
     fn role_names_are_never_group_names() {
