@@ -355,7 +355,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn role_names_are_never_group_names() {
         for ok in ["staff", "ops:write", "team-a", "Owners", "users", "a.b_c"] {
