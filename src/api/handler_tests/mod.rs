@@ -9,6 +9,7 @@ mod pages;
 mod passkeys;
 mod registration;
 mod signin;
+mod tokens;
 mod two_factor;
 
 use std::net::IpAddr;
