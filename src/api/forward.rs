@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use http::header::LOCATION;
-use http::{HeaderMap, Method, StatusCode};
+use http::header::{AUTHORIZATION, LOCATION};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use super::response::ApiResponse;
 use super::ApiRequest;
 use crate::access::{self, login_url, wants_html, Verdict};
 use crate::app::App;
+use crate::auth::api_token;
 use crate::error::ApiError;
 use crate::policy::headers::identity_values;
 use crate::policy::host::parse_host;
@@ -169,6 +170,25 @@ fn original_path(target: &str) -> Result<String, String> {
     Ok(forms.matched)
 }
 
+/// The `Authorization` the app should receive, for the proxy to copy onto the forwarded
+/// request: the client's own, or empty (the proxy then removes it) when it carried the
+/// gateway's credential (an API token, or the session with `session.bearer`). A proxy cannot
+/// tell the two apart itself, and an app that sees a credential it does not know (git
+/// servers, WebDAV) would refuse the request. Always present, like the identity headers.
+fn app_authorization(
+    app: &App,
+    headers: &HeaderMap,
+    decision: &access::Decision<'_>,
+) -> HeaderValue {
+    let ours =
+        api_token::credential_headers(headers, app.auth.token_header(), decision.bearer_used())
+            .contains(&AUTHORIZATION);
+    match headers.get(AUTHORIZATION) {
+        Some(v) if !ours => v.clone(),
+        _ => HeaderValue::from_static(""),
+    }
+}
+
 /// `GET /verify`.
 pub async fn verify(
     app: Arc<App>,
@@ -232,6 +252,10 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
             for (name, value) in identity_values(&policy.headers, values) {
                 resp.headers.push((name.clone(), value));
             }
+            resp.headers.push((
+                AUTHORIZATION,
+                app_authorization(app, &req.headers, &decision),
+            ));
             Ok(resp)
         }
         Verdict::LoginRequired => {
@@ -296,7 +320,6 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

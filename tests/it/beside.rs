@@ -98,12 +98,75 @@ fn check_identity_and_spoofing(proxy_port: u16) {
     );
 }
 
+/// An API token through the proxy reaches the app as the owner, while the token itself never
+/// does: in `Authorization` (Bearer or Basic) it is removed, in `X-Authgate-Token` too, and an
+/// app's own `Authorization` sent beside the token header arrives unchanged.
+fn check_tokens(proxy_port: u16) {
+    use base64::Engine as _;
+    let mut c = Client::new(proxy_port);
+    assert_eq!(c.login("owner", "owner-password-1").status, 200);
+    let r = c.post_json("/auth/tokens", &json!({"name": "ci"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = r.json()["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("git:{token}"))
+    );
+    let bearer = format!("Bearer {token}");
+    let ways: [&[(&str, &str)]; 3] = [
+        &[("authorization", &bearer)],
+        &[("authorization", &basic)],
+        &[
+            ("x-authgate-token", &token),
+            ("authorization", "Bearer app-jwt"),
+        ],
+    ];
+    for headers in ways {
+        let mut anon = Client::new(proxy_port);
+        let r = anon.get_with("/app/repo.git/info/refs", headers);
+        assert_eq!(r.status, 200, "{headers:?}: {}", r.body);
+        let h = r.echoed_headers();
+        assert_eq!(h["remote-user"], json!(["owner"]), "{headers:?}");
+        assert_eq!(h["remote-auth-methods"], json!(["token"]), "{headers:?}");
+        assert!(
+            !r.body.contains(&token[4..]),
+            "the token reached the app: {}",
+            r.body
+        );
+        let app_auth: Vec<&str> = h["authorization"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .filter(|v| !v.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want: Vec<&str> = headers
+            .iter()
+            .filter(|(k, v)| {
+                *k == "authorization" && !v.contains(&token) && !v.starts_with("Basic")
+            })
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(app_auth, want, "{headers:?}");
+    }
+    let mut anon = Client::new(proxy_port);
+    let r = anon.get_with("/app", &[("authorization", "Bearer agt_not-a-token")]);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.header("x-upstream").is_none());
+}
+
 #[test]
 fn nginx_auth_request_passes_the_session_identity_and_never_a_spoofed_one() {
     let echo = Echo::start();
     let (_gateway, proxy) = behind(nginx, ROUTES, &echo);
     let nginx_port = proxy.port;
     check_identity_and_spoofing(nginx_port);
+    check_tokens(nginx_port);
     // No session: nginx answers 401, and nothing reaches the app.
     let mut anon = Client::new(nginx_port);
     let r = anon.get_with("/app", &[("Remote-User", "owner")]);
@@ -119,6 +182,7 @@ fn caddy_forward_auth_passes_the_session_identity_and_redirects_browsers() {
     let (_gateway, proxy) = behind(caddy, ROUTES, &echo);
     let caddy_port = proxy.port;
     check_identity_and_spoofing(caddy_port);
+    check_tokens(caddy_port);
     let mut anon = Client::new(caddy_port);
     let r = anon.get_with(
         "/app/x?y=1",
