@@ -7,6 +7,7 @@ mod admin_pages;
 mod body;
 mod browser;
 mod common;
+mod form_json;
 mod forms;
 mod forward;
 mod me;
