@@ -131,6 +131,18 @@ pub(super) async fn submit(
     h.send(with_cookie(req, cookie)).await
 }
 
+/// A browser's navigation.
+pub(super) async fn visit(h: &Harness, path: &str, cookie: Option<&str>) -> Reply {
+    let req = with_header(request(Method::GET, path), "accept", "text/html,*/*;q=0.8");
+    h.send(with_cookie(req, cookie)).await
+}
+
+/// Whether the answer is a page.
+pub(super) fn is_page(r: &Reply) -> bool {
+    r.header("content-type")
+        .is_some_and(|t| t.starts_with("text/html"))
+}
+
 pub(super) fn with_cookie(req: ApiRequest, cookie: Option<&str>) -> ApiRequest {
     match cookie {
         Some(c) => with_header(req, "cookie", c),
