@@ -53,6 +53,21 @@ pub(super) fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> &'a str {
     fields.get(name).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Every value of a repeated field (ticked checkboxes), each also split at commas, as the
+/// API's list of group names.
+pub(super) fn ticked_groups(req: &ApiRequest, name: &str) -> Vec<String> {
+    form_urlencoded::parse(&req.body)
+        .filter(|(k, _)| k == name)
+        .flat_map(|(_, v)| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// "a, b ,c" as the API's list of group names.
 pub(super) fn groups_list(text: &str) -> Value {
     Value::Array(

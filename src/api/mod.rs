@@ -18,6 +18,7 @@ mod response;
 mod settings;
 mod signin;
 mod signup;
+mod token_pages;
 pub mod tokens;
 mod two_factor;
 mod validate;
@@ -195,6 +196,8 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(POST, "/tokens", tokens::create),
             endpoint!(GET, "/tokens", tokens::list),
             endpoint!(DELETE, "/tokens/{}", tokens::revoke),
+            endpoint!(POST, "/tokens/new", token_pages::create_mine),
+            endpoint!(POST, "/tokens/{}/revoke", tokens::revoke),
             endpoint!(
                 POST,
                 "/admin/service-accounts",

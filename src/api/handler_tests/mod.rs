@@ -9,6 +9,7 @@ mod pages;
 mod passkeys;
 mod registration;
 mod signin;
+mod token_pages;
 mod two_factor;
 
 use std::net::IpAddr;
