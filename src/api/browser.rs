@@ -125,6 +125,7 @@ pub fn done_message(key: &str) -> Option<&'static str> {
         "passkey-added" => "Passkey added: you can sign in with it now.",
         "passkey-deleted" => "Passkey deleted.",
         "token-revoked" => "The token is revoked: it no longer works.",
+        "service-account-created" => "Service account created. Make a token for it below.",
         "two-factor-reset" => "Their second factors are removed and they are signed out everywhere: they sign in with their password alone (and enrol again where required).",
         _ => return None,
     })

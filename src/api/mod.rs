@@ -122,6 +122,31 @@ fn endpoints() -> &'static [Endpoint] {
             ),
             page!(GET, "/admin/users/{}/delete", admin_pages::confirm_delete),
             page!(POST, "/admin/users/{}/delete", admin_pages::delete),
+            page!(
+                GET,
+                "/admin/service-accounts",
+                token_pages::service_accounts
+            ),
+            page!(
+                POST,
+                "/admin/service-accounts/new",
+                token_pages::create_service_account
+            ),
+            page!(
+                GET,
+                "/admin/service-accounts/{}",
+                token_pages::service_account
+            ),
+            page!(
+                POST,
+                "/admin/service-accounts/{}/tokens/new",
+                token_pages::create_service_token
+            ),
+            page!(
+                POST,
+                "/admin/service-accounts/{}/tokens/{}/revoke",
+                token_pages::revoke_service_token
+            ),
             page!(GET, "/admin/invites", admin_pages::invites),
             page!(POST, "/admin/invites/new", admin_pages::create_invite),
             page!(POST, "/admin/invites/{}/delete", admin_pages::delete_invite),

@@ -1,20 +1,22 @@
-//! The administration pages under `{prefix}/admin/`: people, invitations, the audit log and
-//! the settings. Plain forms that post to the gateway's own API; no JavaScript.
+//! The administration pages under `{prefix}/admin/`: people, service accounts, invitations,
+//! the audit log and the settings. Plain forms that post to the gateway's own API.
 
 use http::StatusCode;
 
 use super::describe::{ago, date, moment};
+use super::tokens::{self, Whose};
 use super::{
     alert, button_form, done, esc, hidden, links_list, page, query_value, select, Field, Page,
     Problem, Site, Width,
 };
 use crate::config::Registration;
-use crate::store::{AuditRecord, InviteRecord, Role, UserRecord, UserStatus};
+use crate::store::{ApiTokenRecord, AuditRecord, InviteRecord, Role, UserRecord, UserStatus};
 
 /// The admin section a page belongs to (its tab).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Users,
+    ServiceAccounts,
     Invites,
     Audit,
     Settings,
@@ -24,6 +26,11 @@ fn tabs(site: &Site, current: Tab) -> String {
     let mut out = String::from("<nav class=\"tabs\" aria-label=\"Administration\">");
     for (tab, path, text) in [
         (Tab::Users, "/admin/users", "People"),
+        (
+            Tab::ServiceAccounts,
+            "/admin/service-accounts",
+            "Service accounts",
+        ),
         (Tab::Invites, "/admin/invites", "Invitations"),
         (Tab::Audit, "/admin/audit", "Audit log"),
         (Tab::Settings, "/admin/settings", "Settings"),
@@ -476,4 +483,116 @@ fn describe_registration(mode: Registration) -> &'static str {
         Registration::Invite => "only people with an invitation",
         Registration::Closed => "nobody",
     }
+}
+
+/// `GET /admin/service-accounts`: the accounts scripts and services use (with how many tokens
+/// each holds), and the form that makes one.
+pub fn service_accounts(
+    site: &Site,
+    accounts: &[(UserRecord, usize)],
+    notice: Option<&str>,
+    problem: Option<&Problem>,
+    status: StatusCode,
+) -> Page {
+    let mut body = done(notice);
+    body.push_str("<p>A service account is for a script or a service rather than a person: it has no password and never signs in, and reaches what its groups allow only with the API tokens made for it here.</p>");
+    if accounts.is_empty() {
+        body.push_str("<p class=\"muted\">None yet.</p>");
+    } else {
+        body.push_str("<ul class=\"items\">");
+        for (u, count) in accounts {
+            body.push_str(&format!(
+                "<li><div><a href=\"{}\"><strong>{}</strong></a>{}<div class=\"meta\">{} · {count} {}</div></div></li>",
+                site.href(&format!("/admin/service-accounts/{}", u.id)),
+                esc(&display_name(u)),
+                status_chip(u.status),
+                if u.groups.is_empty() {
+                    "no groups".to_string()
+                } else {
+                    esc(&u.groups.join(", "))
+                },
+                if *count == 1 { "token" } else { "tokens" },
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str(&format!(
+        "<h2>New service account</h2>{}<form method=\"post\" action=\"{}\">{}{}<button type=\"submit\">Create service account</button></form>",
+        alert(problem),
+        site.href("/admin/service-accounts/new"),
+        Field::new("name", "Name", "text", "off")
+            .hint("3 to 32 characters of a-z, 0-9, '_', '.', '-', such as backup-job.")
+            .html(problem),
+        Field::new("groups", "Groups", "text", "off")
+            .optional()
+            .hint("Separated by commas, for example: backups, media.")
+            .html(problem),
+    ));
+    admin_page(
+        site,
+        Tab::ServiceAccounts,
+        "Service accounts",
+        status,
+        &body,
+    )
+}
+
+/// What a service account's page shows.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountView {
+    pub account: UserRecord,
+    pub tokens: Vec<ApiTokenRecord>,
+    /// The role and groups a new token may be limited to (the account's).
+    pub token_groups: Vec<String>,
+    pub now: i64,
+}
+
+/// `GET /admin/service-accounts/{id}`: its tokens with Revoke buttons, and the form that
+/// makes one. Editing, disabling and deleting it are on its page under People.
+pub fn service_account(
+    site: &Site,
+    view: &ServiceAccountView,
+    notice: Option<&str>,
+    problem: Option<&Problem>,
+    status: StatusCode,
+) -> Page {
+    let u = &view.account;
+    let base = format!("/admin/service-accounts/{}", u.id);
+    let mut body = done(notice);
+    body.push_str(&format!(
+        "<dl class=\"facts\"><dt>Groups</dt><dd>{}</dd><dt>Status</dt><dd>{}{}</dd><dt>Created</dt><dd>{}</dd></dl>",
+        if u.groups.is_empty() {
+            "none".to_string()
+        } else {
+            esc(&u.groups.join(", "))
+        },
+        esc(u.status.as_str()),
+        if u.status == UserStatus::Active {
+            ""
+        } else {
+            " · its tokens do not work until it is active again"
+        },
+        date(u.created_at),
+    ));
+    body.push_str(&format!(
+        "<p><a href=\"{}\">Change its groups, disable or delete it</a></p>",
+        site.href(&format!("/admin/users/{}", u.id))
+    ));
+    body.push_str("<h2 id=\"tokens\">API tokens</h2>");
+    body.push_str(&tokens::list(
+        site,
+        &view.tokens,
+        &format!("{base}/tokens"),
+        Whose::Account,
+        view.now,
+    ));
+    body.push_str("<h3>New token</h3>");
+    body.push_str(&tokens::form(
+        site,
+        &format!("{base}/tokens/new"),
+        &view.token_groups,
+        Whose::Account,
+        problem,
+    ));
+    admin_page(site, Tab::ServiceAccounts, &display_name(u), status, &body)
 }

@@ -1,12 +1,12 @@
 //! API tokens in the browser: made on the account page and shown once on a page of their own
 //! (never in an address, never on the account page again), revoked with a button, problems at
-//! their field.
+//! their field; service accounts and their tokens on the admin pages, for administrators only.
 
 use http::Method;
 use serde_json::json;
 
 use super::{is_page, submit, visit, Harness, Reply, PASSWORD};
-use crate::store::ApiTokenRecord;
+use crate::store::{ApiTokenRecord, Role};
 
 /// The token a created page shows in its readonly field.
 fn shown_token(r: &Reply) -> String {
@@ -241,4 +241,194 @@ async fn a_bad_token_request_comes_back_at_its_field_in_plain_words() {
         "{}",
         r.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_makes_a_service_account_and_its_token_on_the_pages() {
+    let h = Harness::new("").await;
+    let owner = h.owner().await;
+    let list = visit(&h, "/admin/service-accounts", Some(&owner)).await;
+    assert!(is_page(&list), "{}", list.body);
+    assert!(list
+        .body
+        .contains("href=\"/auth/admin/service-accounts\" aria-current=\"page\">Service accounts"));
+    // The JSON API at the same address is unchanged.
+    assert_eq!(
+        h.get("/admin/service-accounts", Some(&owner)).await.json()["success"],
+        true
+    );
+
+    let r = submit(
+        &h,
+        "/admin/service-accounts/new",
+        &[("name", "backup-job"), ("groups", "backups, media")],
+        Some(&owner),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let account = h
+        .stored("backup-job")
+        .await
+        .unwrap_or_else(|| panic!("created"));
+    assert_eq!(account.role, Role::Service);
+    assert_eq!(account.groups, vec!["backups".to_string(), "media".into()]);
+    let location = r.header("location").unwrap_or_default().to_string();
+    assert!(
+        location.ends_with(&format!(
+            "/auth/admin/service-accounts/{}?done=service-account-created",
+            account.id
+        )),
+        "{location}"
+    );
+    let path = format!("/admin/service-accounts/{}", account.id);
+    let page = visit(
+        &h,
+        &format!("{path}?done=service-account-created"),
+        Some(&owner),
+    )
+    .await;
+    assert!(
+        page.body.contains("Service account created")
+            && page
+                .body
+                .contains("name=\"groups\" value=\"backups\"> backups</label>")
+            && page
+                .body
+                .contains(&format!("href=\"/auth/admin/users/{}\"", account.id)),
+        "{}",
+        page.body
+    );
+    // The same name again: at the field.
+    let r = submit(
+        &h,
+        "/admin/service-accounts/new",
+        &[("name", "backup-job"), ("groups", "")],
+        Some(&owner),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body
+            .contains("id=\"f-name-error\">This name is taken.</p>"),
+        "{}",
+        r.body
+    );
+
+    let r = submit(
+        &h,
+        &format!("{path}/tokens/new"),
+        &[
+            ("name", "nightly"),
+            ("expiresIn", "never"),
+            ("groups", "backups"),
+        ],
+        Some(&owner),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        r.body.contains("<h1>New token for backup-job</h1>"),
+        "{}",
+        r.body
+    );
+    let token = shown_token(&r);
+    assert!(token.starts_with("agt_"), "{}", r.body);
+    assert_eq!(r.body.matches(token.as_str()).count(), 1);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let tokens = tokens_of(&h, &account.id).await;
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(
+        (tokens[0].groups.clone(), tokens[0].expires_at),
+        (Some(vec!["backups".to_string()]), None)
+    );
+    let list = visit(&h, "/admin/service-accounts", Some(&owner)).await;
+    assert!(
+        list.body.contains("backups, media · 1 token<"),
+        "{}",
+        list.body
+    );
+    let page = visit(&h, &path, Some(&owner)).await;
+    assert!(page.body.contains("nightly") && !page.body.contains(&token));
+    // A group the account is not in: at the field.
+    let r = submit(
+        &h,
+        &format!("{path}/tokens/new"),
+        &[("name", "x"), ("expiresIn", "30d"), ("groups", "family")],
+        Some(&owner),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("id=\"f-groups-error\">&quot;family&quot;"),
+        "{}",
+        r.body
+    );
+
+    // Revoked with its button.
+    let r = submit(
+        &h,
+        &format!("{path}/tokens/{}/revoke", tokens[0].id),
+        &[],
+        Some(&owner),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(tokens_of(&h, &account.id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_who_are_not_administrators_are_refused_the_service_account_pages() {
+    let h = Harness::new("").await;
+    let owner = h.owner().await;
+    let r = h
+        .post(
+            "/admin/service-accounts",
+            &json!({"name": "monitor"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (_, member) = h.member(&owner, "u@example.com", "user").await;
+
+    let path = format!("/admin/service-accounts/{id}");
+    for page in ["/admin/service-accounts", path.as_str()] {
+        let r = visit(&h, page, Some(&member)).await;
+        assert_eq!(r.status, 403, "{page}: {}", r.body);
+        assert!(
+            is_page(&r) && r.body.contains("Go to your account"),
+            "{page}"
+        );
+        let r = visit(&h, page, None).await;
+        assert_eq!(r.status, 302, "{page}");
+    }
+    let posts = [
+        (
+            "/admin/service-accounts/new".to_string(),
+            vec![("name", "sneaky")],
+        ),
+        (
+            format!("{path}/tokens/new"),
+            vec![("name", "mine now"), ("expiresIn", "never")],
+        ),
+    ];
+    for (post, fields) in posts {
+        let r = submit(&h, &post, &fields, Some(&member)).await;
+        assert_eq!(r.status, 403, "{post}: {}", r.body);
+        assert!(!r.body.contains("agt_"), "{post}");
+    }
+    assert!(h.stored("sneaky").await.is_none());
+    assert!(tokens_of(&h, &id).await.is_empty());
+    // A person's own token form is no way into a service account either.
+    let r = submit(
+        &h,
+        "/tokens/new",
+        &[("name", "x"), ("expiresIn", "never"), ("groups", "service")],
+        Some(&member),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
 }
