@@ -133,12 +133,15 @@ pub async fn save_user(
     let id = first(&params);
     let fields = form(&req);
     let outcome = async {
-        let body = json!({
-            "role": text(&fields, "role"),
+        let mut body = json!({
             "status": text(&fields, "status"),
             "groups": groups_list(text(&fields, "groups")),
             "expiresAt": expiry(text(&fields, "expiresAt"))?,
         });
+        // A service account's page has no role to choose: it stays one.
+        if fields.contains_key("role") {
+            body["role"] = json!(text(&fields, "role"));
+        }
         call(
             &app,
             &req,

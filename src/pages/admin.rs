@@ -134,13 +134,18 @@ pub fn users(
             } else {
                 String::new()
             };
+            // A service account never signs in: its role says what it is instead.
+            let about = if u.role == Role::Service {
+                "service account".to_string()
+            } else {
+                format!("{} · {last}", esc(u.role.as_str()))
+            };
             body.push_str(&format!(
-                "<li><div><a href=\"{}\"><strong>{}</strong></a>{}<div class=\"meta\">{} · {} · {last}</div></div>{approve}</li>",
+                "<li><div><a href=\"{}\"><strong>{}</strong></a>{}<div class=\"meta\">{} · {about}</div></div>{approve}</li>",
                 site.href(&format!("/admin/users/{}", u.id)),
                 esc(&display_name(u)),
                 status_chip(u.status),
                 esc(&u.email),
-                esc(u.role.as_str()),
             ));
         }
         body.push_str("</ul>");
@@ -201,14 +206,21 @@ pub fn user(
             "",
         ));
     }
-    let mut roles = vec![("user", "User"), ("admin", "Administrator")];
-    if detail.actor_is_owner || u.role == Role::Owner {
-        roles.push(("owner", "Owner"));
-    }
-    let roles: Vec<(String, String)> = roles
-        .into_iter()
-        .map(|(v, t)| (v.to_string(), t.to_string()))
-        .collect();
+    let service = u.role == Role::Service;
+    // A service account's role is fixed: the form has none to change.
+    let role = if service {
+        "<p>Role: service account (fixed).</p>".to_string()
+    } else {
+        let mut roles = vec![("user", "User"), ("admin", "Administrator")];
+        if detail.actor_is_owner || u.role == Role::Owner {
+            roles.push(("owner", "Owner"));
+        }
+        let roles: Vec<(String, String)> = roles
+            .into_iter()
+            .map(|(v, t)| (v.to_string(), t.to_string()))
+            .collect();
+        select("role", "Role", &roles, u.role.as_str(), problem)
+    };
     let statuses = [
         ("active", "Active"),
         ("pending", "Waiting for approval"),
@@ -220,7 +232,7 @@ pub fn user(
     body.push_str(&format!(
         "<h2>Access</h2><form method=\"post\" action=\"{}\">{}{}{}{}<button type=\"submit\">Save changes</button></form>",
         esc(&base),
-        select("role", "Role", &roles, u.role.as_str(), problem),
+        role,
         select("status", "Status", &statuses, u.status.as_str(), problem),
         Field::new("groups", "Groups", "text", "off")
             .value(&groups)
@@ -233,6 +245,23 @@ pub fn user(
             .hint("Leave empty to keep the account without an end date.")
             .html(problem),
     ));
+    if service {
+        body.push_str(&format!(
+            "<h2>API tokens</h2><p>A service account never signs in: it reaches things only with its tokens. <a href=\"{}\">Manage its tokens</a></p>",
+            site.href(&format!("/admin/service-accounts/{}", u.id))
+        ));
+    } else {
+        person_sections(&mut body, &base);
+    }
+    body.push_str(&format!(
+        "<h2>Delete</h2><p><a href=\"{}\">Delete this account…</a></p>",
+        esc(&format!("{base}/delete"))
+    ));
+    admin_page(site, Tab::Users, &display_name(u), status, &body)
+}
+
+/// What only a person has: sessions to end and second factors to reset.
+fn person_sections(body: &mut String, base: &str) {
     body.push_str(&format!(
         "<h2>Sessions</h2><p>Ends every session of this person: they must sign in again.</p>{}",
         button_form(
@@ -246,11 +275,6 @@ pub fn user(
         "<h2>Two-step verification</h2><p>For someone who lost their phone and their recovery codes: removes their authenticator app, recovery codes and passkeys, and signs them out everywhere.</p>{}",
         button_form(&format!("{base}/reset-2fa"), "", "Reset two-step verification", "secondary")
     ));
-    body.push_str(&format!(
-        "<h2>Delete</h2><p><a href=\"{}\">Delete this account…</a></p>",
-        esc(&format!("{base}/delete"))
-    ));
-    admin_page(site, Tab::Users, &display_name(u), status, &body)
 }
 
 /// A Unix time as the value of a date field (`YYYY-MM-DD`, UTC).

@@ -377,6 +377,82 @@ async fn an_administrator_makes_a_service_account_and_its_token_on_the_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn among_the_people_a_service_account_is_named_so_and_its_page_keeps_it_one() {
+    let h = Harness::new("").await;
+    let owner = h.owner().await;
+    let r = h
+        .post(
+            "/admin/service-accounts",
+            &json!({"name": "backup-job", "groups": ["backups"]}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let account = h
+        .stored("backup-job")
+        .await
+        .unwrap_or_else(|| panic!("created"));
+    let people = visit(&h, "/admin/users", Some(&owner)).await;
+    assert!(
+        people
+            .body
+            .contains("backup-job@service.invalid · service account"),
+        "{}",
+        people.body
+    );
+    let person = visit(&h, &format!("/admin/users/{}", account.id), Some(&owner)).await;
+    assert!(
+        person.body.contains("Role: service account (fixed).")
+            && !person.body.contains("name=\"role\"")
+            && !person.body.contains("Reset two-step verification"),
+        "{}",
+        person.body
+    );
+    let r = submit(
+        &h,
+        &format!("/admin/users/{}", account.id),
+        &[
+            ("status", "disabled"),
+            ("groups", "backups"),
+            ("expiresAt", ""),
+        ],
+        Some(&owner),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let account = h
+        .stored("backup-job")
+        .await
+        .unwrap_or_else(|| panic!("kept"));
+    assert_eq!(
+        (account.role, account.status.as_str()),
+        (Role::Service, "disabled")
+    );
+    let page = visit(&h, &format!("/admin/users/{}", account.id), Some(&owner)).await;
+    assert!(
+        page.body.contains(&format!(
+            "href=\"/auth/admin/service-accounts/{}\">Manage its tokens",
+            account.id
+        )),
+        "{}",
+        page.body
+    );
+    let tokens = visit(
+        &h,
+        &format!("/admin/service-accounts/{}", account.id),
+        Some(&owner),
+    )
+    .await;
+    assert!(
+        tokens
+            .body
+            .contains("disabled · its tokens do not work until it is active again"),
+        "{}",
+        tokens.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_who_are_not_administrators_are_refused_the_service_account_pages() {
     let h = Harness::new("").await;
     let owner = h.owner().await;
