@@ -5,16 +5,15 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, StatusCode};
-use serde_json::{json, Map, Value};
+use http::StatusCode;
+use serde_json::{json, Value};
 
 use super::browser::{done_of, page_url, query_param, redirect, render, site};
 use super::common::require_admin;
+use super::form_json::{call, first, form, groups_list, see_other, text};
 use super::forms::problem;
 use super::response::ApiResponse;
-use super::{admin, settings, ApiRequest, Handler};
+use super::{admin, settings, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::error::ApiError;
 use crate::pages::admin::{self as page, NewInvite, SettingsView, UserDetail, UserFilter};
@@ -23,58 +22,6 @@ use crate::store::Role;
 
 /// Audit entries per page.
 const AUDIT_PAGE: usize = 50;
-
-/// Call an API handler with `body` as its JSON, as the same client; the envelope's `data`.
-async fn call(
-    app: &Arc<App>,
-    req: &ApiRequest,
-    handler: Handler,
-    params: Vec<String>,
-    body: Value,
-) -> Result<Value, ApiError> {
-    let mut inner = req.clone();
-    inner
-        .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    inner.body = Bytes::from(body.to_string());
-    let resp = handler(Arc::clone(app), inner, params).await?;
-    let envelope: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-    Ok(envelope["data"].clone())
-}
-
-/// The form's fields (the first value of each).
-fn form(req: &ApiRequest) -> Map<String, Value> {
-    let mut fields = Map::new();
-    for (k, v) in form_urlencoded::parse(&req.body) {
-        fields
-            .entry(k.into_owned())
-            .or_insert(Value::String(v.trim().to_string()));
-    }
-    fields
-}
-
-fn text<'a>(fields: &'a Map<String, Value>, name: &str) -> &'a str {
-    fields.get(name).and_then(Value::as_str).unwrap_or("")
-}
-
-/// "a, b ,c" as the API's list of group names.
-fn groups_list(text: &str) -> Value {
-    Value::Array(
-        text.split(',')
-            .map(str::trim)
-            .filter(|g| !g.is_empty())
-            .map(|g| json!(g))
-            .collect(),
-    )
-}
-
-fn see_other(app: &App, path: &str) -> ApiResponse {
-    redirect(StatusCode::SEE_OTHER, &page_url(app, path))
-}
-
-fn first(params: &[String]) -> String {
-    params.first().cloned().unwrap_or_default()
-}
 
 /// `GET /admin/`: the people list.
 pub async fn home(
@@ -186,12 +133,15 @@ pub async fn save_user(
     let id = first(&params);
     let fields = form(&req);
     let outcome = async {
-        let body = json!({
-            "role": text(&fields, "role"),
+        let mut body = json!({
             "status": text(&fields, "status"),
             "groups": groups_list(text(&fields, "groups")),
             "expiresAt": expiry(text(&fields, "expiresAt"))?,
         });
+        // A service account's page has no role to choose: it stays one.
+        if fields.contains_key("role") {
+            body["role"] = json!(text(&fields, "role"));
+        }
         call(
             &app,
             &req,

@@ -11,7 +11,7 @@ use super::response::ApiResponse;
 use super::ApiRequest;
 use crate::app::{now_secs, App};
 use crate::auth::redirect::{safe_redirect, RedirectPolicy};
-use crate::auth::session;
+use crate::auth::session::{self, Identity};
 use crate::error::ApiError;
 use crate::pages::account::{ordered, AccountView, Section, SessionLine};
 use crate::pages::auth::FormValues;
@@ -124,6 +124,8 @@ pub fn done_message(key: &str) -> Option<&'static str> {
         "two-factor-off" => "Two-step verification is off.",
         "passkey-added" => "Passkey added: you can sign in with it now.",
         "passkey-deleted" => "Passkey deleted.",
+        "token-revoked" => "The token is revoked: it no longer works.",
+        "service-account-created" => "Service account created. Make a token for it below.",
         "two-factor-reset" => "Their second factors are removed and they are signed out everywhere: they sign in with their password alone (and enrol again where required).",
         _ => return None,
     })
@@ -316,6 +318,8 @@ pub async fn account_for(
         totp: factors.totp.is_some(),
         recovery_left: factors.recovery_left(),
         passkeys: app.store.user_passkeys(&auth.user.id).await?,
+        tokens: app.store.user_api_tokens(&auth.user.id).await?,
+        token_groups: Identity::from_user(&auth.user).groups,
     };
     let site = site(app).await?;
     Ok(Some(render(pages::account::account(

@@ -41,6 +41,8 @@ enum Form {
     TotpRemove,
     RecoveryCodes,
     PasskeyDelete,
+    TokenCreate,
+    TokenRevoke,
 }
 
 impl Form {
@@ -63,8 +65,10 @@ impl Form {
             "/2fa/totp/confirm" => Form::TotpConfirm,
             "/2fa/totp/remove" => Form::TotpRemove,
             "/2fa/recovery-codes" => Form::RecoveryCodes,
+            "/tokens/new" => Form::TokenCreate,
             p if p.starts_with("/sessions/") && p.ends_with("/end") => Form::EndSession,
             p if p.starts_with("/passkeys/") && p.ends_with("/delete") => Form::PasskeyDelete,
+            p if p.starts_with("/tokens/") && p.ends_with("/revoke") => Form::TokenRevoke,
             _ => return None,
         })
     }
@@ -138,12 +142,52 @@ fn sentence(message: &str) -> String {
     field_words(message)
 }
 
+/// The forms that make an API token: a person's own (the account page) and an
+/// administrator's for a service account.
+fn makes_token(path: &str) -> bool {
+    path == "/tokens/new"
+        || (path.starts_with("/admin/service-accounts/") && path.ends_with("/tokens/new"))
+}
+
+/// The buttons that revoke an API token.
+fn revokes_token(path: &str) -> bool {
+    (path.starts_with("/tokens/") || path.starts_with("/admin/service-accounts/"))
+        && path.ends_with("/revoke")
+}
+
+/// A problem with a field of the token form, in words for the person at it.
+fn token_field_words(field: &str, problem: &str) -> String {
+    match field {
+        "name" => "Give it a name of 1 to 64 characters, on one line.".into(),
+        "expiresIn" => "Choose one of the lifetimes offered.".into(),
+        _ => field_words(problem),
+    }
+}
+
 /// The problem an error is for a person at the page of `path`: plain words, at the field it
 /// concerns, and a way forward where there is one.
 pub fn problem(err: &ApiError, path: &str) -> Problem {
     let form = Form::of(path);
     let mut p = Problem::default();
     p.summary = match err {
+        ApiError::Validation { fields, message } if makes_token(path) => {
+            for (name, text) in fields {
+                p.fields.insert(name.clone(), token_field_words(name, text));
+            }
+            if fields.is_empty() {
+                sentence(message)
+            } else {
+                "The token was not created: please correct the marked fields.".into()
+            }
+        }
+        // The only conflict a new token meets: the account holds as many as it may.
+        ApiError::Conflict(_) if makes_token(path) => format!(
+            "The token was not created: this account already holds {}, the most it may. Revoke one that is no longer needed first.",
+            crate::auth::api_token::MAX_PER_USER
+        ),
+        ApiError::NotFound if revokes_token(path) => {
+            "That token no longer exists: it was already revoked.".into()
+        }
         ApiError::Validation { fields, message } => {
             for (name, text) in fields {
                 p.fields.insert(name.clone(), field_words(text));
@@ -204,6 +248,8 @@ pub fn problem(err: &ApiError, path: &str) -> Problem {
                 p.fields.insert("email".into(), words.clone());
             } else if message.contains("username") {
                 p.fields.insert("username".into(), words.clone());
+            } else if message.contains("name") {
+                p.fields.insert("name".into(), words.clone());
             }
             words
         }
@@ -324,10 +370,16 @@ async fn form_answer(
                     }
                     return Ok(to_login(app, &page_url(app, "/")));
                 }
-                Form::ChangePassword | Form::Profile | Form::TotpRemove | Form::RecoveryCodes => {
+                Form::ChangePassword
+                | Form::Profile
+                | Form::TotpRemove
+                | Form::RecoveryCodes
+                | Form::TokenCreate
+                | Form::TokenRevoke => {
                     let section = match form {
                         Form::Profile => Section::Profile,
                         Form::ChangePassword => Section::Password,
+                        Form::TokenCreate | Form::TokenRevoke => Section::Tokens,
                         _ => Section::TwoFactor,
                     };
                     if let Some(page) =
@@ -372,6 +424,18 @@ async fn form_answer(
         Form::TotpSetup => page_url(app, "/2fa/setup"),
         Form::TotpRemove => page_url(app, "/?done=two-factor-off"),
         Form::PasskeyDelete => page_url(app, "/?done=passkey-deleted"),
+        Form::TokenRevoke => page_url(app, "/?done=token-revoked#tokens"),
+        // Shown once on a page of its own: never in an address, never on the account page.
+        Form::TokenCreate => {
+            let data: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+            return Ok(render(pages::tokens::created(
+                &site,
+                "Your new token",
+                &super::token_pages::created_of(&data["data"]),
+                pages::tokens::Whose::Yours,
+                (page_url(app, "/#tokens"), "Back to your account"),
+            )));
+        }
         Form::TotpConfirm | Form::RecoveryCodes => {
             let data: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
             let codes: Vec<String> = data["data"]["recoveryCodes"]

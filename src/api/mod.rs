@@ -7,6 +7,7 @@ mod admin_pages;
 mod body;
 mod browser;
 mod common;
+mod form_json;
 mod forms;
 mod forward;
 mod me;
@@ -17,6 +18,7 @@ mod response;
 mod settings;
 mod signin;
 mod signup;
+mod token_pages;
 pub mod tokens;
 mod two_factor;
 mod validate;
@@ -120,6 +122,31 @@ fn endpoints() -> &'static [Endpoint] {
             ),
             page!(GET, "/admin/users/{}/delete", admin_pages::confirm_delete),
             page!(POST, "/admin/users/{}/delete", admin_pages::delete),
+            page!(
+                GET,
+                "/admin/service-accounts",
+                token_pages::service_accounts
+            ),
+            page!(
+                POST,
+                "/admin/service-accounts/new",
+                token_pages::create_service_account
+            ),
+            page!(
+                GET,
+                "/admin/service-accounts/{}",
+                token_pages::service_account
+            ),
+            page!(
+                POST,
+                "/admin/service-accounts/{}/tokens/new",
+                token_pages::create_service_token
+            ),
+            page!(
+                POST,
+                "/admin/service-accounts/{}/tokens/{}/revoke",
+                token_pages::revoke_service_token
+            ),
             page!(GET, "/admin/invites", admin_pages::invites),
             page!(POST, "/admin/invites/new", admin_pages::create_invite),
             page!(POST, "/admin/invites/{}/delete", admin_pages::delete_invite),
@@ -194,6 +221,8 @@ fn endpoints() -> &'static [Endpoint] {
             endpoint!(POST, "/tokens", tokens::create),
             endpoint!(GET, "/tokens", tokens::list),
             endpoint!(DELETE, "/tokens/{}", tokens::revoke),
+            endpoint!(POST, "/tokens/new", token_pages::create_mine),
+            endpoint!(POST, "/tokens/{}/revoke", tokens::revoke),
             endpoint!(
                 POST,
                 "/admin/service-accounts",

@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use super::describe::{ago, browser, date};
+use super::tokens::Whose;
 use super::{
     alert, button_form, done, esc, hidden, page, passkey_button, passkey_script,
     username_for_managers, Field, Page, Problem, Site, Width,
@@ -37,6 +38,10 @@ pub struct AccountView {
     pub recovery_left: usize,
     /// The user's passkeys.
     pub passkeys: Vec<crate::store::PasskeyRecord>,
+    /// The user's API tokens.
+    pub tokens: Vec<crate::store::ApiTokenRecord>,
+    /// The role and groups a new token may be limited to (the user's own).
+    pub token_groups: Vec<String>,
 }
 
 /// The form a problem belongs to.
@@ -45,6 +50,7 @@ pub enum Section {
     Profile,
     Password,
     TwoFactor,
+    Tokens,
 }
 
 /// Order sessions for the page: this device first, then by last activity.
@@ -246,6 +252,14 @@ fn passkeys(site: &Site, view: &AccountView) -> String {
     out
 }
 
+fn tokens(site: &Site, view: &AccountView, problem: Option<&Problem>) -> String {
+    format!(
+        "<h2 id=\"tokens\">API tokens</h2><p>A token lets a script, a command-line tool or an app reach what you may reach, without your password. Revoke one as soon as it is no longer needed.</p>{}<h3>New token</h3>{}",
+        super::tokens::list(site, &view.tokens, "/tokens", Whose::Yours, view.now),
+        super::tokens::form(site, "/tokens/new", &view.token_groups, Whose::Yours, problem),
+    )
+}
+
 fn providers(site: &Site, linked: &[IdentityRecord]) -> String {
     if site.providers.is_empty() {
         return String::new();
@@ -332,6 +346,7 @@ pub fn account(
         body.push_str(&session_item(site, line, view.now));
     }
     body.push_str("</ul>");
+    body.push_str(&tokens(site, view, at(Section::Tokens)));
     body.push_str(&providers(site, &view.linked));
     body.push_str(&format!(
         "<h2>Sign out</h2><div class=\"row\">{}{}</div>",

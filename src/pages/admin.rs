@@ -1,20 +1,22 @@
-//! The administration pages under `{prefix}/admin/`: people, invitations, the audit log and
-//! the settings. Plain forms that post to the gateway's own API; no JavaScript.
+//! The administration pages under `{prefix}/admin/`: people, service accounts, invitations,
+//! the audit log and the settings. Plain forms that post to the gateway's own API.
 
 use http::StatusCode;
 
 use super::describe::{ago, date, moment};
+use super::tokens::{self, Whose};
 use super::{
     alert, button_form, done, esc, hidden, links_list, page, query_value, select, Field, Page,
     Problem, Site, Width,
 };
 use crate::config::Registration;
-use crate::store::{AuditRecord, InviteRecord, Role, UserRecord, UserStatus};
+use crate::store::{ApiTokenRecord, AuditRecord, InviteRecord, Role, UserRecord, UserStatus};
 
 /// The admin section a page belongs to (its tab).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Users,
+    ServiceAccounts,
     Invites,
     Audit,
     Settings,
@@ -24,6 +26,11 @@ fn tabs(site: &Site, current: Tab) -> String {
     let mut out = String::from("<nav class=\"tabs\" aria-label=\"Administration\">");
     for (tab, path, text) in [
         (Tab::Users, "/admin/users", "People"),
+        (
+            Tab::ServiceAccounts,
+            "/admin/service-accounts",
+            "Service accounts",
+        ),
         (Tab::Invites, "/admin/invites", "Invitations"),
         (Tab::Audit, "/admin/audit", "Audit log"),
         (Tab::Settings, "/admin/settings", "Settings"),
@@ -127,13 +134,18 @@ pub fn users(
             } else {
                 String::new()
             };
+            // A service account never signs in: its role says what it is instead.
+            let about = if u.role == Role::Service {
+                "service account".to_string()
+            } else {
+                format!("{} · {last}", esc(u.role.as_str()))
+            };
             body.push_str(&format!(
-                "<li><div><a href=\"{}\"><strong>{}</strong></a>{}<div class=\"meta\">{} · {} · {last}</div></div>{approve}</li>",
+                "<li><div><a href=\"{}\"><strong>{}</strong></a>{}<div class=\"meta\">{} · {about}</div></div>{approve}</li>",
                 site.href(&format!("/admin/users/{}", u.id)),
                 esc(&display_name(u)),
                 status_chip(u.status),
                 esc(&u.email),
-                esc(u.role.as_str()),
             ));
         }
         body.push_str("</ul>");
@@ -194,14 +206,21 @@ pub fn user(
             "",
         ));
     }
-    let mut roles = vec![("user", "User"), ("admin", "Administrator")];
-    if detail.actor_is_owner || u.role == Role::Owner {
-        roles.push(("owner", "Owner"));
-    }
-    let roles: Vec<(String, String)> = roles
-        .into_iter()
-        .map(|(v, t)| (v.to_string(), t.to_string()))
-        .collect();
+    let service = u.role == Role::Service;
+    // A service account's role is fixed: the form has none to change.
+    let role = if service {
+        "<p>Role: service account (fixed).</p>".to_string()
+    } else {
+        let mut roles = vec![("user", "User"), ("admin", "Administrator")];
+        if detail.actor_is_owner || u.role == Role::Owner {
+            roles.push(("owner", "Owner"));
+        }
+        let roles: Vec<(String, String)> = roles
+            .into_iter()
+            .map(|(v, t)| (v.to_string(), t.to_string()))
+            .collect();
+        select("role", "Role", &roles, u.role.as_str(), problem)
+    };
     let statuses = [
         ("active", "Active"),
         ("pending", "Waiting for approval"),
@@ -213,7 +232,7 @@ pub fn user(
     body.push_str(&format!(
         "<h2>Access</h2><form method=\"post\" action=\"{}\">{}{}{}{}<button type=\"submit\">Save changes</button></form>",
         esc(&base),
-        select("role", "Role", &roles, u.role.as_str(), problem),
+        role,
         select("status", "Status", &statuses, u.status.as_str(), problem),
         Field::new("groups", "Groups", "text", "off")
             .value(&groups)
@@ -226,6 +245,23 @@ pub fn user(
             .hint("Leave empty to keep the account without an end date.")
             .html(problem),
     ));
+    if service {
+        body.push_str(&format!(
+            "<h2>API tokens</h2><p>A service account never signs in: it reaches things only with its tokens. <a href=\"{}\">Manage its tokens</a></p>",
+            site.href(&format!("/admin/service-accounts/{}", u.id))
+        ));
+    } else {
+        person_sections(&mut body, &base);
+    }
+    body.push_str(&format!(
+        "<h2>Delete</h2><p><a href=\"{}\">Delete this account…</a></p>",
+        esc(&format!("{base}/delete"))
+    ));
+    admin_page(site, Tab::Users, &display_name(u), status, &body)
+}
+
+/// What only a person has: sessions to end and second factors to reset.
+fn person_sections(body: &mut String, base: &str) {
     body.push_str(&format!(
         "<h2>Sessions</h2><p>Ends every session of this person: they must sign in again.</p>{}",
         button_form(
@@ -239,11 +275,6 @@ pub fn user(
         "<h2>Two-step verification</h2><p>For someone who lost their phone and their recovery codes: removes their authenticator app, recovery codes and passkeys, and signs them out everywhere.</p>{}",
         button_form(&format!("{base}/reset-2fa"), "", "Reset two-step verification", "secondary")
     ));
-    body.push_str(&format!(
-        "<h2>Delete</h2><p><a href=\"{}\">Delete this account…</a></p>",
-        esc(&format!("{base}/delete"))
-    ));
-    admin_page(site, Tab::Users, &display_name(u), status, &body)
 }
 
 /// A Unix time as the value of a date field (`YYYY-MM-DD`, UTC).
@@ -476,4 +507,116 @@ fn describe_registration(mode: Registration) -> &'static str {
         Registration::Invite => "only people with an invitation",
         Registration::Closed => "nobody",
     }
+}
+
+/// `GET /admin/service-accounts`: the accounts scripts and services use (with how many tokens
+/// each holds), and the form that makes one.
+pub fn service_accounts(
+    site: &Site,
+    accounts: &[(UserRecord, usize)],
+    notice: Option<&str>,
+    problem: Option<&Problem>,
+    status: StatusCode,
+) -> Page {
+    let mut body = done(notice);
+    body.push_str("<p>A service account is for a script or a service rather than a person: it has no password and never signs in, and reaches what its groups allow only with the API tokens made for it here.</p>");
+    if accounts.is_empty() {
+        body.push_str("<p class=\"muted\">None yet.</p>");
+    } else {
+        body.push_str("<ul class=\"items\">");
+        for (u, count) in accounts {
+            body.push_str(&format!(
+                "<li><div><a href=\"{}\"><strong>{}</strong></a>{}<div class=\"meta\">{} · {count} {}</div></div></li>",
+                site.href(&format!("/admin/service-accounts/{}", u.id)),
+                esc(&display_name(u)),
+                status_chip(u.status),
+                if u.groups.is_empty() {
+                    "no groups".to_string()
+                } else {
+                    esc(&u.groups.join(", "))
+                },
+                if *count == 1 { "token" } else { "tokens" },
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    body.push_str(&format!(
+        "<h2>New service account</h2>{}<form method=\"post\" action=\"{}\">{}{}<button type=\"submit\">Create service account</button></form>",
+        alert(problem),
+        site.href("/admin/service-accounts/new"),
+        Field::new("name", "Name", "text", "off")
+            .hint("3 to 32 characters of a-z, 0-9, '_', '.', '-', such as backup-job.")
+            .html(problem),
+        Field::new("groups", "Groups", "text", "off")
+            .optional()
+            .hint("Separated by commas, for example: backups, media.")
+            .html(problem),
+    ));
+    admin_page(
+        site,
+        Tab::ServiceAccounts,
+        "Service accounts",
+        status,
+        &body,
+    )
+}
+
+/// What a service account's page shows.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountView {
+    pub account: UserRecord,
+    pub tokens: Vec<ApiTokenRecord>,
+    /// The role and groups a new token may be limited to (the account's).
+    pub token_groups: Vec<String>,
+    pub now: i64,
+}
+
+/// `GET /admin/service-accounts/{id}`: its tokens with Revoke buttons, and the form that
+/// makes one. Editing, disabling and deleting it are on its page under People.
+pub fn service_account(
+    site: &Site,
+    view: &ServiceAccountView,
+    notice: Option<&str>,
+    problem: Option<&Problem>,
+    status: StatusCode,
+) -> Page {
+    let u = &view.account;
+    let base = format!("/admin/service-accounts/{}", u.id);
+    let mut body = done(notice);
+    body.push_str(&format!(
+        "<dl class=\"facts\"><dt>Groups</dt><dd>{}</dd><dt>Status</dt><dd>{}{}</dd><dt>Created</dt><dd>{}</dd></dl>",
+        if u.groups.is_empty() {
+            "none".to_string()
+        } else {
+            esc(&u.groups.join(", "))
+        },
+        esc(u.status.as_str()),
+        if u.status == UserStatus::Active {
+            ""
+        } else {
+            " · its tokens do not work until it is active again"
+        },
+        date(u.created_at),
+    ));
+    body.push_str(&format!(
+        "<p><a href=\"{}\">Change its groups, disable or delete it</a></p>",
+        site.href(&format!("/admin/users/{}", u.id))
+    ));
+    body.push_str("<h2 id=\"tokens\">API tokens</h2>");
+    body.push_str(&tokens::list(
+        site,
+        &view.tokens,
+        &format!("{base}/tokens"),
+        Whose::Account,
+        view.now,
+    ));
+    body.push_str("<h3>New token</h3>");
+    body.push_str(&tokens::form(
+        site,
+        &format!("{base}/tokens/new"),
+        &view.token_groups,
+        Whose::Account,
+        problem,
+    ));
+    admin_page(site, Tab::ServiceAccounts, &display_name(u), status, &body)
 }

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod auth;
 pub mod describe;
 pub mod palette;
+pub mod tokens;
 pub mod two_factor;
 
 use std::collections::BTreeMap;
@@ -57,31 +58,58 @@ pub struct Page {
     pub html: String,
 }
 
-/// The one script the pages carry (passkey ceremonies), inline and allowed by its hash.
+/// The passkey ceremonies, for pages with passkey buttons.
 const PASSKEY_SCRIPT: &str = include_str!("passkey.js");
+/// Copy buttons, for a page that shows something to copy once.
+const COPY_SCRIPT: &str = include_str!("copy.js");
+/// The scripts the pages carry, inline, each allowed by its hash.
+const SCRIPTS: [&str; 2] = [PASSKEY_SCRIPT, COPY_SCRIPT];
 
 impl Page {
     /// The `Content-Security-Policy` every page is served with: the stylesheet, the logo and
-    /// the icon come from the gateway itself; no inline style; no script but the passkey
-    /// script, by its hash, which may talk to the gateway only.
+    /// the icon come from the gateway itself; no inline style; no script but the pages' own
+    /// (passkeys, copy buttons), by their hashes, which may talk to the gateway only.
     pub fn csp() -> &'static str {
         static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         CSP.get_or_init(|| {
-            use base64::Engine as _;
-            use sha2::Digest as _;
-            let hash = base64::engine::general_purpose::STANDARD
-                .encode(sha2::Sha256::digest(PASSKEY_SCRIPT.as_bytes()));
+            let hashes: Vec<String> = SCRIPTS
+                .iter()
+                .map(|s| format!("'sha256-{}'", script_hash(s)))
+                .collect();
             format!(
-                "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'sha256-{hash}'; \
-                 connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+                "default-src 'none'; style-src 'self'; img-src 'self'; script-src {}; \
+                 connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+                hashes.join(" ")
             )
         })
     }
 }
 
+/// A script's SHA-256 as the CSP names it (base64).
+fn script_hash(script: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()))
+}
+
 /// The passkey script, for a page with passkey buttons.
 fn passkey_script() -> String {
     format!("<script>{PASSKEY_SCRIPT}</script>")
+}
+
+/// A readonly field holding text to copy (selectable without JavaScript), with a Copy button
+/// the copy script shows.
+fn copy_field(id: &str, label: &str, value: &str, hint: &str) -> String {
+    format!(
+        "<div class=\"field\"><label for=\"{id}\">{}</label><input id=\"{id}\" class=\"copy\" type=\"text\" readonly \
+         value=\"{}\" autocomplete=\"off\" spellcheck=\"false\" aria-describedby=\"{id}-hint\">\
+         <p class=\"hint\" id=\"{id}-hint\">{}</p></div>\
+         <div data-copy-only hidden><button type=\"button\" class=\"secondary\" data-copy=\"{id}\" data-status=\"{id}-copied\">Copy</button>\
+         <p class=\"hint\" id=\"{id}-copied\" role=\"status\"></p></div><script>{COPY_SCRIPT}</script>",
+        esc(label),
+        esc(value),
+        esc(hint),
+    )
 }
 
 /// A passkey button: hidden until the script (and a browser with passkeys) shows it.
@@ -398,6 +426,51 @@ fn select(
         ));
     }
     out.push_str("</div>");
+    out
+}
+
+/// Checkboxes sharing one name, in a fieldset with its legend, a hint and the problem with
+/// them (described on the fieldset, marked invalid on each box).
+fn checkboxes(
+    name: &str,
+    legend: &str,
+    options: &[String],
+    hint: &str,
+    problem: Option<&Problem>,
+) -> String {
+    let id = format!("f-{name}");
+    let error = problem.and_then(|p| p.at(name));
+    let mut described = vec![format!("{id}-hint")];
+    if error.is_some() {
+        described.push(format!("{id}-error"));
+    }
+    let mut out = format!(
+        "<fieldset class=\"field\" id=\"{id}\" aria-describedby=\"{}\"><legend>{} <span class=\"muted\">(optional)</span></legend>\
+         <p class=\"hint\" id=\"{id}-hint\">{}</p>",
+        described.join(" "),
+        esc(legend),
+        esc(hint),
+    );
+    for (i, option) in options.iter().enumerate() {
+        out.push_str(&format!(
+            "<label class=\"check\"><input type=\"checkbox\" id=\"{id}-{i}\" name=\"{}\" value=\"{}\"{}> {}</label>",
+            esc(name),
+            esc(option),
+            if error.is_some() {
+                " aria-invalid=\"true\""
+            } else {
+                ""
+            },
+            esc(option),
+        ));
+    }
+    if let Some(e) = error {
+        out.push_str(&format!(
+            "<p class=\"field-error\" id=\"{id}-error\">{}</p>",
+            esc(e)
+        ));
+    }
+    out.push_str("</fieldset>");
     out
 }
 

@@ -9,7 +9,7 @@ use super::account::{ordered, AccountView, Section, SessionLine};
 use super::auth::{login, register, registered, reset_password, FormValues, Registered};
 use super::*;
 use crate::config::{FieldMode, ProfileFields, Registration};
-use crate::store::{Role, SessionRecord, UserRecord, UserStatus};
+use crate::store::{ApiTokenRecord, Role, SessionRecord, UserRecord, UserStatus};
 
 pub(super) fn site() -> Site {
     Site {
@@ -195,6 +195,8 @@ fn account_view() -> AccountView {
         totp: false,
         recovery_left: 0,
         passkeys: Vec::new(),
+        tokens: Vec::new(),
+        token_groups: vec!["user".into(), "git".into()],
     }
 }
 
@@ -253,4 +255,136 @@ fn a_problem_is_shown_at_its_own_form_only() {
     let profile = html.split("id=\"profile\"").nth(1).unwrap_or("");
     let profile = profile.split("id=\"password\"").next().unwrap_or("");
     assert!(!profile.contains("alert"), "{profile}");
+}
+
+fn token(id: &str, name: &str, groups: Option<&[&str]>, expires_at: Option<i64>) -> ApiTokenRecord {
+    ApiTokenRecord {
+        id: id.into(),
+        user_id: "u1".into(),
+        name: name.into(),
+        prefix: "agt_AbCdEf".into(),
+        groups: groups.map(|g| g.iter().map(|s| s.to_string()).collect()),
+        created_at: 1_000,
+        expires_at,
+        last_used_at: None,
+    }
+}
+
+#[test]
+fn the_account_page_lists_tokens_escaped_with_their_access_expiry_and_a_revoke_button() {
+    let mut view = account_view();
+    view.tokens = vec![
+        token("t1", "<b>ci</b> & \"deploy\"", None, None),
+        token("t2", "git", Some(&["git"]), Some(5_000)),
+        ApiTokenRecord {
+            last_used_at: Some(9_400),
+            ..token("t3", "backup", Some(&[]), Some(1_000_000))
+        },
+    ];
+    let html = account::account(&site(), &view, None, None, StatusCode::OK).html;
+    let tokens = html.split("id=\"tokens\"").nth(1).unwrap_or("");
+    assert!(
+        tokens.contains("<strong>&lt;b&gt;ci&lt;/b&gt; &amp; &quot;deploy&quot;</strong>"),
+        "{tokens}"
+    );
+    assert!(!html.contains("<b>ci</b>"));
+    for words in [
+        "<code>agt_AbCdEf…</code> · all your access · created 1 Jan 1970 · never expires · never used",
+        "only git",
+        "<span class=\"chip pending\">expired</span>",
+        "signing in only (no role or group)",
+        "expires 12 Jan 1970 · last used 10 minutes ago",
+        "action=\"/auth/tokens/t1/revoke\"",
+        // The form: posted as a form, 90 days unless chosen otherwise, limited by ticking.
+        "<form method=\"post\" action=\"/auth/tokens/new\">",
+        "<option value=\"90d\" selected>In 90 days</option>",
+        "<option value=\"never\">Never</option>",
+        "name=\"groups\" value=\"git\"> git</label>",
+    ] {
+        assert!(tokens.contains(words), "{words} in {tokens}");
+    }
+}
+
+#[test]
+fn a_token_problem_is_shown_at_its_field_in_the_token_form() {
+    let mut fields = BTreeMap::new();
+    fields.insert(
+        "groups".to_string(),
+        "\"ops\" is not among them.".to_string(),
+    );
+    let problem = Problem {
+        summary: "The token was not created.".into(),
+        fields,
+        next: None,
+    };
+    let html = account::account(
+        &site(),
+        &account_view(),
+        None,
+        Some((Section::Tokens, &problem)),
+        StatusCode::BAD_REQUEST,
+    )
+    .html;
+    let tokens = html.split("id=\"tokens\"").nth(1).unwrap_or("");
+    assert!(tokens.contains("The token was not created."), "{tokens}");
+    assert!(
+        tokens.contains("<fieldset class=\"field\" id=\"f-groups\" aria-describedby=\"f-groups-hint f-groups-error\">"),
+        "{tokens}"
+    );
+    assert!(tokens.contains("value=\"user\" aria-invalid=\"true\">"));
+    assert!(tokens.contains(
+        "<p class=\"field-error\" id=\"f-groups-error\">&quot;ops&quot; is not among them.</p>"
+    ));
+    let before = html.split("id=\"tokens\"").next().unwrap_or("");
+    assert!(
+        !before.contains("alert"),
+        "the problem is at the token form only"
+    );
+}
+
+#[test]
+fn a_new_token_is_shown_once_to_copy_by_a_script_the_csp_allows() {
+    let new = tokens::Created {
+        name: "ci <runner>".into(),
+        token: "agt_secretsecret\"><x".into(),
+        groups: Some(vec!["git".into()]),
+        expires_at: Some(86_400 * 90),
+    };
+    let p = tokens::created(
+        &site(),
+        "Your new token",
+        &new,
+        tokens::Whose::Yours,
+        ("/auth/#tokens".into(), "Back to your account"),
+    );
+    let html = &p.html;
+    assert_eq!(p.status, StatusCode::CREATED);
+    assert_eq!(html.matches("agt_secretsecret").count(), 1, "{html}");
+    assert!(html.contains(
+        "<input id=\"f-token\" class=\"copy\" type=\"text\" readonly value=\"agt_secretsecret&quot;&gt;&lt;x\""
+    ));
+    assert!(html.contains("Copy it now: it will not be shown again."));
+    assert!(html.contains("ci &lt;runner&gt;") && !html.contains("<runner>"));
+    assert!(
+        html.contains("<dd>only git</dd><dt>Expires</dt><dd>1 Apr 1970</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/auth/#tokens\">Back to your account</a>"));
+    // Without the script the button stays hidden; the script is allowed by its hash.
+    assert!(html.contains("<div data-copy-only hidden><button type=\"button\""));
+    let script = html
+        .split("<script>")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next())
+        .unwrap_or_default();
+    assert_eq!(script, COPY_SCRIPT);
+    let csp = Page::csp();
+    assert!(
+        csp.contains(&format!("'sha256-{}'", script_hash(script))),
+        "{csp}"
+    );
+    assert!(csp.contains(&format!("'sha256-{}'", script_hash(PASSKEY_SCRIPT))));
+    for inline in [" style=", "<style", " onclick", " onload"] {
+        assert!(!html.contains(inline), "{inline} in {html}");
+    }
 }

@@ -9,6 +9,7 @@ mod pages;
 mod passkeys;
 mod registration;
 mod signin;
+mod token_pages;
 mod tokens;
 mod two_factor;
 
@@ -130,6 +131,18 @@ pub(super) async fn submit(
     req = with_header(req, "accept", "text/html");
     req.body = Bytes::from(body);
     h.send(with_cookie(req, cookie)).await
+}
+
+/// A browser's navigation.
+pub(super) async fn visit(h: &Harness, path: &str, cookie: Option<&str>) -> Reply {
+    let req = with_header(request(Method::GET, path), "accept", "text/html,*/*;q=0.8");
+    h.send(with_cookie(req, cookie)).await
+}
+
+/// Whether the answer is a page.
+pub(super) fn is_page(r: &Reply) -> bool {
+    r.header("content-type")
+        .is_some_and(|t| t.starts_with("text/html"))
 }
 
 pub(super) fn with_cookie(req: ApiRequest, cookie: Option<&str>) -> ApiRequest {

@@ -2,22 +2,10 @@
 //! session; the pages' own files with their types and caching; and the admin pages as forms
 //! on the admin API, with what they change stored.
 
-use http::Method;
 use serde_json::json;
 
-use super::{request, submit, with_cookie, with_header, Harness, Reply, PASSWORD};
+use super::{is_page, submit, visit, Harness, PASSWORD};
 use crate::store::UserStatus;
-
-/// A browser's navigation.
-async fn visit(h: &Harness, path: &str, cookie: Option<&str>) -> Reply {
-    let req = with_header(request(Method::GET, path), "accept", "text/html,*/*;q=0.8");
-    h.send(with_cookie(req, cookie)).await
-}
-
-fn is_page(r: &Reply) -> bool {
-    r.header("content-type")
-        .is_some_and(|t| t.starts_with("text/html"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_get_pages_or_redirects_never_json() {
