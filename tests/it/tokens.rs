@@ -51,6 +51,15 @@ policy = "authenticated"
     )
 }
 
+/// A gateway whose config is `extra` (sections) and then [`routes`] to a new echo upstream,
+/// with its owner set up and signed in. The echo lives as long as it is held.
+pub(crate) fn gateway(extra: &str) -> (Echo, TestServer, Client) {
+    let echo = Echo::start();
+    let s = TestServer::start(&format!("{extra}\n{}", routes(&echo.upstream())));
+    let owner = s.setup_owner();
+    (echo, s, owner)
+}
+
 /// Register `username` (open registration) and return its signed-in client and user id.
 pub(crate) fn register(s: &TestServer, username: &str) -> (Client, String) {
     let mut c = s.client();
@@ -131,9 +140,7 @@ pub(crate) fn admin_patch(admin: &mut Client, id: &str, change: Value) {
 
 #[test]
 fn each_way_of_presenting_a_token_reaches_the_app_as_its_owner() {
-    let echo = Echo::start();
-    let s = TestServer::start(&routes(&echo.upstream()));
-    s.setup_owner();
+    let (_echo, s, _) = gateway("");
     let (mut alice, alice_id) = register(&s, "alice");
     let (_, token) = create_token(&mut alice, json!({"name": "laptop"}));
     let basic_token = basic("git", &token);
@@ -185,12 +192,7 @@ fn each_way_of_presenting_a_token_reaches_the_app_as_its_owner() {
 
 #[test]
 fn a_configured_token_header_carries_the_token() {
-    let echo = Echo::start();
-    let s = TestServer::start(&format!(
-        "[session]\ntoken_header = \"X-Api-Key\"\n{}",
-        routes(&echo.upstream())
-    ));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway("[session]\ntoken_header = \"X-Api-Key\"");
     let (_, token) = create_token(&mut owner, json!({"name": "monitor"}));
     let r = s.client().get_with(
         "/app",
@@ -214,9 +216,7 @@ fn a_configured_token_header_carries_the_token() {
 
 #[test]
 fn credentials_that_are_not_a_token_pass_through_untouched() {
-    let echo = Echo::start();
-    let s = TestServer::start(&routes(&echo.upstream()));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway("");
     let app_basic = basic("alice", "hunter2");
     let r = s
         .client()
@@ -245,9 +245,7 @@ fn credentials_that_are_not_a_token_pass_through_untouched() {
 
 #[test]
 fn a_token_narrows_its_owner_and_follows_the_owners_groups() {
-    let echo = Echo::start();
-    let s = TestServer::start(&routes(&echo.upstream()));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway("");
     let (mut bob, bob_id) = register(&s, "bob");
     admin_patch(&mut owner, &bob_id, json!({"groups": ["git", "media"]}));
     let (_, git_only) = create_token(&mut bob, json!({"name": "git", "groups": ["git"]}));
@@ -297,9 +295,7 @@ fn a_token_narrows_its_owner_and_follows_the_owners_groups() {
 
 #[test]
 fn a_route_that_refuses_tokens_still_takes_the_session() {
-    let echo = Echo::start();
-    let s = TestServer::start(&routes(&echo.upstream()));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway("");
     let (_, token) = create_token(&mut owner, json!({"name": "script"}));
     let r = with_bearer(&s, "/browser/page", &token);
     assert_eq!(
@@ -321,9 +317,7 @@ fn a_route_that_refuses_tokens_still_takes_the_session() {
 
 #[test]
 fn a_short_lived_token_works_then_is_refused() {
-    let echo = Echo::start();
-    let s = TestServer::start(&routes(&echo.upstream()));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway("");
     let (_, token) = create_token(&mut owner, json!({"name": "one-off", "expiresIn": "2s"}));
     assert_eq!(with_bearer(&s, "/app", &token).status, 200);
     let started = Instant::now();
@@ -351,10 +345,8 @@ fn a_short_lived_token_works_then_is_refused() {
 
 #[test]
 fn revoking_resetting_the_password_and_disabling_each_end_a_token_at_once() {
-    let echo = Echo::start();
     let smtp = SmtpSink::start();
-    let s = TestServer::start(&format!("{}\n{}", smtp.config(), routes(&echo.upstream())));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway(&smtp.config());
     let (mut carol, carol_id) = register(&s, "carol");
     let (first_id, first) = create_token(&mut carol, json!({"name": "first"}));
     let (_, second) = create_token(&mut carol, json!({"name": "second"}));
@@ -402,9 +394,7 @@ fn revoking_resetting_the_password_and_disabling_each_end_a_token_at_once() {
 
 #[test]
 fn forward_auth_answers_for_tokens() {
-    let echo = Echo::start();
-    let s = TestServer::start(&routes(&echo.upstream()));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway("");
     let (_, token) = create_token(&mut owner, json!({"name": "proxy"}));
     let bad = format!("agt_{}", "A".repeat(43));
     let verify = |auth: &str| {
@@ -462,12 +452,7 @@ fn forward_auth_answers_for_tokens() {
 
 #[test]
 fn refusals_say_how_to_authenticate() {
-    let echo = Echo::start();
-    let s = TestServer::start(&format!(
-        "[ui]\ntitle = \"Example Corp\"\n{}",
-        routes(&echo.upstream())
-    ));
-    s.setup_owner();
+    let (_echo, s, _) = gateway("[ui]\ntitle = \"Example Corp\"");
     let bearer = "Bearer realm=\"Example Corp\"";
     let basic_challenge = "Basic realm=\"Example Corp\", charset=\"UTF-8\"";
 

@@ -11,15 +11,13 @@ use serde_json::{json, Value};
 use crate::lifecycle::cli;
 use crate::operations::eventually;
 use crate::support::smtp::SmtpSink;
-use crate::support::{race, Client, Echo, TestServer};
-use crate::tokens::{create_at, create_token, routes, with_bearer};
+use crate::support::{race, Client};
+use crate::tokens::{create_at, create_token, gateway, with_bearer};
 
 #[test]
 fn service_accounts_have_tokens_and_no_way_to_sign_in() {
-    let echo = Echo::start();
     let smtp = SmtpSink::start();
-    let s = TestServer::start(&format!("{}\n{}", smtp.config(), routes(&echo.upstream())));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway(&smtp.config());
     let r = owner.post_json(
         "/auth/admin/service-accounts",
         &json!({"name": "backup-bot", "groups": ["backups"]}),
@@ -82,9 +80,7 @@ fn service_accounts_have_tokens_and_no_way_to_sign_in() {
 
 #[test]
 fn the_cli_makes_a_service_account_and_its_token_offline() {
-    let echo = Echo::start();
-    let mut s = TestServer::start(&routes(&echo.upstream()));
-    s.setup_owner();
+    let (_echo, mut s, _) = gateway("");
     s.stop();
     let (ok, out, err) = cli(
         &s,
@@ -130,12 +126,8 @@ fn the_cli_makes_a_service_account_and_its_token_offline() {
 
 #[test]
 fn bad_tokens_count_towards_the_client_limit() {
-    let echo = Echo::start();
-    let s = TestServer::start(&format!(
-        "[security]\nip_rate_limit = \"5/min\"\nmax_failed_logins = 100\n{}",
-        routes(&echo.upstream())
-    ));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) =
+        gateway("[security]\nip_rate_limit = \"5/min\"\nmax_failed_logins = 100");
     let (_, good) = create_token(&mut owner, json!({"name": "good"}));
     let from = ("x-forwarded-for", "203.0.113.9");
     let bad = format!("agt_{}", "C".repeat(43));
@@ -182,9 +174,7 @@ fn bad_tokens_count_towards_the_client_limit() {
 
 #[test]
 fn the_token_list_never_shows_the_secret_and_records_last_use() {
-    let echo = Echo::start();
-    let s = TestServer::start(&routes(&echo.upstream()));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) = gateway("");
     let r = owner.post_json(
         "/auth/tokens",
         &json!({"name": "backup", "expiresIn": "90d", "groups": ["owner"]}),
@@ -224,12 +214,8 @@ fn the_token_list_never_shows_the_secret_and_records_last_use() {
 fn token_checks_never_wait_for_password_hashing() {
     const TOKEN_REQUESTS: usize = 400;
     const LOGINS: usize = 4;
-    let echo = Echo::start();
-    let s = TestServer::start(&format!(
-        "[security]\nhash_concurrency = 1\nhash_queue = 1\nip_rate_limit = \"10000/min\"\n{}",
-        routes(&echo.upstream())
-    ));
-    let mut owner = s.setup_owner();
+    let (_echo, s, mut owner) =
+        gateway("[security]\nhash_concurrency = 1\nhash_queue = 1\nip_rate_limit = \"10000/min\"");
     let (_, token) = create_token(&mut owner, json!({"name": "load"}));
     let port = s.port;
     let finished = Arc::new(AtomicUsize::new(0));
