@@ -94,6 +94,38 @@ fn create_bench_user(rt: &Runtime, store: &Store) {
         .expect("user");
 }
 
+/// A day's password session of the bench user, begun `now` from `ip` with `user_agent`.
+fn bench_session_record(now: i64, ip: &str, user_agent: &str) -> SessionRecord {
+    SessionRecord {
+        user_id: "u1".into(),
+        created_at: now,
+        expires_at: now + 86_400,
+        last_seen: now,
+        indexed_expiry: 0,
+        remember: false,
+        ip: Some(ip.into()),
+        user_agent: Some(user_agent.into()),
+        amr: vec!["pwd".into()],
+        stage: SessionStage::Complete,
+    }
+}
+
+/// Sign the bench user in (idle timeout two hours); returns the session token.
+fn open_bench_session(rt: &Runtime, store: &Store, now: i64) -> String {
+    let t = session::new_token().expect("token");
+    rt.block_on(store.open_session(SignIn {
+        session: NewSession {
+            key: t.key,
+            record: bench_session_record(now, "127.0.0.1", "bench"),
+            idle_secs: 7200,
+        },
+        replaces: Vec::new(),
+        identity: None,
+    }))
+    .expect("session");
+    t.token
+}
+
 fn bench_session_check(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = runtime();
@@ -102,30 +134,7 @@ fn bench_session_check(c: &mut Criterion) {
     let now = authgate::app::now_secs();
     let mut last = String::new();
     for _ in 0..SESSIONS {
-        let t = session::new_token().expect("token");
-        let record = SessionRecord {
-            user_id: "u1".into(),
-            created_at: now,
-            expires_at: now + 86_400,
-            last_seen: now,
-            indexed_expiry: 0,
-            remember: false,
-            ip: Some("127.0.0.1".into()),
-            user_agent: Some("bench".into()),
-            amr: vec!["pwd".into()],
-            stage: SessionStage::Complete,
-        };
-        rt.block_on(store.open_session(SignIn {
-            session: NewSession {
-                key: t.key,
-                record,
-                idle_secs: 7200,
-            },
-            replaces: Vec::new(),
-            identity: None,
-        }))
-        .expect("session");
-        last = t.token;
+        last = open_bench_session(&rt, &store, now);
     }
     let config = Config::from_toml("").expect("config");
     let wire_name = cookie::wire_name(&config.session);
@@ -179,18 +188,11 @@ fn bench_many_sessions(c: &mut Criterion) {
         let t = session::new_token().expect("token");
         batch.push((
             t.key,
-            SessionRecord {
-                user_id: "u1".into(),
-                created_at: now,
-                expires_at: now + 86_400,
-                last_seen: now,
-                indexed_expiry: 0,
-                remember: false,
-                ip: Some("203.0.113.7".into()),
-                user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
-                amr: vec!["pwd".into()],
-                stage: SessionStage::Complete,
-            },
+            bench_session_record(
+                now,
+                "203.0.113.7",
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+            ),
         ));
         // Every 97th token is looked up below: spread over the whole key space.
         if i % 97 == 0 && sample.len() < 10_000 {
@@ -299,28 +301,7 @@ fn bench_token_check(c: &mut Criterion) {
             .0
             .token;
     }
-    let session = session::new_token().expect("token");
-    rt.block_on(store.open_session(SignIn {
-        session: NewSession {
-            key: session.key,
-            record: SessionRecord {
-                user_id: "u1".into(),
-                created_at: now,
-                expires_at: now + 86_400,
-                last_seen: now,
-                indexed_expiry: 0,
-                remember: false,
-                ip: Some("127.0.0.1".into()),
-                user_agent: Some("bench".into()),
-                amr: vec!["pwd".into()],
-                stage: SessionStage::Complete,
-            },
-            idle_secs: 7200,
-        },
-        replaces: Vec::new(),
-        identity: None,
-    }))
-    .expect("session");
+    let session = open_bench_session(&rt, &store, now);
 
     let token_header = HeaderName::from_static("x-authgate-token");
     let headers_with = |name: &str, value: String| {
@@ -387,11 +368,8 @@ fn bench_token_check(c: &mut Criterion) {
     let mut cookie_headers = HeaderMap::new();
     cookie_headers.insert(
         "cookie",
-        HeaderValue::from_str(&format!(
-            "theme=dark; {wire_name}={}; lang=en",
-            session.token
-        ))
-        .expect("cookie"),
+        HeaderValue::from_str(&format!("theme=dark; {wire_name}={session}; lang=en"))
+            .expect("cookie"),
     );
     // Checked once each, so both are remembered from here on.
     assert!(rt
