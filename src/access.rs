@@ -156,10 +156,20 @@ pub async fn seen(app: &App, headers: &HeaderMap, tokens: bool, client_ip: IpAdd
     }
 }
 
-/// A refused token: counted against the client, and answered with the wait once it has used
-/// up its failures.
+/// A refused token: answered with the wait when the client has already used up its failures
+/// (as every password path does, before counting), else counted against the client.
 async fn bad_token(app: &App, client_ip: IpAddr, now: i64) -> Seen {
     let counters = app.store.counters();
+    tracing::info!(client = %client_ip, "API token refused");
+    match app.client_limit.check(counters, client_ip, now).await {
+        Ok(Err(secs)) => {
+            return Seen::BadToken {
+                retry_after_secs: Some(secs),
+            }
+        }
+        Ok(Ok(())) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the client's failed attempts"),
+    }
     if let Err(e) = app
         .client_limit
         .record_failure(counters, client_ip, now)
@@ -167,12 +177,9 @@ async fn bad_token(app: &App, client_ip: IpAddr, now: i64) -> Seen {
     {
         tracing::warn!(error = %e, "could not count a failed token attempt");
     }
-    let retry_after_secs = match app.client_limit.check(counters, client_ip, now).await {
-        Ok(Err(secs)) => Some(secs),
-        _ => None,
-    };
-    tracing::info!(client = %client_ip, "API token refused");
-    Seen::BadToken { retry_after_secs }
+    Seen::BadToken {
+        retry_after_secs: None,
+    }
 }
 
 /// A decision with what it was based on.

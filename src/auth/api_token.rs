@@ -228,7 +228,9 @@ impl Cached for LiveToken {
         self.valid_until
     }
     fn last_seen(&self) -> i64 {
-        self.token.last_used_at.unwrap_or(self.token.created_at)
+        // Never used: no use on record, so the first one is due at once (not a minute after
+        // the token was made, which would leave `lastUsedAt` empty after it was used).
+        self.token.last_used_at.unwrap_or(0)
     }
 }
 
@@ -498,6 +500,25 @@ mod tests {
         let l = LiveToken::check([1; 32], record(Some(&["git"]), None), u(), 10).expect("live");
         assert_eq!(l.identity.header_values[3], "git");
         assert_eq!(l.identity.header_values[5], "token");
+    }
+
+    #[test]
+    fn the_first_use_of_a_token_is_due_for_recording_at_once() {
+        use crate::auth::authenticator::TOUCH_INTERVAL_SECS;
+        let made_at = 1_000_000;
+        let fresh = ApiTokenRecord {
+            created_at: made_at,
+            ..record(None, None)
+        };
+        let l = LiveToken::check([1; 32], fresh.clone(), owner(&[], Role::User), made_at)
+            .expect("live");
+        assert!(made_at - l.last_seen() >= TOUCH_INTERVAL_SECS);
+        let used = ApiTokenRecord {
+            last_used_at: Some(made_at),
+            ..fresh
+        };
+        let l = LiveToken::check([1; 32], used, owner(&[], Role::User), made_at + 1).expect("live");
+        assert_eq!(l.last_seen(), made_at, "then at most once a minute");
     }
 
     #[test]

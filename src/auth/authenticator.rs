@@ -224,12 +224,14 @@ impl Authenticator {
             return Ok(None);
         };
         let live = Arc::new(live);
+        // Kept first, so that a use queued now is noted on the kept copy (not queued again
+        // by the next request).
+        self.tokens.insert(Arc::clone(&live), seq);
         self.note_activity(
             Used::Token(key),
             crate::auth::session_cache::Cached::last_seen(&*live),
             now,
         );
-        self.tokens.insert(Arc::clone(&live), seq);
         Ok(Some(live))
     }
 

@@ -190,7 +190,14 @@ impl Gateway {
     async fn error_answer(&self, session: &Session, err: &ApiError) -> ApiResponse {
         let headers = &session.req_header().headers;
         if wants_html(headers) {
-            api::error_page(&self.app, headers, "", err).await
+            // A 401 says how to authenticate (RFC 9110), as a page too.
+            let mut page = api::error_page(&self.app, headers, "", err).await;
+            if page.status == StatusCode::UNAUTHORIZED {
+                for value in err.challenge() {
+                    page.headers.push((http::header::WWW_AUTHENTICATE, value));
+                }
+            }
+            page
         } else {
             error_response(err, false)
         }

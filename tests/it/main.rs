@@ -24,3 +24,5 @@ mod portal;
 mod proxying;
 mod second_factor;
 mod support;
+mod tokens;
+mod tokens_ops;

@@ -20,7 +20,7 @@ fn toml_path(p: &std::path::Path) -> String {
 }
 
 /// Poll `check` for up to 10 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
