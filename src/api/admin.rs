@@ -53,6 +53,15 @@ pub fn parse_groups(value: &Value) -> Result<Vec<String>, &'static str> {
     Ok(groups)
 }
 
+/// The optional `groups` of a body (none: empty), its problem noted on the body.
+pub(crate) fn groups_field(body: &mut super::Body) -> Option<Vec<String>> {
+    let groups = match body.value(&["groups"]) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v) => parse_groups(&v),
+    };
+    groups.map_err(|p| body.problem("groups", p)).ok()
+}
+
 fn admin_user_view(u: &UserRecord) -> Value {
     let mut v = views::user(u);
     v["expiresAt"] = u.expires_at.map(views::rfc3339).unwrap_or(Value::Null);
@@ -382,13 +391,7 @@ pub async fn create_invite(
     if role.is_none() {
         body.problem("role", "must be owner, admin or user");
     }
-    let groups = match body.value(&["groups"]) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(v) => parse_groups(&v),
-    };
-    if let Err(p) = &groups {
-        body.problem("groups", *p);
-    }
+    let groups = groups_field(&mut body);
     let uses = match body.value(&["uses", "maxUses"]) {
         None | Some(Value::Null) => Some(1),
         Some(v) => v
@@ -406,7 +409,7 @@ pub async fn create_invite(
         body.problem("expiresIn", "must be a duration such as \"7d\"");
     }
     body.finish()?;
-    let (Some(role), Ok(groups), Some(uses)) = (role, groups, uses) else {
+    let (Some(role), Some(groups), Some(uses)) = (role, groups, uses) else {
         return Err(ApiError::invalid("invalid invite"));
     };
     may_touch(actor.user.role, role)?;

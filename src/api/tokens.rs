@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::body::json_body;
 use super::common::{new_user_id, refused, require_admin, require_session};
 use super::response::ApiResponse;
-use super::{parse_groups, validate, views, ApiRequest};
+use super::{validate, views, ApiRequest};
 use crate::app::{now_secs, App};
 use crate::auth::api_token::{self, NewApiToken, MAX_PER_USER};
 use crate::auth::session::Identity;
@@ -276,15 +276,9 @@ pub async fn create_service_account(
     let actor = require_admin(&app, &req).await?;
     let mut body = json_body(&req)?;
     let name = body.required_text(&["name", "username"]);
-    let groups = match body.value(&["groups"]) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(v) => parse_groups(&v),
-    };
-    if let Err(p) = &groups {
-        body.problem("groups", *p);
-    }
+    let groups = super::admin::groups_field(&mut body);
     body.finish()?;
-    let (Some(name), Ok(groups)) = (name, groups) else {
+    let (Some(name), Some(groups)) = (name, groups) else {
         return Err(ApiError::invalid("invalid service account"));
     };
     let now = now_secs();
