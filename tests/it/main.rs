@@ -24,5 +24,6 @@ mod portal;
 mod proxying;
 mod second_factor;
 mod support;
+mod token_pages;
 mod tokens;
 mod tokens_ops;
