@@ -388,6 +388,12 @@ fn render_screenshots() {
     desktop.goto(&s.url("/auth/admin/invites"));
     desktop.click("Create invitation");
     shoot(&desktop, "admin-invitation");
+    desktop.goto(&s.url("/auth/"));
+    desktop.fill("Name of the new token", "nightly backup");
+    desktop.click("Create token");
+    shoot(&desktop, "token-created");
+    desktop.goto(&s.url("/auth/admin/service-accounts"));
+    shoot(&desktop, "admin-service-accounts");
     let signed_out = Browser::new(Viewport::DESKTOP);
     signed_out.goto(&s.url("/auth/login"));
     shoot(&signed_out, "login");
