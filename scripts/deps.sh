@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # systemd: systemd-analyze checks the unit file. wrk: the load script (benches/load.sh).
 # nodejs, npm: the sign-in tests run a real OpenID Connect provider (tests/oidc), the path tests
 # an Express app (tests/express). chromium, chromium-driver: the page tests drive a real browser.
-packages=(cmake nginx caddy systemd wrk chromium chromium-driver)
+# postgresql: the tests start private PostgreSQL clusters (initdb, pg_ctl) of their own.
+packages=(cmake nginx caddy systemd wrk chromium chromium-driver postgresql)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
@@ -19,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq >/dev/null
+  # No system-wide cluster: the package would create (and start) a "main" one unless told not to.
+  if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    $sudo apt-get install -y -qq postgresql-common >/dev/null
+    $sudo pg_conftool /etc/postgresql-common/createcluster.conf set create_main_cluster false
+  fi
   $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # The test provider's and the test Express app's packages, exactly as locked (the tests also

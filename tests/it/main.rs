@@ -21,6 +21,7 @@ mod oidc;
 mod operations;
 mod pages;
 mod portal;
+mod postgres_fixture;
 mod proxying;
 mod second_factor;
 mod support;

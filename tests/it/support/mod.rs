@@ -11,6 +11,7 @@ pub mod express;
 pub mod log;
 pub mod oidc;
 pub mod ports;
+pub mod postgres;
 pub mod proxies;
 pub mod smtp;
 pub mod tls;
