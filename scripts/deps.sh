@@ -23,7 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   # No system-wide cluster: the package would create (and start) a "main" one unless told not to.
   if [[ " ${missing[*]} " == *" postgresql "* ]]; then
     $sudo apt-get install -y -qq postgresql-common >/dev/null
-    $sudo pg_conftool /etc/postgresql-common/createcluster.conf set create_main_cluster false
+    $sudo pg_conftool /etc/postgresql-common/createcluster.conf set create_main_cluster false ||
+      echo "create_main_cluster = false" | $sudo tee -a /etc/postgresql-common/createcluster.conf >/dev/null
   fi
   $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
