@@ -6,6 +6,8 @@
 //! above this module composes transactions or sees the engine. A backend is chosen once at start ([`Store`]); it announces
 //! committed changes that invalidate copies kept in memory through [`events::Events`].
 
+#[cfg(test)]
+mod conformance;
 pub mod confusable;
 mod error;
 pub mod events;

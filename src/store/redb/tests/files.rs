@@ -1,5 +1,5 @@
-//! The file: data across reopening, refusing garbage, migrations at open, and the sweeps of
-//! tokens and audit entries.
+//! The file: data across reopening, refusing garbage, migrations at open, and the tables'
+//! versioned names.
 
 use super::*;
 
@@ -94,132 +94,47 @@ fn invites_in_clear_are_moved_to_their_hashes_at_open() {
     );
 }
 
-fn token(expires_at: i64) -> TokenRecord {
-    TokenRecord {
-        kind: TokenKind::PasswordReset,
-        user_id: "u1".into(),
-        expires_at,
-    }
-}
-
-fn entry(at: i64, event: &str) -> AuditRecord {
-    AuditRecord {
-        at,
-        event: event.into(),
-        actor: None,
-        target: None,
-        ip: None,
-        detail: None,
-    }
-}
-
-fn events(store: &RedbStore) -> Vec<(u64, String)> {
-    let mut all: Vec<(u64, String)> = store
-        .list_audit_now(None, 100)
-        .expect("list")
-        .into_iter()
-        .map(|(id, e)| (id, e.event))
-        .collect();
-    all.reverse();
-    all
-}
-
 #[test]
-fn expired_tokens_are_swept_in_batches_and_live_ones_stay() {
-    let (_d, store) = temp_store();
-    for (k, expires) in [(1u8, 100), (2, 150), (3, 200), (4, 201), (5, 1000)] {
+fn passkeys_and_ceremonies_survive_a_reopen_in_versioned_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.redb");
+    {
+        let store = RedbStore::open(&path).expect("store");
+        create(&store, user("u", "u@example.com", None)).expect("user");
         store
-            .put_token_blocking(&[k; 32], &token(expires))
+            .add_passkey_blocking(passkey(b"u-1", "u", 10))
+            .expect("add");
+        store
+            .put_challenge_blocking(&[1; 32], b"state", 100)
             .expect("put");
     }
-    // Expiry is inclusive: a token is unusable from its `expires_at` on.
+    let store = RedbStore::open(&path).expect("reopens");
+    let kept = store.user_passkeys_now("u").expect("list");
+    assert_eq!(kept, [passkey(b"u-1", "u", 10)]);
     assert_eq!(
-        store.sweep_expired_tokens_blocking(200, 2).expect("sweep"),
-        2
+        store.take_challenge_blocking(&[1; 32], 50).expect("take"),
+        Some(b"state".to_vec())
     );
-    assert_eq!(
-        store.sweep_expired_tokens_blocking(200, 2).expect("sweep"),
-        1
+    // The tables are named with their version.
+    use redb::MultimapTableHandle as _;
+    let txn = store.db().expect("db").begin_read().expect("read");
+    let tables: Vec<String> = txn
+        .list_tables()
+        .expect("tables")
+        .map(|t| t.name().to_string())
+        .collect();
+    let multimaps: Vec<String> = txn
+        .list_multimap_tables()
+        .expect("tables")
+        .map(|t| t.name().to_string())
+        .collect();
+    assert!(tables.contains(&"passkeys_v1".into()), "{tables:?}");
+    assert!(
+        tables.contains(&"webauthn_challenges_v1".into()),
+        "{tables:?}"
     );
-    assert_eq!(
-        store.sweep_expired_tokens_blocking(200, 2).expect("sweep"),
-        0
-    );
-    for (k, kept) in [(1u8, false), (2, false), (3, false), (4, true), (5, true)] {
-        assert_eq!(
-            store.get_token_now(&[k; 32]).expect("get").is_some(),
-            kept,
-            "{k}"
-        );
-    }
-    assert_eq!(
-        store
-            .sweep_expired_tokens_blocking(i64::MAX, 100)
-            .expect("sweep"),
-        2
-    );
-    assert_eq!(
-        store
-            .sweep_expired_tokens_blocking(i64::MAX, 100)
-            .expect("sweep"),
-        0
-    );
-}
-
-#[test]
-fn audit_past_retention_is_swept_oldest_first_in_batches() {
-    let (_d, store) = temp_store();
-    store
-        .append_audit_blocking(&[entry(10, "a"), entry(20, "b"), entry(30, "c")])
-        .expect("append");
-    store
-        .append_audit_blocking(&[entry(40, "d"), entry(50, "e")])
-        .expect("append");
-    assert_eq!(store.sweep_audit_blocking(35, 2).expect("sweep"), 2);
-    assert_eq!(
-        events(&store),
-        [(3, "c".into()), (4, "d".into()), (5, "e".into())]
-    );
-    assert_eq!(store.sweep_audit_blocking(35, 2).expect("sweep"), 1);
-    assert_eq!(
-        store.sweep_audit_blocking(35, 2).expect("sweep"),
-        0,
-        "d is young enough"
-    );
-    assert_eq!(events(&store), [(4, "d".into()), (5, "e".into())]);
-}
-
-#[test]
-fn audit_sweep_keeps_the_newest_entry_so_ids_keep_increasing() {
-    let (_d, store) = temp_store();
-    store
-        .append_audit_blocking(&[entry(10, "a"), entry(20, "b")])
-        .expect("append");
-    assert_eq!(store.sweep_audit_blocking(1000, 100).expect("sweep"), 1);
-    assert_eq!(store.sweep_audit_blocking(1000, 100).expect("sweep"), 0);
-    store
-        .append_audit_blocking(&[entry(2000, "c")])
-        .expect("append");
-    assert_eq!(events(&store), [(2, "b".into()), (3, "c".into())]);
-    assert_eq!(store.sweep_audit_blocking(3000, 100).expect("sweep"), 1);
-    assert_eq!(events(&store), [(3, "c".into())]);
-}
-
-#[test]
-fn audit_sweep_stops_at_an_entry_young_enough() {
-    let (_d, store) = temp_store();
-    // A clock stepped back: an older `at` after a younger one waits for it.
-    store
-        .append_audit_blocking(&[
-            entry(10, "a"),
-            entry(90, "b"),
-            entry(20, "c"),
-            entry(95, "d"),
-        ])
-        .expect("append");
-    assert_eq!(store.sweep_audit_blocking(50, 100).expect("sweep"), 1);
-    assert_eq!(
-        events(&store),
-        [(2, "b".into()), (3, "c".into()), (4, "d".into())]
+    assert!(
+        multimaps.contains(&"user_passkeys_v1".into()),
+        "{multimaps:?}"
     );
 }

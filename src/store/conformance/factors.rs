@@ -2,10 +2,8 @@
 //! requests; a waiting secret becomes active only by confirmation; deleting the user takes
 //! their factors.
 
-use std::sync::Arc;
-
-use super::*;
-use crate::store::{FactorsRecord, PendingTotp, SecondFactors, Users};
+use super::{owner_and_user, race, Store};
+use crate::store::{FactorsRecord, PendingTotp};
 
 fn pending() -> PendingTotp {
     PendingTotp {
@@ -14,9 +12,7 @@ fn pending() -> PendingTotp {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn totp_is_confirmed_once_and_each_step_and_code_is_used_once() {
-    let (_dir, store) = temp_store();
+pub(crate) async fn totp_is_confirmed_once_and_each_step_and_code_is_used_once(store: &Store) {
     let id = "u1";
     assert_eq!(
         store.factors(id).await.expect("read"),
@@ -91,54 +87,48 @@ async fn totp_is_confirmed_once_and_each_step_and_code_is_used_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn racing_requests_with_one_code_succeed_once() {
-    let (_dir, store) = temp_store();
-    let store = Arc::new(store);
+pub(crate) async fn racing_requests_with_one_code_succeed_once(store: &Store) {
     store.begin_totp("u1", pending()).await.expect("begin");
     assert!(store
         .confirm_totp("u1", 1, vec![[5; 32]], 0)
         .await
         .expect("confirm"));
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let s = Arc::clone(&store);
-        tasks.push(tokio::spawn(async move {
-            if i % 2 == 0 {
-                s.accept_totp_step("u1", 2).await.expect("accept")
-            } else {
-                s.use_recovery_code("u1", [5; 32], 1).await.expect("use")
-            }
-        }));
-    }
+    let outcomes = race(store, 16, |s, i| async move {
+        if i % 2 == 0 {
+            s.accept_totp_step("u1", 2).await.expect("accept")
+        } else {
+            s.use_recovery_code("u1", [5; 32], 1).await.expect("use")
+        }
+    })
+    .await;
     let mut wins = [0, 0];
-    for (i, t) in tasks.into_iter().enumerate() {
-        if t.await.expect("task") {
+    for (i, won) in outcomes.into_iter().enumerate() {
+        if won {
             wins[i % 2] += 1;
         }
     }
     assert_eq!(wins, [1, 1], "one step and one code, each once");
+    let after = store.factors("u1").await.expect("read");
+    assert_eq!(after.totp.as_ref().map(|t| t.last_step), Some(2));
+    assert_eq!(after.recovery_left(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_a_user_takes_their_factors() {
-    let (_dir, store) = temp_store();
-    let mut owner = user("o", "o@example.com", None);
-    owner.role = Role::Owner;
-    let owner = create(&store, owner).expect("owner");
-    let u = create(&store, user("u", "u@example.com", None)).expect("user");
-    store.begin_totp(&u.id, pending()).await.expect("begin");
-    assert!(store
-        .confirm_totp(&u.id, 1, vec![[1; 32]], 0)
-        .await
-        .expect("confirm"));
-    store.delete_user(&u.id).await.expect("delete");
+pub(crate) async fn deleting_a_user_takes_their_factors(store: &Store) {
+    owner_and_user(store).await;
+    for id in ["u", "o"] {
+        store.begin_totp(id, pending()).await.expect("begin");
+        assert!(store
+            .confirm_totp(id, 1, vec![[1; 32]], 0)
+            .await
+            .expect("confirm"));
+    }
+    store.delete_user("u").await.expect("delete");
     assert_eq!(
-        store.factors(&u.id).await.expect("read"),
+        store.factors("u").await.expect("read"),
         FactorsRecord::default()
     );
-    assert_eq!(
-        store.factors(&owner.id).await.expect("read"),
-        FactorsRecord::default()
+    assert!(
+        store.factors("o").await.expect("read").any(),
+        "another user's stay"
     );
 }
