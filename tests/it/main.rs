@@ -27,4 +27,5 @@ mod second_factor;
 mod support;
 mod token_pages;
 mod tokens;
+mod tokens_git;
 mod tokens_ops;
