@@ -36,7 +36,7 @@ impl Challenge {
         }
     }
 
-    /// The `WWW-Authenticate` values, Bearer first.
+    /// The `WWW-Authenticate` value: Bearer first, then Basic where offered.
     pub fn header_values(&self) -> Vec<HeaderValue> {
         let realm = &self.realm;
         let mut bearer = format!("Bearer realm=\"{realm}\"");
@@ -45,12 +45,13 @@ impl Challenge {
                 ", error=\"invalid_token\", error_description=\"the token is unknown, expired or revoked\"",
             );
         }
-        let mut out: Vec<HeaderValue> = HeaderValue::from_str(&bearer).into_iter().collect();
+        // One header with both challenges (RFC 9110 allows a list): nginx's auth_request
+        // passes only the first WWW-Authenticate of a check on, and git or curl offer Basic
+        // only when it is asked for.
         if self.basic {
-            let basic = format!("Basic realm=\"{realm}\", charset=\"UTF-8\"");
-            out.extend(HeaderValue::from_str(&basic));
+            bearer.push_str(&format!(", Basic realm=\"{realm}\", charset=\"UTF-8\""));
         }
-        out
+        HeaderValue::from_str(&bearer).into_iter().collect()
     }
 }
 
@@ -341,10 +342,7 @@ mod tests {
         };
         assert_eq!(
             shown(Challenge::new("Home \"Lab\"\\ é", true, false)),
-            [
-                "Bearer realm=\"Home Lab\"",
-                "Basic realm=\"Home Lab\", charset=\"UTF-8\""
-            ]
+            ["Bearer realm=\"Home Lab\", Basic realm=\"Home Lab\", charset=\"UTF-8\""]
         );
         assert_eq!(
             shown(Challenge::new("", false, true)),

@@ -170,22 +170,28 @@ fn original_path(target: &str) -> Result<String, String> {
     Ok(forms.matched)
 }
 
+/// The answer header saying whether the request's `Authorization` held the gateway's
+/// credential (`true`) and must be removed before forwarding: for proxies that cannot rely on
+/// copying an empty `Authorization` (Caddy skips or mangles empty values, depending on its
+/// version), so they remove the header when this says `true`.
+pub const STRIP_AUTHORIZATION: &str = "x-authgate-strip-authorization";
+
 /// The `Authorization` the app should receive, for the proxy to copy onto the forwarded
-/// request: the client's own, or empty (the proxy then removes it) when it carried the
-/// gateway's credential (an API token, or the session with `session.bearer`). A proxy cannot
-/// tell the two apart itself, and an app that sees a credential it does not know (git
-/// servers, WebDAV) would refuse the request. Always present, like the identity headers.
+/// request: the client's own, or empty (nginx then removes it) when it carried the gateway's
+/// credential (an API token, or the session with `session.bearer`), and whether it did. A
+/// proxy cannot tell the two apart itself, and an app that sees a credential it does not know
+/// (git servers, WebDAV) would refuse the request. Always present, like the identity headers.
 fn app_authorization(
     app: &App,
     headers: &HeaderMap,
     decision: &access::Decision<'_>,
-) -> HeaderValue {
+) -> (HeaderValue, bool) {
     let ours =
         api_token::credential_headers(headers, app.auth.token_header(), decision.bearer_used())
             .contains(&AUTHORIZATION);
     match headers.get(AUTHORIZATION) {
-        Some(v) if !ours => v.clone(),
-        _ => HeaderValue::from_static(""),
+        Some(v) if !ours => (v.clone(), false),
+        _ => (HeaderValue::from_static(""), ours),
     }
 }
 
@@ -252,9 +258,11 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
             for (name, value) in identity_values(&policy.headers, values) {
                 resp.headers.push((name.clone(), value));
             }
+            let (authorization, strip) = app_authorization(app, &req.headers, &decision);
+            resp.headers.push((AUTHORIZATION, authorization));
             resp.headers.push((
-                AUTHORIZATION,
-                app_authorization(app, &req.headers, &decision),
+                http::HeaderName::from_static(STRIP_AUTHORIZATION),
+                HeaderValue::from_static(if strip { "true" } else { "false" }),
             ));
             Ok(resp)
         }

@@ -131,6 +131,7 @@ fn check_tokens(proxy_port: u16) {
         let h = r.echoed_headers();
         assert_eq!(h["remote-user"], json!(["owner"]), "{headers:?}");
         assert_eq!(h["remote-auth-methods"], json!(["token"]), "{headers:?}");
+        assert!(h.get("x-authgate-strip-authorization").is_none(), "{h}");
         assert!(
             !r.body.contains(&token[4..]),
             "the token reached the app: {}",
@@ -158,6 +159,14 @@ fn check_tokens(proxy_port: u16) {
     let r = anon.get_with("/app", &[("authorization", "Bearer agt_not-a-token")]);
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.header("x-upstream").is_none());
+    // The proxy passes the challenge on, Basic included, so git and curl know to send one.
+    let r = anon.get("/app");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let challenge = r.header("www-authenticate").unwrap_or_default();
+    assert!(
+        challenge.starts_with("Bearer realm=") && challenge.contains(", Basic realm="),
+        "{challenge:?}"
+    );
 }
 
 #[test]

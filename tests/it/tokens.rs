@@ -106,12 +106,22 @@ pub(crate) fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
 }
 
-/// Every `WWW-Authenticate` value of a reply, in order.
+/// Every challenge of a reply's `WWW-Authenticate`, in order (the gateway sends them as one
+/// list, Bearer then Basic, since nginx passes only the first header of a check on).
 pub(crate) fn challenges(r: &Reply) -> Vec<String> {
-    r.headers
+    let values: Vec<&str> = r
+        .headers
         .get_all("www-authenticate")
         .iter()
-        .map(|v| v.to_str().expect("ascii").to_string())
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert!(values.len() <= 1, "one WWW-Authenticate header: {values:?}");
+    values
+        .iter()
+        .flat_map(|v| match v.split_once(", Basic ") {
+            Some((bearer, basic)) => vec![bearer.to_string(), format!("Basic {basic}")],
+            None => vec![v.to_string()],
+        })
         .collect()
 }
 
