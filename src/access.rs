@@ -124,9 +124,10 @@ pub enum Seen {
 
 /// Ask the authenticator who a request is from, for a route that does (or does not) accept
 /// API tokens. A presented token decides alone where tokens count (a cookie beside it is not
-/// consulted); a bad one counts as a failed attempt of `client_ip`. A store failure is
-/// [`Seen::Unknown`] (logged), so routes that need a session fail closed.
-pub async fn seen(app: &App, headers: &HeaderMap, tokens: bool, client_ip: IpAddr) -> Seen {
+/// consulted); a bad one counts as a failed attempt of `counted` (the client's address; `None`
+/// where nothing is refused for it, a public route). A store failure is [`Seen::Unknown`]
+/// (logged), so routes that need a session fail closed.
+pub async fn seen(app: &App, headers: &HeaderMap, tokens: bool, counted: Option<IpAddr>) -> Seen {
     let now = crate::app::now_secs();
     let presented = api_token::presented(headers, app.auth.token_header());
     if tokens {
@@ -135,14 +136,14 @@ pub async fn seen(app: &App, headers: &HeaderMap, tokens: bool, client_ip: IpAdd
             Presented::One { token, via } => {
                 return match app.auth.check_token(&token, now).await {
                     Ok(Some(live)) => Seen::Token(TokenUse { live, via }),
-                    Ok(None) => bad_token(app, client_ip, now).await,
+                    Ok(None) => bad_token(app, counted, now).await,
                     Err(e) => {
                         tracing::error!(error = %e, "token check failed");
                         Seen::Unknown
                     }
                 };
             }
-            Presented::Unclear => return bad_token(app, client_ip, now).await,
+            Presented::Unclear => return bad_token(app, counted, now).await,
         }
     }
     match app.auth.authenticate(headers, now).await {
@@ -158,7 +159,14 @@ pub async fn seen(app: &App, headers: &HeaderMap, tokens: bool, client_ip: IpAdd
 
 /// A refused token: answered with the wait when the client has already used up its failures
 /// (as every password path does, before counting), else counted against the client.
-async fn bad_token(app: &App, client_ip: IpAddr, now: i64) -> Seen {
+async fn bad_token(app: &App, counted: Option<IpAddr>, now: i64) -> Seen {
+    let Some(client_ip) = counted else {
+        // A public route serves the request anyway: a stale monitor token there must not
+        // use up the failures of everyone behind the same address.
+        return Seen::BadToken {
+            retry_after_secs: None,
+        };
+    };
     let counters = app.store.counters();
     tracing::info!(client = %client_ip, "API token refused");
     match app.client_limit.check(counters, client_ip, now).await {
@@ -232,7 +240,8 @@ pub async fn decide_request<'a>(
     let seen = if route.policy == RoutePolicy::Deny {
         Seen::Nobody
     } else {
-        seen(app, headers, route.tokens, client_ip).await
+        let counted = (route.policy == RoutePolicy::Authenticated).then_some(client_ip);
+        seen(app, headers, route.tokens, counted).await
     };
     let (verdict, requester) = evaluate(route, seen);
     Decision {

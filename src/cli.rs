@@ -360,6 +360,9 @@ pub async fn token_create(
     let lifetime = expires.map(parse_duration).transpose()?;
     let store = open(config)?;
     let owner = find(&store, who).await?;
+    if owner.status != UserStatus::Active {
+        return Err(format!("{} is not active; enable it first", owner.email));
+    }
     let spec = TokenSpec::check(&owner, name, lifetime, groups.map(comma_list))
         .map_err(|(field, problem)| format!("{field}: {problem}"))?;
     let (minted, record) = issue(&store, &owner, spec, now_secs())

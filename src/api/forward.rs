@@ -295,6 +295,14 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
             true,
         )),
         Verdict::TokensNotAccepted => Err(ApiError::Forbidden(access::TOKENS_NOT_ACCEPTED.into())),
+        // nginx's auth_request turns any answer but 2xx, 401 and 403 into a 500: /verify
+        // refuses the token (the wait is in the log); the others answer 429 with the wait.
+        Verdict::RateLimited { .. } if mode == Mode::Verify => Err(access::unauthenticated(
+            cfg,
+            decision.route,
+            &req.headers,
+            true,
+        )),
         Verdict::RateLimited { retry_after_secs } => {
             Err(ApiError::RateLimited { retry_after_secs })
         }

@@ -155,16 +155,31 @@ fn spec_from(req: &ApiRequest, owner: &UserRecord) -> Result<TokenSpec, ApiError
     TokenSpec::check(owner, &name, lifetime, groups).map_err(|(f, p)| ApiError::field(f, p))
 }
 
-/// Create a token for `owner` from the request and answer it, shown this once.
+/// Create a token for `owner` from the request and answer it, shown this once. With
+/// `session` (a person making their own), the session must outlive the write: a password
+/// reset or sign-out everywhere that committed just before it ended the session but could not
+/// see this token, so the token is deleted again, never shown.
 async fn create_for(
     app: &App,
     req: &ApiRequest,
     owner: &UserRecord,
     actor: &str,
+    session: Option<&crate::store::SessionKey>,
 ) -> Result<ApiResponse, ApiError> {
+    if owner.status != UserStatus::Active {
+        return Err(ApiError::Forbidden(
+            "the account is not active; enable it first".into(),
+        ));
+    }
     let spec = spec_from(req, owner)?;
     let now = now_secs();
     let (minted, record) = issue(&app.store, owner, spec, now).await.map_err(refused)?;
+    if let Some(key) = session {
+        if app.store.get_session(key).await?.is_none() {
+            app.store.delete_api_token(&owner.id, &record.id).await?;
+            return Err(ApiError::Unauthorized);
+        }
+    }
     app.audit(
         "token_create",
         Some(req.client_ip),
@@ -219,7 +234,7 @@ pub async fn create(
     _: Vec<String>,
 ) -> Result<ApiResponse, ApiError> {
     let me = require_session(&app, &req).await?;
-    create_for(&app, &req, &me.user, &me.user.id).await
+    create_for(&app, &req, &me.user, &me.user.id, Some(&me.key)).await
 }
 
 /// `GET /tokens`.
@@ -351,7 +366,7 @@ pub async fn create_service_token(
 ) -> Result<ApiResponse, ApiError> {
     let actor = require_admin(&app, &req).await?;
     let account = service_account_by_id(&app, params.first().map_or("", String::as_str)).await?;
-    create_for(&app, &req, &account, &actor.user.id).await
+    create_for(&app, &req, &account, &actor.user.id, None).await
 }
 
 /// `GET /admin/service-accounts/{id}/tokens`.

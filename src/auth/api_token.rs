@@ -95,7 +95,7 @@ pub enum Presented<'h> {
 /// credentials whose password is one (any user name: git and WebDAV clients send one).
 fn from_authorization(value: &HeaderValue) -> Option<(Cow<'_, str>, Via)> {
     let text = value.to_str().ok()?.trim();
-    let (scheme, rest) = text.split_once(' ')?;
+    let (scheme, rest) = text.split_once(|c: char| c.is_ascii_whitespace())?;
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
         return rest
@@ -104,11 +104,16 @@ fn from_authorization(value: &HeaderValue) -> Option<(Cow<'_, str>, Via)> {
     }
     if scheme.eq_ignore_ascii_case("basic") {
         let decoded = STANDARD.decode(rest.as_bytes()).ok()?;
-        let pair = String::from_utf8(decoded).ok()?;
-        let (_, password) = pair.split_once(':')?;
-        return password
-            .starts_with(PREFIX)
-            .then(|| (Cow::Owned(password.to_string()), Via::Basic));
+        // The user name may be in any charset (RFC 7617): only the password is read.
+        let colon = decoded.iter().position(|b| *b == b':')?;
+        let password = &decoded[colon + 1..];
+        if !password.starts_with(PREFIX.as_bytes()) {
+            return None;
+        }
+        // A password that claims to be a token but is not text counts as one (a bad one), so
+        // it is refused and never forwarded.
+        let password = String::from_utf8_lossy(password).into_owned();
+        return Some((Cow::Owned(password), Via::Basic));
     }
     None
 }
@@ -331,6 +336,20 @@ mod tests {
             (
                 vec![("authorization", "Digest x".into())],
                 Presented::Nothing,
+            ),
+            (
+                vec![("authorization", format!("Bearer\t{t}"))],
+                one(Via::Bearer),
+            ),
+            (
+                vec![(
+                    "authorization",
+                    format!(
+                        "Basic {}",
+                        STANDARD.encode([b"J\xf6rg:".as_slice(), t.as_bytes()].concat())
+                    ),
+                )],
+                one(Via::Basic),
             ),
             (
                 vec![("authorization", "Basic !!!".into())],

@@ -459,7 +459,8 @@ pub trait Challenges: Send + Sync {
 #[async_trait]
 pub trait ApiTokens: Send + Sync {
     /// Store a new token for its user, who may hold at most `max_per_user`
-    /// ([`WriteError::TooMany`] beyond; [`WriteError::NotFound`] when the user is gone).
+    /// ([`WriteError::TooMany`] beyond; [`WriteError::NotFound`] when the user is gone, not
+    /// active or past their expiry, as decided in the write).
     async fn create_api_token(
         &self,
         key: SessionKey,

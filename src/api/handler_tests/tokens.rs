@@ -292,6 +292,11 @@ async fn bad_tokens_count_against_the_client_like_bad_passwords() {
     let owner = h.owner().await;
     let good = token_of(&create(&h, &owner, json!({"name": "ci"})).await);
     let ip = [10, 0, 0, 3];
+    // On a public route a bad token only means no identity, and is not counted.
+    for _ in 0..5 {
+        let (v, who) = verdict(&h, "/open", &[("x-authgate-token", "agt_stale")], ip).await;
+        assert_eq!((v, who), (Verdict::Allow, None));
+    }
     // ip_rate_limit = "3/min": three refusals are counted, the fourth is told to wait.
     for _ in 0..3 {
         let (v, _) = verdict(&h, "/app", &[("x-authgate-token", "agt_guess")], ip).await;

@@ -6,7 +6,7 @@ use redb::{ReadableDatabase, ReadableMultimapTable, ReadableTable, WriteTransact
 use super::users::read_user;
 use super::{RedbStore, API_TOKENS, USERS, USER_API_TOKENS};
 use crate::store::records::{self, ApiTokenRecord, UserRecord};
-use crate::store::{SessionKey, StoreError, StoreEvent, WriteError};
+use crate::store::{SessionKey, StoreError, StoreEvent, UserStatus, WriteError};
 
 fn token_keys(txn: &WriteTransaction, user_id: &str) -> Result<Vec<SessionKey>, StoreError> {
     let index = txn.open_multimap_table(USER_API_TOKENS)?;
@@ -41,7 +41,11 @@ impl RedbStore {
         max_per_user: usize,
     ) -> Result<(), WriteError> {
         let txn = self.db()?.begin_write()?;
-        if read_user(&txn, &token.user_id)?.is_none() {
+        // Decided in the write: a disable, deletion or expiry that committed first wins.
+        let usable = read_user(&txn, &token.user_id)?.is_some_and(|u| {
+            u.status == UserStatus::Active && u.expires_at.is_none_or(|t| t > token.created_at)
+        });
+        if !usable {
             return Err(WriteError::NotFound);
         }
         if token_keys(&txn, &token.user_id)?.len() >= max_per_user {
