@@ -10,7 +10,7 @@ use http::{HeaderMap, Method};
 
 use crate::app::App;
 use crate::auth::api_token::{self, Challenge, LiveToken, Presented, Via};
-use crate::auth::authenticator::{Credential, Principal};
+use crate::auth::authenticator::Principal;
 use crate::auth::session::Identity;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -199,16 +199,6 @@ pub struct Decision<'a> {
     pub label: Option<&'a std::sync::Arc<String>>,
     /// Who the request is from, when it is allowed for someone (public routes may have none).
     pub requester: Option<Requester>,
-}
-
-impl Decision<'_> {
-    /// The credential came as a bearer session token, which the upstream must not receive.
-    pub fn bearer_used(&self) -> bool {
-        matches!(
-            &self.requester,
-            Some(Requester::Session(p)) if p.credential == Credential::BearerSession
-        )
-    }
 }
 
 /// Decide for a request to a canonical `host` (from [`crate::policy::host::parse_host`]; empty

@@ -181,13 +181,9 @@ pub const STRIP_AUTHORIZATION: &str = "x-authgate-strip-authorization";
 /// credential (an API token, or the session with `session.bearer`), and whether it did. A
 /// proxy cannot tell the two apart itself, and an app that sees a credential it does not know
 /// (git servers, WebDAV) would refuse the request. Always present, like the identity headers.
-fn app_authorization(
-    app: &App,
-    headers: &HeaderMap,
-    decision: &access::Decision<'_>,
-) -> (HeaderValue, bool) {
+fn app_authorization(app: &App, headers: &HeaderMap) -> (HeaderValue, bool) {
     let ours =
-        api_token::credential_headers(headers, app.auth.token_header(), decision.bearer_used())
+        api_token::credential_headers(headers, app.auth.token_header(), app.config.session.bearer)
             .contains(&AUTHORIZATION);
     match headers.get(AUTHORIZATION) {
         Some(v) if !ours => (v.clone(), false),
@@ -258,7 +254,7 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
             for (name, value) in identity_values(&policy.headers, values) {
                 resp.headers.push((name.clone(), value));
             }
-            let (authorization, strip) = app_authorization(app, &req.headers, &decision);
+            let (authorization, strip) = app_authorization(app, &req.headers);
             resp.headers.push((AUTHORIZATION, authorization));
             resp.headers.push((
                 http::HeaderName::from_static(STRIP_AUTHORIZATION),

@@ -153,12 +153,14 @@ pub fn presented<'h>(headers: &'h HeaderMap, token_header: Option<&HeaderName>) 
 
 /// Which request headers carry a gateway credential and are removed before forwarding: the
 /// token header whenever present, and `Authorization` when any of its values is a gateway
-/// token or it carried the session that authenticated the request (`session.bearer`). An
-/// `Authorization` of the app's own passes untouched.
+/// token or, with `bearer_sessions` (`session.bearer`), a bearer that is a session token in
+/// form (whether or not it was the one that authenticated the request: a live session of
+/// someone else must not reach the app either). An `Authorization` of the app's own passes
+/// untouched.
 pub fn credential_headers(
     headers: &HeaderMap,
     token_header: Option<&HeaderName>,
-    bearer_session_used: bool,
+    bearer_sessions: bool,
 ) -> Vec<HeaderName> {
     let mut out = Vec::new();
     if let Some(name) = token_header.filter(|n| headers.contains_key(*n)) {
@@ -167,11 +169,25 @@ pub fn credential_headers(
     let ours = headers
         .get_all(AUTHORIZATION)
         .iter()
-        .any(|v| from_authorization(v).is_some());
-    if ours || bearer_session_used {
+        .any(|v| from_authorization(v).is_some() || (bearer_sessions && is_session_bearer(v)));
+    if ours {
         out.push(AUTHORIZATION);
     }
     out
+}
+
+/// A `Bearer` whose token has the form of a session token.
+fn is_session_bearer(value: &HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let mut words = text.split_ascii_whitespace();
+    matches!(
+        (words.next(), words.next(), words.next()),
+        (Some(scheme), Some(token), None)
+            if scheme.eq_ignore_ascii_case("bearer")
+                && crate::auth::session::key_for(token).is_some()
+    )
 }
 
 /// Whether a refusal may offer HTTP Basic: only to clients that are not a browser's script.
@@ -411,6 +427,10 @@ mod tests {
         let bearer = format!("Bearer {t}");
         let basic_token = basic("git", &t);
         let app_basic = basic("alice", "pw");
+        let session = format!(
+            "Bearer {}",
+            crate::auth::session::new_token().expect("token").token
+        );
         // (headers, bearer session used, removed)
         type Case<'a> = (Vec<(&'a str, &'a str)>, bool, Vec<&'a str>);
         let cases: Vec<Case> = vec![
@@ -428,10 +448,13 @@ mod tests {
             (vec![("authorization", &app_basic)], false, vec![]),
             (vec![("authorization", "Bearer app-jwt")], false, vec![]),
             (
-                vec![("authorization", "Bearer session")],
+                vec![("authorization", &session)],
                 true,
                 vec!["authorization"],
             ),
+            // Without bearer sessions a bearer of that form is the app's.
+            (vec![("authorization", &session)], false, vec![]),
+            (vec![("authorization", "Bearer app-jwt")], true, vec![]),
             (
                 vec![
                     ("authorization", "Bearer app-jwt"),

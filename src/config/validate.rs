@@ -383,14 +383,28 @@ impl Validator {
             self.problem(KEY, "must be a header name such as X-Authgate-Token");
             return None;
         };
+        // Headers HTTP, the proxies in front and forward auth already give a meaning (a
+        // configured identity header is stripped as a spoof before anything reads it).
         let taken = [
             "authorization",
             "proxy-authorization",
             "cookie",
             "host",
+            "forwarded",
             "x-forwarded-for",
             "x-forwarded-host",
             "x-forwarded-proto",
+            "x-forwarded-uri",
+            "x-forwarded-method",
+            "x-original-url",
+            "x-original-method",
+            "x-request-id",
+            "remote-user",
+            "remote-email",
+            "remote-name",
+            "remote-groups",
+            "remote-user-id",
+            "remote-auth-methods",
         ];
         if taken.contains(&name.as_str()) {
             self.problem(

@@ -66,8 +66,6 @@ pub struct RequestCtx {
     upstream_attempts: usize,
     /// Who the request is from (public routes may have nobody).
     requester: Option<access::Requester>,
-    /// The session arrived as a bearer token: keep it from the upstream.
-    bearer_used: bool,
     /// Carried on every log line of the request and sent upstream as `X-Request-Id`.
     request_id: String,
     started: std::time::Instant,
@@ -332,7 +330,7 @@ impl Gateway {
         plan.remove.extend(api_token::credential_headers(
             headers,
             self.app.auth.token_header(),
-            ctx.bearer_used,
+            self.app.config.session.bearer,
         ));
         plan
     }
@@ -352,7 +350,6 @@ impl ProxyHttp for Gateway {
             upstream_addrs: None,
             upstream_attempts: 0,
             requester: None,
-            bearer_used: false,
             request_id: String::new(),
             started: std::time::Instant::now(),
             route_label: None,
@@ -531,7 +528,6 @@ impl ProxyHttp for Gateway {
                 return self.refuse(session, ApiError::SecondFactorRequired).await;
             }
         };
-        ctx.bearer_used = decision.bearer_used();
         ctx.requester = decision.requester;
         ctx.host = host.map(|h| h.sent);
         if !route.raw_path {

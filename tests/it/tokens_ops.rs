@@ -288,3 +288,55 @@ fn token_checks_never_wait_for_password_hashing() {
     );
     assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
 }
+
+/// With `session.bearer = true`, a session token sent as a bearer authenticates, and no
+/// bearer that is a session token in form reaches the app: neither the one that
+/// authenticated nor another live session sent beside a cookie.
+#[test]
+fn bearer_sessions_never_reach_the_app() {
+    let (_echo, s, owner) = crate::tokens::gateway("[session]\nbearer = true");
+    let session_of = |c: &Client| {
+        c.cookie
+            .as_deref()
+            .and_then(|c| c.split_once('='))
+            .map(|(_, v)| v.to_string())
+            .expect("a session cookie")
+    };
+    let first = session_of(&owner);
+    let mut second = s.client();
+    assert_eq!(second.login("owner", "owner-password-1").status, 200);
+    let other = session_of(&second);
+
+    let r = s
+        .client()
+        .get_with("/app", &[("authorization", &format!("Bearer {first}"))]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.echoed_headers()["remote-user"],
+        serde_json::json!(["owner"])
+    );
+    crate::tokens::never_forwarded(&r.echoed_headers(), &first);
+
+    let cookie = owner.cookie.clone().expect("cookie");
+    let r = s.client().get_with(
+        "/app",
+        &[
+            ("cookie", cookie.as_str()),
+            ("authorization", &format!("Bearer {other}")),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    crate::tokens::never_forwarded(&r.echoed_headers(), &other);
+    // An app's own bearer of another form passes.
+    let r = s.client().get_with(
+        "/app",
+        &[
+            ("cookie", cookie.as_str()),
+            ("authorization", "Bearer app-jwt"),
+        ],
+    );
+    assert_eq!(
+        r.echoed_headers()["authorization"],
+        serde_json::json!(["Bearer app-jwt"])
+    );
+}
