@@ -19,6 +19,7 @@ mod oidc;
 mod passkeys;
 mod raw;
 mod secrets;
+mod token_header;
 mod ui;
 mod validate;
 

@@ -373,49 +373,6 @@ impl Validator {
         }
     }
 
-    /// `session.token_header`: a header name of its own (empty: none).
-    fn token_header(&mut self, text: &str) -> Option<http::HeaderName> {
-        const KEY: &str = "session.token_header";
-        if text.is_empty() {
-            return None;
-        }
-        let Ok(name) = http::HeaderName::from_bytes(text.as_bytes()) else {
-            self.problem(KEY, "must be a header name such as X-Authgate-Token");
-            return None;
-        };
-        // Headers HTTP, the proxies in front and forward auth already give a meaning (a
-        // configured identity header is stripped as a spoof before anything reads it).
-        let taken = [
-            "authorization",
-            "proxy-authorization",
-            "cookie",
-            "host",
-            "forwarded",
-            "x-forwarded-for",
-            "x-forwarded-host",
-            "x-forwarded-proto",
-            "x-forwarded-uri",
-            "x-forwarded-method",
-            "x-original-url",
-            "x-original-method",
-            "x-request-id",
-            "remote-user",
-            "remote-email",
-            "remote-name",
-            "remote-groups",
-            "remote-user-id",
-            "remote-auth-methods",
-        ];
-        if taken.contains(&name.as_str()) {
-            self.problem(
-                KEY,
-                "must be a header of its own, not one HTTP already gives a meaning",
-            );
-            return None;
-        }
-        Some(name)
-    }
-
     fn auth(&mut self, raw: RawAuth, public_url: &PublicUrl, title: &str) -> AuthConfig {
         let prefix = raw.prefix.trim_end_matches('/').to_string();
         let prefix_ok = prefix.starts_with('/')
