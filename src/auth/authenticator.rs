@@ -39,20 +39,12 @@ pub enum Used {
 /// A last-seen or last-use update waiting to be written.
 pub type Touch = (Used, i64);
 
-/// How the credential that authenticated a request was presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    /// The session cookie.
-    Cookie,
-    /// A session token in `Authorization: Bearer` (`session.bearer`): kept from the upstream.
-    BearerSession,
-}
-
-/// Who a request is from: a live session and how it was presented.
+/// Who a request is from: a live session. (Which header carried it does not matter to anyone:
+/// what never reaches an upstream is decided from the request's headers alone, in
+/// [`crate::auth::api_token::credential_headers`].)
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub live: Arc<LiveSession>,
-    pub credential: Credential,
 }
 
 impl Deref for Principal {
@@ -129,24 +121,18 @@ impl Authenticator {
     /// when enabled), well-formed ones only: what a logout ends or a new sign-in replaces.
     pub fn presented_keys(&self, headers: &HeaderMap) -> Vec<SessionKey> {
         self.presented(headers)
-            .filter_map(|(t, _)| session::key_for(t))
+            .filter_map(session::key_for)
             .collect()
     }
 
-    fn presented<'h>(
-        &self,
-        headers: &'h HeaderMap,
-    ) -> impl Iterator<Item = (&'h str, Credential)> + 'h {
+    fn presented<'h>(&self, headers: &'h HeaderMap) -> impl Iterator<Item = &'h str> + 'h {
         let cookies = cookie::session_token_refs(headers, &self.cookie_name);
         let bearer = if self.bearer {
             bearer_token(headers)
         } else {
             None
         };
-        cookies
-            .into_iter()
-            .map(|t| (t, Credential::Cookie))
-            .chain(bearer.map(|t| (t, Credential::BearerSession)))
+        cookies.into_iter().chain(bearer)
     }
 
     /// The first presented credential that names a live session. A store failure is an error
@@ -156,16 +142,13 @@ impl Authenticator {
         headers: &HeaderMap,
         now: i64,
     ) -> Result<Option<Principal>, StoreError> {
-        for (token, credential) in self.presented(headers) {
+        for token in self.presented(headers) {
             let Some(key) = session::key_for(token) else {
                 continue;
             };
             if let Some(hit) = self.cache.get(&key, now, self.idle_secs) {
                 self.note_activity(Used::Session(key), hit.last_seen, now);
-                return Ok(Some(Principal {
-                    live: hit.live,
-                    credential,
-                }));
+                return Ok(Some(Principal { live: hit.live }));
             }
             // Taken before the read: an announcement after it makes what we read unusable.
             let seq = self.cache.sequence();
@@ -188,7 +171,7 @@ impl Authenticator {
             });
             self.note_activity(Used::Session(key), live.session.last_seen, now);
             self.cache.insert(Arc::clone(&live), seq);
-            return Ok(Some(Principal { live, credential }));
+            return Ok(Some(Principal { live }));
         }
         Ok(None)
     }
