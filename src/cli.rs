@@ -13,6 +13,18 @@ fn open(config: &Config) -> Result<Store, String> {
     Store::open_redb(&config.storage.path, config.storage.cache_size).map_err(|e| e.to_string())
 }
 
+/// `--groups a,b`: user groups under the one rule for group names (none without the flag).
+fn groups_arg(groups: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(list) = groups else {
+        return Ok(Vec::new());
+    };
+    let items = list
+        .split(',')
+        .map(|g| serde_json::json!(g.trim()))
+        .collect();
+    crate::api::parse_groups(&serde_json::Value::Array(items)).map_err(|p| format!("--groups: {p}"))
+}
+
 fn parse_role(word: &str) -> Result<Role, String> {
     match word {
         "owner" => Ok(Role::Owner),
@@ -293,17 +305,7 @@ pub async fn invite_create(
     if uses == 0 {
         return Err("--uses must be at least 1".into());
     }
-    let groups: Vec<String> = match groups {
-        Some(list) => {
-            let items: Vec<serde_json::Value> = list
-                .split(',')
-                .map(|g| serde_json::json!(g.trim()))
-                .collect();
-            crate::api::parse_groups(&serde_json::Value::Array(items))
-                .map_err(|p| format!("--groups: {p}"))?
-        }
-        None => Vec::new(),
-    };
+    let groups = groups_arg(groups)?;
     let now = now_secs();
     let expires_at = expires
         .map(|e| {
@@ -435,17 +437,7 @@ pub async fn service_account_add(
     name: &str,
     groups: Option<&str>,
 ) -> Result<String, String> {
-    let groups = match groups {
-        Some(list) => {
-            let items = comma_list(list)
-                .into_iter()
-                .map(serde_json::Value::String)
-                .collect();
-            crate::api::parse_groups(&serde_json::Value::Array(items))
-                .map_err(|p| format!("--groups: {p}"))?
-        }
-        None => Vec::new(),
-    };
+    let groups = groups_arg(groups)?;
     let store = open(config)?;
     let id = crate::api::new_user_id().map_err(|e| e.to_string())?;
     let user = crate::api::tokens::service_account(&id, name, groups, now_secs())?;
