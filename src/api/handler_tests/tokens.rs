@@ -520,3 +520,65 @@ async fn service_accounts_are_made_by_admins_and_never_sign_in() {
     .await;
     assert_eq!(v, Verdict::TokenRefused);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_made_only_for_active_accounts() {
+    let h = Harness::new(ROUTES).await;
+    let owner = h.owner().await;
+    let (id, _) = h.member(&owner, "m@example.com", "user").await;
+    let active = h
+        .stored("m@example.com")
+        .await
+        .unwrap_or_else(|| panic!("user"));
+    let r = h
+        .json(
+            Method::PATCH,
+            &format!("/admin/users/{id}"),
+            &json!({"status": "disabled"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The record read while the account was active, written after it was disabled: the write
+    // decides, so a disable that committed first wins.
+    let spec = crate::api::tokens::TokenSpec::check(&active, "late", None, None)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let made = crate::api::tokens::issue(&h.app.store, &active, spec, now_secs()).await;
+    assert!(
+        matches!(made, Err(crate::store::WriteError::NotFound)),
+        "a token was made: {:?}",
+        made.as_ref().err()
+    );
+    assert!(h
+        .app
+        .store
+        .user_api_tokens(&id)
+        .await
+        .unwrap_or_default()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_token_gets_401_from_verify_and_429_from_forward() {
+    let h = Harness::new(ROUTES).await;
+    h.owner().await;
+    let ask = |path: &'static str| {
+        let req = super::request(Method::GET, path);
+        let req = super::with_header(req, "x-authgate-token", "agt_guess");
+        let req = super::with_header(req, "x-original-url", "http://app.example.com/app");
+        let req = super::with_header(req, "x-forwarded-host", "app.example.com");
+        super::with_header(req, "x-forwarded-uri", "/app")
+    };
+    for _ in 0..3 {
+        assert_eq!(h.send(ask("/verify")).await.status, 401);
+    }
+    // Over the limit: nginx would turn a 429 into a 500, so /verify still says 401.
+    let r = h.send(ask("/verify")).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r
+        .header("www-authenticate")
+        .is_some_and(|c| c.contains("invalid_token")));
+    let r = h.send(ask("/forward")).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+}
