@@ -19,18 +19,20 @@ mod oidc;
 mod passkeys;
 mod raw;
 mod secrets;
+mod storage;
 mod token_header;
 mod ui;
 mod validate;
 
 pub use model::{
     AuthConfig, Config, FieldMode, LogConfig, LogFormat, MetricsConfig, PasskeyConfig,
-    PasskeySupport, ProfileFields, PublicUrl, Registration, Rgb, SameSite, SecondFactorPolicy,
-    SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StorageConfig, TlsConfig,
-    UiAsset, UiConfig,
+    PasskeySupport, PostgresConfig, ProfileFields, PublicUrl, Registration, Rgb, SameSite,
+    SecondFactorPolicy, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
+    StorageConfig, TlsConfig, UiAsset, UiConfig,
 };
 pub use oidc::{secret_env_name, ClaimNames, OidcProviderConfig, ProviderKind, TokenAuth};
 pub use secrets::Secret;
+pub use storage::STORAGE_URL_ENV;
 
 use raw::RawConfig;
 use validate::Validator;

@@ -157,9 +157,21 @@ pub struct PublicUrl {
 /// `[storage]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageConfig {
+    /// The redb file (`backend = "redb"`).
     pub path: PathBuf,
     /// The database's page cache in bytes (sessions in use are also kept in memory apart).
     pub cache_size: usize,
+    /// `Some` with `backend = "postgres"`: the database several instances share.
+    pub postgres: Option<PostgresConfig>,
+}
+
+/// `[storage]` with `backend = "postgres"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// A `postgres://` URL (it may hold a password).
+    pub url: Secret,
+    /// Connections an instance keeps to the database at most.
+    pub pool_size: usize,
 }
 
 /// `session.same_site`.

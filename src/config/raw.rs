@@ -129,15 +129,23 @@ impl Default for RawServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawStorage {
+    pub(super) backend: String,
     pub(super) path: PathBuf,
     pub(super) cache_size: String,
+    pub(super) url: String,
+    pub(super) url_file: String,
+    pub(super) pool_size: usize,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         RawStorage {
+            backend: "redb".into(),
             path: PathBuf::from("data/authgate.redb"),
             cache_size: "64MiB".into(),
+            url: String::new(),
+            url_file: String::new(),
+            pool_size: 16,
         }
     }
 }

@@ -9,7 +9,7 @@ use http::HeaderName;
 use super::model::{
     AuthConfig, Config, LogConfig, MetricsConfig, ProfileFields, PublicUrl, Registration, SameSite,
     SecondFactorPolicy, SecurityConfig, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StorageConfig, TlsConfig,
+    TlsConfig,
 };
 use super::raw::{
     RawAuth, RawConfig, RawRoute, RawSecure, RawSecurity, RawServer, RawSession, RawSmtp,
@@ -122,9 +122,7 @@ impl Validator {
                 routes.push(route);
             }
         }
-        if raw.storage.path.as_os_str().is_empty() {
-            self.problem("storage.path", "must not be empty");
-        }
+        let storage = self.storage(raw.storage);
         let metrics = MetricsConfig {
             listen: if raw.metrics.listen.trim().is_empty() {
                 None
@@ -154,20 +152,7 @@ impl Validator {
         Some(Config {
             server,
             metrics,
-            storage: StorageConfig {
-                path: raw.storage.path,
-                cache_size: match parse_size(&raw.storage.cache_size) {
-                    Ok(n) if n >= 1 << 20 => n,
-                    Ok(_) => {
-                        self.problem("storage.cache_size", "must be at least 1MiB");
-                        1 << 20
-                    }
-                    Err(e) => {
-                        self.problem("storage.cache_size", e);
-                        1 << 20
-                    }
-                },
-            },
+            storage,
             session,
             auth,
             security,

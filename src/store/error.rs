@@ -28,6 +28,9 @@ pub enum OpenError {
     Corrupt(PathBuf, String),
     #[error("cannot open the database {0}: {1}")]
     Other(PathBuf, String),
+    /// The shared database could not be reached or used (the message never holds its URL).
+    #[error("cannot use the PostgreSQL database: {0}")]
+    Database(String),
 }
 
 /// Why a write that creates or changes accounts, sessions or links was refused.

@@ -3,6 +3,7 @@
 //! write returns, so the next request already sees them; a shared backend feeds the same
 //! listeners from its database's notifications.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::SessionKey;
@@ -35,6 +36,8 @@ pub type Timer = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 pub struct Events {
     listeners: RwLock<Vec<Arc<dyn Listener>>>,
     timer: RwLock<Option<Timer>>,
+    /// Operations sent to a database server (not those answered in process).
+    queries: AtomicU64,
 }
 
 impl Events {
@@ -69,6 +72,16 @@ impl Events {
         {
             t(took);
         }
+    }
+
+    /// Count one operation sent to a database server.
+    pub fn count_query(&self) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Operations sent to a database server so far.
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     /// Announce several changes.

@@ -12,6 +12,7 @@ pub mod confusable;
 mod error;
 pub mod events;
 pub mod memory;
+pub mod postgres;
 pub mod records;
 pub mod redb;
 
@@ -593,6 +594,11 @@ pub trait Backend:
     fn counters(&self) -> &dyn Counters;
     /// The sign-ins waiting for a provider.
     fn flows(&self) -> &dyn SignInFlows;
+    /// Whether what was read may be kept in memory now: a shared backend says no while it
+    /// cannot hear other instances' changes.
+    fn may_keep_copies(&self) -> bool {
+        true
+    }
 }
 
 /// The storage backend chosen at start; cheap to clone.
@@ -613,6 +619,18 @@ impl Store {
         let passkeys = self.remove_passkeys(user_id).await?;
         let revoked = self.revoke_user_sessions(user_id, None).await?;
         Ok((passkeys, revoked))
+    }
+
+    /// The backend `config` names: the redb file, or the PostgreSQL database (connected, its
+    /// schema migrated, listening for other instances' changes).
+    pub fn open(config: &crate::config::StorageConfig) -> Result<Store, OpenError> {
+        match &config.postgres {
+            Some(pg) => Ok(Store(Arc::new(self::postgres::PgStore::open(
+                &pg.url.0,
+                pg.pool_size,
+            )?))),
+            None => Store::open_redb(&config.path, config.cache_size),
+        }
     }
 
     /// The embedded redb backend on the file at `path`.

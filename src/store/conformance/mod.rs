@@ -279,3 +279,9 @@ conformance_tests!(redb, || async {
     let store = Store::open_redb(&dir.path().join("db.redb"), 8 << 20).expect("opens");
     (dir, store)
 });
+
+conformance_tests!(postgres, || async {
+    let url = crate::store::postgres::test_cluster::database("conformance");
+    let store = crate::store::postgres::PgStore::open(&url, 4).expect("opens");
+    ((), Store::new(Arc::new(store)))
+});

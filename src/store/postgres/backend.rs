@@ -1,0 +1,32 @@
+//! [`Backend`] for [`PgStore`]: health, recovery and where counters and flows live.
+
+use async_trait::async_trait;
+
+use super::PgStore;
+use crate::store::{Backend, Counters, Events, SignInFlows};
+
+#[async_trait]
+impl Backend for PgStore {
+    async fn healthy(&self) -> bool {
+        self.ping().await
+    }
+    /// The pool replaces broken connections and the listener reconnects by itself: recovery
+    /// is the database answering again.
+    async fn recover(&self) -> bool {
+        self.ping().await
+    }
+    fn events(&self) -> &Events {
+        &self.inner.events
+    }
+    /// Stored, so that every instance counts every failure.
+    fn counters(&self) -> &dyn Counters {
+        self
+    }
+    /// Stored, so that a provider's callback may reach any instance.
+    fn flows(&self) -> &dyn SignInFlows {
+        self
+    }
+    fn may_keep_copies(&self) -> bool {
+        self.notifications_live()
+    }
+}

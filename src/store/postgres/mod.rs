@@ -1,0 +1,469 @@
+//! The shared backend: everything in one PostgreSQL database that any number of gateway
+//! instances use at once. Each capability is a few statements in one transaction; the
+//! uniqueness and single-use rules are decided by the database (constraints, row locks and,
+//! where redb's single writer decides today, a transaction-scoped advisory lock), so racing
+//! instances get one winner. Counters and sign-ins waiting for a provider are stored too: a
+//! lockout counts every instance's failures, and a provider's callback may land anywhere.
+//!
+//! Every committed change that invalidates a copy kept in memory is announced twice: to this
+//! instance's listeners before the write returns, and to every instance through `NOTIFY`
+//! inside the same transaction (delivered on commit), which [`listener`] turns back into
+//! [`StoreEvent`]s. While that notification connection is down, nothing may be kept in
+//! memory ([`PgStore::notifications_live`]), and every copy is dropped when it goes down and
+//! again when it comes back.
+//!
+//! The work runs on a small runtime of the store's own, so connections live as long as the
+//! store whichever runtime asks, and every operation is bounded in time: an unreachable
+//! database is an [`StoreError::Unavailable`] within seconds, never a hang.
+
+mod api_tokens;
+mod audit;
+mod backend;
+mod counters;
+mod factors;
+mod flows;
+mod identities;
+mod invites;
+mod listener;
+mod passkeys;
+mod schema;
+mod sessions;
+mod settings;
+#[cfg(test)]
+pub(crate) mod test_cluster;
+mod users;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Transaction;
+
+use super::{Events, OpenError, StoreError, StoreEvent, WriteError};
+
+pub use schema::SCHEMA_VERSION;
+
+/// The channel every instance listens on.
+const CHANNEL: &str = "authgate";
+
+/// How long one operation may take, waiting for a connection included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long connecting may take (unless the URL sets `connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sessions per user unless configured (`session.max_per_user`).
+const DEFAULT_SESSIONS_PER_USER: usize = 50;
+
+/// The PostgreSQL backend; cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    /// The store's own runtime: connections and the listener live on it.
+    runtime: Runtime,
+    events: Arc<Events>,
+    /// Whether the notification connection is up (copies may be kept in memory).
+    listening: Arc<AtomicBool>,
+    sessions_per_user: AtomicUsize,
+}
+
+/// A runtime that may be dropped anywhere (even inside another runtime).
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(|r| r.handle())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The database's address and how to reach it, parsed from a URL.
+#[derive(Clone)]
+struct Target {
+    config: tokio_postgres::Config,
+    tls: Tls,
+}
+
+#[derive(Clone)]
+enum Tls {
+    Off,
+    On(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Target {
+    /// Parse `url` (never repeated in an error: it may hold a password).
+    fn parse(url: &str) -> Result<Target, String> {
+        let mut config: tokio_postgres::Config =
+            url.trim().parse().map_err(|e: tokio_postgres::Error| {
+                format!(
+                    "the storage URL is not usable: {}",
+                    scrub(&e.to_string(), url)
+                )
+            })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("authgate");
+        }
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(30));
+        let tls = match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Disable => Tls::Off,
+            _ => Tls::On(tls_connector()?),
+        };
+        Ok(Target { config, tls })
+    }
+
+    /// One connection outside the pool (the listener's), driven on the current runtime.
+    async fn connect(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            futures_util::future::BoxFuture<'static, Result<(), tokio_postgres::Error>>,
+            tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
+        ),
+        tokio_postgres::Error,
+    > {
+        match &self.tls {
+            Tls::Off => {
+                let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+                let (driver, notes) = listener::drive(connection);
+                Ok((client, driver, notes))
+            }
+            Tls::On(tls) => {
+                let (client, connection) = self.config.connect(tls.clone()).await?;
+                let (driver, notes) = listener::drive(connection);
+                Ok((client, driver, notes))
+            }
+        }
+    }
+}
+
+/// TLS to the database: the system's roots (`SSL_CERT_FILE` may name others).
+fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for cert in found.certs {
+        // A certificate the parser refuses is skipped, as every TLS client does.
+        let _ = roots.add(cert);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS to the database: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// `text` with `url` (and its password, if any) taken out.
+fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, "***");
+    if let Some(pw) = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    {
+        if !pw.is_empty() {
+            out = out.replace(&pw, "***");
+        }
+    }
+    out
+}
+
+impl PgStore {
+    /// Connect to the database at `url`, bring its schema up to date and start listening for
+    /// other instances' changes. Fails when the database cannot be reached or its schema is
+    /// newer than this program.
+    pub fn open(url: &str, pool_size: usize) -> Result<PgStore, OpenError> {
+        let store = PgStore::connect(url, pool_size)?;
+        store
+            .block_on(schema::migrate(store.clone()))
+            .map_err(|e| OpenError::Database(e.to_string()))?;
+        store.start_listener(url)?;
+        Ok(store)
+    }
+
+    /// Connect without touching the schema (for `authgate migrate` and tests).
+    fn connect(url: &str, pool_size: usize) -> Result<PgStore, OpenError> {
+        let target = Target::parse(url).map_err(OpenError::Database)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("authgate-db")
+            .enable_all()
+            .build()
+            .map_err(|e| OpenError::Database(format!("cannot start the database runtime: {e}")))?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match target.tls.clone() {
+            Tls::Off => {
+                Manager::from_config(target.config.clone(), tokio_postgres::NoTls, manager_config)
+            }
+            Tls::On(tls) => Manager::from_config(target.config.clone(), tls, manager_config),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(OPERATION_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| OpenError::Database(format!("cannot make the connection pool: {e}")))?;
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                runtime: Runtime(Some(runtime)),
+                events: Arc::new(Events::default()),
+                listening: Arc::new(AtomicBool::new(false)),
+                sessions_per_user: AtomicUsize::new(DEFAULT_SESSIONS_PER_USER),
+            }),
+        })
+    }
+
+    /// Apply the schema's migrations and return the version the database is at.
+    pub fn migrate(url: &str) -> Result<i32, OpenError> {
+        let store = PgStore::connect(url, 1)?;
+        store
+            .block_on(schema::migrate(store.clone()))
+            .map_err(|e| OpenError::Database(e.to_string()))
+    }
+
+    /// Start the notification listener and wait (briefly) until it listens, so that a store
+    /// returned from [`PgStore::open`] keeps copies only once it hears every change.
+    fn start_listener(&self, url: &str) -> Result<(), OpenError> {
+        let target = Target::parse(url).map_err(OpenError::Database)?;
+        let handle = self
+            .inner
+            .runtime
+            .handle()
+            .ok_or_else(|| OpenError::Database("the database runtime is gone".into()))?;
+        handle.spawn(listener::run(
+            target,
+            Arc::clone(&self.inner.events),
+            Arc::clone(&self.inner.listening),
+        ));
+        let deadline = std::time::Instant::now() + CONNECT_TIMEOUT;
+        while !self.notifications_live() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Whether changes by other instances are heard now (only then may copies be kept).
+    pub fn notifications_live(&self) -> bool {
+        self.inner.listening.load(Ordering::Acquire)
+    }
+
+    /// Run `fut` on the store's runtime from synchronous code (start-up, the CLI).
+    fn block_on<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
+        let handle = self
+            .inner
+            .runtime
+            .handle()
+            .expect("runtime lives as long as the store")
+            .clone();
+        std::thread::scope(|s| {
+            s.spawn(move || handle.block_on(fut))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+
+    /// The cap set by `set_sessions_per_user`.
+    fn sessions_per_user(&self) -> usize {
+        self.inner.sessions_per_user.load(Ordering::Relaxed)
+    }
+
+    /// Announce committed changes to this instance's listeners.
+    fn publish(&self, events: &[StoreEvent]) {
+        self.inner.events.publish_all(events);
+    }
+
+    /// Run `op` with a pooled connection on the store's runtime, within
+    /// [`OPERATION_TIMEOUT`]; the one way every operation reaches the database (and is
+    /// counted and timed).
+    async fn run<T, E, F, Fut>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let Some(handle) = self.inner.runtime.handle() else {
+            return Err(StoreError::Unavailable("the store is closed".into()).into());
+        };
+        let pool = self.inner.pool.clone();
+        let events = Arc::clone(&self.inner.events);
+        let task = handle.spawn(async move {
+            let started = std::time::Instant::now();
+            let work = async {
+                let conn = pool
+                    .get()
+                    .await
+                    .map_err(|e| StoreError::from(PoolError(e)))?;
+                op(conn).await
+            };
+            let out = match tokio::time::timeout(OPERATION_TIMEOUT, work).await {
+                Ok(out) => out,
+                Err(_) => Err(StoreError::Unavailable(
+                    "the database did not answer in time".into(),
+                )
+                .into()),
+            };
+            events.count_query();
+            events.timed(started.elapsed());
+            out
+        });
+        match task.await {
+            Ok(out) => out,
+            Err(e) => Err(StoreError::Unavailable(format!("storage task failed: {e}")).into()),
+        }
+    }
+
+    /// [`PgStore::run`] with a transaction: `op` runs inside it, its events are sent to every
+    /// instance on commit and published here after it.
+    async fn write<T, E, F>(&self, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'t> FnOnce(
+                &'t Transaction<'t>,
+            )
+                -> futures_util::future::BoxFuture<'t, Result<(T, Vec<StoreEvent>), E>>
+            + Send
+            + 'static,
+    {
+        let (out, events) = self
+            .run(move |mut conn| async move {
+                let tx = conn
+                    .transaction()
+                    .await
+                    .map_err(|e| E::from(StoreError::from(e)))?;
+                let (out, events) = op(&tx).await?;
+                announce(&tx, &events).await.map_err(E::from)?;
+                tx.commit()
+                    .await
+                    .map_err(|e| E::from(StoreError::from(e)))?;
+                Ok::<_, E>((out, events))
+            })
+            .await?;
+        self.publish(&events);
+        Ok(out)
+    }
+
+    /// Whether the database answers a query now.
+    async fn ping(&self) -> bool {
+        self.run(|conn| async move {
+            conn.simple_query("SELECT 1")
+                .await
+                .map_err(StoreError::from)?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .is_ok()
+    }
+}
+
+/// Send `events` to every instance (delivered when the transaction commits).
+async fn announce(tx: &Transaction<'_>, events: &[StoreEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> = events.iter().map(listener::payload).collect();
+    tx.execute(
+        "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+        &[&CHANNEL, &payloads],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Serialise writers that must see each other's effects (what redb's single writer decides:
+/// who is the first owner, which racing sign-up takes an email) for the rest of `tx`.
+#[derive(Debug, Clone, Copy)]
+enum Lock {
+    /// Creating, renaming and deleting accounts; owner checks.
+    Accounts,
+    /// Sign-ins waiting for a provider (their bounds are checked across rows).
+    Flows,
+}
+
+async fn lock(tx: &Transaction<'_>, which: Lock) -> Result<(), StoreError> {
+    let key: i64 = match which {
+        Lock::Accounts => 0x6175_7468_0001,
+        Lock::Flows => 0x6175_7468_0002,
+    };
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+        .await?;
+    Ok(())
+}
+
+/// The constraint a statement broke, if it broke a unique one.
+fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
+    let db = e.as_db_error()?;
+    (*db.code() == SqlState::UNIQUE_VIOLATION).then(|| db.constraint().unwrap_or(""))
+}
+
+/// A value as stored in a `jsonb` column.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode record: {e}")))
+}
+
+/// A record read from a `jsonb` column.
+fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, StoreError> {
+    serde_json::from_value(value)
+        .map_err(|e| StoreError::Corrupt(format!("undecodable record: {e}")))
+}
+
+/// A 32-byte key read from a `bytea` column.
+fn key32(bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a stored key is not 32 bytes".into()))
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => StoreError::Unavailable(format!(
+                "database: {} ({})",
+                db.message(),
+                db.code().code()
+            )),
+            None => StoreError::Unavailable(format!("database: {e}")),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for WriteError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        WriteError::Store(e.into())
+    }
+}
+
+/// A connection could not be had from the pool.
+struct PoolError(deadpool_postgres::PoolError);
+
+impl From<PoolError> for StoreError {
+    fn from(e: PoolError) -> Self {
+        StoreError::Unavailable(format!("no database connection: {}", e.0))
+    }
+}
