@@ -51,6 +51,7 @@ cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ -n "${pg_ctl:-}" ] && "${as_pg[@]}" "$pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1
   rm -rf "$work"
   exit "$rc"
 }
@@ -148,11 +149,13 @@ password=bench-password-0123456789
 # warm-up and the measurement, and then some.
 logout_sessions=${LOGOUT_SESSIONS:-6000}
 
-# start_gateway TAG BIN SEED PORT: authgate from BIN on PORT, with its own database seeded by
-# SEED (the same build's examples/seed_sessions), an owner, and a session. Sets gw_pid and
-# cookie; the log is $work/TAG.log, the seeded tokens $work/TAG-tokens.txt.
+# start_gateway TAG BIN SEED PORT [STORAGE EXTRA]: authgate from BIN on PORT, with its own
+# database seeded by SEED (the same build's examples/seed_sessions), an owner, and a session.
+# STORAGE replaces the [storage] keys (then nothing is seeded) and EXTRA is appended. Sets
+# gw_pid and cookie; the log is $work/TAG.log, the seeded tokens $work/TAG-tokens.txt.
 start_gateway() {
   local tag=$1 gbin=$2 gseed=$3 port=$4 url=http://127.0.0.1:$4 code i
+  local storage=${5:-"path = \"$work/$tag.redb\""} extra=${6:-}
   # Only what differs from the shipped config.toml is set; every other key keeps its
   # documented default (threads = cores, hash_concurrency = cores, hash_queue = 64, ...).
   cat >"$work/$tag.toml" <<CONF
@@ -163,10 +166,12 @@ public_url = "$url"
 trusted_proxies = ["127.0.0.1/32"]
 
 [storage]
-path = "$work/$tag.redb"
+$storage
 
 [log]
 level = "warn"
+
+$extra
 
 [[routes]]
 host = "*"
@@ -180,8 +185,10 @@ path = "/app"
 upstream = "127.0.0.1:$up_port"
 policy = "authenticated"
 CONF
-  "$gseed" "$work/$tag.redb" "$logout_sessions" "$work/$tag-tokens.txt" >"$work/$tag-seed.log" 2>&1 ||
-    { cat "$work/$tag-seed.log" >&2; fail "seeding sessions failed ($tag)"; }
+  if [ -z "${5:-}" ]; then
+    "$gseed" "$work/$tag.redb" "$logout_sessions" "$work/$tag-tokens.txt" >"$work/$tag-seed.log" 2>&1 ||
+      { cat "$work/$tag-seed.log" >&2; fail "seeding sessions failed ($tag)"; }
+  fi
   if ! "$gbin" check-config --config "$work/$tag.toml" >"$work/$tag-check.log" 2>&1; then
     cat "$work/$tag-check.log" >&2
     fail "the generated authgate config does not validate ($tag)"
@@ -331,6 +338,61 @@ row_script=""
 third_token=$(sed -n 3p "$work/authgate-tokens.txt")
 expect 401 "a seeded session after its logout" -H "Cookie: authgate_session=$third_token" "$gw/app/x"
 row7_logouts=$logout_rate row7_problems=$logout_problems
+
+# --- the shared backend ------------------------------------------------------------------------
+
+# With PostgreSQL's server installed (scripts/deps.sh), the authenticated route again on a
+# gateway whose state is in a private PostgreSQL cluster (started here, on loopback), beside the
+# redb rows of this run, and how many operations it sent the database per 10,000 proxied
+# requests (authgate_store_queries_total before and after the row; one of them is the second
+# metrics read itself). SKIP_PG=1 leaves it out.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+pg_row=""
+if [ "${SKIP_PG:-0}" != 1 ] && [ -x "$pg_bin/initdb" ]; then
+  pg_port=$(free_port)
+  taken+="$pg_port "
+  pg_gw_port=$(free_port)
+  taken+="$pg_gw_port "
+  pg_metrics_port=$(free_port)
+  taken+="$pg_metrics_port "
+  mkdir -p "$work/pg"
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then
+    # PostgreSQL refuses to run as root: its own user, in a folder it may enter.
+    chmod 755 "$work"
+    chown postgres: "$work/pg"
+    as_pg=(runuser -u postgres --)
+  fi
+  "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg/data" -U postgres -A trust >"$work/pg-init.log" 2>&1 ||
+    { cat "$work/pg-init.log" >&2; fail "initdb failed"; }
+  pg_ctl=$pg_bin/pg_ctl
+  "${as_pg[@]}" "$pg_ctl" -D "$work/pg/data" -l "$work/pg/server.log" -w -t 30 \
+    -o "-p $pg_port -k $work/pg -c listen_addresses=127.0.0.1" start >"$work/pg-start.log" 2>&1 ||
+    { cat "$work/pg-start.log" "$work/pg/server.log" >&2; fail "PostgreSQL did not start"; }
+  start_gateway pg "$bin" "$seed" "$pg_gw_port" \
+    "backend = \"postgres\"
+url = \"postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable\"" \
+    "[security]
+encryption_key_file = \"$work/pg.key\"
+
+[metrics]
+listen = \"127.0.0.1:$pg_metrics_port\""
+  pg_cookie=$cookie
+  cookie=$main_cookie gw_log=$work/authgate.log
+  pg_queries() {
+    curl -s --max-time 5 "http://127.0.0.1:$pg_metrics_port/metrics" |
+      awk '$1 == "authgate_store_queries_total" { print $2 }'
+  }
+  # What the sign-in left to write (its audit entries) is written within a second or two.
+  sleep 3
+  q_before=$(pg_queries)
+  row "authgate /app/x on PostgreSQL" "http://127.0.0.1:$pg_gw_port/app/x" -H "Cookie: $pg_cookie"
+  q_after=$(pg_queries)
+  pg_row=$((${#names[@]} - 1))
+  pg_requests=$(awk '/ requests in / { print $1 }' "$work/row$pg_row.txt")
+  pg_per_10k=$(awk -v a="$q_after" -v b="$q_before" -v n="$pg_requests" \
+    'BEGIN { printf "%.3f", (n > 0) ? (a - b - 1) * 10000 / n : -1 }')
+fi
 
 # --- before and after, side by side -----------------------------------------------------------
 
@@ -483,6 +545,10 @@ ratio_line "nginx auth_request / nginx proxy_pass" "${rps[5]}" "${rps[1]}" "" ""
 echo "logouts beside row 8: ${row7_logouts:-?}/s${row7_problems:+   WARNING: $row7_problems}"
 ratio_line "$in_use sessions with logouts / at rest (req/s)" "${rps[7]}" "${rps[6]}" "" ""
 ratio_line "$in_use sessions with logouts / at rest (p99)" "${p99[7]}" "${p99[6]}" "" ""
+if [ -n "$pg_row" ]; then
+  ratio_line "authenticated on PostgreSQL / on redb" "${rps[$pg_row]}" "${rps[3]}" ">=" 0.95
+  echo "database operations per 10,000 proxied requests on PostgreSQL: $pg_per_10k (the row's warm-up and measurement: $((q_after - q_before - 1)) in all)"
+fi
 
 if [ -n "$compare" ]; then
   median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -236,6 +236,7 @@ impl App {
             self.store.session_count().await.ok(),
             self.hasher.queue_depth(),
             self.hasher.running(),
+            self.store.events().queries(),
         )
     }
 

@@ -85,6 +85,7 @@ pub struct Metrics {
     store: Family<OpLabels, Histogram>,
     upstream: Histogram,
     store_up: Gauge,
+    store_queries: Counter,
 }
 
 /// Sub-millisecond to tens of seconds.
@@ -177,6 +178,13 @@ impl Metrics {
             "1 when the database accepts reads, else 0",
             store_up.clone(),
         );
+        let store_queries = Counter::default();
+        registry.register(
+            "store_queries",
+            "Operations sent to a database server (PostgreSQL; each one transaction or query), \
+             zero for the embedded database",
+            store_queries.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -192,6 +200,7 @@ impl Metrics {
             store,
             upstream,
             store_up,
+            store_queries,
         }
     }
 
@@ -246,7 +255,12 @@ impl Metrics {
         sessions: Option<u64>,
         hash_queue: usize,
         hash_running: usize,
+        store_queries: u64,
     ) -> Result<String, String> {
+        // A total kept by the store: the counter follows it (it never goes back).
+        let counted = self.store_queries.get();
+        self.store_queries
+            .inc_by(store_queries.saturating_sub(counted));
         match sessions {
             Some(n) => {
                 self.sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -291,7 +305,7 @@ mod tests {
         m.mail("reset", "throttled_ip");
         m.store_time(StoreOp::SessionCheck, Duration::from_micros(3));
         m.upstream_time(Duration::from_millis(2));
-        let text = m.render(Some(42), 1, 2).expect("renders");
+        let text = m.render(Some(42), 1, 2, 7).expect("renders");
         for line in [
             "authgate_requests_total{route=\"*/app\",policy=\"authenticated\",status=\"200\"} 3",
             "authgate_auth_decisions_total{source=\"forward\",decision=\"allow\"} 1",
@@ -302,6 +316,7 @@ mod tests {
             "authgate_sessions 42",
             "authgate_hash_queue_depth 1",
             "authgate_hash_running 2",
+            "authgate_store_queries_total 7",
             "authgate_store_seconds_count{op=\"session_check\"} 1",
             "authgate_upstream_seconds_count 1",
             "authgate_store_up 1",

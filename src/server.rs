@@ -47,6 +47,8 @@ fn check_ca_file(path: &std::path::Path) -> Result<(), StartError> {
 const TOUCH_FLUSH: Duration = Duration::from_secs(5);
 /// How often pending audit entries are written.
 const AUDIT_FLUSH: Duration = Duration::from_secs(1);
+/// Audit entries kept for a later try while the database refuses them (the newest).
+const AUDIT_KEPT_WHILE_FAILING: usize = 10_000;
 /// How often the database is checked (and reopened after a storage failure).
 const STORAGE_CHECK: Duration = Duration::from_secs(2);
 /// How often expired sessions and mailed tokens, and audit entries past their retention, are
@@ -121,7 +123,7 @@ pub fn build(
     if let Some(ca) = &config.server.upstream_ca_file {
         check_ca_file(ca)?;
     }
-    let store = Store::open_redb(&config.storage.path, config.storage.cache_size)?;
+    let store = Store::open(&config.storage)?;
     announce_setup(&config, &store)?;
     warn_unresolved(&config.routes);
     let listen = config.server.listen.clone();
@@ -231,9 +233,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, StartError> {
 pub fn run(config: Config, config_file: Option<std::path::PathBuf>) -> Result<(), StartError> {
     let listen = config.server.listen.clone();
     let tls_listen = config.server.tls.as_ref().map(|t| t.listen.clone());
-    let storage = config.storage.path.clone();
+    let storage = match &config.storage.postgres {
+        Some(_) => "postgres".to_string(),
+        None => config.storage.path.display().to_string(),
+    };
     let (server, app) = build(config, config_file)?;
-    tracing::info!(?listen, ?tls_listen, storage = %storage.display(), "authgate listening");
+    tracing::info!(?listen, ?tls_listen, storage = %storage, "authgate listening");
     server.run(RunArgs::default());
     let sessions = block_on(app.store.session_count())
         .ok()
@@ -424,8 +429,12 @@ impl Maintenance {
         }
         let batch = std::mem::take(pending);
         let n = batch.len();
-        if let Err(e) = self.app.store.append_audit(batch).await {
-            tracing::error!(error = %e, lost = n, "could not write audit entries");
+        if let Err(e) = self.app.store.append_audit(batch.clone()).await {
+            // Kept for the next flush (the database may be back by then), within a bound;
+            // every entry is in the log already.
+            let dropped = n.saturating_sub(AUDIT_KEPT_WHILE_FAILING);
+            tracing::error!(error = %e, waiting = n - dropped, dropped, "could not write audit entries yet");
+            pending.extend(batch.into_iter().skip(dropped));
         }
     }
 

@@ -170,7 +170,9 @@ impl Authenticator {
                 user,
             });
             self.note_activity(Used::Session(key), live.session.last_seen, now);
-            self.cache.insert(Arc::clone(&live), seq);
+            if self.store.may_keep_copies() {
+                self.cache.insert(Arc::clone(&live), seq);
+            }
             return Ok(Some(Principal { live }));
         }
         Ok(None)
@@ -209,7 +211,9 @@ impl Authenticator {
         let live = Arc::new(live);
         // Kept first, so that a use queued now is noted on the kept copy (not queued again
         // by the next request).
-        self.tokens.insert(Arc::clone(&live), seq);
+        if self.store.may_keep_copies() {
+            self.tokens.insert(Arc::clone(&live), seq);
+        }
         self.note_activity(
             Used::Token(key),
             crate::auth::session_cache::Cached::last_seen(&*live),

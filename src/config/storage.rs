@@ -101,9 +101,11 @@ mod tests {
     use crate::config::Config;
 
     fn storage(text: &str) -> Result<Option<(String, usize)>, Vec<String>> {
-        Config::from_toml(&format!("[storage]\n{text}\n"))
-            .map(|c| c.storage.postgres.map(|p| (p.url.0, p.pool_size)))
-            .map_err(|e| e.0.into_iter().map(|p| p.key).collect())
+        Config::from_toml(&format!(
+            "[security]\nencryption_key_file = \"/etc/authgate/key\"\n[storage]\n{text}\n"
+        ))
+        .map(|c| c.storage.postgres.map(|p| (p.url.0, p.pool_size)))
+        .map_err(|e| e.0.into_iter().map(|p| p.key).collect())
     }
 
     #[test]
@@ -143,6 +145,18 @@ mod tests {
                 .err()
                 .expect("refused");
         assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
+
+    #[test]
+    fn several_instances_need_one_sealing_key_file() {
+        let problems =
+            Config::from_toml("[storage]\nbackend = \"postgres\"\nurl = \"postgres://db/x\"\n")
+                .err()
+                .map(|e| e.0.into_iter().map(|p| p.key).collect::<Vec<_>>());
+        assert_eq!(
+            problems,
+            Some(vec!["security.encryption_key_file".to_string()])
+        );
     }
 
     #[test]

@@ -123,6 +123,12 @@ impl Validator {
             }
         }
         let storage = self.storage(raw.storage);
+        if storage.postgres.is_some() && security.encryption_key_file.is_none() {
+            self.problem(
+                "security.encryption_key_file",
+                "backend = \"postgres\" needs it: every instance must seal second factors with the same key (copy one file to each)",
+            );
+        }
         let metrics = MetricsConfig {
             listen: if raw.metrics.listen.trim().is_empty() {
                 None

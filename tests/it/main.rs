@@ -24,6 +24,7 @@ mod portal;
 mod postgres_fixture;
 mod proxying;
 mod second_factor;
+mod several;
 mod support;
 mod token_pages;
 mod tokens;

@@ -10,10 +10,10 @@ impl Backend for PgStore {
     async fn healthy(&self) -> bool {
         self.ping().await
     }
-    /// The pool replaces broken connections and the listener reconnects by itself: recovery
-    /// is the database answering again.
+    /// The pool replaces broken connections and the listener reconnects by itself; whether
+    /// it listens is what the listener's own heartbeat found (no query of its own).
     async fn recover(&self) -> bool {
-        self.ping().await
+        self.notifications_live()
     }
     fn events(&self) -> &Events {
         &self.inner.events

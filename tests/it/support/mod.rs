@@ -124,9 +124,77 @@ pub struct TestServer {
     log: CapturedLog,
 }
 
-/// Config text for a gateway on `port` with its database in `dir`; `server_extra` goes into
-/// `[server]`, `extra` is appended.
+/// Where a test gateway keeps its state.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// A redb file in the test's own dir.
+    Redb,
+    /// A PostgreSQL database, shared by every gateway given the same one, and the sealing
+    /// key file they all use.
+    Postgres { url: String, key_file: PathBuf },
+}
+
+/// The variable that runs the suite's gateways on PostgreSQL: `AUTHGATE_IT_STORAGE=postgres`
+/// gives each one a fresh database on the test run's cluster instead of a redb file.
+pub const STORAGE_ENV: &str = "AUTHGATE_IT_STORAGE";
+
+impl Storage {
+    /// What a gateway of the suite uses, its other files in `dir`.
+    pub fn for_suite(dir: &Path) -> Storage {
+        match std::env::var(STORAGE_ENV).as_deref() {
+            Ok("postgres") => Storage::fresh_postgres(dir),
+            Ok("redb") | Ok("") | Err(_) => Storage::Redb,
+            Ok(other) => panic!("{STORAGE_ENV}={other:?}: use redb or postgres"),
+        }
+    }
+
+    /// A fresh database on the test run's cluster; the key file in `dir`.
+    pub fn fresh_postgres(dir: &Path) -> Storage {
+        Storage::Postgres {
+            url: postgres::Postgres::shared().database("it"),
+            key_file: dir.join("encryption.key"),
+        }
+    }
+
+    /// Whether the suite runs on PostgreSQL (tests that read the redb file skip then).
+    pub fn suite_is_postgres() -> bool {
+        std::env::var(STORAGE_ENV).is_ok_and(|v| v == "postgres")
+    }
+}
+
+/// Config text for a gateway on `port` with its database in `dir` (or the suite's
+/// PostgreSQL, see [`Storage::for_suite`]); `server_extra` goes into `[server]`, `extra` is
+/// appended.
 pub fn config_text(port: u16, dir: &Path, server_extra: &str, extra: &str) -> String {
+    config_text_on(&Storage::for_suite(dir), port, dir, server_extra, extra)
+}
+
+/// [`config_text`] on the given storage.
+pub fn config_text_on(
+    storage: &Storage,
+    port: u16,
+    dir: &Path,
+    server_extra: &str,
+    extra: &str,
+) -> String {
+    let (storage_section, extra) = match storage {
+        Storage::Redb => (
+            format!("path = \"{}\"", dir.join("data/authgate.redb").display()),
+            extra.to_string(),
+        ),
+        Storage::Postgres { url, key_file } => {
+            let key = format!("encryption_key_file = \"{}\"", key_file.display());
+            let extra = if extra.contains("[security]\n") {
+                extra.replacen("[security]\n", &format!("[security]\n{key}\n"), 1)
+            } else {
+                format!("{extra}\n[security]\n{key}\n")
+            };
+            (
+                format!("backend = \"postgres\"\nurl = \"{url}\"\npool_size = 4"),
+                extra,
+            )
+        }
+    };
     format!(
         r#"
 [server]
@@ -137,13 +205,12 @@ shutdown_timeout = "2s"
 {server_extra}
 
 [storage]
-path = "{db}"
+{storage_section}
 
 {log}
 
 {extra}
 "#,
-        db = dir.join("data/authgate.redb").display(),
         log = if extra.contains("[log]") {
             ""
         } else {
@@ -188,14 +255,39 @@ impl TestServer {
         })
     }
 
+    /// Start on `storage` (e.g. a PostgreSQL database other gateways use too).
+    pub fn start_on_storage(storage: &Storage, server_extra: &str, extra: &str) -> TestServer {
+        TestServer::start_with_storage(storage, |_| (server_extra.to_string(), extra.to_string()))
+    }
+
+    /// [`TestServer::start_with`] on `storage`.
+    pub fn start_with_storage(
+        storage: &Storage,
+        mut config: impl FnMut(u16) -> (String, String),
+    ) -> TestServer {
+        on_a_free_port(|port| {
+            let (server_extra, extra) = config(port);
+            TestServer::launch_on(Some(storage), port, &server_extra, &extra)
+        })
+    }
+
     fn launch(port: u16, server_extra: &str, extra: &str) -> Result<TestServer, NotStarted> {
+        TestServer::launch_on(None, port, server_extra, extra)
+    }
+
+    fn launch_on(
+        storage: Option<&Storage>,
+        port: u16,
+        server_extra: &str,
+        extra: &str,
+    ) -> Result<TestServer, NotStarted> {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("config.toml");
-        std::fs::write(
-            &config_path,
-            config_text(port, dir.path(), server_extra, extra),
-        )
-        .expect("config");
+        let text = match storage {
+            Some(storage) => config_text_on(storage, port, dir.path(), server_extra, extra),
+            None => config_text(port, dir.path(), server_extra, extra),
+        };
+        std::fs::write(&config_path, text).expect("config");
         let mut s = TestServer {
             dir,
             port,
