@@ -194,7 +194,7 @@ impl PgStore {
     pub fn open(url: &str, pool_size: usize) -> Result<PgStore, OpenError> {
         let store = PgStore::connect(url, pool_size)?;
         store
-            .block_on(schema::migrate(store.clone()))
+            .block_on(schema::migrate(store.clone()))?
             .map_err(|e| OpenError::Database(e.to_string()))?;
         store.start_listener(url)?;
         Ok(store)
@@ -241,7 +241,7 @@ impl PgStore {
     pub fn migrate(url: &str) -> Result<i32, OpenError> {
         let store = PgStore::connect(url, 1)?;
         store
-            .block_on(schema::migrate(store.clone()))
+            .block_on(schema::migrate(store.clone()))?
             .map_err(|e| OpenError::Database(e.to_string()))
     }
 
@@ -272,17 +272,21 @@ impl PgStore {
     }
 
     /// Run `fut` on the store's runtime from synchronous code (start-up, the CLI).
-    fn block_on<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
+    fn block_on<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, OpenError> {
         let handle = self
             .inner
             .runtime
             .handle()
-            .expect("runtime lives as long as the store")
+            .ok_or_else(|| OpenError::Database("the database runtime is gone".into()))?
             .clone();
+        // On a thread of its own: the caller may itself be inside a runtime.
         std::thread::scope(|s| {
             s.spawn(move || handle.block_on(fut))
                 .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                .map_err(|_| OpenError::Database("the database task failed".into()))
         })
     }
 
