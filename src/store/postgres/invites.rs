@@ -42,17 +42,8 @@ impl Invites for PgStore {
     }
 
     async fn get_invite(&self, code: &str) -> Result<Option<InviteRecord>, StoreError> {
-        let key = invite_key(code);
-        self.run(move |conn| async move {
-            let stmt = conn
-                .prepare_cached("SELECT data FROM invites WHERE key = $1")
-                .await?;
-            conn.query_opt(&stmt, &[&key.as_slice()])
-                .await?
-                .map(|r| from_json(r.try_get("data")?))
-                .transpose()
-        })
-        .await
+        self.record_by_key("SELECT data FROM invites WHERE key = $1", invite_key(code))
+            .await
     }
 
     async fn list_invites(&self) -> Result<Vec<InviteRecord>, StoreError> {
@@ -118,17 +109,8 @@ impl MailTokens for PgStore {
     }
 
     async fn get_token(&self, key: &SessionKey) -> Result<Option<TokenRecord>, StoreError> {
-        let key = *key;
-        self.run(move |conn| async move {
-            let stmt = conn
-                .prepare_cached("SELECT data FROM mail_tokens WHERE key = $1")
-                .await?;
-            conn.query_opt(&stmt, &[&key.as_slice()])
-                .await?
-                .map(|r| from_json(r.try_get("data")?))
-                .transpose()
-        })
-        .await
+        self.record_by_key("SELECT data FROM mail_tokens WHERE key = $1", *key)
+            .await
     }
 
     async fn reset_password(
@@ -166,6 +148,25 @@ impl MailTokens for PgStore {
 }
 
 impl PgStore {
+    /// The record `sql` reads (its `data`) under a 32-byte `key`.
+    async fn record_by_key<T>(
+        &self,
+        sql: &'static str,
+        key: [u8; 32],
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        self.run(move |conn| async move {
+            let stmt = conn.prepare_cached(sql).await?;
+            conn.query_opt(&stmt, &[&key.as_slice()])
+                .await?
+                .map(|r| from_json(r.try_get("data")?))
+                .transpose()
+        })
+        .await
+    }
+
     /// Redeem a single-use token of `kind`: change its user as `kind` says (a reset also sets
     /// `hash` and ends every session and API token) and burn the token, in one transaction.
     /// Returns the user id, or `None` for an unknown, used, expired or wrong-kind token.

@@ -412,24 +412,13 @@ pub(super) async fn insert_user(tx: &Transaction<'_>, user: &UserRecord) -> Resu
     if let Some(name) = &user.username {
         claim_username(tx, name, &user.id).await?;
     }
-    tx.execute(
+    write_row(
+        tx,
         "INSERT INTO users (id, email, email_skeleton, username, role, status, created_at, data)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        &[
-            &user.id,
-            &user.email,
-            &email_skeleton(&user.email),
-            &user.username,
-            &user.role.as_str(),
-            &user.status.as_str(),
-            &user.created_at,
-            &to_json(user)?,
-        ],
+        user,
     )
     .await
-    .map_err(refused)?;
-    note_owner(tx, user).await?;
-    Ok(())
 }
 
 /// Write `after` over `before`, checking an email or username that changed (the old username
@@ -450,24 +439,36 @@ pub(super) async fn replace_user(
             retire_username(tx, old, &before.id).await?;
         }
     }
-    tx.execute(
+    write_row(
+        tx,
         "UPDATE users SET email = $2, email_skeleton = $3, username = $4, role = $5,
                           status = $6, created_at = $7, data = $8
           WHERE id = $1",
+        after,
+    )
+    .await
+}
+
+/// Run `sql` (an insert or an update of `users`, its parameters in the order id, email,
+/// email skeleton, username, role, status, creation time, record) for `user`, and note an
+/// owner.
+async fn write_row(tx: &Transaction<'_>, sql: &str, user: &UserRecord) -> Result<(), WriteError> {
+    tx.execute(
+        sql,
         &[
-            &after.id,
-            &after.email,
-            &email_skeleton(&after.email),
-            &after.username,
-            &after.role.as_str(),
-            &after.status.as_str(),
-            &after.created_at,
-            &to_json(after)?,
+            &user.id,
+            &user.email,
+            &email_skeleton(&user.email),
+            &user.username,
+            &user.role.as_str(),
+            &user.status.as_str(),
+            &user.created_at,
+            &to_json(user)?,
         ],
     )
     .await
     .map_err(refused)?;
-    note_owner(tx, after).await?;
+    note_owner(tx, user).await?;
     Ok(())
 }
 
