@@ -1,6 +1,7 @@
 //! The notification connection: one connection per instance outside the pool, listening on
-//! the store's channel and turning each notification into a [`StoreEvent`] for this
-//! instance's listeners. It is checked every [`HEARTBEAT`]; when it fails (or the database
+//! the store's channel and turning each notification of another instance into a
+//! [`StoreEvent`] for this instance's listeners (its own changes were published before its
+//! writes returned). It is checked every [`HEARTBEAT`]; when it fails (or the database
 //! goes), every copy kept in memory is dropped, caching stops, and it reconnects on its own;
 //! once it listens again, copies are dropped once more (anything may have changed meanwhile)
 //! and caching resumes.
@@ -31,6 +32,20 @@ pub(super) fn payload(event: &StoreEvent) -> String {
         StoreEvent::TokenEnded(key) => format!("t:{}", hex(key)),
         StoreEvent::UserChanged(id) => format!("u:{id}"),
         StoreEvent::Everything => "*".into(),
+    }
+}
+
+/// The text of the notification that announces `event`, marked as coming from `origin`.
+pub(super) fn notification(origin: &str, event: &StoreEvent) -> String {
+    format!("{origin} {}", payload(event))
+}
+
+/// The event to publish for a notification: `None` for this instance's own (`origin`).
+fn heard(origin: &str, text: &str) -> Option<StoreEvent> {
+    match text.split_once(' ') {
+        Some((from, _)) if from == origin => None,
+        Some((_, payload)) => Some(event_of(payload)),
+        None => Some(event_of(text)),
     }
 }
 
@@ -90,10 +105,15 @@ where
 }
 
 /// Listen for as long as the store's runtime runs.
-pub(super) async fn run(target: Target, events: Arc<Events>, listening: Arc<AtomicBool>) {
+pub(super) async fn run(
+    target: Target,
+    events: Arc<Events>,
+    listening: Arc<AtomicBool>,
+    origin: Arc<str>,
+) {
     let mut failures = 0u32;
     loop {
-        match listen_once(&target, &events, &listening).await {
+        match listen_once(&target, &events, &listening, &origin).await {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
@@ -114,6 +134,7 @@ async fn listen_once(
     target: &Target,
     events: &Events,
     listening: &AtomicBool,
+    origin: &str,
 ) -> Result<(), String> {
     let (client, driver, mut notes) = target.connect().await.map_err(|e| e.to_string())?;
     let driver = tokio::spawn(driver);
@@ -131,7 +152,11 @@ async fn listen_once(
         loop {
             tokio::select! {
                 note = notes.recv() => match note {
-                    Some(n) => events.publish(&event_of(n.payload())),
+                    Some(n) => {
+                        if let Some(event) = heard(origin, n.payload()) {
+                            events.publish(&event);
+                        }
+                    }
                     None => return Err("the notification connection closed".to_string()),
                 },
                 _ = beat.tick() => {
@@ -168,5 +193,22 @@ mod tests {
         for text in ["", "s:", "s:zz", "t:abcd", "u:", "x:1", "everything"] {
             assert_eq!(event_of(text), StoreEvent::Everything, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_instance_skips_its_own_notifications_and_hears_everyone_elses() {
+        let event = StoreEvent::UserChanged("u-1".into());
+        let own = notification("a1", &event);
+        assert_eq!(heard("a1", &own), None);
+        assert_eq!(heard("b2", &own), Some(event));
+        // A user id may hold spaces: only the first one ends the origin.
+        let spaced = StoreEvent::UserChanged("u 1".into());
+        assert_eq!(heard("a1", &notification("b2", &spaced)), Some(spaced));
+        // Unmarked text is read as it is; garbled text drops everything.
+        assert_eq!(
+            heard("a1", "u:u-1"),
+            Some(StoreEvent::UserChanged("u-1".into()))
+        );
+        assert_eq!(heard("a1", "b2 nonsense"), Some(StoreEvent::Everything));
     }
 }

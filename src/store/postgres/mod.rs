@@ -6,9 +6,10 @@
 //! lockout counts every instance's failures, and a provider's callback may land anywhere.
 //!
 //! Every committed change that invalidates a copy kept in memory is announced twice: to this
-//! instance's listeners before the write returns, and to every instance through `NOTIFY`
+//! instance's listeners before the write returns, and to every other instance through `NOTIFY`
 //! inside the same transaction (delivered on commit), which [`listener`] turns back into
-//! [`StoreEvent`]s. While that notification connection is down, nothing may be kept in
+//! [`StoreEvent`]s (each notification carries its instance's origin, so an instance does not
+//! hear its own changes a second time). While that notification connection is down, nothing may be kept in
 //! memory ([`PgStore::notifications_live`]), and every copy is dropped when it goes down and
 //! again when it comes back.
 //!
@@ -71,6 +72,9 @@ struct Inner {
     events: Arc<Events>,
     /// Whether the notification connection is up (copies may be kept in memory).
     listening: Arc<AtomicBool>,
+    /// This instance's mark on its notifications (random): the listener skips its own, which
+    /// were published here before the write returned.
+    origin: Arc<str>,
     sessions_per_user: AtomicUsize,
 }
 
@@ -226,12 +230,17 @@ impl PgStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| OpenError::Database(format!("cannot make the connection pool: {e}")))?;
+        let mut raw = [0u8; 8];
+        getrandom::fill(&mut raw)
+            .map_err(|e| OpenError::Database(format!("no randomness: {e}")))?;
+        let origin: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
                 runtime: Runtime(Some(runtime)),
                 events: Arc::new(Events::default()),
                 listening: Arc::new(AtomicBool::new(false)),
+                origin: origin.into(),
                 sessions_per_user: AtomicUsize::new(DEFAULT_SESSIONS_PER_USER),
             }),
         })
@@ -258,6 +267,7 @@ impl PgStore {
             target,
             Arc::clone(&self.inner.events),
             Arc::clone(&self.inner.listening),
+            Arc::clone(&self.inner.origin),
         ));
         let deadline = std::time::Instant::now() + CONNECT_TIMEOUT;
         while !self.notifications_live() && std::time::Instant::now() < deadline {
@@ -342,7 +352,7 @@ impl PgStore {
     }
 
     /// [`PgStore::run`] with a transaction: `op` runs inside it, its events are sent to every
-    /// instance on commit and published here after it.
+    /// other instance on commit and published here after it.
     async fn write<T, E, F>(&self, op: F) -> Result<T, E>
     where
         T: Send + 'static,
@@ -354,6 +364,7 @@ impl PgStore {
             + Send
             + 'static,
     {
+        let origin = Arc::clone(&self.inner.origin);
         let (out, events) = self
             .run(move |mut conn| async move {
                 let tx = conn
@@ -361,7 +372,7 @@ impl PgStore {
                     .await
                     .map_err(|e| E::from(StoreError::from(e)))?;
                 let (out, events) = op(&tx).await?;
-                announce(&tx, &events).await.map_err(E::from)?;
+                announce(&tx, &origin, &events).await.map_err(E::from)?;
                 tx.commit()
                     .await
                     .map_err(|e| E::from(StoreError::from(e)))?;
@@ -385,12 +396,20 @@ impl PgStore {
     }
 }
 
-/// Send `events` to every instance (delivered when the transaction commits).
-async fn announce(tx: &Transaction<'_>, events: &[StoreEvent]) -> Result<(), StoreError> {
+/// Send `events` to every other instance (delivered when the transaction commits), marked as
+/// coming from `origin`.
+async fn announce(
+    tx: &Transaction<'_>,
+    origin: &str,
+    events: &[StoreEvent],
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
-    let payloads: Vec<String> = events.iter().map(listener::payload).collect();
+    let payloads: Vec<String> = events
+        .iter()
+        .map(|e| listener::notification(origin, e))
+        .collect();
     tx.execute(
         "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
         &[&CHANNEL, &payloads],
