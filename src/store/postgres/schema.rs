@@ -83,10 +83,20 @@ CREATE TABLE identities (
 );
 CREATE INDEX identities_user ON identities (user_id);
 
+-- By user id whether or not that user is stored (as redb keeps them), so no foreign key: a
+-- trigger takes them with their user instead.
 CREATE TABLE second_factors (
-    user_id text PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    user_id text PRIMARY KEY,
     data jsonb NOT NULL
 );
+CREATE FUNCTION authgate_user_gone_factors() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM second_factors WHERE user_id = OLD.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER users_take_factors AFTER DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION authgate_user_gone_factors();
 
 CREATE TABLE passkeys (
     credential_id bytea PRIMARY KEY,
