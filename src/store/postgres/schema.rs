@@ -132,7 +132,8 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at);
 
--- Lockout, failure and mail limits: recent event times per key, kept by atomic upserts.
+-- Lockout, failure and mail limits: recent event times per key (in the order recorded),
+-- kept by atomic upserts.
 CREATE TABLE counters (
     kind smallint NOT NULL,
     key text NOT NULL,
@@ -140,10 +141,12 @@ CREATE TABLE counters (
     locked_until bigint,
     -- The last admission was refused (the next refusal is not the first).
     refused boolean NOT NULL DEFAULT false,
-    touched_at bigint NOT NULL,
+    -- When nothing of it counts any more (its newest event plus the longest window asked
+    -- about it): swept from then on, unless locked.
+    stale_after bigint NOT NULL,
     PRIMARY KEY (kind, key)
 );
-CREATE INDEX counters_touched ON counters (touched_at);
+CREATE INDEX counters_stale ON counters (stale_after);
 
 -- Sign-ins waiting for a provider's answer, by the SHA-256 of their state.
 CREATE TABLE signin_flows (
