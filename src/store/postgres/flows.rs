@@ -1,28 +1,102 @@
-//! (to be written)
+//! Sign-ins waiting for a provider's answer, stored so that the callback may reach any
+//! instance: by the SHA-256 of their state, with the client that started them (`''` when not
+//! known: those share one queue, as in memory) and the order they were put in. Room is made
+//! as [`MemoryFlows`](crate::store::memory::MemoryFlows) makes it, decided in one transaction
+//! under [`Lock::Flows`], so racing puts on any instance never go beyond a bound. A flow is
+//! taken by the statement that deletes it, so once.
 
 use async_trait::async_trait;
 
-use super::PgStore;
-
-#[allow(unused_imports)]
-use crate::store::records::*;
-#[allow(unused_imports)]
-use crate::store::*;
+use super::{from_json, lock, to_json, Lock, PgStore};
+use crate::store::{FlowLimits, FlowRecord, SignInFlows, StoreError};
 
 #[async_trait]
 impl SignInFlows for PgStore {
-    #[allow(unused_variables)]
     async fn put_flow(
         &self,
         key: [u8; 32],
         flow: FlowRecord,
         limits: FlowLimits,
     ) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()).into())
+        let client = flow.client.clone().unwrap_or_default();
+        let per_client = i64::try_from(limits.per_client.max(1)).unwrap_or(i64::MAX);
+        let capacity = i64::try_from(limits.capacity.max(1)).unwrap_or(i64::MAX);
+        // Expired: `now - created_at >= ttl`, where now is the new flow's time.
+        let expired_from = flow.created_at.saturating_sub(limits.ttl);
+        let data = to_json(&flow)?;
+        self.write(move |tx| {
+            Box::pin(async move {
+                lock(tx, Lock::Flows).await?;
+                let key = key.as_slice();
+                let theirs: i64 = tx
+                    .query_one(
+                        "SELECT count(*) FROM signin_flows WHERE client = $1",
+                        &[&client],
+                    )
+                    .await?
+                    .try_get(0)?;
+                if theirs >= per_client {
+                    tx.execute(
+                        "DELETE FROM signin_flows WHERE key = (
+                             SELECT key FROM signin_flows WHERE client = $1 ORDER BY seq LIMIT 1)",
+                        &[&client],
+                    )
+                    .await?;
+                }
+                let mut all: i64 = tx
+                    .query_one("SELECT count(*) FROM signin_flows", &[])
+                    .await?
+                    .try_get(0)?;
+                if all >= capacity {
+                    let expired = tx
+                        .execute(
+                            "DELETE FROM signin_flows WHERE created_at <= $1",
+                            &[&expired_from],
+                        )
+                        .await?;
+                    all -= i64::try_from(expired).unwrap_or(i64::MAX);
+                }
+                if all >= capacity {
+                    // The client with the most flows; among equals, the one busy most recently
+                    // (a flooder), never by chance the person who started one a while ago.
+                    tx.execute(
+                        "DELETE FROM signin_flows WHERE key = (
+                             SELECT key FROM signin_flows WHERE client = (
+                                 SELECT client FROM signin_flows GROUP BY client
+                                 ORDER BY count(*) DESC,
+                                     (array_agg(created_at ORDER BY seq DESC))[1] DESC
+                                 LIMIT 1)
+                             ORDER BY seq LIMIT 1)",
+                        &[],
+                    )
+                    .await?;
+                }
+                // (A state is 128 random bits: a repeat cannot happen, but must not leave a
+                // stale entry, and goes to the back of its queue.)
+                tx.execute("DELETE FROM signin_flows WHERE key = $1", &[&key])
+                    .await?;
+                tx.execute(
+                    "INSERT INTO signin_flows (key, client, created_at, data)
+                     VALUES ($1, $2, $3, $4)",
+                    &[&key, &client, &flow.created_at, &data],
+                )
+                .await?;
+                Ok(((), Vec::new()))
+            })
+        })
+        .await
     }
 
-    #[allow(unused_variables)]
     async fn take_flow(&self, key: [u8; 32]) -> Result<Option<FlowRecord>, StoreError> {
-        Err(StoreError::Unavailable("not written yet".into()).into())
+        self.run(move |conn| async move {
+            let row = conn
+                .query_opt(
+                    "DELETE FROM signin_flows WHERE key = $1 RETURNING data",
+                    &[&key.as_slice()],
+                )
+                .await?;
+            row.map(|row| from_json(row.try_get(0)?)).transpose()
+        })
+        .await
     }
 }

@@ -151,11 +151,14 @@ CREATE INDEX counters_stale ON counters (stale_after);
 -- Sign-ins waiting for a provider's answer, by the SHA-256 of their state.
 CREATE TABLE signin_flows (
     key bytea PRIMARY KEY,
+    -- Who started it ('' when not known: those share one queue).
     client text NOT NULL,
+    -- The order flows were put in (under the flows lock): a client's oldest is its first.
+    seq bigint GENERATED ALWAYS AS IDENTITY,
     created_at bigint NOT NULL,
     data jsonb NOT NULL
 );
-CREATE INDEX signin_flows_client ON signin_flows (client, created_at);
+CREATE INDEX signin_flows_client ON signin_flows (client, seq);
 CREATE INDEX signin_flows_created ON signin_flows (created_at);
 "#;
 
