@@ -261,3 +261,121 @@ impl Counters for PgStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::test_cluster;
+
+    const KIND: CounterKind = CounterKind::ClientFailures;
+
+    /// Two instances sharing one fresh database.
+    fn two_instances(name: &str) -> (PgStore, PgStore) {
+        let url = test_cluster::database(name);
+        let open = || PgStore::open(&url, 4).expect("opens");
+        (open(), open())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_admissions_on_two_instances_never_exceed_a_limit() {
+        let (a, b) = two_instances("counters_admit");
+        let limits = [Limit {
+            max: 5,
+            window: 600,
+        }];
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    store
+                        .admit(CounterKind::MailClient, "c", 100, &limits)
+                        .await
+                        .expect("admit")
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.expect("task"));
+        }
+        let allowed = outcomes.iter().filter(|o| **o == Admission::Allowed);
+        assert_eq!(allowed.count(), 5, "{outcomes:?}");
+        let first = outcomes
+            .iter()
+            .filter(|o| **o == Admission::Refused { first: true });
+        assert_eq!(first.count(), 1, "{outcomes:?}");
+        let counted = b.count(CounterKind::MailClient, "c", 100, 600).await;
+        assert_eq!(counted.expect("count").count, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_events_on_two_instances_are_each_counted_once() {
+        let (a, b) = two_instances("counters_events");
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    let seen = store.add_event(KIND, "k", 100 + i, 600, 100).await;
+                    seen.expect("add").count
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.expect("task"));
+        }
+        // Each event saw the ones before it and itself: no two saw the same list.
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=24).collect::<Vec<u32>>());
+        let all = a.count(KIND, "k", 200, 600).await.expect("count");
+        assert_eq!(all.count, 24);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stale_rows_are_swept_in_batches_and_recent_or_locked_ones_stay() {
+        let url = test_cluster::database("counters_sweep");
+        let store = PgStore::open(&url, 4).expect("opens");
+        // (Written so that a sweep these writes start now and then finds nothing stale yet.)
+        store
+            .add_event(KIND, "future", 2000, 60, 10)
+            .await
+            .expect("add");
+        for i in 0..5 {
+            let key = format!("old{i}");
+            store.add_event(KIND, &key, 100, 60, 10).await.expect("add");
+        }
+        store
+            .add_event(KIND, "recent", 100, 1000, 10)
+            .await
+            .expect("add");
+        store
+            .add_event(KIND, "locked", 100, 60, 10)
+            .await
+            .expect("add");
+        store.lock(KIND, "locked", 5000).await.expect("lock");
+
+        for want in [2, 2, 1, 0] {
+            assert_eq!(store.sweep_counters(1010, 2).await.expect("sweep"), want);
+        }
+        let count = |key: &'static str, window: i64| {
+            let store = store.clone();
+            async move { store.count(KIND, key, 1010, window).await.expect("count") }
+        };
+        assert_eq!(count("old0", 10_000).await.count, 0, "swept");
+        assert_eq!(
+            count("recent", 1000).await.count,
+            1,
+            "still within its window"
+        );
+        assert_eq!(
+            count("future", 60).await.count,
+            1,
+            "stamped after the sweep's now"
+        );
+        assert_eq!(count("locked", 10_000).await.count, 1, "locked");
+        let lock = store.locked_until(KIND, "locked", 1010).await;
+        assert_eq!(lock.expect("read"), Some(5000));
+        // Once its lock ends, nothing keeps it.
+        assert_eq!(store.sweep_counters(5000, 10).await.expect("sweep"), 3);
+    }
+}
