@@ -100,3 +100,84 @@ impl SignInFlows for PgStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::test_cluster;
+
+    fn flow(client: &str, at: i64) -> FlowRecord {
+        FlowRecord {
+            provider: "corp".into(),
+            binding: [7; 32],
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            rd: "/".into(),
+            invite: None,
+            link_user: None,
+            remember: false,
+            client: Some(client.into()),
+            created_at: at,
+        }
+    }
+
+    /// Two instances sharing one fresh database.
+    fn two_instances(name: &str) -> (PgStore, PgStore) {
+        let url = test_cluster::database(name);
+        let open = || PgStore::open(&url, 4).expect("opens");
+        (open(), open())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flow_put_on_one_instance_is_taken_on_another_once() {
+        let (a, b) = two_instances("flows_shared");
+        let limits = FlowLimits {
+            capacity: 10,
+            per_client: 3,
+            ttl: 600,
+        };
+        a.put_flow([1; 32], flow("c", 5), limits)
+            .await
+            .expect("put");
+        assert_eq!(
+            b.take_flow([1; 32]).await.expect("take"),
+            Some(flow("c", 5))
+        );
+        assert_eq!(a.take_flow([1; 32]).await.expect("take"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_puts_on_two_instances_keep_every_bound() {
+        let (a, b) = two_instances("flows_race");
+        let limits = FlowLimits {
+            capacity: 10,
+            per_client: 3,
+            ttl: 600,
+        };
+        let tasks: Vec<_> = (0..40u8)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let flow = flow(&format!("c{}", i % 5), 100 + i64::from(i));
+                tokio::spawn(async move { store.put_flow([i; 32], flow, limits).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("put");
+        }
+        let (all, most) = a
+            .run(|conn| async move {
+                let row = conn
+                    .query_one(
+                        "SELECT sum(n)::bigint, max(n) FROM (
+                             SELECT count(*) AS n FROM signin_flows GROUP BY client) c",
+                        &[],
+                    )
+                    .await?;
+                Ok::<_, StoreError>((row.try_get::<_, i64>(0)?, row.try_get::<_, i64>(1)?))
+            })
+            .await
+            .expect("read");
+        assert_eq!(all, 10, "full, never beyond");
+        assert!(most <= 3, "{most} flows of one client");
+    }
+}
