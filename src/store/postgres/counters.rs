@@ -49,7 +49,10 @@ impl PgStore {
     /// Note one event or admission at `now`, sweeping now and then (a failed sweep is logged:
     /// the write it follows stands).
     async fn wrote_counter(&self, now: i64) {
-        if WRITES.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != 0 {
+        if !WRITES
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
             return;
         }
         if let Err(e) = self.sweep_counters(now, SWEEP_BATCH).await {

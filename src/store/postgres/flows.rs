@@ -121,6 +121,12 @@ mod tests {
         }
     }
 
+    const LIMITS: FlowLimits = FlowLimits {
+        capacity: 10,
+        per_client: 3,
+        ttl: 600,
+    };
+
     /// Two instances sharing one fresh database.
     fn two_instances(name: &str) -> (PgStore, PgStore) {
         let url = test_cluster::database(name);
@@ -131,12 +137,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flow_put_on_one_instance_is_taken_on_another_once() {
         let (a, b) = two_instances("flows_shared");
-        let limits = FlowLimits {
-            capacity: 10,
-            per_client: 3,
-            ttl: 600,
-        };
-        a.put_flow([1; 32], flow("c", 5), limits)
+        a.put_flow([1; 32], flow("c", 5), LIMITS)
             .await
             .expect("put");
         assert_eq!(
@@ -149,16 +150,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn racing_puts_on_two_instances_keep_every_bound() {
         let (a, b) = two_instances("flows_race");
-        let limits = FlowLimits {
-            capacity: 10,
-            per_client: 3,
-            ttl: 600,
-        };
         let tasks: Vec<_> = (0..40u8)
             .map(|i| {
                 let store = if i % 2 == 0 { a.clone() } else { b.clone() };
                 let flow = flow(&format!("c{}", i % 5), 100 + i64::from(i));
-                tokio::spawn(async move { store.put_flow([i; 32], flow, limits).await })
+                tokio::spawn(async move { store.put_flow([i; 32], flow, LIMITS).await })
             })
             .collect();
         for t in tasks {
