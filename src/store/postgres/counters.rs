@@ -1,7 +1,7 @@
 //! Counters for lockout, failure and mail limits, stored so that every instance counts every
 //! event: one row per (kind, key) with its recent event times in the order recorded, its lock,
 //! and whether the last admission was refused. Windows are counted by the rules the memory
-//! counters follow ([`memory::events_within`], [`memory::limit_reached`]).
+//! counters follow ([`events_within`], [`limit_reached`]).
 //!
 //! An event is one upsert that appends it and keeps the newest `keep`, so racing events on any
 //! instance are all counted. An admission makes its row if missing, locks it (`FOR UPDATE`),
