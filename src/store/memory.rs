@@ -34,17 +34,42 @@ struct Entry {
     refused: bool,
 }
 
+/// The events among `times` (in the order they were recorded) within the last `window`
+/// seconds at `now`: the rule the stored counters follow too. Events stamped after `now` (a
+/// clock stepped back) count as recent.
+pub(crate) fn events_within<'a>(
+    times: impl IntoIterator<Item = &'a i64>,
+    now: i64,
+    window: i64,
+) -> EventWindow {
+    let mut counted = times.into_iter().filter(|t| **t > now - window);
+    match counted.next() {
+        Some(oldest) => EventWindow {
+            count: 1 + counted.count() as u32,
+            oldest: *oldest,
+        },
+        None => EventWindow::default(),
+    }
+}
+
+/// Whether one of `limits` is reached at `now` (one more event would go beyond it).
+pub(crate) fn limit_reached<'a, T>(times: T, now: i64, limits: &[Limit]) -> bool
+where
+    T: IntoIterator<Item = &'a i64> + Clone,
+{
+    limits
+        .iter()
+        .any(|l| events_within(times.clone(), now, l.window).count >= l.max)
+}
+
+/// How many recent events an admission under `limits` keeps (enough for each of them).
+pub(crate) fn kept_for(limits: &[Limit]) -> u32 {
+    limits.iter().map(|l| l.max).max().unwrap_or(1)
+}
+
 impl Entry {
     fn window(&self, now: i64, window: i64) -> EventWindow {
-        // Events stamped after `now` (a clock stepped back) count as recent.
-        let mut counted = self.times.iter().filter(|t| **t > now - window);
-        match counted.next() {
-            Some(oldest) => EventWindow {
-                count: 1 + counted.count() as u32,
-                oldest: *oldest,
-            },
-            None => EventWindow::default(),
-        }
+        events_within(&self.times, now, window)
     }
 
     fn push(&mut self, now: i64, keep: u32) {
@@ -139,17 +164,13 @@ impl MemoryCounters {
             let Some(e) = t.entry(kind, key, now) else {
                 return Admission::Allowed;
             };
-            if limits
-                .iter()
-                .any(|l| e.window(now, l.window).count >= l.max)
-            {
+            if limit_reached(&e.times, now, limits) {
                 let first = !e.refused;
                 e.refused = true;
                 return Admission::Refused { first };
             }
             e.refused = false;
-            let keep = limits.iter().map(|l| l.max).max().unwrap_or(1);
-            e.push(now, keep);
+            e.push(now, kept_for(limits));
             Admission::Allowed
         })
     }

@@ -663,6 +663,67 @@ impl FactorsRecord {
     pub fn recovery_left(&self) -> usize {
         self.recovery.iter().filter(|c| c.used_at.is_none()).count()
     }
+
+    // The changes every backend makes inside one atomic read-modify-write; each returns
+    // whether the record changed (and must be written back).
+
+    /// Keep a secret waiting for its first code.
+    pub fn begin_totp(&mut self, pending: PendingTotp) -> bool {
+        self.pending_totp = Some(pending);
+        true
+    }
+
+    /// The waiting secret becomes the active one, with new recovery codes.
+    pub fn confirm_totp(&mut self, step: u64, recovery: Vec<[u8; 32]>, now: i64) -> bool {
+        let Some(pending) = self.pending_totp.take() else {
+            return false;
+        };
+        self.totp = Some(TotpFactor {
+            sealed_secret: pending.sealed_secret,
+            enabled_at: now,
+            last_step: step,
+        });
+        self.recovery = RecoveryCode::unused(recovery);
+        true
+    }
+
+    /// A step later than the last accepted one is accepted once.
+    pub fn accept_step(&mut self, step: u64) -> bool {
+        match &mut self.totp {
+            Some(t) if step > t.last_step => {
+                t.last_step = step;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// An unused code with this hash is used once.
+    pub fn use_code(&mut self, hash: [u8; 32], now: i64) -> bool {
+        match self
+            .recovery
+            .iter_mut()
+            .find(|c| c.used_at.is_none() && c.hash == hash)
+        {
+            Some(code) => {
+                code.used_at = Some(now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A new set of recovery codes.
+    pub fn replace_codes(&mut self, hashes: Vec<[u8; 32]>) -> bool {
+        self.recovery = RecoveryCode::unused(hashes);
+        true
+    }
+
+    /// No factor at all.
+    pub fn remove_all(&mut self) -> bool {
+        *self = FactorsRecord::default();
+        true
+    }
 }
 
 /// An active TOTP factor: the secret sealed at rest, and the last step accepted (a code of
@@ -686,4 +747,17 @@ pub struct PendingTotp {
 pub struct RecoveryCode {
     pub hash: [u8; 32],
     pub used_at: Option<i64>,
+}
+
+impl RecoveryCode {
+    /// A new set of codes, none used.
+    fn unused(hashes: Vec<[u8; 32]>) -> Vec<RecoveryCode> {
+        hashes
+            .into_iter()
+            .map(|hash| RecoveryCode {
+                hash,
+                used_at: None,
+            })
+            .collect()
+    }
 }

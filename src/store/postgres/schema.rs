@@ -83,10 +83,20 @@ CREATE TABLE identities (
 );
 CREATE INDEX identities_user ON identities (user_id);
 
+-- By user id whether or not that user is stored (as redb keeps them), so no foreign key: a
+-- trigger takes them with their user instead.
 CREATE TABLE second_factors (
-    user_id text PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    user_id text PRIMARY KEY,
     data jsonb NOT NULL
 );
+CREATE FUNCTION authgate_user_gone_factors() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM second_factors WHERE user_id = OLD.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER users_take_factors AFTER DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION authgate_user_gone_factors();
 
 CREATE TABLE passkeys (
     credential_id bytea PRIMARY KEY,
@@ -122,7 +132,8 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at);
 
--- Lockout, failure and mail limits: recent event times per key, kept by atomic upserts.
+-- Lockout, failure and mail limits: recent event times per key (in the order recorded),
+-- kept by atomic upserts.
 CREATE TABLE counters (
     kind smallint NOT NULL,
     key text NOT NULL,
@@ -130,19 +141,24 @@ CREATE TABLE counters (
     locked_until bigint,
     -- The last admission was refused (the next refusal is not the first).
     refused boolean NOT NULL DEFAULT false,
-    touched_at bigint NOT NULL,
+    -- When nothing of it counts any more (its newest event plus the longest window asked
+    -- about it): swept from then on, unless locked.
+    stale_after bigint NOT NULL,
     PRIMARY KEY (kind, key)
 );
-CREATE INDEX counters_touched ON counters (touched_at);
+CREATE INDEX counters_stale ON counters (stale_after);
 
 -- Sign-ins waiting for a provider's answer, by the SHA-256 of their state.
 CREATE TABLE signin_flows (
     key bytea PRIMARY KEY,
+    -- Who started it ('' when not known: those share one queue).
     client text NOT NULL,
+    -- The order flows were put in (under the flows lock): a client's oldest is its first.
+    seq bigint GENERATED ALWAYS AS IDENTITY,
     created_at bigint NOT NULL,
     data jsonb NOT NULL
 );
-CREATE INDEX signin_flows_client ON signin_flows (client, created_at);
+CREATE INDEX signin_flows_client ON signin_flows (client, seq);
 CREATE INDEX signin_flows_created ON signin_flows (created_at);
 "#;
 

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 
-use super::factors;
 use super::RedbStore;
 use crate::store::records::{
     ApiTokenRecord, AuditRecord, IdentityRecord, InviteRecord, PasskeyRecord, SessionRecord,
@@ -346,7 +345,7 @@ impl SecondFactors for RedbStore {
     async fn begin_totp(&self, user_id: &str, pending: PendingTotp) -> Result<(), StoreError> {
         let id = user_id.to_string();
         self.blocking(move |s| {
-            s.change_factors_blocking(&id, |r| factors::begin_totp(r, pending), |kept| *kept)
+            s.change_factors_blocking(&id, |r| r.begin_totp(pending), |kept| *kept)
         })
         .await??;
         Ok(())
@@ -360,18 +359,14 @@ impl SecondFactors for RedbStore {
     ) -> Result<bool, StoreError> {
         let id = user_id.to_string();
         self.blocking(move |s| {
-            s.change_factors_blocking(
-                &id,
-                |r| factors::confirm_totp(r, step, recovery, now),
-                |kept| *kept,
-            )
+            s.change_factors_blocking(&id, |r| r.confirm_totp(step, recovery, now), |kept| *kept)
         })
         .await?
     }
     async fn accept_totp_step(&self, user_id: &str, step: u64) -> Result<bool, StoreError> {
         let id = user_id.to_string();
         self.blocking(move |s| {
-            s.change_factors_blocking(&id, |r| factors::accept_step(r, step), |kept| *kept)
+            s.change_factors_blocking(&id, |r| r.accept_step(step), |kept| *kept)
         })
         .await?
     }
@@ -383,7 +378,7 @@ impl SecondFactors for RedbStore {
     ) -> Result<bool, StoreError> {
         let id = user_id.to_string();
         self.blocking(move |s| {
-            s.change_factors_blocking(&id, |r| factors::use_code(r, hash, now), |kept| *kept)
+            s.change_factors_blocking(&id, |r| r.use_code(hash, now), |kept| *kept)
         })
         .await?
     }
@@ -394,15 +389,17 @@ impl SecondFactors for RedbStore {
     ) -> Result<(), StoreError> {
         let id = user_id.to_string();
         self.blocking(move |s| {
-            s.change_factors_blocking(&id, |r| factors::replace_codes(r, hashes), |kept| *kept)
+            s.change_factors_blocking(&id, |r| r.replace_codes(hashes), |kept| *kept)
         })
         .await??;
         Ok(())
     }
     async fn remove_factors(&self, user_id: &str) -> Result<(), StoreError> {
         let id = user_id.to_string();
-        self.blocking(move |s| s.change_factors_blocking(&id, factors::remove_all, |kept| *kept))
-            .await??;
+        self.blocking(move |s| {
+            s.change_factors_blocking(&id, FactorsRecord::remove_all, |kept| *kept)
+        })
+        .await??;
         Ok(())
     }
 }

@@ -1,10 +1,11 @@
-//! Second factors, one record per user. Each change is a read-modify-write inside one write
-//! transaction, which redb runs one at a time: a TOTP step or a recovery code is used once.
+//! Second factors, one record per user. Each change ([`FactorsRecord`]'s methods) is a
+//! read-modify-write inside one write transaction, which redb runs one at a time: a TOTP step
+//! or a recovery code is used once.
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::{RedbStore, FACTORS};
-use crate::store::records::{self, FactorsRecord, PendingTotp, RecoveryCode, TotpFactor};
+use crate::store::records::{self, FactorsRecord};
 use crate::store::StoreError;
 
 /// The record a table holds for a user (the empty one when none).
@@ -39,16 +40,6 @@ pub(super) fn remove_user_factors(txn: &WriteTransaction, user_id: &str) -> Resu
     Ok(())
 }
 
-fn codes(hashes: Vec<[u8; 32]>) -> Vec<RecoveryCode> {
-    hashes
-        .into_iter()
-        .map(|hash| RecoveryCode {
-            hash,
-            used_at: None,
-        })
-        .collect()
-}
-
 impl RedbStore {
     pub(super) fn factors_now(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
         let txn = self.db()?.begin_read()?;
@@ -71,67 +62,4 @@ impl RedbStore {
         }
         Ok(outcome)
     }
-}
-
-/// Keep a secret waiting for its first code.
-pub(super) fn begin_totp(record: &mut FactorsRecord, pending: PendingTotp) -> bool {
-    record.pending_totp = Some(pending);
-    true
-}
-
-/// The waiting secret becomes the active one, with new recovery codes.
-pub(super) fn confirm_totp(
-    record: &mut FactorsRecord,
-    step: u64,
-    recovery: Vec<[u8; 32]>,
-    now: i64,
-) -> bool {
-    let Some(pending) = record.pending_totp.take() else {
-        return false;
-    };
-    record.totp = Some(TotpFactor {
-        sealed_secret: pending.sealed_secret,
-        enabled_at: now,
-        last_step: step,
-    });
-    record.recovery = codes(recovery);
-    true
-}
-
-/// A step later than the last accepted one is accepted once.
-pub(super) fn accept_step(record: &mut FactorsRecord, step: u64) -> bool {
-    match &mut record.totp {
-        Some(t) if step > t.last_step => {
-            t.last_step = step;
-            true
-        }
-        _ => false,
-    }
-}
-
-/// An unused code with this hash is used once.
-pub(super) fn use_code(record: &mut FactorsRecord, hash: [u8; 32], now: i64) -> bool {
-    match record
-        .recovery
-        .iter_mut()
-        .find(|c| c.used_at.is_none() && c.hash == hash)
-    {
-        Some(code) => {
-            code.used_at = Some(now);
-            true
-        }
-        None => false,
-    }
-}
-
-/// A new set of recovery codes.
-pub(super) fn replace_codes(record: &mut FactorsRecord, hashes: Vec<[u8; 32]>) -> bool {
-    record.recovery = codes(hashes);
-    true
-}
-
-/// No factor at all.
-pub(super) fn remove_all(record: &mut FactorsRecord) -> bool {
-    *record = FactorsRecord::default();
-    true
 }
