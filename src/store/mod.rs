@@ -159,6 +159,17 @@ pub enum Override<T> {
     Clear,
 }
 
+impl<T> Override<T> {
+    /// The same change, of `f(value)`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Override<U> {
+        match self {
+            Override::Keep => Override::Keep,
+            Override::Set(v) => Override::Set(f(v)),
+            Override::Clear => Override::Clear,
+        }
+    }
+}
+
 /// What a counter counts; each kind is kept (and bounded) apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CounterKind {
