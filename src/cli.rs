@@ -1,5 +1,11 @@
 //! Administration from the shell (`authgate user ...`, `invite create`, `token ...`,
-//! `service-account add`), working on the same database as the server. Each function returns what to print, or an error message.
+//! `service-account add`, `migrate`, `migrate-store`), working on the store the config names
+//! (the redb file while the server is stopped, or the PostgreSQL database). Each function
+//! returns what to print, or an error message.
+
+mod migrate;
+
+pub use migrate::{migrate, migrate_store};
 
 use crate::app::now_secs;
 use crate::auth::password::hash_blocking;
