@@ -56,12 +56,6 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a whole-store export or import may take (`authgate migrate-store`).
 const BULK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// The `settings` rows, by the names redb keeps them under: the owner flag (`true`, set in
-/// the transaction that first stores an owner) and the overrides (a mode word, a boolean).
-const SETTING_OWNER_EXISTS: &str = "owner_exists";
-const SETTING_REGISTRATION: &str = "registration";
-const SETTING_NATIVE_SIGNIN: &str = "native_signin";
-
 /// How long connecting may take (unless the URL sets `connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -2,18 +2,16 @@
 //! transaction, written in one transaction that first locks every durable table against
 //! other writers and finds them empty. Rows are written a batch at a time (`unnest` of one
 //! array per column). A session's `expires_at` is the expiry it is indexed by; the audit log's
-//! ids are kept and new ones continue after the highest.
+//! ids are kept and new ones continue after the highest. Nothing is announced: an instance on
+//! an empty database has nothing in memory that the copy could make stale.
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, Transaction};
 
-use super::{
-    announce, from_json, key32, to_json, unique_violation, PgStore, BULK_TIMEOUT,
-    SETTING_NATIVE_SIGNIN, SETTING_OWNER_EXISTS, SETTING_REGISTRATION,
-};
+use super::{from_json, key32, to_json, unique_violation, PgStore, BULK_TIMEOUT};
 use crate::store::records::{FactorsRecord, Role, SessionRecord};
 use crate::store::snapshot::kind;
-use crate::store::{email_skeleton, ImportError, Snapshot, StoreError, StoreEvent};
+use crate::store::{email_skeleton, ImportError, Snapshot, StoreError};
 
 /// The tables an import fills, with what they hold.
 const DURABLE: [(&str, &str); 11] = [
@@ -29,6 +27,12 @@ const DURABLE: [(&str, &str); 11] = [
     ("api_tokens", kind::API_TOKENS),
     ("audit", kind::AUDIT),
 ];
+
+/// The `settings` rows, named as the users' and settings' capabilities (and redb) name them:
+/// the owner flag (`true`) and the overrides (a mode word, a boolean).
+const SETTING_OWNER_EXISTS: &str = "owner_exists";
+const SETTING_REGISTRATION: &str = "registration";
+const SETTING_NATIVE_SIGNIN: &str = "native_signin";
 
 /// Rows per statement when writing.
 const BATCH: usize = 2000;
@@ -51,11 +55,8 @@ impl PgStore {
     }
 
     /// Store `snapshot` in one transaction, into a database that holds nothing durable.
-    /// Every instance drops what it kept (it may have kept "no owner yet").
     pub(super) async fn import_all(&self, snapshot: Snapshot) -> Result<(), ImportError> {
         snapshot.check()?;
-        let events = [StoreEvent::Everything];
-        let announced = events.clone();
         self.run_within(BULK_TIMEOUT, move |mut conn| async move {
             let tx = conn.transaction().await?;
             let tables: Vec<&str> = DURABLE.iter().map(|(t, _)| *t).collect();
@@ -69,13 +70,10 @@ impl PgStore {
                 return Err(ImportError::NotEmpty(kind));
             }
             write_all(&tx, snapshot).await?;
-            announce(&tx, &announced).await?;
             tx.commit().await?;
             Ok(())
         })
-        .await?;
-        self.publish(&events);
-        Ok(())
+        .await
     }
 }
 
