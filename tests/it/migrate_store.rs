@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::lifecycle::cli;
 use crate::support::postgres::Postgres;
+use crate::support::{Echo, Storage, TestServer};
 
 /// Run `authgate ARGS`; (success, stdout, stderr).
 fn authgate(args: &[&str]) -> (bool, String, String) {
@@ -55,8 +56,18 @@ fn store_config(dir: &Path, name: &str, storage: &str, key: &Path) -> std::path:
 
 #[test]
 fn a_redb_file_moves_to_postgres_and_back_and_sign_ins_survive() {
-    // An app behind the gateway, where sessions and API tokens are both taken.
-    let (_echo, mut s, mut owner) = crate::tokens::gateway("[auth]\nregistration = \"open\"");
+    // An app behind a gateway on a redb file (whatever the suite runs on), where sessions and
+    // API tokens are both taken.
+    let echo = Echo::start();
+    let mut s = TestServer::start_on_storage(
+        &Storage::Redb,
+        "",
+        &format!(
+            "[auth]\nregistration = \"open\"\n{}",
+            crate::tokens::routes(&echo.upstream())
+        ),
+    );
+    let mut owner = s.setup_owner();
     let mut user = s.register("user@example.com", "user-password-1");
     assert_eq!(owner.get("/auth/me").status, 200);
     // The stopped gateway's file is the shell's to change, then to copy.
