@@ -1,5 +1,11 @@
 //! Administration from the shell (`authgate user ...`, `invite create`, `token ...`,
-//! `service-account add`), working on the same database as the server. Each function returns what to print, or an error message.
+//! `service-account add`, `migrate`, `migrate-store`), working on the store the config names
+//! (the redb file while the server is stopped, or the PostgreSQL database). Each function
+//! returns what to print, or an error message.
+
+mod migrate;
+
+pub use migrate::{migrate, migrate_store};
 
 use crate::app::now_secs;
 use crate::auth::password::hash_blocking;
@@ -10,7 +16,7 @@ use crate::store::{
 };
 
 fn open(config: &Config) -> Result<Store, String> {
-    Store::open_redb(&config.storage.path, config.storage.cache_size).map_err(|e| e.to_string())
+    Store::open(&config.storage).map_err(|e| e.to_string())
 }
 
 /// `--groups a,b`: user groups under the one rule for group names (none without the flag).
@@ -139,12 +145,13 @@ pub async fn user_add(
 }
 
 /// `setup-code`: the code setup from another machine asks for, while no owner exists. Works
-/// while the server runs (the code is a file beside the database, which the server created).
+/// while the server runs (the code is a file beside `storage.path`, which the server created;
+/// with PostgreSQL, each machine's gateway keeps its own there).
 pub async fn setup_code(config: &Config) -> Result<String, String> {
     if let Some(code) = crate::auth::setup_code::read(config) {
         return Ok(code);
     }
-    match Store::open_redb(&config.storage.path, config.storage.cache_size) {
+    match Store::open(&config.storage) {
         Ok(store) => {
             if store.owner_exists().await.map_err(|e| e.to_string())? {
                 Err("setup is complete: an owner exists, so there is no setup code".into())
@@ -161,6 +168,11 @@ pub async fn setup_code(config: &Config) -> Result<String, String> {
 
 /// `compact`: rewrite the database file without its free space (server stopped).
 pub fn compact(config: &Config) -> Result<String, String> {
+    if config.storage.postgres.is_some() {
+        return Err(
+            "compact rewrites a redb file; with backend = \"postgres\" the database reclaims space itself (autovacuum; VACUUM FULL gives it back to the system)".into(),
+        );
+    }
     let path = &config.storage.path;
     let before = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let store = crate::store::redb::RedbStore::open(path).map_err(|e| e.to_string())?;

@@ -48,8 +48,20 @@ enum Command {
     /// Manage service accounts (accounts for machines, reached only through API tokens)
     #[command(subcommand, name = "service-account")]
     ServiceAccount(ServiceAccountCommand),
-    /// Rewrite the database without its free space (while the server is stopped)
+    /// Rewrite the redb file without its free space (while the server is stopped)
     Compact(ConfigArg),
+    /// Bring the PostgreSQL schema up to date (the gateway also does at start)
+    Migrate(ConfigArg),
+    /// Copy everything from one store into another, empty one: a redb file to PostgreSQL, or
+    /// back (with the gateways on both stopped)
+    MigrateStore {
+        /// The config whose store is copied
+        #[arg(long, value_name = "OLD_CONFIG")]
+        from: PathBuf,
+        /// The config whose store, empty, receives the copy
+        #[arg(long, value_name = "NEW_CONFIG")]
+        to: PathBuf,
+    },
     /// Print the one-time code that setup from another machine asks for (while no owner exists)
     SetupCode(ConfigArg),
     /// Print an argon2id PHC string for a password read from stdin
@@ -271,6 +283,24 @@ fn load(arg: &ConfigArg) -> Result<(Config, String), String> {
     }
 }
 
+/// `migrate-store`: both configs must be valid before either store is opened.
+fn migrate_store(from: PathBuf, to: PathBuf) -> ExitCode {
+    let load_one = |path: PathBuf| load(&ConfigArg { config: Some(path) }).map(|(c, _)| c);
+    let (old, new) = match (load_one(from), load_one(to)) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("authgate: invalid configuration in {e}");
+            return ExitCode::from(1);
+        }
+    };
+    authgate::logging::init(old.log.format, "warn");
+    finish(
+        authgate::server::block_on(cli::migrate_store(&old, &new))
+            .map_err(|e| e.to_string())
+            .and_then(|r| r),
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli
@@ -403,6 +433,8 @@ fn main() -> ExitCode {
             cli::service_account_add(&c, &name, groups.as_deref()).await
         }),
         Command::Compact(arg) => with_config(&arg, cli::compact),
+        Command::Migrate(arg) => with_config(&arg, cli::migrate),
+        Command::MigrateStore { from, to } => migrate_store(from, to),
         Command::SetupCode(arg) => on_store(&arg, |c| async move { cli::setup_code(&c).await }),
         Command::HashPassword { password_stdin } => finish(
             read_password(password_stdin).and_then(|p| authgate::auth::password::hash_blocking(&p)),

@@ -46,6 +46,11 @@ impl SealingKey {
         SealingKey(ChaCha20Poly1305::new(bytes.into()))
     }
 
+    /// Read the key file (32 bytes in base64); `None` when there is none.
+    pub fn load(file: &Path) -> Result<Option<SealingKey>, String> {
+        read_key(file)
+    }
+
     /// Read the key file (32 bytes in base64), creating it with a new random key, readable by
     /// the gateway's user only, when it does not exist.
     pub fn load_or_create(file: &Path) -> Result<SealingKey, String> {

@@ -142,8 +142,7 @@ mod tests {
     fn a_problem_with_the_url_never_repeats_it() {
         let err =
             Config::from_toml("[storage]\nbackend = \"postgres\"\nurl = \"hunter2-secret\"\n")
-                .err()
-                .expect("refused");
+                .expect_err("refused");
         assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
     }
 

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod postgres;
 pub mod records;
 pub mod redb;
+pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use records::{
     SessionRecord, SessionStage, TokenKind, TokenRecord, TotpFactor, UserRecord, UserStatus,
     RESERVED_GROUP_NAMES,
 };
+pub use snapshot::{ImportError, Snapshot};
 
 /// SHA-256 of a session token: the only form in which a session id is stored.
 pub type SessionKey = [u8; 32];
@@ -157,6 +159,17 @@ pub enum Override<T> {
     Set(T),
     /// Back to the file's value.
     Clear,
+}
+
+impl<T> Override<T> {
+    /// The same change, of `f(value)`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Override<U> {
+        match self {
+            Override::Keep => Override::Keep,
+            Override::Set(v) => Override::Set(f(v)),
+            Override::Clear => Override::Clear,
+        }
+    }
 }
 
 /// What a counter counts; each kind is kept (and bounded) apart.
@@ -599,6 +612,12 @@ pub trait Backend:
     fn may_keep_copies(&self) -> bool {
         true
     }
+    /// Everything durable, read in one transaction (for moving to another backend).
+    async fn export(&self) -> Result<Snapshot, StoreError>;
+    /// Store `snapshot` in one transaction, refused ([`ImportError::NotEmpty`]) unless this
+    /// store holds nothing durable yet. Nothing is announced: no copy can be kept of what
+    /// was not there.
+    async fn import(&self, snapshot: Snapshot) -> Result<(), ImportError>;
 }
 
 /// The storage backend chosen at start; cheap to clone.

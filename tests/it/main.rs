@@ -17,6 +17,7 @@ mod limits;
 mod lookalikes;
 mod mail;
 mod mail_limits;
+mod migrate_store;
 mod oidc;
 mod operations;
 mod pages;

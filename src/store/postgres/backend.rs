@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::store::{Backend, Counters, Events, SignInFlows};
+use crate::store::{Backend, Counters, Events, ImportError, SignInFlows, Snapshot, StoreError};
 
 #[async_trait]
 impl Backend for PgStore {
@@ -28,5 +28,11 @@ impl Backend for PgStore {
     }
     fn may_keep_copies(&self) -> bool {
         self.notifications_live()
+    }
+    async fn export(&self) -> Result<Snapshot, StoreError> {
+        self.export_all().await
+    }
+    async fn import(&self, snapshot: Snapshot) -> Result<(), ImportError> {
+        self.import_all(snapshot).await
     }
 }

@@ -30,6 +30,7 @@ mod passkeys;
 mod schema;
 mod sessions;
 mod settings;
+mod snapshot;
 #[cfg(test)]
 pub(crate) mod test_cluster;
 mod users;
@@ -52,6 +53,9 @@ const CHANNEL: &str = "authgate";
 
 /// How long one operation may take, waiting for a connection included.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a whole-store export or import may take (`authgate migrate-store`).
+const BULK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// How long connecting may take (unless the URL sets `connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -320,6 +324,17 @@ impl PgStore {
         F: FnOnce(Object) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
+        self.run_within(OPERATION_TIMEOUT, op).await
+    }
+
+    /// [`PgStore::run`] within `limit`.
+    async fn run_within<T, E, F, Fut>(&self, limit: Duration, op: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
         let Some(handle) = self.inner.runtime.handle() else {
             return Err(StoreError::Unavailable("the store is closed".into()).into());
         };
@@ -334,7 +349,7 @@ impl PgStore {
                     .map_err(|e| StoreError::from(PoolError(e)))?;
                 op(conn).await
             };
-            let out = match tokio::time::timeout(OPERATION_TIMEOUT, work).await {
+            let out = match tokio::time::timeout(limit, work).await {
                 Ok(out) => out,
                 Err(_) => Err(StoreError::Unavailable(
                     "the database did not answer in time".into(),

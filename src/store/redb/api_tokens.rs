@@ -17,6 +17,19 @@ fn token_keys(txn: &WriteTransaction, user_id: &str) -> Result<Vec<SessionKey>, 
     Ok(keys)
 }
 
+/// Store a token under its key, in its user's index too.
+pub(super) fn put_token(
+    txn: &WriteTransaction,
+    key: &SessionKey,
+    token: &ApiTokenRecord,
+) -> Result<(), StoreError> {
+    txn.open_table(API_TOKENS)?
+        .insert(key, records::encode(token)?.as_slice())?;
+    txn.open_multimap_table(USER_API_TOKENS)?
+        .insert(token.user_id.as_str(), key)?;
+    Ok(())
+}
+
 /// Remove every API token of a user, inside the transaction that disables, deletes or resets
 /// them. Returns how many there were (the user's change announcement drops cached copies).
 pub(super) fn revoke_user_tokens(
@@ -51,10 +64,7 @@ impl RedbStore {
         if token_keys(&txn, &token.user_id)?.len() >= max_per_user {
             return Err(WriteError::TooMany);
         }
-        txn.open_table(API_TOKENS)?
-            .insert(key, records::encode(&token)?.as_slice())?;
-        txn.open_multimap_table(USER_API_TOKENS)?
-            .insert(token.user_id.as_str(), key)?;
+        put_token(&txn, &key, &token)?;
         txn.commit()?;
         Ok(())
     }

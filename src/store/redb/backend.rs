@@ -10,9 +10,9 @@ use crate::store::records::{
 };
 use crate::store::{
     AdminChange, ApiTokens, Audit, Backend, Challenges, Counters, Events, FactorsRecord,
-    Identities, Invites, MailTokens, NewAccount, NewSession, Override, Passkeys, PendingTotp,
-    ProfileChange, SecondFactors, SessionKey, Sessions, Settings, SignIn, SignInFlows, StoreError,
-    StoredOverrides, Unlink, UnlinkRule, Users, WriteError,
+    Identities, ImportError, Invites, MailTokens, NewAccount, NewSession, Override, Passkeys,
+    PendingTotp, ProfileChange, SecondFactors, SessionKey, Sessions, Settings, SignIn, SignInFlows,
+    Snapshot, StoreError, StoredOverrides, Unlink, UnlinkRule, Users, WriteError,
 };
 
 #[async_trait]
@@ -443,5 +443,11 @@ impl Backend for RedbStore {
     /// One process: a sign-in's callback always comes back here, so flows live in memory.
     fn flows(&self) -> &dyn SignInFlows {
         &self.inner.flows
+    }
+    async fn export(&self) -> Result<Snapshot, StoreError> {
+        self.blocking(|s| s.export_blocking()).await?
+    }
+    async fn import(&self, snapshot: Snapshot) -> Result<(), ImportError> {
+        self.blocking(move |s| s.import_blocking(snapshot)).await?
     }
 }

@@ -18,6 +18,7 @@ mod passkeys;
 mod sessions;
 mod settings;
 mod skeletons;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -95,6 +96,11 @@ macro_rules! from_redb {
         impl From<$t> for super::WriteError {
             fn from(e: $t) -> Self {
                 super::WriteError::Store(e.into())
+            }
+        }
+        impl From<$t> for super::ImportError {
+            fn from(e: $t) -> Self {
+                super::ImportError::Store(e.into())
             }
         }
     )*};

@@ -27,6 +27,20 @@ fn user_credential_ids(txn: &WriteTransaction, user_id: &str) -> Result<Vec<Vec<
     Ok(ids)
 }
 
+/// Store a passkey under its credential id, in its user's index too.
+pub(super) fn put_passkey(
+    txn: &WriteTransaction,
+    passkey: &PasskeyRecord,
+) -> Result<(), StoreError> {
+    txn.open_table(PASSKEYS)?.insert(
+        passkey.credential_id.as_slice(),
+        records::encode(passkey)?.as_slice(),
+    )?;
+    txn.open_multimap_table(USER_PASSKEYS)?
+        .insert(passkey.user_id.as_str(), passkey.credential_id.as_slice())?;
+    Ok(())
+}
+
 /// Remove every passkey of a user (inside the transaction that deletes the user, or resets
 /// their second factors). Returns how many there were.
 pub(super) fn remove_user_passkeys(
@@ -91,12 +105,7 @@ impl RedbStore {
         if read_passkey(&txn, &passkey.credential_id)?.is_some() {
             return Ok(false);
         }
-        txn.open_table(PASSKEYS)?.insert(
-            passkey.credential_id.as_slice(),
-            records::encode(&passkey)?.as_slice(),
-        )?;
-        txn.open_multimap_table(USER_PASSKEYS)?
-            .insert(passkey.user_id.as_str(), passkey.credential_id.as_slice())?;
+        put_passkey(&txn, &passkey)?;
         txn.commit()?;
         Ok(true)
     }

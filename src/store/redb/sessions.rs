@@ -195,6 +195,15 @@ pub(super) fn insert_session(
 ) -> Result<(), StoreError> {
     let mut record = record.clone();
     record.indexed_expiry = record.effective_expiry(idle_secs);
+    insert_session_indexed(txn, key, &record)
+}
+
+/// Store a session under the expiry it already carries (`indexed_expiry`), in all three tables.
+pub(super) fn insert_session_indexed(
+    txn: &WriteTransaction,
+    key: &SessionKey,
+    record: &SessionRecord,
+) -> Result<(), StoreError> {
     txn.open_table(SESSIONS)?
         .insert(key, record.encode()?.as_slice())?;
     txn.open_multimap_table(USER_SESSIONS)?

@@ -208,11 +208,33 @@ pub(super) fn read_user(
 /// Store a new user with its index entries, refusing a taken email or username, a retired
 /// username and a look-alike email.
 pub(super) fn insert_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), WriteError> {
+    store_user(txn, user, true)
+}
+
+/// Store a user copied from another store, as [`insert_user`] does, except that a look-alike
+/// of an earlier user's address (which stores written before the look-alike rule may hold) is
+/// kept without the look-alike index entry, as [`RedbStore::build_skeleton_index`] keeps it.
+/// Returns whether it was such a look-alike.
+pub(super) fn import_user(txn: &WriteTransaction, user: &UserRecord) -> Result<bool, WriteError> {
+    match store_user(txn, user, true) {
+        // Refused before anything was written.
+        Err(WriteError::EmailConfusable) => store_user(txn, user, false).map(|()| true),
+        other => other.map(|()| false),
+    }
+}
+
+fn store_user(
+    txn: &WriteTransaction,
+    user: &UserRecord,
+    claim_skeleton: bool,
+) -> Result<(), WriteError> {
     let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
     if by_email.get(user.email.as_str())?.is_some() {
         return Err(WriteError::EmailTaken);
     }
-    skeletons::claim_skeleton(txn, user)?;
+    if claim_skeleton {
+        skeletons::claim_skeleton(txn, user)?;
+    }
     let mut by_username = txn.open_table(USERS_BY_USERNAME)?;
     if let Some(name) = &user.username {
         if by_username.get(name.as_str())?.is_some() || !username_free_for(txn, name, &user.id)? {
