@@ -16,7 +16,7 @@ use crate::store::{
 };
 
 fn open(config: &Config) -> Result<Store, String> {
-    Store::open(&config.storage).map_err(|e| e.to_string())
+    Store::open(config.storage.location()).map_err(|e| e.to_string())
 }
 
 /// `--groups a,b`: user groups under the one rule for group names (none without the flag).
@@ -151,7 +151,7 @@ pub async fn setup_code(config: &Config) -> Result<String, String> {
     if let Some(code) = crate::auth::setup_code::read(config) {
         return Ok(code);
     }
-    match Store::open(&config.storage) {
+    match Store::open(config.storage.location()) {
         Ok(store) => {
             if store.owner_exists().await.map_err(|e| e.to_string())? {
                 Err("setup is complete: an owner exists, so there is no setup code".into())

@@ -123,7 +123,7 @@ pub fn build(
     if let Some(ca) = &config.server.upstream_ca_file {
         check_ca_file(ca)?;
     }
-    let store = Store::open(&config.storage)?;
+    let store = Store::open(config.storage.location())?;
     announce_setup(&config, &store)?;
     warn_unresolved(&config.routes);
     let listen = config.server.listen.clone();

@@ -42,8 +42,10 @@ pub async fn migrate_store(from: &Config, to: &Config) -> Result<String, String>
     if from.storage.postgres.is_none() && !from.storage.path.exists() {
         return Err(format!("{source} does not exist: there is nothing to copy"));
     }
-    let old = Store::open(&from.storage).map_err(|e| format!("the store to copy from: {e}"))?;
-    let new = Store::open(&to.storage).map_err(|e| format!("the store to copy into: {e}"))?;
+    let old =
+        Store::open(from.storage.location()).map_err(|e| format!("the store to copy from: {e}"))?;
+    let new =
+        Store::open(to.storage.location()).map_err(|e| format!("the store to copy into: {e}"))?;
     let mut snapshot = old
         .export()
         .await

@@ -165,6 +165,22 @@ pub struct StorageConfig {
     pub postgres: Option<PostgresConfig>,
 }
 
+impl StorageConfig {
+    /// The store this names.
+    pub fn location(&self) -> crate::store::Location<'_> {
+        match &self.postgres {
+            Some(pg) => crate::store::Location::Postgres {
+                url: &pg.url.0,
+                pool_size: pg.pool_size,
+            },
+            None => crate::store::Location::Redb {
+                path: &self.path,
+                cache_bytes: self.cache_size,
+            },
+        }
+    }
+}
+
 /// `[storage]` with `backend = "postgres"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresConfig {

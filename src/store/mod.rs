@@ -620,6 +620,18 @@ pub trait Backend:
     async fn import(&self, snapshot: Snapshot) -> Result<(), ImportError>;
 }
 
+/// Where the state is kept, as the config names it.
+#[derive(Debug, Clone, Copy)]
+pub enum Location<'a> {
+    /// The embedded redb file.
+    Redb {
+        path: &'a std::path::Path,
+        cache_bytes: usize,
+    },
+    /// A PostgreSQL database (the URL may hold a password).
+    Postgres { url: &'a str, pool_size: usize },
+}
+
 /// The storage backend chosen at start; cheap to clone.
 #[derive(Clone)]
 pub struct Store(Arc<dyn Backend>);
@@ -642,13 +654,12 @@ impl Store {
 
     /// The backend `config` names: the redb file, or the PostgreSQL database (connected, its
     /// schema migrated, listening for other instances' changes).
-    pub fn open(config: &crate::config::StorageConfig) -> Result<Store, OpenError> {
-        match &config.postgres {
-            Some(pg) => Ok(Store(Arc::new(self::postgres::PgStore::open(
-                &pg.url.0,
-                pg.pool_size,
-            )?))),
-            None => Store::open_redb(&config.path, config.cache_size),
+    pub fn open(location: Location<'_>) -> Result<Store, OpenError> {
+        match location {
+            Location::Postgres { url, pool_size } => Ok(Store(Arc::new(
+                self::postgres::PgStore::open(url, pool_size)?,
+            ))),
+            Location::Redb { path, cache_bytes } => Store::open_redb(path, cache_bytes),
         }
     }
 

@@ -195,7 +195,6 @@ fn a_redb_file_moves_to_postgres_and_back_and_sign_ins_survive() {
 }
 
 #[test]
-#[ignore = "needs the PostgreSQL capabilities (users, sessions, tokens) merged"]
 fn a_sign_in_made_before_the_move_holds_on_a_postgres_gateway_after_it() {
     let echo = Echo::start();
     let (s, mut before) = stopped_gateway_with_accounts(&echo);

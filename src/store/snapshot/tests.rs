@@ -602,7 +602,6 @@ async fn postgres_refuses_an_import_when_it_holds_anything_and_writes_nothing_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL capabilities merged"]
 async fn a_postgres_store_filled_by_its_capabilities_moves_to_redb_and_postgres_unchanged() {
     let (_url, shared) = postgres("snapshot_filled");
     let snapshot = filled(&shared).await;
