@@ -102,6 +102,24 @@ pub struct ProfileChange {
     pub last_name: Option<Option<String>>,
 }
 
+impl ProfileChange {
+    /// `user` with these fields changed (every backend applies a change this way).
+    pub fn applied_to(self, user: &UserRecord) -> UserRecord {
+        let mut user = user.clone();
+        for (slot, value) in [
+            (&mut user.username, self.username),
+            (&mut user.full_name, self.full_name),
+            (&mut user.first_name, self.first_name),
+            (&mut user.last_name, self.last_name),
+        ] {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        user
+    }
+}
+
 /// What an administrator changes about a user: `None` leaves a field.
 #[derive(Debug, Clone, Default)]
 pub struct AdminChange {
@@ -110,6 +128,29 @@ pub struct AdminChange {
     pub groups: Option<Vec<String>>,
     pub expires_at: Option<Option<i64>>,
     pub email_verified: Option<bool>,
+}
+
+impl AdminChange {
+    /// `user` with these fields changed (every backend applies a change this way).
+    pub fn applied_to(self, user: &UserRecord) -> UserRecord {
+        let mut user = user.clone();
+        if let Some(r) = self.role {
+            user.role = r;
+        }
+        if let Some(s) = self.status {
+            user.status = s;
+        }
+        if let Some(g) = self.groups {
+            user.groups = g;
+        }
+        if let Some(e) = self.expires_at {
+            user.expires_at = e;
+        }
+        if let Some(v) = self.email_verified {
+            user.email_verified = v;
+        }
+        user
+    }
 }
 
 /// Whether a password counts as a way to sign in when deciding if a link may go.

@@ -175,23 +175,7 @@ impl Users for PgStore {
                     lock(tx, Lock::Accounts).await?;
                 }
                 let before = lock_user(tx, &id).await?.ok_or(WriteError::NotFound)?;
-                let mut user = before.clone();
-                let ProfileChange {
-                    username,
-                    full_name,
-                    first_name,
-                    last_name,
-                } = change;
-                for (slot, value) in [
-                    (&mut user.username, username),
-                    (&mut user.full_name, full_name),
-                    (&mut user.first_name, first_name),
-                    (&mut user.last_name, last_name),
-                ] {
-                    if let Some(v) = value {
-                        *slot = v;
-                    }
-                }
+                let mut user = change.applied_to(&before);
                 if user == before {
                     return Ok((user, Vec::new()));
                 }
@@ -214,22 +198,7 @@ impl Users for PgStore {
             Box::pin(async move {
                 lock(tx, Lock::Accounts).await?;
                 let before = lock_user(tx, &id).await?.ok_or(WriteError::NotFound)?;
-                let mut user = before.clone();
-                if let Some(r) = change.role {
-                    user.role = r;
-                }
-                if let Some(s) = change.status {
-                    user.status = s;
-                }
-                if let Some(g) = change.groups {
-                    user.groups = g;
-                }
-                if let Some(e) = change.expires_at {
-                    user.expires_at = e;
-                }
-                if let Some(v) = change.email_verified {
-                    user.email_verified = v;
-                }
+                let mut user = change.applied_to(&before);
                 if user == before {
                     return Ok(((user, 0), Vec::new()));
                 }

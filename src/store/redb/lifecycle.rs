@@ -284,22 +284,7 @@ impl RedbStore {
     ) -> Result<(UserRecord, usize), WriteError> {
         let txn = self.db()?.begin_write()?;
         let before = read_user(&txn, id)?.ok_or(WriteError::NotFound)?;
-        let mut user = before.clone();
-        if let Some(r) = change.role {
-            user.role = r;
-        }
-        if let Some(s) = change.status {
-            user.status = s;
-        }
-        if let Some(g) = change.groups {
-            user.groups = g;
-        }
-        if let Some(e) = change.expires_at {
-            user.expires_at = e;
-        }
-        if let Some(v) = change.email_verified {
-            user.email_verified = v;
-        }
+        let mut user = change.applied_to(&before);
         if user == before {
             return Ok((user, 0));
         }

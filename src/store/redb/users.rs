@@ -121,23 +121,7 @@ impl RedbStore {
     ) -> Result<UserRecord, WriteError> {
         let txn = self.db()?.begin_write()?;
         let before = read_user(&txn, id)?.ok_or(WriteError::NotFound)?;
-        let mut user = before.clone();
-        let ProfileChange {
-            username,
-            full_name,
-            first_name,
-            last_name,
-        } = change;
-        for (slot, value) in [
-            (&mut user.username, username),
-            (&mut user.full_name, full_name),
-            (&mut user.first_name, first_name),
-            (&mut user.last_name, last_name),
-        ] {
-            if let Some(v) = value {
-                *slot = v;
-            }
-        }
+        let mut user = change.applied_to(&before);
         if user == before {
             return Ok(user);
         }
