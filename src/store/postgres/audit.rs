@@ -59,7 +59,8 @@ impl Audit for PgStore {
     /// Delete audit entries older than `cutoff` (their `at`), oldest first, at most `limit`
     /// per call: of the `limit` oldest entries, those before the first one young enough. The
     /// newest entry always stays (as in redb, though here ids never repeat anyway). A racing
-    /// sweep deletes what this one did not.
+    /// sweep deletes what this one did not (rows one sweep holds, another skips: two sweeps
+    /// never wait for each other).
     async fn sweep_audit(&self, cutoff: i64, limit: usize) -> Result<usize, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(move |conn| async move {
@@ -71,7 +72,7 @@ impl Audit for PgStore {
                              FROM (
                                  SELECT id, at FROM audit
                                  WHERE id < (SELECT max(id) FROM audit)
-                                 ORDER BY id LIMIT $2
+                                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
                              ) oldest
                          ) marked
                          WHERE NOT stopped)",

@@ -136,7 +136,7 @@ impl MailTokens for PgStore {
                     .execute(
                         "DELETE FROM mail_tokens WHERE key IN (
                              SELECT key FROM mail_tokens WHERE expires_at <= $1
-                              ORDER BY expires_at, key LIMIT $2)",
+                              ORDER BY expires_at, key LIMIT $2 FOR UPDATE SKIP LOCKED)",
                         &[&now, &limit],
                     )
                     .await?;

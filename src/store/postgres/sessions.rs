@@ -160,11 +160,13 @@ impl Sessions for PgStore {
         self.write(move |tx| {
             Box::pin(async move {
                 let keys: Vec<&[u8]> = touches.iter().map(|(k, _)| k.as_slice()).collect();
-                // Locked in key order, so two batches never wait for each other in a circle.
+                // Rows another transaction holds (a logout, a revocation, another instance's
+                // batch) are skipped, not waited for: such a batch never waits for anyone, so it
+                // is never part of a deadlock, and a session being ended needs no touch.
                 let rows = tx
                     .query(
                         "SELECT key, data FROM sessions WHERE key = ANY($1)
-                          ORDER BY key FOR UPDATE",
+                          ORDER BY key FOR UPDATE SKIP LOCKED",
                         &[&keys],
                     )
                     .await?;
@@ -215,7 +217,7 @@ impl Sessions for PgStore {
                     .query(
                         "DELETE FROM sessions WHERE key IN (
                              SELECT key FROM sessions WHERE expires_at < $1
-                              ORDER BY expires_at, key LIMIT $2)
+                              ORDER BY expires_at, key LIMIT $2 FOR UPDATE SKIP LOCKED)
                          RETURNING key, expires_at",
                         &[&now, &limit],
                     )
