@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod trust;
 
 #[cfg(test)]
 mod layout;

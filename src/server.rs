@@ -21,26 +21,9 @@ use rustls::server::ResolvesServerCert;
 
 /// Refuse an upstream CA file that would leave no trust root (Pingora panics on it later).
 fn check_ca_file(path: &std::path::Path) -> Result<(), StartError> {
-    use rustls::pki_types::pem::PemObject;
-    let fail = |reason: String| StartError::UpstreamCa(path.to_path_buf(), reason);
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&bytes) {
-        let cert = cert.map_err(|e| fail(format!("not valid PEM ({e})")))?;
-        roots
-            .add(cert)
-            .map_err(|e| fail(format!("not a usable CA certificate ({e})")))?;
-    }
-    if roots.is_empty() {
-        return Err(fail("no CERTIFICATE block found".into()));
-    }
-    let sections = String::from_utf8_lossy(&bytes)
-        .matches("-----BEGIN ")
-        .count();
-    if sections != roots.len() {
-        return Err(fail("holds something other than certificates".into()));
-    }
-    Ok(())
+    crate::trust::load_roots(path)
+        .map(drop)
+        .map_err(|reason| StartError::UpstreamCa(path.to_path_buf(), reason))
 }
 
 /// How often pending last-seen updates are written.

@@ -7,6 +7,7 @@ mod beside;
 mod browser;
 mod confusion;
 mod crash;
+mod database_tls;
 mod durability;
 mod escalation;
 mod fixtures;

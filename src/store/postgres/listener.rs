@@ -136,13 +136,13 @@ async fn listen_once(
     listening: &AtomicBool,
     origin: &str,
 ) -> Result<(), String> {
-    let (client, driver, mut notes) = target.connect().await.map_err(|e| e.to_string())?;
+    let (client, driver, mut notes) = target.connect().await.map_err(|e| super::with_causes(&e))?;
     let driver = tokio::spawn(driver);
     let outcome = async {
         client
             .batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| super::with_causes(&e))?;
         // Whatever was kept before this point may have missed a change.
         events.publish(&StoreEvent::Everything);
         listening.store(true, Ordering::Release);
@@ -162,7 +162,7 @@ async fn listen_once(
                 _ = beat.tick() => {
                     match tokio::time::timeout(HEARTBEAT, client.simple_query("")).await {
                         Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return Err(e.to_string()),
+                        Ok(Err(e)) => return Err(super::with_causes(&e)),
                         Err(_) => return Err("the database did not answer the heartbeat".to_string()),
                     }
                 }

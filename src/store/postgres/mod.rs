@@ -115,8 +115,9 @@ enum Tls {
 impl Target {
     /// Parse `url` (never repeated in an error: it may hold a password).
     fn parse(url: &str) -> Result<Target, String> {
+        let (url_for_client, roots) = libpq_extras(url.trim())?;
         let mut config: tokio_postgres::Config =
-            url.trim().parse().map_err(|e: tokio_postgres::Error| {
+            url_for_client.parse().map_err(|e: tokio_postgres::Error| {
                 format!(
                     "the storage URL is not usable: {}",
                     scrub(&e.to_string(), url)
@@ -132,7 +133,7 @@ impl Target {
         config.keepalives_idle(Duration::from_secs(30));
         let tls = match config.get_ssl_mode() {
             tokio_postgres::config::SslMode::Disable => Tls::Off,
-            _ => Tls::On(tls_connector()?),
+            _ => Tls::On(tls_connector(&roots)?),
         };
         Ok(Target { config, tls })
     }
@@ -163,14 +164,68 @@ impl Target {
     }
 }
 
-/// TLS to the database: the system's roots (`SSL_CERT_FILE` may name others).
-fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for cert in found.certs {
-        // A certificate the parser refuses is skipped, as every TLS client does.
-        let _ = roots.add(cert);
+/// What the database's certificate is checked against.
+#[derive(Debug, Clone, PartialEq)]
+enum Roots {
+    /// The system's trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR` may point elsewhere).
+    System,
+    /// The CA certificates of this PEM file only (`sslrootcert=FILE`).
+    File(std::path::PathBuf),
+}
+
+/// Take the libpq parameters the client library does not know out of a URL's query:
+/// `sslrootcert=FILE` (or `system`) and `sslmode=verify-ca` / `verify-full`, which become
+/// `require`. Whatever the mode, a certificate is always verified, chain and host name, so
+/// `require` and `verify-ca` are as strict as `verify-full`. Everything else (and a
+/// `key=value` connection string) passes unchanged.
+fn libpq_extras(url: &str) -> Result<(String, Roots), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), Roots::System));
+    };
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return Ok((url.to_string(), Roots::System));
     }
+    let mut roots = Roots::System;
+    let mut kept = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match (&*key, &*value) {
+            ("sslrootcert", "system") => roots = Roots::System,
+            ("sslrootcert", "") => {
+                return Err("the storage URL's sslrootcert is empty".into());
+            }
+            ("sslrootcert", file) => roots = Roots::File(file.into()),
+            ("sslmode", "verify-ca" | "verify-full") => {
+                kept.append_pair("sslmode", "require");
+            }
+            _ => {
+                kept.append_pair(&key, &value);
+            }
+        }
+    }
+    let kept = kept.finish();
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{kept}")
+    };
+    Ok((url, roots))
+}
+
+/// TLS to the database, its certificate checked against `roots`.
+fn tls_connector(roots: &Roots) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    let roots = match roots {
+        Roots::System => {
+            let mut store = rustls::RootCertStore::empty();
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A certificate the parser refuses is skipped, as every TLS client does.
+                let _ = store.add(cert);
+            }
+            store
+        }
+        Roots::File(path) => crate::trust::load_roots(path).map_err(|reason| {
+            format!("the storage URL's sslrootcert {}: {reason}", path.display())
+        })?,
+    };
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -486,7 +541,7 @@ impl From<tokio_postgres::Error> for StoreError {
                 db.message(),
                 db.code().code()
             )),
-            None => StoreError::Unavailable(format!("database: {e}")),
+            None => StoreError::Unavailable(format!("database: {}", with_causes(&e))),
         }
     }
 }
@@ -497,11 +552,99 @@ impl From<tokio_postgres::Error> for WriteError {
     }
 }
 
+/// `e` and what caused it (why a TLS handshake failed, say), each once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// A connection could not be had from the pool.
 struct PoolError(deadpool_postgres::PoolError);
 
 impl From<PoolError> for StoreError {
     fn from(e: PoolError) -> Self {
-        StoreError::Unavailable(format!("no database connection: {}", e.0))
+        StoreError::Unavailable(format!("no database connection: {}", with_causes(&e.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_parameters_the_client_does_not_know_are_taken_out() {
+        let file = |p: &str| Roots::File(p.into());
+        let cases: &[(&str, &str, Roots)] = &[
+            ("postgres://h/db", "postgres://h/db", Roots::System),
+            (
+                "postgres://u:p@h/db?sslmode=require",
+                "postgres://u:p@h/db?sslmode=require",
+                Roots::System,
+            ),
+            (
+                "postgres://h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+                "postgres://h/db?sslmode=require",
+                file("/etc/ca.pem"),
+            ),
+            (
+                "postgresql://h/db?sslrootcert=%2Fa%20b%2Fca.pem&sslmode=verify-ca&application_name=x",
+                "postgresql://h/db?sslmode=require&application_name=x",
+                file("/a b/ca.pem"),
+            ),
+            (
+                "postgres://h/db?sslrootcert=system",
+                "postgres://h/db",
+                Roots::System,
+            ),
+            (
+                "postgres://h1:5432,h2:5433/db?sslrootcert=ca.pem&target_session_attrs=read-write",
+                "postgres://h1:5432,h2:5433/db?target_session_attrs=read-write",
+                file("ca.pem"),
+            ),
+            // A key=value string is the client library's to read.
+            (
+                "host=h sslmode=require",
+                "host=h sslmode=require",
+                Roots::System,
+            ),
+        ];
+        for (url, want_url, want_roots) in cases {
+            let (got_url, got_roots) = libpq_extras(url).expect(url);
+            assert_eq!(&got_url, want_url, "{url}");
+            assert_eq!(&got_roots, want_roots, "{url}");
+        }
+        assert!(libpq_extras("postgres://h/db?sslrootcert=").is_err());
+    }
+
+    #[test]
+    fn urls_are_parsed_with_tls_as_their_mode_says() {
+        let on = |url: &str| match Target::parse(url) {
+            Ok(t) => matches!(t.tls, Tls::On(_)),
+            Err(e) => panic!("{url}: {e}"),
+        };
+        assert!(!on("postgres://h/db?sslmode=disable"));
+        assert!(on("postgres://h/db"));
+        assert!(on("postgres://h/db?sslmode=verify-full&sslrootcert=system"));
+        // The client's own checks still apply, and never repeat the password.
+        let bad = Target::parse("postgres://u:hunter2@h/db?sslmode=sometimes")
+            .err()
+            .expect("an unknown sslmode is refused");
+        assert!(!bad.contains("hunter2"), "{bad}");
+        let missing = Target::parse("postgres://u:hunter2@h/db?sslrootcert=/nonexistent/ca.pem")
+            .err()
+            .expect("a missing CA file is refused");
+        assert!(
+            missing.contains("sslrootcert /nonexistent/ca.pem") && !missing.contains("hunter2"),
+            "{missing}"
+        );
     }
 }

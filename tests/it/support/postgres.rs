@@ -49,6 +49,17 @@ impl Postgres {
 
     /// A cluster of the caller's own, started; for tests that stop and start the server.
     pub fn private() -> Postgres {
+        Postgres::create(None)
+    }
+
+    /// A cluster of the caller's own that takes TCP connections over TLS only, with this
+    /// certificate and key (PEM); its unix sockets ([`Postgres::local_url`]) stay open to
+    /// plain connections, for a test to look inside.
+    pub fn private_tls_only(cert_pem: &str, key_pem: &str) -> Postgres {
+        Postgres::create(Some((cert_pem, key_pem)))
+    }
+
+    fn create(tls: Option<(&str, &str)>) -> Postgres {
         let bin = server_bin_dir();
         let run_as = RunAs::detect();
         let dir = tempfile::Builder::new()
@@ -69,7 +80,7 @@ impl Postgres {
             guard: None,
         };
         pg.guard = Some(pg.spawn_guard());
-        pg.init();
+        pg.init(tls);
         on_a_free_port(|port| {
             pg.port = port;
             pg.try_start()
@@ -122,13 +133,23 @@ impl Postgres {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// `database` over the cluster's unix socket (a `key=value` string), never TLS.
+    pub fn local_url(&self, database: &str) -> String {
+        format!(
+            "host={} port={} user={SUPERUSER} dbname={database}",
+            path_str(&self.dir),
+            self.port
+        )
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.join("server.log")
     }
 
     /// `initdb`, then the settings a test cluster needs: loopback only, its sockets in its own
-    /// dir, no fsync (a crash of the machine may lose it), trust on loopback only.
-    fn init(&self) {
+    /// dir, no fsync (a crash of the machine may lose it), trust on loopback only; with `tls`
+    /// (certificate and key), TCP connections over TLS only.
+    fn init(&self, tls: Option<(&str, &str)>) {
         let data = &self.data;
         run(&mut self.as_postgres(
             &self.bin.join("initdb"),
@@ -145,21 +166,38 @@ impl Postgres {
                 "--no-sync",
             ],
         ));
-        // Appended and rewritten in place, so the files keep their owner.
-        let conf = format!(
+        let mut conf = format!(
             "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
              fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n",
             path_str(&self.dir)
         );
+        let mut hba = String::from("local all all trust\n");
+        match tls {
+            None => hba.push_str("host all all 127.0.0.1/32 trust\n"),
+            Some((cert, key)) => {
+                self.write_owned(&data.join("server.crt"), cert, 0o644);
+                // PostgreSQL refuses a key others may read.
+                self.write_owned(&data.join("server.key"), key, 0o600);
+                conf.push_str("ssl = on\n");
+                hba.push_str("hostssl all all 127.0.0.1/32 trust\n");
+            }
+        }
+        // Appended and rewritten in place, so the files keep their owner.
         let conf_path = data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf_path).expect("read postgresql.conf");
         text.push_str(&conf);
         std::fs::write(&conf_path, text).expect("write postgresql.conf");
-        std::fs::write(
-            data.join("pg_hba.conf"),
-            "local all all trust\nhost all all 127.0.0.1/32 trust\n",
-        )
-        .expect("write pg_hba.conf");
+        std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+    }
+
+    /// Write a new file in the data dir, owned by the cluster's user, with `mode`.
+    fn write_owned(&self, path: &Path, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(path, text).expect("write into the data dir");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        if let RunAs::Postgres(_) = self.run_as {
+            run(Command::new("chown").arg(format!("{SUPERUSER}:")).arg(path));
+        }
     }
 
     /// `pg_ctl start` on `self.port`, waiting until it accepts connections.
