@@ -172,6 +172,7 @@ start_bare "$bare1_port" 1
 start_bare "$bare2_port" 2
 
 user=bench
+flood_user=flood
 password=bench-password-0123456789
 # Sessions for the logouts row, of another user, seeded before start: 50 a second for the
 # warm-up and the measurement, and then some.
@@ -224,6 +225,11 @@ CONF
     cat "$work/$tag-check.log" >&2
     fail "the generated authgate config does not validate ($tag)"
   fi
+  # The login floods sign in as an account of their own: each sign-in beyond
+  # session.max_per_user ends that user's oldest session, which must not be the rows' one.
+  printf '%s\n' "$password" | "$gbin" user add --config "$work/$tag.toml" --email flood@example.com \
+    --username "$flood_user" --password-stdin >"$work/$tag-user.log" 2>&1 ||
+    { cat "$work/$tag-user.log" >&2; fail "authgate user add failed ($tag)"; }
   env -u RUST_LOG "$gbin" serve --config "$work/$tag.toml" </dev/null >"$work/$tag.log" 2>&1 &
   gw_pid=$!
   pids+=("$gw_pid")
@@ -246,7 +252,7 @@ CONF
     awk 'tolower($1) == "set-cookie:" { split($2, kv, ";"); if (kv[1] ~ /=./) { print kv[1]; exit } }')
   [ -n "$cookie" ] || fail "POST /auth/login set no cookie ($tag)"
   token=$(curl -s --max-time 10 -H "Cookie: $cookie" -H 'Content-Type: application/json' \
-    -d '{"name":"bench"}' "$url/auth/tokens" | grep -o 'agt_[A-Za-z0-9_-]*' | head -n 1 || true)
+    -d '{"name":"bench"}' "$url/auth/tokens" | grep -o '"token":"agt_[^"]*"' | cut -d'"' -f4 || true)
   [ -n "$token" ] || fail "POST /auth/tokens gave no token ($tag)"
 }
 
@@ -341,6 +347,15 @@ RPS() { echo "${rps[${at[$1]}]}"; }
 P50() { echo "${p50[${at[$1]}]}"; }
 P99() { echo "${p99[${at[$1]}]}"; }
 
+# thread_ticks PID: "name ticks" per thread of PID (user + system CPU, in clock ticks).
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    awk '{ sub(/^[^(]*\(/, ""); n = $0; sub(/\).*/, "", n); sub(/^[^)]*\) /, "");
+           print n, $12 + $13 }' "$t/stat" 2>/dev/null || true
+  done
+}
+
 expect 401 "authgate (1 thread) /app/x without the cookie" "$gw1/app/x"
 row up "upstream (nginx, direct)" "http://127.0.0.1:$up_port/app/x"
 # The same rows with one thread (nginx: one worker) and with two.
@@ -353,7 +368,9 @@ for t in 1 2; do
   row "nginx$t" "nginx proxy_pass, ${t}w" "http://127.0.0.1:$np/app/x"
   row "bare$t" "bare Pingora, ${t}t" "http://127.0.0.1:$bp/app/x"
   row "public$t" "authgate public, ${t}t" "$g/public/x"
+  [ "$t" = 2 ] && { thread_ticks "$main_pid" >"$work/ticks-before.txt"; ticks_from=$(date +%s%N); }
   row "auth$t" "authgate cookie /app, ${t}t" "$g/app/x" -H "Cookie: $c"
+  [ "$t" = 2 ] && { thread_ticks "$main_pid" >"$work/ticks-after.txt"; ticks_to=$(date +%s%N); }
   row "token$t" "authgate token /app, ${t}t" "$g/app/x" -H "Authorization: Bearer $k"
   row "verify$t" "authgate /auth/verify, ${t}t" "$g/auth/verify" -H "Cookie: $c" "${verify_headers[@]}"
 done
@@ -559,10 +576,10 @@ if [ "${SKIP_LOGIN:-0}" != 1 ]; then
   ((cli_hash_ns > 0)) || fail "could not time argon2 (got $cli_hash_ns ns per hash)"
 
   login_url=$gw/auth/login
-  export LOGIN_USER=$user LOGIN_PASSWORD=$password
+  export LOGIN_USER=$flood_user LOGIN_PASSWORD=$password
   lua=benches/load/login.lua
   expect 200 "POST /auth/login" -H 'Content-Type: application/json' \
-    -d "{\"identifier\":\"$user\",\"password\":\"$password\"}" "$login_url"
+    -d "{\"identifier\":\"$flood_user\",\"password\":\"$password\"}" "$login_url"
   flood_c=$((2 * cores))
   flood_cmd=(wrk -t"$threads" -c"$flood_c" -d"$duration" --latency -s "$lua" "$login_url")
   # The authenticated route at the paced rate of the latency rows, at rest and beside a flood.
@@ -645,6 +662,11 @@ for t in 1 2; do
   fi
   ratio_line "  /auth/verify / nginx proxy_pass" "$(RPS verify$t)" "$(RPS nginx$t)" "" ""
 done
+echo "CPU of authgate's busiest threads during row $((${at[auth2]} + 1)) (as top -H shows it):"
+awk -v ns=$((ticks_to - ticks_from)) -v hz="$(getconf CLK_TCK)" '
+  NR == FNR { before[$1 " " FNR] = $2; names[FNR] = $1; next }
+  { used = $2 - before[$1 " " FNR]; if (used > 0) printf "  %-16s %5.1f%%\n", $1, 100 * used / hz / (ns / 1e9) }
+' "$work/ticks-before.txt" "$work/ticks-after.txt" | sort -k2 -rn | head -n 4
 echo "2 threads / 1 thread (every process shares the $(nproc) cores: see docs/performance.md):"
 for k in nginx bare public auth token verify; do
   ratio_line "  $k" "$(RPS ${k}2)" "$(RPS ${k}1)" "" ""
