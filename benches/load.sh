@@ -95,22 +95,16 @@ free_port() {
     return
   done
 }
-up_port=$(free_port)
-taken+="$up_port "
-proxy_port=$(free_port)
-taken+="$proxy_port "
-gw_port=$(free_port)
-taken+="$gw_port "
-authreq_port=$(free_port)
-taken+="$authreq_port "
-proxy2_port=$(free_port)
-taken+="$proxy2_port "
-gw1_port=$(free_port)
-taken+="$gw1_port "
-bare1_port=$(free_port)
-taken+="$bare1_port "
-bare2_port=$(free_port)
-taken+="$bare2_port "
+# take_ports NAME...: a free port in each variable NAME, none of them the same.
+take_ports() {
+  local name p
+  for name in "$@"; do
+    p=$(free_port)
+    printf -v "$name" '%s' "$p"
+    taken+="$p "
+  done
+}
+take_ports up_port proxy_port gw_port authreq_port proxy2_port gw1_port bare1_port bare2_port
 
 # wait_listen PORT PID NAME LOG: until something accepts on PORT (10 s at most).
 wait_listen() {
@@ -446,12 +440,7 @@ row7_logouts=$logout_rate row7_problems=$logout_problems
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 pg_row=""
 if [ "${SKIP_PG:-0}" != 1 ] && [ -x "$pg_bin/initdb" ]; then
-  pg_port=$(free_port)
-  taken+="$pg_port "
-  pg_gw_port=$(free_port)
-  taken+="$pg_gw_port "
-  pg_metrics_port=$(free_port)
-  taken+="$pg_metrics_port "
+  take_ports pg_port pg_gw_port pg_metrics_port
   mkdir -p "$work/pg"
   as_pg=()
   if [ "$(id -u)" = 0 ]; then
@@ -500,8 +489,7 @@ compare=""
 if [ -n "${BEFORE_BIN:-}" ]; then
   [ -x "$BEFORE_BIN" ] && [ -x "${BEFORE_SEED:-}" ] ||
     fail "BEFORE_BIN and BEFORE_SEED must both name executables"
-  before_port=$(free_port)
-  taken+="$before_port "
+  take_ports before_port
   start_gateway before "$BEFORE_BIN" "$BEFORE_SEED" "$before_port"
   before_url=http://127.0.0.1:$before_port
   cookie=$main_cookie gw_log=$work/authgate.log
