@@ -186,23 +186,24 @@ fn libpq_extras(url: &str) -> Result<(String, Roots), String> {
         return Ok((url.to_string(), Roots::System));
     }
     let mut roots = Roots::System;
-    let mut kept = url::form_urlencoded::Serializer::new(String::new());
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+    // The other parameters keep their text exactly as written (the client decodes them).
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query.split('&') {
+        let Some((key, value)) = url::form_urlencoded::parse(pair.as_bytes()).next() else {
+            kept.push(pair);
+            continue;
+        };
         match (&*key, &*value) {
             ("sslrootcert", "system") => roots = Roots::System,
             ("sslrootcert", "") => {
                 return Err("the storage URL's sslrootcert is empty".into());
             }
             ("sslrootcert", file) => roots = Roots::File(file.into()),
-            ("sslmode", "verify-ca" | "verify-full") => {
-                kept.append_pair("sslmode", "require");
-            }
-            _ => {
-                kept.append_pair(&key, &value);
-            }
+            ("sslmode", "verify-ca" | "verify-full") => kept.push("sslmode=require"),
+            _ => kept.push(pair),
         }
     }
-    let kept = kept.finish();
+    let kept = kept.join("&");
     let url = if kept.is_empty() {
         base.to_string()
     } else {
@@ -599,6 +600,12 @@ mod tests {
                 "postgresql://h/db?sslrootcert=%2Fa%20b%2Fca.pem&sslmode=verify-ca&application_name=x",
                 "postgresql://h/db?sslmode=require&application_name=x",
                 file("/a b/ca.pem"),
+            ),
+            // What stays is kept as written.
+            (
+                "postgres://h/db?application_name=a%20b&sslrootcert=ca.pem&options=-c%20x%3Dy",
+                "postgres://h/db?application_name=a%20b&options=-c%20x%3Dy",
+                file("ca.pem"),
             ),
             (
                 "postgres://h/db?sslrootcert=system",
