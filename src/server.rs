@@ -115,10 +115,30 @@ pub fn build(
 
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let threads = app.config.server.threads.max(1);
-    for service in proxy_services(&server, &app, &listen, &tls_listen, certs.as_ref(), threads)? {
-        server.add_service(service);
+    let mut options = pingora::apps::HttpServerOptions::default();
+    // Like nginx's keepalive_requests: recycle long-lived client connections.
+    options.keepalive_request_limit = Some(1000);
+    let mut proxy = pingora::proxy::ProxyServiceBuilder::new(
+        &server.configuration,
+        Gateway::new(Arc::clone(&app)),
+    )
+    .name("authgate")
+    .server_options(options)
+    .build();
+    for addr in &listen {
+        proxy.add_tcp(&addr.to_string());
     }
+    if let Some(certs) = &certs {
+        for addr in &tls_listen {
+            let mut settings =
+                TlsSettings::intermediate("", "").map_err(|e| StartError::Other(e.to_string()))?;
+            settings.set_cert_resolver(Arc::clone(certs) as Arc<dyn ResolvesServerCert>);
+            // HTTP/2 offered first through ALPN, HTTP/1.1 for everyone else.
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+        }
+    }
+    server.add_service(proxy);
     if let Some(addr) = metrics_listen {
         let mut service = pingora::services::listening::Service::new(
             "metrics".to_string(),
@@ -144,51 +164,6 @@ pub fn build(
         },
     ));
     Ok((server, app))
-}
-
-/// The proxy in the shape of nginx's workers: one Pingora service per thread, each on a
-/// single-threaded runtime of its own with its own accept loop and its own upstream connection
-/// pool. A connection's task, the reactor its socket is registered with and its upstream
-/// connections then share one thread: no wake-up or lock crosses threads per request. The
-/// services share each listening socket (Pingora keeps one per address); whichever thread is
-/// free accepts the next connection.
-fn proxy_services(
-    server: &Server,
-    app: &Arc<App>,
-    listen: &[std::net::SocketAddr],
-    tls_listen: &[std::net::SocketAddr],
-    certs: Option<&Arc<CertStore>>,
-    threads: usize,
-) -> Result<Vec<impl pingora::services::ServiceWithDependents + 'static>, StartError> {
-    let mut options = pingora::apps::HttpServerOptions::default();
-    // Like nginx's keepalive_requests: recycle long-lived client connections.
-    options.keepalive_request_limit = Some(1000);
-    let mut services = Vec::with_capacity(threads);
-    for n in 0..threads {
-        let mut proxy = pingora::proxy::ProxyServiceBuilder::new(
-            &server.configuration,
-            Gateway::new(Arc::clone(app)),
-        )
-        .name(format!("authgate-{n}"))
-        .server_options(options.clone())
-        .build();
-        proxy.threads = Some(1);
-        for addr in listen {
-            proxy.add_tcp(&addr.to_string());
-        }
-        if let Some(certs) = certs {
-            for addr in tls_listen {
-                let mut settings = TlsSettings::intermediate("", "")
-                    .map_err(|e| StartError::Other(e.to_string()))?;
-                settings.set_cert_resolver(Arc::clone(certs) as Arc<dyn ResolvesServerCert>);
-                // HTTP/2 offered first through ALPN, HTTP/1.1 for everyone else.
-                settings.enable_h2();
-                proxy.add_tls_with_settings(&addr.to_string(), None, settings);
-            }
-        }
-        services.push(proxy);
-    }
-    Ok(services)
 }
 
 /// While no owner exists, say in the log where setup happens and what the setup code is (needed
