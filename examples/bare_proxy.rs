@@ -2,12 +2,14 @@
 //! else, with the gateway's thread settings and allocator. `benches/load.sh` runs it beside
 //! authgate and nginx.
 //!
-//!   bare_proxy LISTEN UPSTREAM THREADS [per-thread|shared]
+//!   bare_proxy LISTEN UPSTREAM THREADS [shared|per-thread]
 //!
-//! `per-thread` (the default) is authgate's shape: one service per thread, each on its own
-//! single-threaded runtime with its own accept loop and upstream pool. `shared` is Pingora's
-//! usual one: one service whose accept loop and pool all threads share (work stealing off, as
-//! authgate had it before).
+//! `shared` (the default) is authgate's shape and Pingora's usual one: one service whose
+//! accept loop and upstream pool all threads share (work stealing off). `per-thread` runs one
+//! service per thread, each on its own single-threaded runtime with its own accept loop and
+//! pool; Pingora 0.9.1 then hands every service the same listening descriptor, each closes it
+//! at shutdown, and the second close is a double close (debug builds abort on it): for
+//! measurements only.
 
 use std::net::SocketAddr;
 
@@ -40,7 +42,7 @@ impl ProxyHttp for Bare {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bare_proxy LISTEN UPSTREAM THREADS [per-thread|shared]";
+    let usage = "usage: bare_proxy LISTEN UPSTREAM THREADS [shared|per-thread]";
     let (Some(listen), Some(upstream), Some(threads)) = (args.get(1), args.get(2), args.get(3))
     else {
         eprintln!("{usage}");
@@ -52,8 +54,8 @@ fn main() {
         std::process::exit(2);
     };
     let per_thread = match args.get(4).map(String::as_str) {
-        None | Some("per-thread") => true,
-        Some("shared") => false,
+        Some("per-thread") => true,
+        None | Some("shared") => false,
         Some(_) => {
             eprintln!("{usage}");
             std::process::exit(2);
