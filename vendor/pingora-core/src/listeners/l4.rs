@@ -56,7 +56,11 @@ use std::sync::LazyLock;
 /// address — preventing two concurrent callers from both seeing "not found" and
 /// racing to bind the same address.
 #[cfg(unix)]
-static BIND_LOCKS: LazyLock<flurry::HashMap<String, Arc<tokio::sync::Mutex<()>>>> =
+///
+/// The lock guards the descriptor that a listener of this process last took from the
+/// table for the address, so that a further `SO_REUSEPORT` listener on it binds a socket
+/// of its own instead of sharing (and later closing again) that one.
+static BIND_LOCKS: LazyLock<flurry::HashMap<String, Arc<tokio::sync::Mutex<Option<i32>>>>> =
     LazyLock::new(flurry::HashMap::new);
 
 const TCP_LISTENER_MAX_TRY: usize = 30;
@@ -215,6 +219,21 @@ fn apply_tcp_socket_options(sock: &TcpSocket, opt: Option<&TcpSocketOptions>) ->
     Ok(())
 }
 
+/// Whether `address` is a TCP address to be bound with SO_REUSEPORT.
+#[cfg(unix)]
+fn reuses_port(address: &ServerAddress) -> bool {
+    matches!(
+        address,
+        ServerAddress::Tcp(
+            _,
+            Some(TcpSocketOptions {
+                so_reuseport: Some(true),
+                ..
+            })
+        )
+    )
+}
+
 fn from_raw_fd(address: &ServerAddress, fd: i32) -> Result<Listener> {
     match address {
         #[cfg(unix)]
@@ -349,7 +368,7 @@ impl ListenerEndpointBuilder {
                 match guard.get(addr_str) {
                     Some(existing) => existing.clone(),
                     None => {
-                        let new_lock = Arc::new(tokio::sync::Mutex::new(()));
+                        let new_lock = Arc::new(tokio::sync::Mutex::new(None));
                         match guard.try_insert(addr_str.to_string(), new_lock.clone()) {
                             Ok(inserted) => inserted.clone(),
                             Err(e) => e.current.clone(),
@@ -357,18 +376,30 @@ impl ListenerEndpointBuilder {
                     }
                 }
             };
-            let _guard = addr_lock.lock().await;
+            let mut taken = addr_lock.lock().await;
 
             let existing_fd = fds_table.lock().get(addr_str).copied();
 
-            if let Some(fd) = existing_fd {
-                from_raw_fd(&listen_addr, fd)?
-            } else {
-                let listener = bind(&listen_addr).await?;
-                fds_table
-                    .lock()
-                    .add(addr_str.to_string(), listener.as_raw_fd());
-                listener
+            match existing_fd {
+                // Every listener owns its descriptor and closes it when dropped. With
+                // SO_REUSEPORT, one whose address's descriptor is already owned by another
+                // listener here binds a socket of its own (the kernel then spreads new
+                // connections across them); the table keeps the first one for upgrades.
+                Some(fd) if *taken == Some(fd) && reuses_port(&listen_addr) => {
+                    bind(&listen_addr).await?
+                }
+                Some(fd) => {
+                    *taken = Some(fd);
+                    from_raw_fd(&listen_addr, fd)?
+                }
+                None => {
+                    let listener = bind(&listen_addr).await?;
+                    fds_table
+                        .lock()
+                        .add(addr_str.to_string(), listener.as_raw_fd());
+                    *taken = Some(listener.as_raw_fd());
+                    listener
+                }
             }
         } else {
             // no fd table
