@@ -2,18 +2,18 @@
 //! else, with the gateway's thread settings and allocator. `benches/load.sh` runs it beside
 //! authgate and nginx.
 //!
-//!   bare_proxy LISTEN UPSTREAM THREADS [shared|per-thread]
+//!   bare_proxy LISTEN UPSTREAM THREADS [per-thread|shared]
 //!
-//! `shared` (the default) is authgate's shape and Pingora's usual one: one service whose
-//! accept loop and upstream pool all threads share (work stealing off). `per-thread` runs one
-//! service per thread, each on its own single-threaded runtime with its own accept loop and
-//! pool; Pingora 0.9.1 then hands every service the same listening descriptor, each closes it
-//! at shutdown, and the second close is a double close (debug builds abort on it): for
-//! measurements only.
+//! `per-thread` (the default) is authgate's shape, nginx's workers with `reuseport`: one
+//! service per thread, each on its own single-threaded runtime with its own listening socket
+//! (`SO_REUSEPORT`, through the patch in `vendor/`), accept loop and upstream pool. `shared` is
+//! Pingora's usual shape: one service whose accept loop and upstream pool all threads share
+//! (work stealing off).
 
 use std::net::SocketAddr;
 
 use async_trait::async_trait;
+use pingora::listeners::TcpSocketOptions;
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
@@ -42,7 +42,7 @@ impl ProxyHttp for Bare {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: bare_proxy LISTEN UPSTREAM THREADS [shared|per-thread]";
+    let usage = "usage: bare_proxy LISTEN UPSTREAM THREADS [per-thread|shared]";
     let (Some(listen), Some(upstream), Some(threads)) = (args.get(1), args.get(2), args.get(3))
     else {
         eprintln!("{usage}");
@@ -54,8 +54,8 @@ fn main() {
         std::process::exit(2);
     };
     let per_thread = match args.get(4).map(String::as_str) {
-        Some("per-thread") => true,
-        None | Some("shared") => false,
+        None | Some("per-thread") => true,
+        Some("shared") => false,
         Some(_) => {
             eprintln!("{usage}");
             std::process::exit(2);
@@ -77,8 +77,12 @@ fn main() {
             pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream });
         if per_thread {
             proxy.threads = Some(1);
+            let mut own_socket = TcpSocketOptions::default();
+            own_socket.so_reuseport = Some(true);
+            proxy.add_tcp_with_settings(listen, own_socket);
+        } else {
+            proxy.add_tcp(listen);
         }
-        proxy.add_tcp(listen);
         server.add_service(proxy);
     }
     server.run(RunArgs::default());

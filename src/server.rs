@@ -17,6 +17,7 @@ use crate::proxy::Gateway;
 use crate::store::{AuditRecord, Store};
 use crate::tls::CertStore;
 use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::TcpSocketOptions;
 use rustls::server::ResolvesServerCert;
 
 /// Refuse an upstream CA file that would leave no trust root (Pingora panics on it later).
@@ -115,30 +116,10 @@ pub fn build(
 
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut options = pingora::apps::HttpServerOptions::default();
-    // Like nginx's keepalive_requests: recycle long-lived client connections.
-    options.keepalive_request_limit = Some(1000);
-    let mut proxy = pingora::proxy::ProxyServiceBuilder::new(
-        &server.configuration,
-        Gateway::new(Arc::clone(&app)),
-    )
-    .name("authgate")
-    .server_options(options)
-    .build();
-    for addr in &listen {
-        proxy.add_tcp(&addr.to_string());
+    let threads = app.config.server.threads.max(1);
+    for service in proxy_services(&server, &app, &listen, &tls_listen, certs.as_ref(), threads)? {
+        server.add_service(service);
     }
-    if let Some(certs) = &certs {
-        for addr in &tls_listen {
-            let mut settings =
-                TlsSettings::intermediate("", "").map_err(|e| StartError::Other(e.to_string()))?;
-            settings.set_cert_resolver(Arc::clone(certs) as Arc<dyn ResolvesServerCert>);
-            // HTTP/2 offered first through ALPN, HTTP/1.1 for everyone else.
-            settings.enable_h2();
-            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
-        }
-    }
-    server.add_service(proxy);
     if let Some(addr) = metrics_listen {
         let mut service = pingora::services::listening::Service::new(
             "metrics".to_string(),
@@ -164,6 +145,57 @@ pub fn build(
         },
     ));
     Ok((server, app))
+}
+
+/// The proxy in the shape of nginx's workers: one Pingora service per thread, each on a
+/// single-threaded runtime of its own with its own accept loop and its own upstream connection
+/// pool. A connection's task, the reactor its socket is registered with and its upstream
+/// connections then share one thread: no wake-up or lock crosses threads per request. Each
+/// service binds its own socket on every address (`SO_REUSEPORT`, with the patch described in
+/// `vendor/README.md`), and the kernel spreads new connections across them. Another process
+/// cannot join: `build` has bound each address without `SO_REUSEPORT` first.
+fn proxy_services(
+    server: &Server,
+    app: &Arc<App>,
+    listen: &[std::net::SocketAddr],
+    tls_listen: &[std::net::SocketAddr],
+    certs: Option<&Arc<CertStore>>,
+    threads: usize,
+) -> Result<Vec<impl pingora::services::ServiceWithDependents + 'static>, StartError> {
+    let mut options = pingora::apps::HttpServerOptions::default();
+    // Like nginx's keepalive_requests: recycle long-lived client connections.
+    options.keepalive_request_limit = Some(1000);
+    let mut services = Vec::with_capacity(threads);
+    for n in 0..threads {
+        let mut proxy = pingora::proxy::ProxyServiceBuilder::new(
+            &server.configuration,
+            Gateway::new(Arc::clone(app)),
+        )
+        .name(format!("authgate-{n}"))
+        .server_options(options.clone())
+        .build();
+        proxy.threads = Some(1);
+        let own_socket = || {
+            let mut options = TcpSocketOptions::default();
+            options.so_reuseport = Some(true);
+            options
+        };
+        for addr in listen {
+            proxy.add_tcp_with_settings(&addr.to_string(), own_socket());
+        }
+        if let Some(certs) = certs {
+            for addr in tls_listen {
+                let mut settings = TlsSettings::intermediate("", "")
+                    .map_err(|e| StartError::Other(e.to_string()))?;
+                settings.set_cert_resolver(Arc::clone(certs) as Arc<dyn ResolvesServerCert>);
+                // HTTP/2 offered first through ALPN, HTTP/1.1 for everyone else.
+                settings.enable_h2();
+                proxy.add_tls_with_settings(&addr.to_string(), Some(own_socket()), settings);
+            }
+        }
+        services.push(proxy);
+    }
+    Ok(services)
 }
 
 /// While no owner exists, say in the log where setup happens and what the setup code is (needed

@@ -441,3 +441,32 @@ fn an_untrusted_clients_request_id_is_replaced() {
     assert_eq!(id.as_array().map(Vec::len), Some(1));
     assert_ne!(id, json!(["forged-id"]));
 }
+
+/// Each server thread listens on a socket of its own on the address (the kernel spreads new
+/// connections across them), and every new connection is answered, whichever thread takes it.
+#[test]
+fn every_new_connection_is_answered_whichever_server_thread_accepts_it() {
+    use std::io::{Read as _, Write as _};
+    let echo = Echo::start();
+    // The suite's config has `threads = 2`: two services, each with its listening socket.
+    let s = TestServer::with_upstream(&echo.upstream(), "public");
+    assert_eq!(crate::support::ports::listening_sockets(s.pid(), s.port), 2);
+    for i in 0..64 {
+        let mut conn =
+            std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect to the gateway");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            conn,
+            "GET /app/{i} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)
+            .unwrap_or_else(|e| panic!("connection {i} was not answered: {e}"));
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "connection {i}: {answer}"
+        );
+    }
+}

@@ -83,6 +83,11 @@ pub fn says_address_in_use(output: &str) -> bool {
 /// Whether process `pid` holds a socket listening on TCP `port`, on any local address (read
 /// from Linux's `/proc`).
 pub fn listens_on(pid: u32, port: u16) -> bool {
+    listening_sockets(pid, port) > 0
+}
+
+/// How many sockets listening on `port` (any address) process `pid` holds.
+pub fn listening_sockets(pid: u32, port: u16) -> usize {
     let listening: BTreeSet<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
@@ -101,20 +106,24 @@ pub fn listens_on(pid: u32, port: u16) -> bool {
         })
         .collect();
     if listening.is_empty() {
-        return false;
+        return 0;
     }
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
+        return 0;
     };
-    fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path()).is_ok_and(|target| {
-            target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .is_some_and(|inode| listening.contains(inode))
+    let inodes: BTreeSet<String> = fds
+        .flatten()
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            let inode = target
+                .to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .to_string();
+            listening.contains(&inode).then_some(inode)
         })
-    })
+        .collect();
+    inodes.len()
 }
 
 /// Wait up to `timeout` until `child` listens on `port` and `ready` (asked only then) agrees.
