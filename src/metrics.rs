@@ -1,15 +1,21 @@
-//! Prometheus metrics: counters and histograms updated on the request path (atomics behind a
-//! read lock, no allocation for known label sets), rendered as text for `/metrics` on the
-//! `[metrics] listen` address.
+//! Prometheus metrics, rendered as text for `/metrics` on the `[metrics] listen` address.
+//!
+//! What every request updates (requests, access decisions, upstream latency) is counted in
+//! per-thread shards: each thread locks only its own shard, so no lock or counter's cache line
+//! is shared between threads on the request path, and a known label set costs no allocation
+//! or reference count. A scrape folds the shards into the exported metrics.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 /// Labels of `authgate_requests_total`.
@@ -83,9 +89,96 @@ pub struct Metrics {
     hash_running: Gauge,
     sessions: Gauge,
     store: Family<OpLabels, Histogram>,
-    upstream: Histogram,
     store_up: Gauge,
     store_queries: Counter,
+    /// The request path's counts, folded into `requests` and `decisions` on a scrape and
+    /// read directly for `upstream_seconds`.
+    hot: Arc<Shards>,
+}
+
+/// How many shards the request path's counts are spread over: threads take them in turn,
+/// so up to this many threads never share one.
+const SHARDS: usize = 16;
+
+thread_local! {
+    /// This thread's shard (assigned on first use, in turn).
+    static SHARD: usize = {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS
+    };
+}
+
+/// Per-thread tallies of the request path's metrics.
+#[derive(Debug)]
+struct Shards {
+    shards: Box<[Shard]>,
+    /// Upper bounds of the upstream latency buckets, in seconds (the last is +Inf).
+    bounds: Box<[f64]>,
+}
+
+/// One thread's tallies, on a cache line pair of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Tally>);
+
+#[derive(Debug, Default)]
+struct Tally {
+    /// By route label (its address: the label is kept alive here), policy and status.
+    requests: HashMap<(usize, &'static str, u16), (Arc<String>, u64)>,
+    decisions: HashMap<(&'static str, &'static str), u64>,
+    /// Per bucket (not cumulative), then the count and sum of all observations.
+    upstream_buckets: Vec<u64>,
+    upstream_count: u64,
+    upstream_sum: f64,
+}
+
+impl Shards {
+    fn new() -> Shards {
+        let mut bounds: Vec<f64> = latency_buckets().collect();
+        bounds.push(f64::MAX);
+        Shards {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            bounds: bounds.into(),
+        }
+    }
+
+    /// Update this thread's tally.
+    fn with<R>(&self, f: impl FnOnce(&mut Tally) -> R) -> R {
+        let i = SHARD.with(|i| *i);
+        let shard = &self.shards[i % self.shards.len()];
+        let mut tally = shard.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut tally)
+    }
+
+    fn each(&self, mut f: impl FnMut(&mut Tally)) {
+        for shard in self.shards.iter() {
+            f(&mut shard.0.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+    }
+}
+
+/// `authgate_upstream_seconds`, summed over the shards when scraped.
+#[derive(Debug)]
+struct UpstreamHistogram(Arc<Shards>);
+
+impl EncodeMetric for UpstreamHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let bounds = &self.0.bounds;
+        let mut buckets: Vec<(f64, u64)> = bounds.iter().map(|b| (*b, 0)).collect();
+        let (mut count, mut sum) = (0, 0.0);
+        self.0.each(|t| {
+            for (total, n) in buckets.iter_mut().zip(&t.upstream_buckets) {
+                total.1 += n;
+            }
+            count += t.upstream_count;
+            sum += t.upstream_sum;
+        });
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
 }
 
 /// Sub-millisecond to tens of seconds.
@@ -166,11 +259,11 @@ impl Metrics {
             "Database operation latency, by operation",
             store.clone(),
         );
-        let upstream = Histogram::new(latency_buckets());
+        let hot = Arc::new(Shards::new());
         registry.register(
             "upstream_seconds",
             "Time from choosing an upstream to its response header",
-            upstream.clone(),
+            UpstreamHistogram(Arc::clone(&hot)),
         );
         let store_up = Gauge::default();
         registry.register(
@@ -198,20 +291,26 @@ impl Metrics {
             hash_running,
             sessions,
             store,
-            upstream,
             store_up,
             store_queries,
+            hot,
         }
     }
 
-    pub fn request(&self, labels: &RequestLabels) {
-        self.requests.get_or_create(labels).inc();
+    /// Count a request answered: `route` is the matched route's label (or `auth` / `none`).
+    pub fn request(&self, route: &Arc<String>, policy: &'static str, status: u16) {
+        self.hot.with(|t| {
+            let key = (Arc::as_ptr(route) as usize, policy, status);
+            t.requests
+                .entry(key)
+                .or_insert_with(|| (Arc::clone(route), 0))
+                .1 += 1;
+        });
     }
 
     pub fn decision(&self, source: &'static str, decision: &'static str) {
-        self.decisions
-            .get_or_create(&DecisionLabels { source, decision })
-            .inc();
+        self.hot
+            .with(|t| *t.decisions.entry((source, decision)).or_insert(0) += 1);
     }
 
     pub fn login(&self, outcome: &'static str) {
@@ -246,7 +345,38 @@ impl Metrics {
     }
 
     pub fn upstream_time(&self, took: Duration) {
-        self.upstream.observe(took.as_secs_f64());
+        let secs = took.as_secs_f64();
+        let bucket = self.hot.bounds.partition_point(|b| *b < secs);
+        self.hot.with(|t| {
+            if t.upstream_buckets.is_empty() {
+                t.upstream_buckets = vec![0; self.hot.bounds.len()];
+            }
+            if let Some(n) = t.upstream_buckets.get_mut(bucket) {
+                *n += 1;
+            }
+            t.upstream_count += 1;
+            t.upstream_sum += secs;
+        });
+    }
+
+    /// Move the shards' request and decision counts into the exported counters.
+    fn fold(&self) {
+        self.hot.each(|t| {
+            for ((_, policy, status), (route, n)) in t.requests.drain() {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        route,
+                        policy,
+                        status,
+                    })
+                    .inc_by(n);
+            }
+            for ((source, decision), n) in t.decisions.drain() {
+                self.decisions
+                    .get_or_create(&DecisionLabels { source, decision })
+                    .inc_by(n);
+            }
+        });
     }
 
     /// The Prometheus text exposition, with the gauges read now.
@@ -257,6 +387,7 @@ impl Metrics {
         hash_running: usize,
         store_queries: u64,
     ) -> Result<String, String> {
+        self.fold();
         // A total kept by the store: the counter follows it (it never goes back).
         let counted = self.store_queries.get();
         self.store_queries
@@ -290,11 +421,7 @@ mod tests {
         let m = Metrics::new();
         let route = Arc::new("*/app".to_string());
         for _ in 0..3 {
-            m.request(&RequestLabels {
-                route: Arc::clone(&route),
-                policy: "authenticated",
-                status: 200,
-            });
+            m.request(&route, "authenticated", 200);
         }
         m.decision("forward", "allow");
         m.login("success");
@@ -324,5 +451,41 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn counts_from_several_threads_add_up_and_stay_across_scrapes() {
+        let m = Metrics::new();
+        let route = Arc::new("*/app".to_string());
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..250 {
+                        m.request(&route, "authenticated", 200);
+                        m.decision("proxy", "allow");
+                        m.upstream_time(Duration::from_millis(1));
+                    }
+                });
+            }
+        });
+        let text = m.render(None, 0, 0, 0).expect("renders");
+        for line in [
+            "authgate_requests_total{route=\"*/app\",policy=\"authenticated\",status=\"200\"} 1000",
+            "authgate_auth_decisions_total{source=\"proxy\",decision=\"allow\"} 1000",
+            "authgate_upstream_seconds_count 1000",
+            // 1 ms: above the 0.78 ms bucket, within the 1.95 ms one.
+            "authgate_upstream_seconds_bucket{le=\"0.00078125\"} 0",
+            "authgate_upstream_seconds_bucket{le=\"0.001953125\"} 1000",
+            "authgate_upstream_seconds_bucket{le=\"+Inf\"} 1000",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        // A scrape folds the shards into the totals, which keep counting.
+        m.request(&route, "authenticated", 200);
+        m.request(&Arc::new("*/app".to_string()), "authenticated", 200);
+        let text = m.render(None, 0, 0, 0).expect("renders");
+        let line =
+            "authgate_requests_total{route=\"*/app\",policy=\"authenticated\",status=\"200\"} 1002";
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
 }
