@@ -195,8 +195,8 @@ async fn bad_token(app: &App, counted: Option<IpAddr>, now: i64) -> Seen {
 pub struct Decision<'a> {
     pub verdict: Verdict,
     pub route: Option<&'a Route>,
-    /// The matched route's metrics label.
-    pub label: Option<&'a std::sync::Arc<String>>,
+    /// The matched route's place in the policy's routes (and labels).
+    pub index: Option<usize>,
     /// Who the request is from, when it is allowed for someone (public routes may have none).
     pub requester: Option<Requester>,
 }
@@ -222,11 +222,10 @@ pub async fn decide_request<'a>(
         return Decision {
             verdict,
             route: None,
-            label: None,
+            index: None,
             requester: None,
         };
     };
-    let label = policy.labels.get(index);
     let seen = if route.policy == RoutePolicy::Deny {
         Seen::Nobody
     } else {
@@ -237,7 +236,7 @@ pub async fn decide_request<'a>(
     Decision {
         verdict,
         route: Some(route),
-        label,
+        index: Some(index),
         requester,
     }
 }

@@ -2,6 +2,7 @@
 //! and an upstream (after the session check and route policy), and writes local answers
 //! through one writer. Pingora types stay in this module and in `server.rs`.
 
+mod request_id;
 mod respond;
 mod whoami;
 
@@ -27,6 +28,7 @@ use crate::policy::headers::{apply_plan, plan_upstream_headers, ForwardedFor, He
 use crate::policy::host::request_host;
 use crate::policy::path::classify_path;
 use crate::policy::routes::{Target, Upstream};
+use request_id::{RequestId, X_REQUEST_ID};
 
 /// A kept-alive client connection may stay idle this long between requests.
 const KEEPALIVE_IDLE_SECS: u64 = 60;
@@ -58,8 +60,6 @@ pub struct RequestCtx {
     /// The policy snapshot the request was decided by; its header plan is used too, so one
     /// request never sees two reload generations.
     policy: Option<Arc<Policy>>,
-    /// The chosen upstream: where, over TLS or not, and the name for SNI.
-    upstream: Option<(Target, bool, String)>,
     /// The upstream's addresses once looked up, tried in turn when connecting fails.
     upstream_addrs: Option<Arc<[SocketAddr]>>,
     /// Connection attempts that failed so far.
@@ -67,10 +67,12 @@ pub struct RequestCtx {
     /// Who the request is from (public routes may have nobody).
     requester: Option<access::Requester>,
     /// Carried on every log line of the request and sent upstream as `X-Request-Id`.
-    request_id: String,
+    request_id: RequestId,
     started: std::time::Instant,
-    /// Metrics labels: the matched route (or `auth` / `none`) and its policy.
-    route_label: Option<Arc<String>>,
+    /// What answers: the gateway itself, the route at this place in `policy`'s routes (whose
+    /// upstream the request goes to, if any), or nothing. Also the metrics' route label.
+    routed: Routed,
+    /// The metrics' policy label.
     policy_label: &'static str,
     /// When the upstream was chosen, for the upstream latency histogram.
     upstream_started: Option<std::time::Instant>,
@@ -82,66 +84,16 @@ pub struct RequestCtx {
     host: Option<String>,
 }
 
+#[derive(Clone, Copy)]
+enum Routed {
+    Nothing,
+    Gateway,
+    Route(usize),
+}
+
 thread_local! {
     static LABEL_AUTH: Arc<String> = Arc::new("auth".to_string());
     static LABEL_NONE: Arc<String> = Arc::new("none".to_string());
-}
-
-const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
-
-/// The request id: a trusted proxy's `X-Request-Id` when it is short and plain, else a new
-/// random one.
-fn request_id(headers: &http::HeaderMap, trusted: bool) -> String {
-    let incoming = headers
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            trusted
-                && (1..=64).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        });
-    match incoming {
-        Some(id) => id.to_string(),
-        None => new_request_id(),
-    }
-}
-
-thread_local! {
-    /// Per-thread generator state for request ids, seeded once from the OS.
-    static ID_STATE: std::cell::Cell<u64> = std::cell::Cell::new({
-        let mut seed = [0u8; 8];
-        if getrandom::fill(&mut seed).is_err() {
-            // Without randomness ids are still unique enough per process: use the time.
-            seed = (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0))
-            .to_be_bytes();
-        }
-        u64::from_le_bytes(seed) | 1
-    });
-}
-
-/// A new 16-hex-digit request id (unique, not secret: no system call per request).
-fn new_request_id() -> String {
-    let mut x = ID_STATE.with(|s| {
-        // xorshift64*: a full-period sequence per thread from a random start.
-        let mut x = s.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        s.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    });
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(16);
-    for _ in 0..16 {
-        out.push(char::from(HEX[(x >> 60) as usize]));
-        x <<= 4;
-    }
-    out
 }
 
 /// Read the whole request body, refusing more than `max` bytes.
@@ -304,29 +256,25 @@ impl Gateway {
             Vec::new()
         };
         let prior = prior.join(", ");
-        let own = if ctx.tls { "https" } else { "http" };
-        let proto = match trusted("x-forwarded-proto") {
-            Some(p) if p.eq_ignore_ascii_case("https") => "https",
-            Some(p) if p.eq_ignore_ascii_case("http") => "http",
-            _ => own,
+        let https = match trusted("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => true,
+            Some(p) if p.eq_ignore_ascii_case("http") => false,
+            _ => ctx.tls,
         };
         let fwd = ForwardedFor {
             peer_ip: ctx.peer_ip,
             prior_xff: (!prior.is_empty()).then_some(prior.as_str()),
-            proto,
+            https,
             host: ctx.host.as_deref(),
         };
-        let names: Vec<&str> = self.cookie_names.iter().map(String::as_str).collect();
         let mut plan = plan_upstream_headers(
             headers,
             &policy.headers,
             ctx.requester.as_ref().map(|r| &r.identity().header_values),
-            &names,
+            &self.cookie_names,
             &fwd,
         );
-        if let Ok(id) = http::HeaderValue::from_str(&ctx.request_id) {
-            plan.set.push((X_REQUEST_ID, id));
-        }
+        plan.set.push((X_REQUEST_ID, ctx.request_id.header_value()));
         plan.remove.extend(api_token::credential_headers(
             headers,
             self.app.auth.token_header(),
@@ -346,13 +294,12 @@ impl ProxyHttp for Gateway {
             peer_trusted: false,
             tls: false,
             policy: None,
-            upstream: None,
             upstream_addrs: None,
             upstream_attempts: 0,
             requester: None,
-            request_id: String::new(),
+            request_id: RequestId::default(),
             started: std::time::Instant::now(),
-            route_label: None,
+            routed: Routed::Nothing,
             policy_label: "none",
             upstream_started: None,
             upstream_target: None,
@@ -387,7 +334,7 @@ impl ProxyHttp for Gateway {
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         ctx.peer_trusted = crate::net::is_trusted(ctx.peer_ip, &app.config.server.trusted_proxies);
         ctx.tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        ctx.request_id = request_id(&session.req_header().headers, ctx.peer_trusted);
+        ctx.request_id = RequestId::for_request(&session.req_header().headers, ctx.peer_trusted);
 
         let headers = &session.req_header().headers;
         let header_bytes: usize = headers
@@ -422,7 +369,7 @@ impl ProxyHttp for Gateway {
         let prefix = &app.config.auth.prefix;
         if let Some(rest) = path.strip_prefix(prefix.as_str()) {
             if rest.is_empty() || rest.starts_with('/') {
-                ctx.route_label = Some(LABEL_AUTH.with(Arc::clone));
+                ctx.routed = Routed::Gateway;
                 ctx.policy_label = "api";
                 let sub = if rest.is_empty() {
                     "/".to_string()
@@ -447,8 +394,13 @@ impl ProxyHttp for Gateway {
         };
         let method = session.req_header().method.clone();
         let span = tracing::info_span!("request", id = %ctx.request_id);
-        let policy = app.policy();
-        ctx.policy = Some(Arc::clone(&policy));
+        // The snapshot is kept for the request's later phases (header plan, upstream, metrics
+        // label) and borrowed from there: one reference count per request.
+        ctx.policy = Some(app.policy());
+        let Some(policy) = ctx.policy.as_deref() else {
+            let err = ApiError::Internal("no policy snapshot for the request".into());
+            return self.refuse(session, err).await;
+        };
         let headers = &session.req_header().headers;
         let client_ip = app.client_ip(ctx.peer_ip, headers);
         let target = access::Target {
@@ -456,11 +408,13 @@ impl ProxyHttp for Gateway {
             path: &path,
             method: &method,
         };
-        let decision = access::decide_request(app, &policy, target, headers, client_ip)
+        let decision = access::decide_request(app, policy, target, headers, client_ip)
             .instrument(span)
             .await;
         app.metrics.decision("proxy", decision.verdict.name());
-        ctx.route_label = decision.label.cloned();
+        if let Some(i) = decision.index {
+            ctx.routed = Routed::Route(i);
+        }
         ctx.policy_label = decision.route.map_or("none", access::policy_name);
         let route = match decision.verdict {
             Verdict::Allow => match decision.route {
@@ -535,12 +489,9 @@ impl ProxyHttp for Gateway {
         }
 
         match &route.upstream {
-            Upstream::Http { target, tls, sni } => {
-                ctx.upstream = Some((target.clone(), *tls, sni.clone()));
-                Ok(false)
-            }
+            Upstream::Http { .. } => Ok(false),
             Upstream::Whoami => {
-                let plan = self.header_plan(session, ctx, &policy);
+                let plan = self.header_plan(session, ctx, policy);
                 let req = session.req_header();
                 let mut shown = req.headers.clone();
                 apply_plan(&mut shown, &plan);
@@ -565,7 +516,11 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let Some((target, tls, sni)) = ctx.upstream.clone() else {
+        let route = match (ctx.policy.as_deref(), ctx.routed) {
+            (Some(policy), Routed::Route(i)) => policy.routes.get(i),
+            _ => None,
+        };
+        let Some(Upstream::Http { target, tls, sni }) = route.map(|r| &r.upstream) else {
             return Err(pingora::Error::explain(
                 ErrorType::InternalError,
                 "no upstream selected",
@@ -575,7 +530,7 @@ impl ProxyHttp for Gateway {
         let addrs = match &ctx.upstream_addrs {
             Some(addrs) => Arc::clone(addrs),
             None => {
-                let addrs = self.upstream_addrs(&target).await?;
+                let addrs = self.upstream_addrs(target).await?;
                 ctx.upstream_addrs = Some(Arc::clone(&addrs));
                 addrs
             }
@@ -586,7 +541,7 @@ impl ProxyHttp for Gateway {
                 "the upstream has no address",
             ));
         };
-        let mut peer = HttpPeer::new(*addr, tls, sni);
+        let mut peer = HttpPeer::new(*addr, *tls, sni.clone());
         let server = &self.app.config.server;
         peer.options.connection_timeout = Some(server.upstream_connect_timeout);
         peer.options.read_timeout = Some(server.upstream_timeout);
@@ -604,13 +559,13 @@ impl ProxyHttp for Gateway {
             upstream_request.set_raw_path(&target)?;
         }
         // Decided by this snapshot, so planned by it too; without one nothing is sent.
-        let Some(policy) = ctx.policy.clone() else {
+        let Some(policy) = ctx.policy.as_deref() else {
             return Err(pingora::Error::explain(
                 ErrorType::InternalError,
                 "no policy snapshot for the request",
             ));
         };
-        let plan = self.header_plan(session, ctx, &policy);
+        let plan = self.header_plan(session, ctx, policy);
         for name in &plan.remove {
             upstream_request.remove_header(name);
         }
@@ -642,15 +597,18 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
-        let route = match ctx.route_label.take() {
-            Some(label) => label,
-            None => LABEL_NONE.with(Arc::clone),
+        let metrics = &self.app.metrics;
+        let route = match (ctx.routed, ctx.policy.as_deref()) {
+            (Routed::Route(i), Some(policy)) => policy.labels.get(i),
+            _ => None,
         };
-        self.app.metrics.request(&crate::metrics::RequestLabels {
-            route,
-            policy: ctx.policy_label,
-            status,
-        });
+        match (route, ctx.routed) {
+            (Some(label), _) => metrics.request(label, ctx.policy_label, status),
+            (None, Routed::Gateway) => {
+                LABEL_AUTH.with(|label| metrics.request(label, ctx.policy_label, status))
+            }
+            (None, _) => LABEL_NONE.with(|label| metrics.request(label, ctx.policy_label, status)),
+        }
         let req = session.req_header();
         tracing::debug!(
             target: "authgate::access",
