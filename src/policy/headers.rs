@@ -2,6 +2,7 @@
 //! in every spelling and set from the session's values, the gateway's cookie removed,
 //! `X-Forwarded-*` set. Plain functions over `http` types; the Pingora glue applies the plan.
 
+use std::io::Write as _;
 use std::net::IpAddr;
 
 use http::header::COOKIE;
@@ -71,7 +72,8 @@ pub struct ForwardedFor<'a> {
     pub peer_ip: IpAddr,
     /// `X-Forwarded-For` to extend, when the direct peer is a trusted proxy.
     pub prior_xff: Option<&'a str>,
-    pub proto: &'a str,
+    /// The scheme the client used, as told upstream in `X-Forwarded-Proto`: `https` or `http`.
+    pub https: bool,
     pub host: Option<&'a str>,
 }
 
@@ -85,10 +87,15 @@ pub fn plan_upstream_headers(
     headers: &HeaderMap,
     names: &IdentityHeaders,
     identity: Option<&IdentityValues>,
-    cookie_names: &[&str],
+    cookie_names: &[impl AsRef<str>],
     fwd: &ForwardedFor<'_>,
 ) -> HeaderPlan {
-    let mut plan = HeaderPlan::default();
+    // Room for everything set below without growing: the identity headers, `Cookie`, the
+    // three `X-Forwarded-*` and the request id added by the caller.
+    let mut plan = HeaderPlan {
+        remove: Vec::with_capacity(4),
+        set: Vec::with_capacity(12),
+    };
     let protected = names.all();
     for name in headers.keys() {
         if protected
@@ -116,17 +123,21 @@ pub fn plan_upstream_headers(
         }
     }
 
-    let client = fwd.peer_ip.to_string();
-    let xff = match fwd.prior_xff {
-        Some(prior) if !prior.trim().is_empty() => format!("{}, {client}", prior.trim()),
-        _ => client,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    // Written into one buffer, the header value's only allocation.
+    let mut xff = Vec::with_capacity(64);
+    if let Some(prior) = fwd.prior_xff.map(str::trim).filter(|p| !p.is_empty()) {
+        xff.extend_from_slice(prior.as_bytes());
+        xff.extend_from_slice(b", ");
+    }
+    // Writing to a Vec cannot fail.
+    let _ = write!(xff, "{}", fwd.peer_ip);
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
         plan.set.push((X_FORWARDED_FOR, v));
     }
-    if let Ok(v) = HeaderValue::from_str(fwd.proto) {
-        plan.set.push((X_FORWARDED_PROTO, v));
-    }
+    plan.set.push((
+        X_FORWARDED_PROTO,
+        HeaderValue::from_static(if fwd.https { "https" } else { "http" }),
+    ));
     match fwd.host.and_then(|h| HeaderValue::from_str(h).ok()) {
         Some(v) => plan.set.push((X_FORWARDED_HOST, v)),
         None => plan.remove.push(X_FORWARDED_HOST),
@@ -160,7 +171,7 @@ enum CookieRewrite {
 }
 
 /// The `Cookie` header without the gateway's own cookie(s); other cookies pass verbatim.
-fn cookie_without(headers: &HeaderMap, names: &[&str]) -> CookieRewrite {
+fn cookie_without(headers: &HeaderMap, names: &[impl AsRef<str>]) -> CookieRewrite {
     let mut kept: Vec<&[u8]> = Vec::new();
     let mut dropped = false;
     for value in headers.get_all(COOKIE) {
@@ -173,7 +184,7 @@ fn cookie_without(headers: &HeaderMap, names: &[&str]) -> CookieRewrite {
                 Some(i) => pair[..i].trim_ascii(),
                 None => pair,
             };
-            if names.iter().any(|n| n.as_bytes() == name) {
+            if names.iter().any(|n| n.as_ref().as_bytes() == name) {
                 dropped = true;
             } else {
                 kept.push(pair);
@@ -236,7 +247,7 @@ mod tests {
         ForwardedFor {
             peer_ip: "127.0.0.9".parse().expect("ip"),
             prior_xff: None,
-            proto: "http",
+            https: false,
             host: Some("app.example.com"),
         }
     }
