@@ -641,6 +641,51 @@ mod test {
         assert_eq!(listener2.as_str(), addr);
     }
 
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn test_tcp_so_reuseport_listeners_own_their_sockets() {
+        use crate::server::Fds;
+        use parking_lot::Mutex;
+
+        let addr = "127.0.0.1:7203";
+        let sock_opt = TcpSocketOptions {
+            so_reuseport: Some(true),
+            ..Default::default()
+        };
+        let table = Arc::new(Mutex::new(Fds::new()));
+
+        let mut builder1 = ListenerEndpoint::builder();
+        builder1.listen_addr(ServerAddress::Tcp(addr.into(), Some(sock_opt.clone())));
+        let listener1 = builder1.listen(Some(table.clone())).await.unwrap();
+        let mut builder2 = ListenerEndpoint::builder();
+        builder2.listen_addr(ServerAddress::Tcp(addr.into(), Some(sock_opt)));
+        let listener2 = builder2.listen(Some(table.clone())).await.unwrap();
+
+        // Each listener owns a socket of its own; the table keeps the first for upgrades.
+        let fd1 = listener1.listener.as_raw_fd();
+        let fd2 = listener2.listener.as_raw_fd();
+        assert_ne!(fd1, fd2);
+        assert_eq!(table.lock().get(addr).copied(), Some(fd1));
+
+        // Both accept: connect until each listener has taken a connection.
+        let accepted = Arc::new(Mutex::new([false, false]));
+        for (i, listener) in [listener1, listener2].into_iter().enumerate() {
+            let accepted = accepted.clone();
+            tokio::spawn(async move {
+                loop {
+                    let _stream = listener.accept().await.unwrap();
+                    accepted.lock()[i] = true;
+                }
+            });
+        }
+        let mut streams = Vec::new();
+        while *accepted.lock() != [true, true] {
+            assert!(streams.len() < 1000, "a listener took no connection");
+            streams.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     #[tokio::test]
     async fn test_tcp_so_reuseport_false() {
         let addr = "127.0.0.1:7202";
