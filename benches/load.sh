@@ -6,6 +6,9 @@
 #   SKIP_LOGIN=1 bash benches/load.sh          # without the login flood
 #   BIN=/path/to/authgate SEED=/path/to/seed_sessions BARE=/path/to/bare_proxy bash benches/load.sh
 #                                              # another build instead of this tree's
+#   ALLOC_BIN=/path/to/authgate bash benches/load.sh
+#                                              # also: allocations per request, from a build
+#                                              # with --features count-allocations
 #   BEFORE_BIN=/old/authgate BEFORE_SEED=/old/seed_sessions SKIP_LOGIN=1 bash benches/load.sh
 #                                              # also: /app/x at rest and with logouts on
 #                                              # both builds, alternating, in one run
@@ -530,6 +533,45 @@ if [ -n "${BEFORE_BIN:-}" ]; then
   compare=1
 fi
 
+# --- allocations per request ------------------------------------------------------------------
+
+# With ALLOC_BIN (this tree's authgate built with `--features count-allocations`): the public,
+# cookie and token rows once more, briefly, on a gateway from it, and the allocations each
+# request made (authgate_allocations_total over authgate_requests_total, both from /metrics).
+allocs=""
+if [ -n "${ALLOC_BIN:-}" ]; then
+  [ -x "$ALLOC_BIN" ] || fail "ALLOC_BIN must name an executable"
+  take_ports alloc_port alloc_metrics_port
+  saved=("$cookie" "$token" "$gw_pid" "$gw_log")
+  start_gateway allocs "$ALLOC_BIN" "$seed" "$alloc_port" "" \
+    "[metrics]
+listen = \"127.0.0.1:$alloc_metrics_port\""
+  alloc_url=http://127.0.0.1:$alloc_port
+  # totals: "allocations requests" from the gateway's /metrics.
+  totals() {
+    curl -s --max-time 5 "http://127.0.0.1:$alloc_metrics_port/metrics" | awk '
+      /^authgate_allocations_total / { a = $2 }
+      /^authgate_requests_total\{/ { r += $2 }
+      END { if (a == "") exit 1; printf "%d %d\n", a, r }'
+  }
+  # allocs_row NAME URL [wrk args...]: allocations per request over a short run.
+  allocs_row() {
+    local name=$1 url=$2 a0 r0 a1 r1
+    shift 2
+    expect 200 "$name (allocations)" "$@" "$url"
+    read -r a0 r0 <<<"$(totals)" || fail "no allocation count in /metrics (ALLOC_BIN)"
+    wrk -t1 -c"$connections" -d3s "$@" "$url" >/dev/null 2>&1 || fail "wrk failed for $name (allocations)"
+    read -r a1 r1 <<<"$(totals)" || fail "no allocation count in /metrics (ALLOC_BIN)"
+    allocs+=$(awk -v n="$name" -v a=$((a1 - a0)) -v r=$((r1 - r0)) \
+      'BEGIN { printf "  %-42s %6.1f   (%d requests)\n", n, (r > 0) ? a / r : 0, r }')
+    allocs+=$'\n'
+  }
+  allocs_row "public" "$alloc_url/public/x"
+  allocs_row "authenticated (cookie)" "$alloc_url/app/x" -H "Cookie: $cookie"
+  allocs_row "authenticated (token)" "$alloc_url/app/x" -H "Authorization: Bearer $token"
+  cookie=${saved[0]} token=${saved[1]} gw_pid=${saved[2]} gw_log=${saved[3]}
+fi
+
 # --- login flood ----------------------------------------------------------------------------
 
 cores=$(nproc)
@@ -672,6 +714,11 @@ ratio_line "$in_use sessions with logouts / at rest (p99)" "$(P99 sessions_logou
 if [ -n "$pg_row" ]; then
   ratio_line "authenticated on PostgreSQL / on redb" "$(RPS pg)" "$(RPS auth2)" ">=" 0.95
   echo "database operations per 10,000 proxied requests on PostgreSQL: $pg_per_10k (the row's warm-up and measurement: $((q_after - q_before - 1)) in all)"
+fi
+
+if [ -n "$allocs" ]; then
+  echo "allocations per request (a build with --features count-allocations: $ALLOC_BIN):"
+  printf '%s' "$allocs"
 fi
 
 if [ -n "$compare" ]; then

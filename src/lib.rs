@@ -5,6 +5,8 @@
 //! writer.
 
 pub mod access;
+#[cfg(feature = "count-allocations")]
+pub mod alloc_count;
 pub mod api;
 pub mod app;
 pub mod auth;

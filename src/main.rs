@@ -442,5 +442,11 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(not(feature = "count-allocations"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "count-allocations")]
+#[global_allocator]
+static GLOBAL: authgate::alloc_count::Counting<mimalloc::MiMalloc> =
+    authgate::alloc_count::Counting(mimalloc::MiMalloc);

@@ -94,6 +94,8 @@ pub struct Metrics {
     /// The request path's counts, folded into `requests` and `decisions` on a scrape and
     /// read directly for `upstream_seconds`.
     hot: Arc<Shards>,
+    #[cfg(feature = "count-allocations")]
+    allocations: Counter,
 }
 
 /// How many shards the request path's counts are spread over: threads take them in turn,
@@ -278,7 +280,17 @@ impl Metrics {
              zero for the embedded database",
             store_queries.clone(),
         );
+        #[cfg(feature = "count-allocations")]
+        let allocations = Counter::default();
+        #[cfg(feature = "count-allocations")]
+        registry.register(
+            "allocations",
+            "Memory allocations made by the process (a measuring build only)",
+            allocations.clone(),
+        );
         Metrics {
+            #[cfg(feature = "count-allocations")]
+            allocations,
             registry,
             requests,
             decisions,
@@ -388,6 +400,12 @@ impl Metrics {
         store_queries: u64,
     ) -> Result<String, String> {
         self.fold();
+        #[cfg(feature = "count-allocations")]
+        {
+            let total = crate::alloc_count::allocations();
+            let counted = self.allocations.get();
+            self.allocations.inc_by(total.saturating_sub(counted));
+        }
         // A total kept by the store: the counter follows it (it never goes back).
         let counted = self.store_queries.get();
         self.store_queries
