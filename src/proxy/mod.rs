@@ -96,6 +96,26 @@ thread_local! {
     static LABEL_NONE: Arc<String> = Arc::new("none".to_string());
 }
 
+/// The wire spelling of the headers the gateway sets upstream by default. Pingora copies the
+/// spelling of any other name from the name itself (one allocation per header); these are
+/// static.
+fn titled(name: &http::HeaderName) -> Option<&'static str> {
+    Some(match name.as_str() {
+        "x-forwarded-for" => "X-Forwarded-For",
+        "x-forwarded-proto" => "X-Forwarded-Proto",
+        "x-forwarded-host" => "X-Forwarded-Host",
+        "x-request-id" => "X-Request-Id",
+        "cookie" => "Cookie",
+        "remote-user" => "Remote-User",
+        "remote-email" => "Remote-Email",
+        "remote-name" => "Remote-Name",
+        "remote-groups" => "Remote-Groups",
+        "remote-user-id" => "Remote-User-Id",
+        "remote-auth-methods" => "Remote-Auth-Methods",
+        _ => return None,
+    })
+}
+
 /// Read the whole request body, refusing more than `max` bytes.
 async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, ApiError> {
     if let Some(len) = session.req_header().headers.get(CONTENT_LENGTH) {
@@ -570,7 +590,10 @@ impl ProxyHttp for Gateway {
             upstream_request.remove_header(name);
         }
         for (name, value) in plan.set {
-            upstream_request.insert_header(name, value)?;
+            match titled(&name) {
+                Some(titled) => upstream_request.insert_header(titled, value)?,
+                None => upstream_request.insert_header(name, value)?,
+            }
         }
         Ok(())
     }
@@ -693,5 +716,34 @@ impl ProxyHttp for Gateway {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_titled_spelling_names_the_same_header() {
+        let names = [
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "x-request-id",
+            "cookie",
+            "remote-user",
+            "remote-email",
+            "remote-name",
+            "remote-groups",
+            "remote-user-id",
+            "remote-auth-methods",
+        ];
+        for name in names {
+            let header = http::HeaderName::from_static(name);
+            let spelled = titled(&header).unwrap_or_default();
+            assert!(spelled.eq_ignore_ascii_case(name), "{name}: {spelled:?}");
+            assert_ne!(spelled, name, "{name} is not titled");
+        }
+        assert_eq!(titled(&http::HeaderName::from_static("x-custom")), None);
     }
 }
