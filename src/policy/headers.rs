@@ -123,15 +123,7 @@ pub fn plan_upstream_headers(
         }
     }
 
-    // Written into one buffer, the header value's only allocation.
-    let mut xff = Vec::with_capacity(64);
-    if let Some(prior) = fwd.prior_xff.map(str::trim).filter(|p| !p.is_empty()) {
-        xff.extend_from_slice(prior.as_bytes());
-        xff.extend_from_slice(b", ");
-    }
-    // Writing to a Vec cannot fail.
-    let _ = write!(xff, "{}", fwd.peer_ip);
-    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
+    if let Some(v) = forwarded_for(fwd.prior_xff, fwd.peer_ip) {
         plan.set.push((X_FORWARDED_FOR, v));
     }
     plan.set.push((
@@ -143,6 +135,30 @@ pub fn plan_upstream_headers(
         None => plan.remove.push(X_FORWARDED_HOST),
     }
     plan
+}
+
+/// `X-Forwarded-For`: the trusted prior value (if any), then the peer, built with one
+/// allocation (the value's own).
+fn forwarded_for(prior: Option<&str>, peer: IpAddr) -> Option<HeaderValue> {
+    // The longest address text (IPv6 with an embedded IPv4) is 45 bytes.
+    let mut ip = [0u8; 64];
+    let len = {
+        let mut out = &mut ip[..];
+        write!(out, "{peer}").ok()?;
+        64 - out.len()
+    };
+    let ip = &ip[..len];
+    match prior.map(str::trim).filter(|p| !p.is_empty()) {
+        None => HeaderValue::from_bytes(ip).ok(),
+        Some(prior) => {
+            // Exactly sized, so the value takes the buffer over without copying it.
+            let mut v = Vec::with_capacity(prior.len() + 2 + ip.len());
+            v.extend_from_slice(prior.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(ip);
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
+        }
+    }
 }
 
 /// Each identity header with its value for `identity` (empty values when there is none).
@@ -372,5 +388,27 @@ mod tests {
             out.get("x-forwarded-proto").map(|v| v.as_bytes()),
             Some(&b"http"[..])
         );
+    }
+
+    #[test]
+    fn forwarded_for_appends_the_peer_to_a_trusted_prior_value() {
+        let v4: IpAddr = "10.0.0.7".parse().expect("ip");
+        let v6: IpAddr = "2001:db8::ffff:1.2.3.4".parse().expect("ip");
+        let longest: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .expect("ip");
+        for (prior, peer, want) in [
+            (None, v4, "10.0.0.7"),
+            (Some(""), v4, "10.0.0.7"),
+            (Some("  "), v4, "10.0.0.7"),
+            (Some("1.1.1.1"), v4, "1.1.1.1, 10.0.0.7"),
+            (Some(" 1.1.1.1, 2.2.2.2 "), v4, "1.1.1.1, 2.2.2.2, 10.0.0.7"),
+            (None, v6, "2001:db8::ffff:102:304"),
+            (Some("1.1.1.1"), v6, "1.1.1.1, 2001:db8::ffff:102:304"),
+            (None, longest, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        ] {
+            let got = forwarded_for(prior, peer).expect("a value");
+            assert_eq!(got, want, "{prior:?} + {peer}");
+        }
     }
 }
