@@ -55,11 +55,11 @@ use std::sync::LazyLock;
 /// a time can be in the process of looking up, binding, and inserting a given
 /// address — preventing two concurrent callers from both seeing "not found" and
 /// racing to bind the same address.
-#[cfg(unix)]
 ///
 /// The lock guards the descriptor that a listener of this process last took from the
 /// table for the address, so that a further `SO_REUSEPORT` listener on it binds a socket
 /// of its own instead of sharing (and later closing again) that one.
+#[cfg(unix)]
 static BIND_LOCKS: LazyLock<flurry::HashMap<String, Arc<tokio::sync::Mutex<Option<i32>>>>> =
     LazyLock::new(flurry::HashMap::new);
 
