@@ -119,7 +119,7 @@ struct Shards {
 }
 
 /// One thread's tallies, on a cache line pair of its own.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[repr(align(128))]
 struct Shard(Mutex<Tally>);
 
@@ -138,8 +138,14 @@ impl Shards {
     fn new() -> Shards {
         let mut bounds: Vec<f64> = latency_buckets().collect();
         bounds.push(f64::MAX);
+        let shard = || {
+            Shard(Mutex::new(Tally {
+                upstream_buckets: vec![0; bounds.len()],
+                ..Tally::default()
+            }))
+        };
         Shards {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shards: (0..SHARDS).map(|_| shard()).collect(),
             bounds: bounds.into(),
         }
     }
@@ -360,9 +366,6 @@ impl Metrics {
         let secs = took.as_secs_f64();
         let bucket = self.hot.bounds.partition_point(|b| *b < secs);
         self.hot.with(|t| {
-            if t.upstream_buckets.is_empty() {
-                t.upstream_buckets = vec![0; self.hot.bounds.len()];
-            }
             if let Some(n) = t.upstream_buckets.get_mut(bucket) {
                 *n += 1;
             }

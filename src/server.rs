@@ -165,6 +165,11 @@ fn proxy_services(
     let mut options = pingora::apps::HttpServerOptions::default();
     // Like nginx's keepalive_requests: recycle long-lived client connections.
     options.keepalive_request_limit = Some(1000);
+    let own_socket = || {
+        let mut options = TcpSocketOptions::default();
+        options.so_reuseport = Some(true);
+        options
+    };
     let mut services = Vec::with_capacity(threads);
     for n in 0..threads {
         let mut proxy = pingora::proxy::ProxyServiceBuilder::new(
@@ -175,11 +180,6 @@ fn proxy_services(
         .server_options(options.clone())
         .build();
         proxy.threads = Some(1);
-        let own_socket = || {
-            let mut options = TcpSocketOptions::default();
-            options.so_reuseport = Some(true);
-            options
-        };
         for addr in listen {
             proxy.add_tcp_with_settings(&addr.to_string(), own_socket());
         }

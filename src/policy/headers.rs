@@ -141,11 +141,12 @@ pub fn plan_upstream_headers(
 /// allocation (the value's own).
 fn forwarded_for(prior: Option<&str>, peer: IpAddr) -> Option<HeaderValue> {
     // The longest address text (IPv6 with an embedded IPv4) is 45 bytes.
-    let mut ip = [0u8; 64];
+    const ROOM: usize = 64;
+    let mut ip = [0u8; ROOM];
     let len = {
         let mut out = &mut ip[..];
         write!(out, "{peer}").ok()?;
-        64 - out.len()
+        ROOM - out.len()
     };
     let ip = &ip[..len];
     match prior.map(str::trim).filter(|p| !p.is_empty()) {

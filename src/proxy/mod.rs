@@ -624,17 +624,15 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
-        let metrics = &self.app.metrics;
-        let route = match (ctx.routed, ctx.policy.as_deref()) {
+        let count = |route: &Arc<String>| self.app.metrics.request(route, ctx.policy_label, status);
+        let label = match (ctx.routed, ctx.policy.as_deref()) {
             (Routed::Route(i), Some(policy)) => policy.labels.get(i),
             _ => None,
         };
-        match (route, ctx.routed) {
-            (Some(label), _) => metrics.request(label, ctx.policy_label, status),
-            (None, Routed::Gateway) => {
-                LABEL_AUTH.with(|label| metrics.request(label, ctx.policy_label, status))
-            }
-            (None, _) => LABEL_NONE.with(|label| metrics.request(label, ctx.policy_label, status)),
+        match (label, ctx.routed) {
+            (Some(label), _) => count(label),
+            (None, Routed::Gateway) => LABEL_AUTH.with(count),
+            (None, _) => LABEL_NONE.with(count),
         }
         let req = session.req_header();
         tracing::debug!(
