@@ -89,12 +89,14 @@ pub fn build(
         .map(|t| t.listen.clone())
         .unwrap_or_default();
     let metrics_listen = config.metrics.listen;
+    let grpc_listen = config.server.ext_authz_grpc_listen.clone();
     for addr in config
         .server
         .listen
         .iter()
         .chain(&tls_listen)
         .chain(&metrics_listen)
+        .chain(&grpc_listen)
     {
         // Pingora exits abruptly on a bind failure; check first for a clear message.
         std::net::TcpListener::bind(addr).map_err(|e| StartError::Listen(*addr, e))?;
@@ -120,6 +122,16 @@ pub fn build(
     for service in proxy_services(&server, &app, &listen, &tls_listen, certs.as_ref(), threads)? {
         server.add_service(service);
     }
+    if !grpc_listen.is_empty() {
+        let mut service = pingora::services::listening::Service::new(
+            "ext-authz-grpc".to_string(),
+            crate::proxy::ext_authz_grpc::GrpcAuthz::new(Arc::clone(&app)),
+        );
+        for addr in &grpc_listen {
+            service.add_tcp(&addr.to_string());
+        }
+        server.add_service(service);
+    }
     if let Some(addr) = metrics_listen {
         let mut service = pingora::services::listening::Service::new(
             "metrics".to_string(),
@@ -130,6 +142,14 @@ pub fn build(
         service.add_tcp(&addr.to_string());
         server.add_service(service);
     }
+    let listeners = listen
+        .iter()
+        .chain(&tls_listen)
+        .chain(&grpc_listen)
+        .chain(&metrics_listen)
+        .copied()
+        .collect();
+    server.add_service(background_service("readiness", Readiness { listeners }));
     server.add_service(background_service(
         "reload",
         Reloader {
@@ -391,10 +411,25 @@ impl BackgroundService for Reloader {
                     if got.is_none() {
                         return;
                     }
+                    crate::service_manager::reloading();
                     self.reload();
+                    crate::service_manager::reloaded();
                 }
             }
         }
+    }
+}
+
+/// Tells the service manager when the gateway is ready, feeds its watchdog, and says when it
+/// stops (see [`crate::service_manager`]).
+struct Readiness {
+    listeners: Vec<std::net::SocketAddr>,
+}
+
+#[async_trait]
+impl BackgroundService for Readiness {
+    async fn start(&self, shutdown: ShutdownWatch) {
+        crate::service_manager::run(&self.listeners, shutdown).await;
     }
 }
 

@@ -184,6 +184,7 @@ mod tests {
             client_ip: "127.0.0.1".parse().expect("ip"),
             peer_ip: "127.0.0.1".parse().expect("ip"),
             scheme: "http",
+            original_target: None,
         }
     }
 

@@ -13,22 +13,26 @@ use crate::access::{self, login_url, wants_html, Verdict};
 use crate::app::App;
 use crate::auth::api_token;
 use crate::error::ApiError;
-use crate::policy::headers::identity_values;
+use crate::policy::headers::{envoy_plan, identity_values, IdentityValues};
 use crate::policy::host::parse_host;
 use crate::policy::path::classify_path;
 
-/// Which endpoint answers: they differ only for a missing session.
+/// Which proxy asks: they name the original request differently, and differ for a missing
+/// session and in how identity headers are handed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// nginx: 401, nginx's `error_page` does the rest.
     Verify,
     /// Traefik and Caddy: browsers are redirected to the login page.
     Forward,
+    /// Envoy's `ext_authz` (HTTP or gRPC): browsers are redirected; headers to set and to
+    /// remove are listed.
+    Envoy,
 }
 
 /// The request the proxy asks about.
 #[derive(Debug, PartialEq, Eq)]
-struct Original {
+pub(crate) struct Original {
     method: Method,
     scheme: &'static str,
     /// Host as sent (may carry a port), already validated.
@@ -40,6 +44,25 @@ struct Original {
 }
 
 impl Original {
+    /// The original request from its parts as a proxy names them: the host goes through the
+    /// one host parser; the target (path and query) is kept exactly as sent.
+    pub(crate) fn new(
+        method: Method,
+        scheme: &'static str,
+        host: &str,
+        target: String,
+    ) -> Result<Original, String> {
+        let canonical_host =
+            parse_host(host).map_err(|e| format!("the original host is invalid: {e}"))?;
+        Ok(Original {
+            method,
+            scheme,
+            host: host.to_string(),
+            canonical_host,
+            target,
+        })
+    }
+
     fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.host, self.target)
     }
@@ -137,15 +160,9 @@ fn from_forwarded(
     if !target.starts_with('/') {
         return Err("the X-Forwarded-Uri header must start with '/'".into());
     }
-    let scheme = match header(headers, "x-forwarded-proto", false)? {
-        Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        Some(p) if p.eq_ignore_ascii_case("http") => "http",
-        Some(_) => return Err("the X-Forwarded-Proto header is not http or https".into()),
-        None => default_scheme,
-    };
     Ok(Original {
         method: original_method(headers, "x-forwarded-method", routes_use_methods)?,
-        scheme,
+        scheme: scheme(headers, default_scheme)?,
         host: host.to_string(),
         canonical_host,
         target: target.to_string(),
@@ -209,10 +226,79 @@ pub async fn forward(
     decide(&app, &req, Mode::Forward).await
 }
 
-async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiError> {
-    if !crate::net::is_trusted(req.peer_ip, &app.config.server.trusted_proxies) {
-        tracing::warn!(peer = %req.peer_ip, "forward-auth request from an untrusted peer refused");
-        return Err(ApiError::Forbidden(
+/// `{prefix}/ext-authz/{original path}`, any method: Envoy's HTTP `ext_authz`.
+pub async fn envoy(
+    app: Arc<App>,
+    req: ApiRequest,
+    _: Vec<String>,
+) -> Result<ApiResponse, ApiError> {
+    decide(&app, &req, Mode::Envoy).await
+}
+
+/// The header in which Envoy's HTTP `ext_authz` is told which headers to remove from the
+/// request it forwards (a comma list).
+pub const ENVOY_HEADERS_TO_REMOVE: &str = "x-envoy-auth-headers-to-remove";
+
+/// The original request as Envoy's HTTP `ext_authz` names it: the method is the check's own,
+/// the host its `Host`, the target what follows `{prefix}/ext-authz` in the raw path, as sent.
+fn from_envoy(
+    headers: &HeaderMap,
+    method: &Method,
+    target: Option<&str>,
+    default_scheme: &'static str,
+) -> Result<Original, String> {
+    let target = match target {
+        Some("") => "/".to_string(),
+        Some(t) if t.starts_with('?') => format!("/{t}"),
+        Some(t) if t.starts_with('/') => t.to_string(),
+        _ => return Err("the original path must follow the ext-authz path".into()),
+    };
+    let host = header(headers, "host", false)?.ok_or("the Host header is missing")?;
+    Original::new(
+        method.clone(),
+        scheme(headers, default_scheme)?,
+        host,
+        target,
+    )
+}
+
+/// `X-Forwarded-Proto`, when the proxy sets it; the public URL's scheme otherwise.
+fn scheme(headers: &HeaderMap, default_scheme: &'static str) -> Result<&'static str, String> {
+    match header(headers, "x-forwarded-proto", false)? {
+        Some(p) if p.eq_ignore_ascii_case("https") => Ok("https"),
+        Some(p) if p.eq_ignore_ascii_case("http") => Ok("http"),
+        Some(_) => Err("the X-Forwarded-Proto header is not http or https".into()),
+        None => Ok(default_scheme),
+    }
+}
+
+/// What a check decided, before any proxy's wire form.
+pub(crate) enum Outcome {
+    /// Allowed, for this identity's header values (none on a public route without a session).
+    Allow(Option<IdentityValues>),
+    /// A browser is sent to a page (login, second factor) with this answer.
+    Redirect(ApiResponse),
+    Deny(ApiError),
+}
+
+/// What a check asks about: the caller, and the original request as its proxy names it.
+pub(crate) struct Check<'a> {
+    pub peer_ip: std::net::IpAddr,
+    pub client_ip: std::net::IpAddr,
+    pub headers: &'a HeaderMap,
+    pub mode: Mode,
+}
+
+/// Decide for the original request `read` names, with the same routes and policies as
+/// proxying. Only a trusted proxy is answered; anything that cannot be read is refused.
+pub(crate) async fn check(
+    app: &App,
+    ask: Check<'_>,
+    read: impl FnOnce(&'static str, bool) -> Result<Original, String>,
+) -> Outcome {
+    if !crate::net::is_trusted(ask.peer_ip, &app.config.server.trusted_proxies) {
+        tracing::warn!(peer = %ask.peer_ip, "forward-auth request from an untrusted peer refused");
+        return Outcome::Deny(ApiError::Forbidden(
             "forward-auth requests are accepted only from server.trusted_proxies".into(),
         ));
     }
@@ -223,110 +309,139 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
         "http"
     };
     let policy = app.policy();
-    let routes_use_methods = policy.routes_use_methods;
-    let read = match mode {
-        Mode::Verify => from_nginx(&req.headers, routes_use_methods),
-        Mode::Forward => from_forwarded(&req.headers, default_scheme, routes_use_methods),
-    };
-    let (original, path) = read
-        .and_then(|o| original_path(&o.target).map(|p| (o, p)))
-        .map_err(|problem| {
+    let read = read(default_scheme, policy.routes_use_methods)
+        .and_then(|o| original_path(&o.target).map(|p| (o, p)));
+    let (original, path) = match read {
+        Ok(read) => read,
+        Err(problem) => {
             tracing::warn!(%problem, "forward-auth request cannot be decided");
-            ApiError::Forbidden(problem)
-        })?;
+            return Outcome::Deny(ApiError::Forbidden(problem));
+        }
+    };
     let target = access::Target {
         host: &original.canonical_host,
         path: &path,
         method: &original.method,
     };
-    let decision = access::decide_request(app, &policy, target, &req.headers, req.client_ip).await;
+    let headers = ask.headers;
+    let decision = access::decide_request(app, &policy, target, headers, ask.client_ip).await;
     app.metrics.decision("forward", decision.verdict.name());
-    match decision.verdict {
+    // Envoy and Traefik pass a redirect on to the browser; nginx's auth_request cannot.
+    let redirects = ask.mode != Mode::Verify && wants_html(headers);
+    let unauthenticated =
+        |token: bool| access::unauthenticated(cfg, decision.route, headers, token);
+    let deny = match decision.verdict {
         Verdict::Allow => {
-            let mut resp = ApiResponse::new(StatusCode::OK, "text/plain; charset=utf-8", "");
-            // Every identity header is always present, empty when there is no session (or no
-            // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
-            // placeholder onto the forwarded request instead of removing the header.
-            let values = decision
+            let identity = decision
                 .requester
                 .as_ref()
-                .map(|r| &r.identity().header_values);
-            for (name, value) in identity_values(&policy.headers, values) {
-                resp.headers.push((name.clone(), value));
-            }
-            let (authorization, strip) = app_authorization(app, &req.headers);
-            resp.headers.push((AUTHORIZATION, authorization));
-            resp.headers.push((
-                http::HeaderName::from_static(STRIP_AUTHORIZATION),
-                HeaderValue::from_static(if strip { "true" } else { "false" }),
-            ));
-            Ok(resp)
+                .map(|r| r.identity().header_values.clone());
+            return Outcome::Allow(identity);
         }
-        Verdict::LoginRequired => {
-            if mode == Mode::Forward && wants_html(&req.headers) {
-                let status = if original.method == Method::GET || original.method == Method::HEAD {
-                    StatusCode::FOUND
-                } else {
-                    StatusCode::SEE_OTHER
-                };
-                let location = login_url(&app.config, &original.url());
-                return Ok(ApiResponse::new(
-                    status,
-                    "text/plain; charset=utf-8",
-                    "login required\n",
-                )
-                .with_header(LOCATION, &location));
-            }
-            Err(access::unauthenticated(
-                cfg,
-                decision.route,
-                &req.headers,
-                false,
-            ))
+        Verdict::LoginRequired if redirects => {
+            let status = if original.method == Method::GET || original.method == Method::HEAD {
+                StatusCode::FOUND
+            } else {
+                StatusCode::SEE_OTHER
+            };
+            let location = login_url(cfg, &original.url());
+            return Outcome::Redirect(
+                ApiResponse::new(status, "text/plain; charset=utf-8", "login required\n")
+                    .with_header(LOCATION, &location),
+            );
         }
-        Verdict::TokenRefused => Err(access::unauthenticated(
-            cfg,
-            decision.route,
-            &req.headers,
-            true,
-        )),
-        Verdict::TokensNotAccepted => Err(ApiError::Forbidden(access::TOKENS_NOT_ACCEPTED.into())),
-        // nginx's auth_request turns any answer but 2xx, 401 and 403 into a 500: /verify
-        // refuses the token (the wait is in the log); the others answer 429 with the wait.
-        Verdict::RateLimited { .. } if mode == Mode::Verify => Err(access::unauthenticated(
-            cfg,
-            decision.route,
-            &req.headers,
-            true,
-        )),
-        Verdict::RateLimited { retry_after_secs } => {
-            Err(ApiError::RateLimited { retry_after_secs })
-        }
-        Verdict::SecondFactorRequired => {
-            if mode == Mode::Forward && wants_html(&req.headers) {
-                let location = crate::access::second_factor_url(&app.config, &original.url());
-                return Ok(ApiResponse::new(
+        Verdict::SecondFactorRequired if redirects => {
+            let location = access::second_factor_url(cfg, &original.url());
+            return Outcome::Redirect(
+                ApiResponse::new(
                     StatusCode::FOUND,
                     "text/plain; charset=utf-8",
                     "second factor required\n",
                 )
-                .with_header(LOCATION, &location));
-            }
-            Err(ApiError::SecondFactorRequired)
+                .with_header(LOCATION, &location),
+            );
         }
-        Verdict::Forbidden => Err(ApiError::Forbidden(
-            "access to this resource is denied".into(),
-        )),
-        Verdict::NoRoute => Err(ApiError::Forbidden(
-            "no route matches the original request".into(),
-        )),
-        Verdict::Ambiguous => Err(ApiError::Forbidden(
-            crate::policy::routes::CaseAmbiguous.to_string(),
-        )),
-        Verdict::Unavailable => Err(ApiError::Forbidden(
-            "authorization could not be decided".into(),
-        )),
+        Verdict::LoginRequired => unauthenticated(false),
+        Verdict::TokenRefused => unauthenticated(true),
+        Verdict::TokensNotAccepted => ApiError::Forbidden(access::TOKENS_NOT_ACCEPTED.into()),
+        // nginx's auth_request turns any answer but 2xx, 401 and 403 into a 500: /verify
+        // refuses the token (the wait is in the log); the others answer 429 with the wait.
+        Verdict::RateLimited { .. } if ask.mode == Mode::Verify => unauthenticated(true),
+        Verdict::RateLimited { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
+        Verdict::SecondFactorRequired => ApiError::SecondFactorRequired,
+        Verdict::Forbidden => ApiError::Forbidden("access to this resource is denied".into()),
+        Verdict::NoRoute => ApiError::Forbidden("no route matches the original request".into()),
+        Verdict::Ambiguous => ApiError::Forbidden(crate::policy::routes::CaseAmbiguous.to_string()),
+        Verdict::Unavailable => ApiError::Forbidden("authorization could not be decided".into()),
+    };
+    Outcome::Deny(deny)
+}
+
+/// The headers of the gateway's credentials in `headers` (removed before the app sees the
+/// request), and its token header in any case.
+pub(crate) fn credentials(app: &App, headers: &HeaderMap) -> Vec<http::HeaderName> {
+    let token_header = app.auth.token_header();
+    let mut found = api_token::credential_headers(headers, token_header, app.config.session.bearer);
+    if let Some(name) = token_header.filter(|n| !found.contains(n)) {
+        found.push(name.clone());
     }
+    found
+}
+
+async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, ApiError> {
+    let ask = Check {
+        peer_ip: req.peer_ip,
+        client_ip: req.client_ip,
+        headers: &req.headers,
+        mode,
+    };
+    let headers = &req.headers;
+    let outcome = check(app, ask, |default_scheme, methods| match mode {
+        Mode::Verify => from_nginx(headers, methods),
+        Mode::Forward => from_forwarded(headers, default_scheme, methods),
+        Mode::Envoy => from_envoy(
+            headers,
+            &req.method,
+            req.original_target.as_deref(),
+            default_scheme,
+        ),
+    })
+    .await;
+    let identity = match outcome {
+        Outcome::Allow(identity) => identity,
+        Outcome::Redirect(resp) => return Ok(resp),
+        Outcome::Deny(e) => return Err(e),
+    };
+    let mut resp = ApiResponse::new(StatusCode::OK, "text/plain; charset=utf-8", "");
+    let names = &app.policy().headers;
+    if mode == Mode::Envoy {
+        let plan = envoy_plan(
+            headers,
+            names,
+            identity.as_ref(),
+            &credentials(app, headers),
+        );
+        resp.headers.extend(plan.set);
+        let remove: Vec<&str> = plan.remove.iter().map(http::HeaderName::as_str).collect();
+        if let Ok(v) = HeaderValue::from_str(&remove.join(", ")) {
+            resp.headers
+                .push((http::HeaderName::from_static(ENVOY_HEADERS_TO_REMOVE), v));
+        }
+        return Ok(resp);
+    }
+    // Every identity header is always present, empty when there is no session (or no
+    // name): some proxies (Caddy 2.6's copy_headers) otherwise copy an unresolved
+    // placeholder onto the forwarded request instead of removing the header.
+    for (name, value) in identity_values(names, identity.as_ref()) {
+        resp.headers.push((name.clone(), value));
+    }
+    let (authorization, strip) = app_authorization(app, headers);
+    resp.headers.push((AUTHORIZATION, authorization));
+    resp.headers.push((
+        http::HeaderName::from_static(STRIP_AUTHORIZATION),
+        HeaderValue::from_static(if strip { "true" } else { "false" }),
+    ));
+    Ok(resp)
 }
 
 #[cfg(test)]

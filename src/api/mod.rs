@@ -9,7 +9,7 @@ mod browser;
 mod common;
 mod form_json;
 mod forms;
-mod forward;
+pub(crate) mod forward;
 mod me;
 mod oidc;
 mod passkeys;
@@ -43,6 +43,9 @@ pub use validate::{
     email as validate_email, password as validate_password, username as validate_username,
 };
 
+/// Envoy's HTTP `ext_authz` endpoint below the prefix; the original path follows it.
+pub const EXT_AUTHZ: &str = "/ext-authz";
+
 /// A request for the API, already read in full (bounded by `server.max_body`).
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
@@ -57,6 +60,9 @@ pub struct ApiRequest {
     pub peer_ip: IpAddr,
     /// `http` or `https`, as the client reached the gateway.
     pub scheme: &'static str,
+    /// For Envoy's HTTP `ext_authz` (`path` is then `/ext-authz`): what followed
+    /// `{prefix}/ext-authz` in the raw request target, the original request's own, as sent.
+    pub original_target: Option<String>,
 }
 
 impl ApiRequest {
@@ -298,7 +304,7 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
     let mut found = None;
     let browser = crate::access::wants_html(&req.headers);
     // Forward-auth checks (the busiest endpoints) are dispatched below without the table.
-    let forward_auth = req.path == "/verify" || req.path == "/forward";
+    let forward_auth = req.path == "/verify" || req.path == "/forward" || req.path == EXT_AUTHZ;
     for e in endpoints()
         .iter()
         .filter(|e| !forward_auth && (browser || !e.page))
@@ -322,6 +328,7 @@ pub async fn handle(app: &Arc<App>, req: ApiRequest) -> ApiResponse {
         // and headers (nginx sub-requests inherit them): any method, no cross-site refusal.
         _ if req.path == "/verify" => forward::verify(Arc::clone(app), req, Vec::new()).await,
         _ if req.path == "/forward" => forward::forward(Arc::clone(app), req, Vec::new()).await,
+        _ if req.path == EXT_AUTHZ => forward::envoy(Arc::clone(app), req, Vec::new()).await,
         Some(_)
             if csrf::is_cross_site(
                 &req.method,

@@ -128,6 +128,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// HTTPS listeners; `None` without `tls_listen`.
     pub tls: Option<TlsConfig>,
+    /// Envoy's gRPC `ext_authz` (plain-text HTTP/2) on these addresses.
+    pub ext_authz_grpc_listen: Vec<SocketAddr>,
     /// Extra trust roots for `https://` upstreams (PEM); `None`: the system's roots.
     pub upstream_ca_file: Option<PathBuf>,
     pub public_url: PublicUrl,

@@ -92,6 +92,7 @@ fn ten_seconds() -> String {
 pub(super) struct RawServer {
     pub(super) listen: Vec<String>,
     pub(super) tls_listen: Vec<String>,
+    pub(super) ext_authz_grpc_listen: Vec<String>,
     pub(super) tls_cert: PathBuf,
     pub(super) tls_key: PathBuf,
     pub(super) upstream_ca_file: PathBuf,
@@ -110,6 +111,7 @@ impl Default for RawServer {
         RawServer {
             listen: vec!["127.0.0.1:8080".into()],
             tls_listen: Vec::new(),
+            ext_authz_grpc_listen: Vec::new(),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             upstream_ca_file: PathBuf::new(),

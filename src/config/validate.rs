@@ -136,6 +136,7 @@ impl Validator {
                 match raw.metrics.listen.trim().parse::<SocketAddr>() {
                     Ok(a) => {
                         if server.listen.contains(&a)
+                            || server.ext_authz_grpc_listen.contains(&a)
                             || server.tls.as_ref().is_some_and(|t| t.listen.contains(&a))
                         {
                             self.problem(
@@ -192,6 +193,16 @@ impl Validator {
                 ),
             }
         }
+        let mut ext_authz_grpc_listen = Vec::new();
+        for (i, addr) in raw.ext_authz_grpc_listen.iter().enumerate() {
+            match addr.parse::<SocketAddr>() {
+                Ok(a) => ext_authz_grpc_listen.push(a),
+                Err(_) => self.problem(
+                    &format!("server.ext_authz_grpc_listen[{i}]"),
+                    format!("{addr:?} is not an IP:port address"),
+                ),
+            }
+        }
         if raw.listen.is_empty() && raw.tls_listen.is_empty() {
             self.problem(
                 "server.listen",
@@ -202,6 +213,14 @@ impl Validator {
         all.sort();
         if all.windows(2).any(|w| w[0] == w[1]) {
             self.problem("server.tls_listen", "an address is listed twice");
+        }
+        all.extend(&ext_authz_grpc_listen);
+        all.sort();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            self.problem(
+                "server.ext_authz_grpc_listen",
+                "must differ from each other and from the gateway's listeners",
+            );
         }
         let tls = if raw.tls_listen.is_empty() {
             if !raw.tls_cert.as_os_str().is_empty() || !raw.tls_key.as_os_str().is_empty() {
@@ -258,6 +277,7 @@ impl Validator {
         ServerConfig {
             listen,
             tls,
+            ext_authz_grpc_listen,
             upstream_ca_file,
             public_url,
             threads: if raw.threads == 0 {

@@ -181,6 +181,51 @@ pub fn identity_values<'a>(
     ]
 }
 
+/// What Envoy's `ext_authz` is told to do to the request it forwards after an allowed check:
+/// set each identity header that has a value; remove the others, the all-underscore spelling
+/// of every identity header and any other spelling of one that the request carried (Envoy
+/// sets only the exact names), and the gateway's `credentials`. No name is both set and
+/// removed, so the order in which Envoy applies the two does not matter.
+pub fn envoy_plan(
+    headers: &HeaderMap,
+    names: &IdentityHeaders,
+    identity: Option<&IdentityValues>,
+    credentials: &[HeaderName],
+) -> HeaderPlan {
+    let mut plan = HeaderPlan::default();
+    let remove = |name: HeaderName, plan: &mut HeaderPlan| {
+        if !plan.remove.contains(&name) {
+            plan.remove.push(name);
+        }
+    };
+    for (name, value) in identity_values(names, identity) {
+        if value.is_empty() {
+            remove(name.clone(), &mut plan);
+        } else {
+            plan.set.push((name.clone(), value));
+        }
+        if let Ok(underscored) = HeaderName::from_bytes(name.as_str().replace('-', "_").as_bytes())
+        {
+            if underscored != name {
+                remove(underscored, &mut plan);
+            }
+        }
+    }
+    let protected = names.all();
+    for name in headers.keys() {
+        if protected
+            .iter()
+            .any(|p| same_folded(p.as_str(), name.as_str()) && *p != name)
+        {
+            remove(name.clone(), &mut plan);
+        }
+    }
+    for name in credentials {
+        remove(name.clone(), &mut plan);
+    }
+    plan
+}
+
 enum CookieRewrite {
     Unchanged,
     Remove,
@@ -257,6 +302,126 @@ mod tests {
             groups: HeaderName::from_static("remote-groups"),
             user_id: HeaderName::from_static("remote-user-id"),
             auth_methods: HeaderName::from_static("remote-auth-methods"),
+        }
+    }
+
+    #[test]
+    fn envoy_is_told_to_set_the_identity_and_remove_every_other_spelling() {
+        let n = |s: &'static str| HeaderName::from_static(s);
+        let all_removed = [
+            "remote-user",
+            "remote_user",
+            "remote-email",
+            "remote_email",
+            "remote-name",
+            "remote_name",
+            "remote-groups",
+            "remote_groups",
+            "remote-user-id",
+            "remote_user_id",
+            "remote-auth-methods",
+            "remote_auth_methods",
+        ];
+        let mut partial = identity();
+        partial[2] = HeaderValue::from_static("");
+        type Case<'a> = (
+            &'a str,
+            Option<IdentityValues>,
+            Vec<(&'static str, &'static str)>,
+            Vec<&'static str>,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "anonymous",
+                None,
+                vec![],
+                vec![],
+                vec![],
+                all_removed.to_vec(),
+            ),
+            (
+                "anonymous spoofing a mixed spelling",
+                None,
+                vec![("remote-user_id", "u0"), ("x-app", "1")],
+                vec![],
+                vec![],
+                [&all_removed[..], &["remote-user_id"]].concat(),
+            ),
+            (
+                "a user; the request's own spellings are replaced or removed",
+                Some(identity()),
+                vec![("remote-user", "evil"), ("remote-user_id", "u0")],
+                vec!["x-authgate-token", "authorization"],
+                vec![
+                    "remote-user",
+                    "remote-email",
+                    "remote-name",
+                    "remote-groups",
+                    "remote-user-id",
+                    "remote-auth-methods",
+                ],
+                vec![
+                    "remote_user",
+                    "remote_email",
+                    "remote_name",
+                    "remote_groups",
+                    "remote_user_id",
+                    "remote_auth_methods",
+                    "remote-user_id",
+                    "x-authgate-token",
+                    "authorization",
+                ],
+            ),
+            (
+                "a user without a name",
+                Some(partial),
+                vec![],
+                vec![],
+                vec![
+                    "remote-user",
+                    "remote-email",
+                    "remote-groups",
+                    "remote-user-id",
+                    "remote-auth-methods",
+                ],
+                vec![
+                    "remote_user",
+                    "remote_email",
+                    "remote-name",
+                    "remote_name",
+                    "remote_groups",
+                    "remote_user_id",
+                    "remote_auth_methods",
+                ],
+            ),
+        ];
+        for (what, id, sent, credentials, set, removed) in cases {
+            let mut headers = HeaderMap::new();
+            for (k, v) in sent {
+                headers.append(n(k), HeaderValue::from_static(v));
+            }
+            let credentials: Vec<HeaderName> = credentials.into_iter().map(n).collect();
+            let plan = envoy_plan(&headers, &names(), id.as_ref(), &credentials);
+            let got_set: Vec<&str> = plan.set.iter().map(|(k, _)| k.as_str()).collect();
+            let got_removed: Vec<&str> = plan.remove.iter().map(HeaderName::as_str).collect();
+            assert_eq!(got_set, set, "{what}");
+            assert_eq!(got_removed, removed, "{what}");
+            assert!(
+                plan.set.iter().all(|(k, _)| !plan.remove.contains(k)),
+                "{what}: a name both set and removed"
+            );
+            if let Some(id) = &id {
+                for (name, value) in &plan.set {
+                    let i = names()
+                        .all()
+                        .iter()
+                        .position(|p| *p == name)
+                        .expect("known");
+                    assert_eq!(value, &id[i], "{what}");
+                }
+            }
         }
     }
 

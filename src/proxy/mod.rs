@@ -2,6 +2,7 @@
 //! and an upstream (after the session check and route policy), and writes local answers
 //! through one writer. Pingora types stay in this module and in `server.rs`.
 
+pub mod ext_authz_grpc;
 mod request_id;
 mod respond;
 mod whoami;
@@ -120,6 +121,19 @@ fn titled(name: &http::HeaderName) -> Option<&'static str> {
         .map(|(_, spelled)| *spelled)
 }
 
+/// The original request target of an Envoy HTTP `ext_authz` check: what follows
+/// `{prefix}/ext-authz` in the raw target when a `/`, a `?` or nothing follows it. Not text
+/// (which HTTP/1 cannot carry in a target anyway) is no check.
+fn ext_authz_target<'a>(raw: &'a [u8], prefix: &str) -> Option<&'a str> {
+    let rest = raw
+        .strip_prefix(prefix.as_bytes())?
+        .strip_prefix(api::EXT_AUTHZ.as_bytes())?;
+    match rest.first() {
+        None | Some(b'/') | Some(b'?') => std::str::from_utf8(rest).ok(),
+        _ => None,
+    }
+}
+
 /// Read the whole request body, refusing more than `max` bytes.
 async fn read_body(session: &mut Session, max: usize) -> Result<Bytes, ApiError> {
     if let Some(len) = session.req_header().headers.get(CONTENT_LENGTH) {
@@ -182,6 +196,7 @@ impl Gateway {
         session: &mut Session,
         ctx: &RequestCtx,
         path: String,
+        original_target: Option<String>,
     ) -> pingora::Result<bool> {
         let body = match read_body(session, self.app.config.server.max_body).await {
             Ok(b) => b,
@@ -197,6 +212,7 @@ impl Gateway {
             client_ip: self.app.client_ip(ctx.peer_ip, &req.headers),
             peer_ip: ctx.peer_ip,
             scheme: if ctx.tls { "https" } else { "http" },
+            original_target,
         };
         let span = tracing::info_span!("request", id = %ctx.request_id);
         let resp = api::handle(&self.app, api_req).instrument(span).await;
@@ -374,6 +390,17 @@ impl ProxyHttp for Gateway {
             Some(i) => raw.split_at(i),
             None => (raw, &b""[..]),
         };
+        // Envoy's HTTP ext_authz appends the original target, as sent, to the check's path:
+        // it is decided (and refused when not canonical) as the original, never normalised
+        // into the gateway's own paths.
+        if let Some(original) = ext_authz_target(raw, &app.config.auth.prefix) {
+            ctx.routed = Routed::Gateway;
+            ctx.policy_label = "api";
+            let original = original.to_string();
+            return self
+                .serve_api(session, ctx, api::EXT_AUTHZ.to_string(), Some(original))
+                .await;
+        }
         let forms = match classify_path(raw_path) {
             Ok(f) => f,
             Err(e) => {
@@ -400,7 +427,7 @@ impl ProxyHttp for Gateway {
                 } else {
                     rest.to_string()
                 };
-                return self.serve_api(session, ctx, sub).await;
+                return self.serve_api(session, ctx, sub, None).await;
             }
         }
 
@@ -734,5 +761,33 @@ mod tests {
             assert_ne!(spelled, name, "{name} is not titled");
         }
         assert_eq!(titled(&http::HeaderName::from_static("x-custom")), None);
+    }
+
+    #[test]
+    fn an_ext_authz_check_is_told_by_its_raw_target() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (b"/auth/ext-authz/app/x?y=1", Some("/app/x?y=1")),
+            (b"/auth/ext-authz", Some("")),
+            (b"/auth/ext-authz?q", Some("?q")),
+            (b"/auth/ext-authz/", Some("/")),
+            // Kept as sent: the check refuses what is not canonical.
+            (b"/auth/ext-authz/admin/../pub", Some("/admin/../pub")),
+            (b"/auth/ext-authz//x", Some("//x")),
+            (b"/auth/ext-authzed/x", None),
+            (b"/auth/ext-authz%2Fx", None),
+            (b"/auth//ext-authz/x", None),
+            (b"/auth/./ext-authz/x", None),
+            (b"/Auth/ext-authz/x", None),
+            (b"/app/auth/ext-authz/x", None),
+            (b"/auth/ext-authz/\xff", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                ext_authz_target(raw, "/auth"),
+                *want,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 }

@@ -417,7 +417,9 @@ fn systemd_unit_verifies_is_hardened_and_stops_in_time() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let unit = std::fs::read_to_string(root.join("systemd/authgate.service")).expect("unit");
     for directive in [
-        "Type=simple",
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=",
         "DynamicUser=yes",
         "StateDirectory=authgate",
         "ConfigurationDirectory=authgate",

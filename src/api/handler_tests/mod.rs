@@ -96,6 +96,7 @@ pub(super) fn request(method: Method, path: &str) -> ApiRequest {
         client_ip: loopback,
         peer_ip: loopback,
         scheme: "http",
+        original_target: None,
     }
 }
 
