@@ -172,37 +172,26 @@ impl Validator {
         })
     }
 
+    /// Each entry of the list `key` as an `IP:port` address; a problem for each that is not.
+    fn addresses(&mut self, key: &str, list: &[String]) -> Vec<SocketAddr> {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, addr) in list.iter().enumerate() {
+            match addr.parse::<SocketAddr>() {
+                Ok(a) => out.push(a),
+                Err(_) => self.problem(
+                    &format!("{key}[{i}]"),
+                    format!("{addr:?} is not an IP:port address"),
+                ),
+            }
+        }
+        out
+    }
+
     fn server(&mut self, raw: RawServer) -> ServerConfig {
-        let mut listen = Vec::new();
-        for (i, addr) in raw.listen.iter().enumerate() {
-            match addr.parse::<SocketAddr>() {
-                Ok(a) => listen.push(a),
-                Err(_) => self.problem(
-                    &format!("server.listen[{i}]"),
-                    format!("{addr:?} is not an IP:port address"),
-                ),
-            }
-        }
-        let mut tls_listen = Vec::new();
-        for (i, addr) in raw.tls_listen.iter().enumerate() {
-            match addr.parse::<SocketAddr>() {
-                Ok(a) => tls_listen.push(a),
-                Err(_) => self.problem(
-                    &format!("server.tls_listen[{i}]"),
-                    format!("{addr:?} is not an IP:port address"),
-                ),
-            }
-        }
-        let mut ext_authz_grpc_listen = Vec::new();
-        for (i, addr) in raw.ext_authz_grpc_listen.iter().enumerate() {
-            match addr.parse::<SocketAddr>() {
-                Ok(a) => ext_authz_grpc_listen.push(a),
-                Err(_) => self.problem(
-                    &format!("server.ext_authz_grpc_listen[{i}]"),
-                    format!("{addr:?} is not an IP:port address"),
-                ),
-            }
-        }
+        let listen = self.addresses("server.listen", &raw.listen);
+        let tls_listen = self.addresses("server.tls_listen", &raw.tls_listen);
+        let ext_authz_grpc_listen =
+            self.addresses("server.ext_authz_grpc_listen", &raw.ext_authz_grpc_listen);
         if raw.listen.is_empty() && raw.tls_listen.is_empty() {
             self.problem(
                 "server.listen",
