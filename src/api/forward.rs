@@ -274,8 +274,9 @@ fn scheme(headers: &HeaderMap, default_scheme: &'static str) -> Result<&'static 
 
 /// What a check decided, before any proxy's wire form.
 pub(crate) enum Outcome {
-    /// Allowed, for this identity's header values (none on a public route without a session).
-    Allow(Option<IdentityValues>),
+    /// Allowed, for this identity's header values (none on a public route without a session);
+    /// with the policy snapshot the decision was made on, whose header names the answer uses.
+    Allow(Option<IdentityValues>, Arc<crate::app::Policy>),
     /// A browser is sent to a page (login, second factor) with this answer.
     Redirect(ApiResponse),
     Deny(ApiError),
@@ -336,7 +337,7 @@ pub(crate) async fn check(
                 .requester
                 .as_ref()
                 .map(|r| r.identity().header_values.clone());
-            return Outcome::Allow(identity);
+            return Outcome::Allow(identity, Arc::clone(&policy));
         }
         Verdict::LoginRequired if redirects => {
             let status = if original.method == Method::GET || original.method == Method::HEAD {
@@ -407,13 +408,13 @@ async fn decide(app: &App, req: &ApiRequest, mode: Mode) -> Result<ApiResponse, 
         ),
     })
     .await;
-    let identity = match outcome {
-        Outcome::Allow(identity) => identity,
+    let (identity, policy) = match outcome {
+        Outcome::Allow(identity, policy) => (identity, policy),
         Outcome::Redirect(resp) => return Ok(resp),
         Outcome::Deny(e) => return Err(e),
     };
     let mut resp = ApiResponse::new(StatusCode::OK, "text/plain; charset=utf-8", "");
-    let names = &app.policy().headers;
+    let names = &policy.headers;
     if mode == Mode::Envoy {
         let plan = envoy_plan(
             headers,

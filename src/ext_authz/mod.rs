@@ -200,8 +200,8 @@ pub async fn check(app: &App, peer_ip: IpAddr, message: &[u8]) -> Result<Vec<u8>
     };
     let outcome = forward::check(app, ask, |_, _| original).await;
     let response = match outcome {
-        Outcome::Allow(identity) => {
-            let names = &app.policy().headers;
+        Outcome::Allow(identity, policy) => {
+            let names = &policy.headers;
             let credentials = forward::credentials(app, &headers);
             let plan = envoy_plan(&headers, names, identity.as_ref(), &credentials);
             allowed(plan.set, plan.remove)
